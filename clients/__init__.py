@@ -1,0 +1,1 @@
+"""Client registry: agency portals and back ends registered as OAuth clients, and their admin CLI."""

@@ -1,0 +1,1 @@
+"""The identity provider's web layer: ASGI app, OIDC endpoints, pages and the `idp` CLI."""

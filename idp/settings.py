@@ -1,0 +1,64 @@
+"""All configuration, read once from `IDP_*` environment variables.
+
+This is the only module that looks at the environment; everything else receives plain values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IDP_", frozen=True, extra="ignore")
+
+    issuer: str = "http://127.0.0.1:8000"
+    database_url: str = "sqlite:///var/idp.db"
+    redis_url: str | None = None
+    redis_prefix: str = "idp:"
+    # Key-encryption key: either given directly (base64url, 32 bytes) or kept in a 0600 file.
+    kek: str | None = Field(default=None, repr=False)
+    kek_file: Path = Path("var/kek")
+    signing_alg: Literal["ES256", "RS256"] = "ES256"
+
+    code_ttl: int = 60
+    access_token_ttl: int = 300
+    id_token_ttl: int = 300
+    refresh_token_ttl: int = 30 * 24 * 3600
+    session_ttl: int = 12 * 3600
+    login_transaction_ttl: int = 30 * 60
+    client_cache_ttl: float = 5.0
+    key_reload_interval: float = 30.0
+
+    # Failed sign-ins allowed per window, per account and per client IP.
+    login_attempts_per_account: int = 5
+    login_attempts_per_ip: int = 50
+    login_attempt_window: int = 15 * 60
+
+    default_locale: Literal["fa", "en"] = "fa"
+    cookie_name: str = "idp_session"
+    # None: Secure unless the issuer is plain http on loopback (development).
+    cookie_secure: bool | None = None
+    trust_forwarded_for: bool = False
+    # Argon2id cost (OWASP: m=19 MiB, t=2, p=1); tests may lower it.
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_without_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("issuer must be an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return not self.issuer.startswith(("http://127.0.0.1", "http://localhost"))
+
+    def endpoint(self, path: str) -> str:
+        return f"{self.issuer}{path}"

@@ -1,0 +1,1 @@
+"""Legal entities and the people who may act for them."""

@@ -1,0 +1,1 @@
+"""Assurance levels, identity proofing tiers and authenticators."""

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from idp.database import make_engine
+from idp.migrate import upgrade
+from tests.backends import postgres_database, redis_store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'idp.db'}"
+        upgrade(url)
+        yield url
+    else:
+        with postgres_database() as url:
+            upgrade(url)
+            yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[object]:
+    """The ephemeral store: in-process, then the local Redis under a private prefix."""
+    if request.param == "memory":
+        from idp.store import MemoryStore
+
+        yield MemoryStore()
+    else:
+        with redis_store() as s:
+            yield s
