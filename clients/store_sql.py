@@ -1,11 +1,27 @@
-"""Durable storage of registered clients."""
+"""Durable storage of registered clients (SQLite or PostgreSQL through SQLAlchemy)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Engine,
+    Integer,
+    RowMapping,
+    String,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from clients.models import Client
+from clients.store import ClientExists, UnknownClient
 
 
 class Base(DeclarativeBase):
@@ -31,3 +47,95 @@ class ClientRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+_TABLE = ClientRow.__table__
+
+
+class SqlClientStore:
+    """A `ClientStore` on the `clients` table. Validates nothing: `ClientRegistry` does that."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, client_id: str) -> Client | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_TABLE).where(_TABLE.c.client_id == client_id)).mappings().first()
+        return _to_client(row) if row is not None else None
+
+    def list(self) -> list[Client]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(_TABLE).order_by(_TABLE.c.client_id)).mappings().all()
+        return [_to_client(row) for row in rows]
+
+    def add(self, client: Client) -> None:
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(_TABLE).values(**_to_row(client)))
+        except IntegrityError:
+            raise ClientExists(client.client_id) from None
+
+    def save(self, client: Client) -> None:
+        values = _to_row(client)
+        del values["client_id"], values["created_at"]
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(_TABLE).where(_TABLE.c.client_id == client.client_id).values(**values)
+            )
+        if result.rowcount == 0:
+            raise UnknownClient(client.client_id)
+
+    def delete(self, client_id: str) -> bool:
+        with self._engine.begin() as conn:
+            result = conn.execute(delete(_TABLE).where(_TABLE.c.client_id == client_id))
+        return result.rowcount > 0
+
+
+def _to_row(client: Client) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "secret_hash": client.secret_hash,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "grant_types": list(client.grant_types),
+        "scopes": list(client.scopes),
+        "audiences": list(client.audiences),
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "min_level": client.min_level,
+        "enabled": client.enabled,
+        "created_at": client.created_at or now,
+        "updated_at": client.updated_at or now,
+    }
+
+
+def _to_client(r: RowMapping) -> Client:
+    return Client(
+        client_id=r["client_id"],
+        name=r["name"],
+        token_endpoint_auth_method=r["token_endpoint_auth_method"],
+        redirect_uris=tuple(r["redirect_uris"] or ()),
+        post_logout_redirect_uris=tuple(r["post_logout_redirect_uris"] or ()),
+        grant_types=tuple(r["grant_types"] or ()),
+        scopes=tuple(r["scopes"] or ()),
+        audiences=tuple(r["audiences"] or ()),
+        jwks=r["jwks"],
+        id_token_signed_response_alg=r["id_token_signed_response_alg"],
+        backchannel_logout_uri=r["backchannel_logout_uri"],
+        min_level=r["min_level"],
+        enabled=bool(r["enabled"]),
+        secret_hash=r["secret_hash"],
+        created_at=_aware(r["created_at"]),
+        updated_at=_aware(r["updated_at"]),
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite has no time zone type and hands back naive datetimes; every stored time is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -78,6 +78,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("signing_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_signing_keys_state"), ["state"], unique=False)
+        batch_op.create_index(
+            "uq_signing_keys_alg_state_singleton",
+            ["alg", "state"],
+            unique=True,
+            sqlite_where=sa.text("state IN ('active', 'next')"),
+            postgresql_where=sa.text("state IN ('active', 'next')"),
+        )
 
     op.create_table(
         "clients",
@@ -131,6 +138,7 @@ def downgrade() -> None:
     op.drop_table("people")
     op.drop_table("clients")
     with op.batch_alter_table("signing_keys", schema=None) as batch_op:
+        batch_op.drop_index("uq_signing_keys_alg_state_singleton")
         batch_op.drop_index(batch_op.f("ix_signing_keys_state"))
 
     op.drop_table("signing_keys")

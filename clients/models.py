@@ -1,0 +1,227 @@
+"""A registered OAuth/OIDC client and the one validator of its metadata.
+
+`Client` is duck-typed to Authlib's `ClientMixin`, so Authlib's `AuthorizationServer` uses it
+directly. `check_client_metadata` is the only place client metadata rules live: the registry (and so
+the admin CLI and any API) calls it before anything is stored.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from clients.secrets import hash_secret
+
+AUTH_METHODS: frozenset[str] = frozenset(
+    {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+)
+SECRET_AUTH_METHODS: frozenset[str] = frozenset({"client_secret_basic", "client_secret_post"})
+GRANT_TYPES: frozenset[str] = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+ID_TOKEN_ALGS: frozenset[str] = frozenset({"ES256", "RS256"})
+MIN_LEVELS = range(1, 4)
+LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
+
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{3,128}")
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_MAX_URI = 2000
+_MAX_NAME = 200
+
+
+class InvalidClientMetadata(ValueError):
+    """Client metadata breaks a registration rule; the message names the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A relying party (agency portal) or back end registered with the IdP.
+
+    Only `secret_hash` is ever held; the plaintext secret exists once, when the registry issues it.
+    """
+
+    client_id: str
+    name: str
+    token_endpoint_auth_method: str
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    audiences: tuple[str, ...] = ()
+    jwks: Mapping[str, object] | None = None
+    id_token_signed_response_alg: str = "ES256"
+    backchannel_logout_uri: str | None = None
+    min_level: int = 1
+    enabled: bool = True
+    secret_hash: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def is_public(self) -> bool:
+        """True for clients that cannot keep a secret (auth method `none`)."""
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def uses_secret(self) -> bool:
+        """True if the client authenticates with a shared secret (basic or post)."""
+        return self.token_endpoint_auth_method in SECRET_AUTH_METHODS
+
+    # Authlib ClientMixin
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        """The redirect URI to use when a request names none: only if exactly one is registered."""
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        """The requested scopes that are also registered, space-joined in the requested order."""
+        if not scope:
+            return ""
+        allowed = set(self.scopes)
+        return " ".join(dict.fromkeys(s for s in scope.split() if s in allowed))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact string match against the registered list (no normalisation, no prefix match)."""
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        """True only if the client is enabled, has a secret, and `client_secret` hashes to it."""
+        if not self.enabled or not self.secret_hash or not isinstance(client_secret, str):
+            return False
+        return hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """The token, introspection and revocation endpoints all accept only the registered method."""
+        return method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        """Only the code flow, and only for clients registered for `authorization_code`."""
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+def check_client_metadata(client: Client) -> None:
+    """Raise `InvalidClientMetadata` naming the first field of `client` that breaks a rule.
+
+    The rules: a safe client_id; known auth methods, grant types and algorithms; redirect,
+    post-logout and back-channel logout URIs that are absolute https (http only on loopback) with no
+    fragment or wildcard; public clients never use client_credentials; authorization_code needs a
+    redirect URI; refresh_token needs authorization_code; private_key_jwt needs public keys.
+    """
+    if not isinstance(client.client_id, str) or not _CLIENT_ID.fullmatch(client.client_id):
+        raise InvalidClientMetadata("client_id", "must be 3-128 characters from A-Z a-z 0-9 . _ -")
+    if not client.name or not client.name.strip():
+        raise InvalidClientMetadata("name", "must not be empty")
+    if len(client.name) > _MAX_NAME:
+        raise InvalidClientMetadata("name", f"must be at most {_MAX_NAME} characters")
+    method = client.token_endpoint_auth_method
+    if method not in AUTH_METHODS:
+        raise InvalidClientMetadata(
+            "token_endpoint_auth_method", f"{method!r} is not one of {', '.join(sorted(AUTH_METHODS))}"
+        )
+    _check_grant_types(client)
+    for uri in client.redirect_uris:
+        _check_uri("redirect_uris", uri)
+    for uri in client.post_logout_redirect_uris:
+        _check_uri("post_logout_redirect_uris", uri)
+    if client.backchannel_logout_uri is not None:
+        _check_uri("backchannel_logout_uri", client.backchannel_logout_uri)
+    for scope in client.scopes:
+        if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
+            raise InvalidClientMetadata("scopes", f"{scope!r} is not a valid scope token")
+    for audience in client.audiences:
+        if not isinstance(audience, str) or not audience or any(c.isspace() for c in audience):
+            raise InvalidClientMetadata("audiences", f"{audience!r} must be non-empty with no spaces")
+        if len(audience) > _MAX_URI:
+            raise InvalidClientMetadata("audiences", f"must be at most {_MAX_URI} characters")
+    if method == "private_key_jwt" and client.jwks is None:
+        raise InvalidClientMetadata("jwks", "private_key_jwt requires a JWKS with at least one public key")
+    if client.jwks is not None:
+        _check_jwks(client.jwks)
+    if client.id_token_signed_response_alg not in ID_TOKEN_ALGS:
+        raise InvalidClientMetadata(
+            "id_token_signed_response_alg",
+            f"{client.id_token_signed_response_alg!r} is not one of {', '.join(sorted(ID_TOKEN_ALGS))}",
+        )
+    if isinstance(client.min_level, bool) or not isinstance(client.min_level, int) or (
+        client.min_level not in MIN_LEVELS
+    ):
+        raise InvalidClientMetadata("min_level", f"{client.min_level!r} is not 1, 2 or 3")
+
+
+def _check_grant_types(client: Client) -> None:
+    grants = client.grant_types
+    if not grants:
+        raise InvalidClientMetadata("grant_types", "at least one grant type is required")
+    unknown = [g for g in grants if g not in GRANT_TYPES]
+    if unknown:
+        raise InvalidClientMetadata(
+            "grant_types", f"{unknown[0]!r} is not one of {', '.join(sorted(GRANT_TYPES))}"
+        )
+    if client.is_public and "client_credentials" in grants:
+        raise InvalidClientMetadata(
+            "grant_types", "a public client (auth method none) cannot use client_credentials"
+        )
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise InvalidClientMetadata("grant_types", "refresh_token requires authorization_code")
+    if "authorization_code" in grants and not client.redirect_uris:
+        raise InvalidClientMetadata("redirect_uris", "authorization_code requires at least one redirect URI")
+
+
+def _check_uri(field: str, uri: str) -> None:
+    if not isinstance(uri, str) or not uri:
+        raise InvalidClientMetadata(field, "must be a non-empty URI")
+    if len(uri) > _MAX_URI:
+        raise InvalidClientMetadata(field, f"must be at most {_MAX_URI} characters")
+    if any(c.isspace() or ord(c) < 0x20 for c in uri):
+        raise InvalidClientMetadata(field, f"{uri!r} must not contain whitespace or control characters")
+    if "*" in uri:
+        raise InvalidClientMetadata(field, f"{uri!r} must not contain wildcards")
+    if "#" in uri:
+        raise InvalidClientMetadata(field, f"{uri!r} must not contain a fragment")
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise InvalidClientMetadata(field, f"{uri!r} is not a valid URI") from None
+    if not parts.scheme or not parts.netloc or not host:
+        raise InvalidClientMetadata(field, f"{uri!r} must be an absolute URI with a host")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+        return
+    raise InvalidClientMetadata(
+        field, f"{uri!r} must use https (http only for 127.0.0.1, localhost or [::1])"
+    )
+
+
+def _check_jwks(jwks: Mapping[str, object]) -> None:
+    keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
+    if not isinstance(keys, list) or not keys:
+        raise InvalidClientMetadata("jwks", 'must be a JWK Set: {"keys": [...]} with at least one key')
+    try:
+        key_set = KeySet.import_key_set(dict(jwks))  # type: ignore[arg-type]
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidClientMetadata("jwks", f"cannot be imported: {exc}") from None
+    for key in key_set.keys:
+        if key.key_type == "oct":
+            raise InvalidClientMetadata("jwks", "symmetric (oct) keys are not allowed; register public keys")
+        if key.is_private:
+            raise InvalidClientMetadata("jwks", "contains private key material; register only public keys")

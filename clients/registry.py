@@ -1,0 +1,220 @@
+"""The client registry: the one way clients are created, changed and looked up.
+
+Every change is validated by `clients.models.check_client_metadata`, stored, audited and evicted
+from this process's cache. Other processes keep serving their cached copy for up to `cache_ttl`
+seconds, which bounds how long a disabled client or a rotated secret can still be accepted there.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from clients.models import Client, InvalidClientMetadata, check_client_metadata
+from clients.secrets import hash_secret, new_secret
+from clients.store import ClientExists, ClientStore, UnknownClient
+
+__all__ = ["ClientExists", "ClientRegistry", "UnknownClient", "utcnow"]
+
+Clock = Callable[[], datetime]
+Audit = Callable[[str, Mapping[str, object]], None]
+
+# Fields `update` may change. client_id is the key; secret_hash only through rotate_secret;
+# enabled only through set_enabled, so each gets its own audit event.
+UPDATABLE_FIELDS: frozenset[str] = frozenset(
+    {
+        "name", "token_endpoint_auth_method", "redirect_uris", "post_logout_redirect_uris",
+        "grant_types", "scopes", "audiences", "jwks", "id_token_signed_response_alg",
+        "backchannel_logout_uri", "min_level",
+    }
+)
+_LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
+_MAX_CACHED = 10_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ClientRegistry:
+    """Registered clients with validation, auditing and a short in-process read cache."""
+
+    def __init__(
+        self,
+        store: ClientStore,
+        *,
+        clock: Clock = utcnow,
+        cache_ttl: float = 5.0,
+        audit: Audit | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._ttl = cache_ttl
+        # Misses are cached briefly: long enough to absorb a flood of unknown ids, short enough that
+        # a client created in another process becomes usable almost at once.
+        self._miss_ttl = min(cache_ttl, 1.0)
+        self._audit = audit
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Client | None]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    # Reads
+
+    def get(self, client_id: str) -> Client | None:
+        """Return the client (enabled or not) or None; served from cache for up to `cache_ttl` s."""
+        now = self._monotonic()
+        with self._lock:
+            hit = self._cache.get(client_id)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            generation = self._generation
+        client = self._store.get(client_id)
+        if self._ttl <= 0:
+            return client
+        expires = now + (self._ttl if client is not None else self._miss_ttl)
+        with self._lock:
+            # A change made while we were reading would otherwise be overwritten by the stale copy.
+            if generation == self._generation:
+                if len(self._cache) >= _MAX_CACHED:
+                    self._evict(now)
+                self._cache[client_id] = (expires, client)
+        return client
+
+    def list(self) -> list[Client]:
+        """Every client, ordered by client_id, read from the store (never cached)."""
+        return self._store.list()
+
+    # Changes
+
+    def create(
+        self,
+        *,
+        client_id: str | None = None,
+        name: str,
+        token_endpoint_auth_method: str = "client_secret_basic",  # noqa: S107 - a method name
+        redirect_uris: Iterable[str] = (),
+        post_logout_redirect_uris: Iterable[str] = (),
+        grant_types: Iterable[str] = ("authorization_code", "refresh_token"),
+        scopes: Iterable[str] = ("openid",),
+        audiences: Iterable[str] = (),
+        jwks: Mapping[str, object] | None = None,
+        id_token_signed_response_alg: str = "ES256",  # noqa: S107 - an algorithm name
+        backchannel_logout_uri: str | None = None,
+        min_level: int = 1,
+    ) -> tuple[Client, str | None]:
+        """Register a client; return it and its plaintext secret, which is never available again.
+
+        The secret is None for clients that do not authenticate with one (`private_key_jwt`,
+        `none`). Only its hash is stored. Raises `InvalidClientMetadata` or `ClientExists`.
+        """
+        now = self._clock()
+        client = Client(
+            client_id=client_id if client_id is not None else secrets.token_urlsafe(18),
+            name=name,
+            token_endpoint_auth_method=token_endpoint_auth_method,
+            redirect_uris=_as_tuple("redirect_uris", redirect_uris),
+            post_logout_redirect_uris=_as_tuple("post_logout_redirect_uris", post_logout_redirect_uris),
+            grant_types=_as_tuple("grant_types", grant_types),
+            scopes=_as_tuple("scopes", scopes),
+            audiences=_as_tuple("audiences", audiences),
+            jwks=jwks,
+            id_token_signed_response_alg=id_token_signed_response_alg,
+            backchannel_logout_uri=backchannel_logout_uri,
+            min_level=min_level,
+            created_at=now,
+            updated_at=now,
+        )
+        check_client_metadata(client)
+        secret = new_secret() if client.uses_secret else None
+        if secret is not None:
+            client = replace(client, secret_hash=hash_secret(secret))
+        self._store.add(client)
+        self._changed(client.client_id, "client.created")
+        return client, secret
+
+    def update(self, client_id: str, /, **changes: object) -> Client:
+        """Change metadata fields (see `UPDATABLE_FIELDS`) and return the stored client.
+
+        Switching to a method without a secret discards the stored hash. Switching to a secret
+        method from one without leaves the client with no secret until `rotate_secret` is called.
+        Raises `UnknownClient` or `InvalidClientMetadata`.
+        """
+        not_allowed = sorted(set(changes) - UPDATABLE_FIELDS)
+        if not_allowed:
+            raise InvalidClientMetadata(not_allowed[0], "cannot be changed with update")
+        current = self._require(client_id)
+        values = {k: _as_tuple(k, v) if k in _LIST_FIELDS else v for k, v in changes.items()}
+        client = replace(current, **values, updated_at=self._clock())  # type: ignore[arg-type]
+        if not client.uses_secret:
+            client = replace(client, secret_hash=None)
+        check_client_metadata(client)
+        self._store.save(client)
+        self._changed(client_id, "client.updated", fields=sorted(changes))
+        return client
+
+    def rotate_secret(self, client_id: str) -> str:
+        """Replace the client's secret at once (the old one stops working) and return the new one.
+
+        Raises `UnknownClient`, or `InvalidClientMetadata` if the client's auth method uses no secret.
+        """
+        current = self._require(client_id)
+        if not current.uses_secret:
+            raise InvalidClientMetadata(
+                "token_endpoint_auth_method",
+                f"{current.token_endpoint_auth_method!r} does not use a client secret",
+            )
+        secret = new_secret()
+        self._store.save(replace(current, secret_hash=hash_secret(secret), updated_at=self._clock()))
+        self._changed(client_id, "client.secret_rotated")
+        return secret
+
+    def set_enabled(self, client_id: str, enabled: bool) -> Client:
+        """Enable or disable the client; a disabled client cannot authenticate or log anyone in."""
+        current = self._require(client_id)
+        if current.enabled == enabled:
+            return current
+        client = replace(current, enabled=enabled, updated_at=self._clock())
+        self._store.save(client)
+        self._changed(client_id, "client.enabled" if enabled else "client.disabled")
+        return client
+
+    def delete(self, client_id: str) -> None:
+        """Remove the client; raises `UnknownClient` if it does not exist."""
+        if not self._store.delete(client_id):
+            raise UnknownClient(client_id)
+        self._changed(client_id, "client.deleted")
+
+    # Internals
+
+    def _require(self, client_id: str) -> Client:
+        client = self._store.get(client_id)
+        if client is None:
+            raise UnknownClient(client_id)
+        return client
+
+    def _changed(self, client_id: str, event: str, **detail: object) -> None:
+        with self._lock:
+            self._generation += 1
+            self._cache.pop(client_id, None)
+        if self._audit is not None:
+            self._audit(event, {"client_id": client_id, **detail})
+
+    def _evict(self, now: float) -> None:
+        expired = [k for k, (expires, _) in self._cache.items() if expires <= now]
+        for key in expired:
+            del self._cache[key]
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+
+
+def _as_tuple(field: str, values: object) -> tuple[str, ...]:
+    # A bare string would otherwise be split into characters.
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise InvalidClientMetadata(field, "must be a list of strings")
+    return tuple(dict.fromkeys(values))

@@ -1,0 +1,60 @@
+"""The ASGI application: all wiring happens in `create_app(settings)`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from idp.endpoints import authorize, end_session, login, token, userinfo
+from idp.endpoints.discovery import metadata_bytes
+from idp.errors import BrowserError
+from idp.fast_paths import FastPaths
+from idp.services import Services
+from idp.settings import Settings
+from idp.store import Store, StoreUnavailable
+
+# Authlib logs issued tokens at debug level; never let that reach our logs.
+logging.getLogger("authlib").setLevel(logging.WARNING)
+
+
+def create_app(settings: Settings, *, store: Store | None = None, services: Services | None = None) -> FastAPI:
+    svc = services or Services.build(settings, store=store)
+    app = FastAPI(title="National identity provider", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = svc
+    for module in (authorize, login, token, userinfo, end_session):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+
+    @app.exception_handler(BrowserError)
+    async def _browser_error(request: Request, exc: BrowserError) -> Response:
+        return svc.pages.error(request, exc.title, exc.message, status_code=exc.status_code)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable) -> Response:
+        logging.getLogger("idp").error("ephemeral store unavailable: %s", exc)
+        return JSONResponse({"error": "temporarily_unavailable",
+                             "error_description": "Please try again in a moment."}, status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_input(request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"error": "invalid_request", "error_description": "Malformed request."},
+                            status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        logging.getLogger("idp").exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"error": "server_error", "error_description": "Something went wrong on our side."},
+                            status_code=500)
+
+    discovery = metadata_bytes(settings)
+    app.add_middleware(FastPaths, routes={
+        "/.well-known/openid-configuration": lambda: discovery,
+        "/jwks": svc.keyring.jwks_bytes,
+    })
+    return app

@@ -1,0 +1,123 @@
+"""The `idp` command: serve, migrate, and administer keys and clients."""
+
+from __future__ import annotations
+
+import typer
+
+from clients.cli import build_app as build_clients_app
+from clients.registry import ClientRegistry
+from clients.store_sql import SqlClientStore
+from idp.audit import AuditLog
+from idp.database import make_engine
+from idp.settings import Settings
+from keys.cli import build_app as build_keys_app
+from keys.keyring import KeyRing
+
+app = typer.Typer(help="National single sign-on identity provider.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # noqa: BLE001 - pydantic's message names the bad variable
+        typer.echo(f"error: invalid IDP_* settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _keyring() -> KeyRing:
+    from idp.services import make_keyring
+
+    settings = _settings()
+    return make_keyring(settings, make_engine(settings.database_url))
+
+
+def _registry() -> ClientRegistry:
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=AuditLog(engine).sink("cli"))
+
+
+app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
+app.add_typer(build_clients_app(_registry), name="clients", help="Registered clients (agency portals).")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply schema migrations."""
+    from idp.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def init() -> None:
+    """Migrate the database, create the key-encryption key file and the signing keys."""
+    from idp.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    _keyring().ensure()
+    typer.echo("initialised: database migrated, signing keys ready")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000),
+    workers: int = typer.Option(1),
+    access_log: bool = typer.Option(False, help="Log every request."),
+) -> None:
+    """Run the provider with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("idp.asgi:create", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, proxy_headers=False, server_header=False, log_level="info")
+
+
+@app.command()
+def demo(port: int = typer.Option(8000)) -> None:
+    """Embedded development setup: SQLite under var/, demo data, then serve on 127.0.0.1."""
+    from idp.demo import MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed
+    from idp.migrate import upgrade
+    from levels.authenticators.password import Passwords
+    from levels.people import SqlPersonStore
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    from idp.services import make_keyring
+
+    make_keyring(settings, engine).ensure()
+    registry = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=AuditLog(engine).sink("demo"))
+    creds = seed(registry, SqlPersonStore(engine),
+                 Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
+                 settings.issuer)
+    engine.dispose()
+    token_url = f"{settings.issuer}/token"
+    typer.echo(f"""
+National identity provider (demo data) at {settings.issuer}
+  discovery:   {settings.issuer}/.well-known/openid-configuration
+
+Demo citizen     national code {creds.national_code}   password {creds.password}
+Demo portal      client_id {PORTAL_ID}   secret {creds.portal_secret}
+                 redirect_uri {PORTAL_REDIRECT}
+Demo back end    client_id {MACHINE_ID}   secret {creds.machine_secret}
+
+1. Open this URL, sign in as the demo citizen:
+   {creds.authorize_url}
+2. Your browser lands on {PORTAL_REDIRECT}?code=...  (nothing listens there; copy the code)
+3. Exchange it (code_verifier {creds.code_verifier}):
+   curl -s -u {PORTAL_ID}:{creds.portal_secret} {token_url} -d grant_type=authorization_code \\
+     -d redirect_uri={PORTAL_REDIRECT} -d code_verifier={creds.code_verifier} -d code=PASTE_CODE
+Machine token:
+   curl -s -u {MACHINE_ID}:{creds.machine_secret} {token_url} -d grant_type=client_credentials
+""")
+    serve(host="127.0.0.1", port=port, workers=1, access_log=True)
+
+
+if __name__ == "__main__":
+    app()

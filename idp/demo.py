@@ -1,0 +1,76 @@
+"""Demo data for `make run`: one agency portal, one machine client and one citizen.
+
+Credentials are fresh on every run (the secret and password are shown once, like in production);
+nothing here is used outside the embedded development setup.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from urllib.parse import urlencode
+
+from clients.registry import ClientRegistry, UnknownClient
+from levels.authenticators.password import Passwords
+from levels.national_code import make_national_code
+from levels.people import SqlPersonStore, new_person
+
+PORTAL_ID = "demo-portal"
+PORTAL_REDIRECT = "http://127.0.0.1:8400/callback"
+MACHINE_ID = "demo-inquiry-client"
+DEMO_NATIONAL_CODE = make_national_code("001234567")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCredentials:
+    portal_secret: str
+    machine_secret: str
+    national_code: str
+    password: str
+    code_verifier: str
+    authorize_url: str
+
+
+def _ensure_client(registry: ClientRegistry, client_id: str, **fields: object) -> str:
+    try:
+        registry.delete(client_id)
+    except UnknownClient:
+        pass
+    _, secret = registry.create(client_id=client_id, **fields)  # type: ignore[arg-type]
+    assert secret is not None
+    return secret
+
+
+def seed(registry: ClientRegistry, people: SqlPersonStore, passwords: Passwords, issuer: str) -> DemoCredentials:
+    portal_secret = _ensure_client(
+        registry, PORTAL_ID, name="Demo agency portal", redirect_uris=[PORTAL_REDIRECT],
+        post_logout_redirect_uris=["http://127.0.0.1:8400/"],
+        grant_types=["authorization_code", "refresh_token"],
+        scopes=["openid", "profile", "phone", "national_code", "offline_access"],
+    )
+    machine_secret = _ensure_client(
+        registry, MACHINE_ID, name="Demo inquiry back end", grant_types=["client_credentials"],
+        scopes=["inquiry.read"], audiences=["https://inquiry.demo.gov.example"],
+    )
+    person = people.get_by_national_code(DEMO_NATIONAL_CODE)
+    if person is None:
+        person = new_person(
+            DEMO_NATIONAL_CODE, "Sara", "Ahmadi", birthdate=date(1990, 3, 21), mobile="+989121234567",
+            mobile_verified=True, now=datetime.now(UTC),
+        )
+        people.add(person)
+    password = "demo-" + secrets.token_urlsafe(9)
+    people.set_password_hash(person.id, passwords.hash(password), datetime.now(UTC))
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    query = urlencode({
+        "response_type": "code", "client_id": PORTAL_ID, "redirect_uri": PORTAL_REDIRECT,
+        "scope": "openid profile phone offline_access", "state": secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(8), "code_challenge": challenge, "code_challenge_method": "S256",
+    })
+    return DemoCredentials(portal_secret, machine_secret, DEMO_NATIONAL_CODE, password, verifier,
+                           f"{issuer}/authorize?{query}")

@@ -1,0 +1,107 @@
+"""The sign-in page: national code + password, then back to the authorization request."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.endpoints.deps import client_ip, services
+from idp.errors import OAuth2Error
+from idp.login_transactions import LoginTransaction
+from idp.oauth_request import read_form
+from idp.services import Services
+from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
+from levels.throttle import TooManyAttempts
+
+router = APIRouter()
+
+WRONG_CREDENTIALS = "The national code or password is not correct."
+
+
+def _expired(svc: Services, request: Request) -> Response:
+    return svc.pages.error(
+        request, "This sign-in link has expired", "Go back to the service you were using and start again."
+    )
+
+
+def _render(
+    svc: Services, request: Request, tx: LoginTransaction, *, national_code: str = "", error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    locale = svc.pages.locale(request, tx.get("ui_locales"))
+    client = svc.clients.get(tx.client_id)
+    tr = svc.pages.gettext(locale)
+    return svc.pages.render(
+        request, "login.html", locale, status_code=status_code, tx=tx.id, national_code=national_code,
+        client_name=client.name if client else None, error=tr.gettext(error) if error else None,
+    )
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    svc = services(request)
+    tx = svc.transactions.load(request.query_params.get("tx"))
+    if tx is None:
+        return _expired(svc, request)
+    hint = normalize_digits(tx.get("login_hint") or "")
+    return _render(svc, request, tx, national_code=hint if hint.isdigit() and len(hint) <= 10 else "")
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    svc = services(request)
+    try:
+        form = dict(await read_form(request))
+    except OAuth2Error as err:
+        return svc.pages.error(request, "This request is not valid", err.description or "")
+    tx = svc.transactions.load(form.get("tx"))
+    if tx is None:
+        return _expired(svc, request)
+    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+        return _render(svc, request, tx, error="Your form expired. Please try again.", status_code=400)
+
+    typed = form.get("national_code", "")[:32]
+    password = form.get("password", "")[:1024]
+    try:
+        national_code = parse_national_code(typed)
+    except InvalidNationalCode:
+        return _render(svc, request, tx, national_code=typed,
+                       error="Enter your 10-digit national code.", status_code=400)
+    if not password:
+        return _render(svc, request, tx, national_code=national_code, error="Enter your password.",
+                       status_code=400)
+
+    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    try:
+        svc.throttle.check(national_code, ip)
+    except TooManyAttempts as exc:
+        minutes = max(1, round(exc.resets_in / 60))
+        tr = svc.pages.gettext(svc.pages.locale(request, tx.get("ui_locales")))
+        message = tr.gettext("Too many attempts. Try again in %(minutes)s minutes.") % {"minutes": minutes}
+        return _render(svc, request, tx, national_code=national_code, error=message, status_code=429)
+
+    person = svc.people.get_by_national_code(national_code)
+    stored_hash = svc.people.password_hash(person.id) if person else None
+    # Unknown people and wrong passwords cost the same argon2 work and get the same answer.
+    ok = await run_in_threadpool(svc.passwords.verify, stored_hash, password)
+    if not ok or person is None or person.status != "active":
+        svc.throttle.failed(national_code, ip)
+        svc.audit.record("login.failed", person_id=person.id if person else None, ip=ip,
+                         client_id=tx.client_id, detail={"method": "pwd"})
+        return _render(svc, request, tx, national_code=national_code, error=WRONG_CREDENTIALS, status_code=400)
+
+    svc.throttle.succeeded(national_code)
+    previous = request.cookies.get(svc.settings.cookie_name)
+    if previous:
+        svc.sessions.end(previous)
+    cookie_value, session = svc.sessions.start(person.id, "pwd")
+    svc.audit.record("login.succeeded", person_id=person.id, ip=ip, client_id=tx.client_id,
+                     detail={"method": "pwd", "sid": session.sid})
+    response = RedirectResponse(f"/authorize/resume?tx={tx.id}", status_code=303)
+    response.set_cookie(
+        svc.settings.cookie_name, cookie_value, httponly=True, secure=svc.settings.secure_cookies,
+        samesite="lax", path="/",
+    )
+    return response

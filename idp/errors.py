@@ -1,0 +1,75 @@
+"""The one error hierarchy of the web layer.
+
+Protocol errors are Authlib's `OAuth2Error` classes (named after their wire code); the few codes
+Authlib lacks are added here in the same shape. `BrowserError` is for problems that must be shown to
+a person on a page and never sent to a redirect URI (unknown client, unregistered redirect URI,
+expired sign-in link).
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import (
+    AccessDeniedError,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+    UnsupportedGrantTypeError,
+    UnsupportedResponseTypeError,
+)
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+
+__all__ = [
+    "AccessDeniedError",
+    "BrowserError",
+    "ConsentRequiredError",
+    "InvalidClientError",
+    "InvalidGrantError",
+    "InvalidRequestError",
+    "InvalidScopeError",
+    "InvalidTargetError",
+    "InvalidTokenError",
+    "LoginRequiredError",
+    "OAuth2Error",
+    "ServiceUnavailable",
+    "UnauthorizedClientError",
+    "UnmetAuthenticationRequirements",
+    "UnsupportedGrantTypeError",
+    "UnsupportedResponseTypeError",
+]
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8707 §2: the requested `resource` is not one this client may target."""
+
+    error = "invalid_target"
+
+
+class UnmetAuthenticationRequirements(OAuth2Error):
+    """OpenID Connect Core Unmet Authentication Requirements 1.0: the level asked for was not met."""
+
+    error = "unmet_authentication_requirements"
+
+
+class InvalidTokenError(OAuth2Error):
+    """RFC 6750 §3.1: the access token is malformed, expired, revoked or for another audience."""
+
+    error = "invalid_token"
+    status_code = 401
+
+
+class ServiceUnavailable(OAuth2Error):
+    error = "temporarily_unavailable"
+    status_code = 503
+
+
+class BrowserError(Exception):
+    """A problem shown to the person on an error page; never redirected to a client."""
+
+    def __init__(self, title: str, message: str, *, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.title = title
+        self.message = message
+        self.status_code = status_code

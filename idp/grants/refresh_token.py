@@ -1,0 +1,67 @@
+"""Refresh token grant with rotation and reuse detection.
+
+https://www.rfc-editor.org/rfc/rfc6749#section-6,
+https://datatracker.ietf.org/doc/html/draft-ietf-oauth-security-topics#section-4.14
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from authlib.oauth2.rfc6749 import grants
+
+from idp.errors import InvalidGrantError
+from idp.grants.client_auth import ALL_METHODS
+from idp.refresh_tokens import RefreshToken
+from idp.tokens import AuthContext
+
+if TYPE_CHECKING:
+    from idp.authorization_server import IdpAuthorizationServer
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+    server: IdpAuthorizationServer
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        token = self.server.refresh_tokens.find(refresh_token)
+        if token is None or token.revoked_at is not None or token.is_expired():
+            return None
+        if token.used_at is not None:
+            self._revoke_family(token, "token.refresh_reused")
+            return None
+        return token
+
+    def _revoke_family(self, token: RefreshToken, event: str) -> None:
+        for jti in self.server.refresh_tokens.revoke_family(token.family_id):
+            self.server.issuer.revoke_access_token(jti)
+        self.server.audit.record(
+            event, person_id=token.person_id, client_id=token.client_id,
+            detail={"family_id": token.family_id},
+        )
+
+    def authenticate_user(self, refresh_token: RefreshToken) -> AuthContext | None:
+        person = self.server.people.get(refresh_token.person_id)
+        if person is None or person.status != "active":
+            return None
+        return AuthContext.from_refresh(refresh_token.person_id, refresh_token.family_id, refresh_token.auth)
+
+    def create_token_response(self):  # type: ignore[no-untyped-def]
+        old: RefreshToken = self.request.refresh_token
+        client = self.request.client
+        ctx = self.authenticate_user(old)
+        if ctx is None:
+            raise InvalidGrantError("The account behind this token is no longer active.")
+        if not self.server.refresh_tokens.mark_used(old.token_hash):
+            # Lost a race with another use of the same token: that is reuse too.
+            self._revoke_family(old, "token.refresh_reused")
+            raise InvalidGrantError("The refresh token was already used.")
+        self.request.user = ctx
+        scope = self.request.payload.scope or old.scope
+        token, _ = self.server.issuer.user_tokens(
+            client, scope, ctx, with_refresh=True, refresh_scope=old.scope
+        )
+        if "openid" in scope.split():
+            token["id_token"] = self.server.issuer.id_token(client, ctx, str(token["access_token"]))
+        return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -1,0 +1,89 @@
+"""Turning a Starlette request into Authlib's `OAuth2Request` (the framework adapter Authlib lacks)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from starlette.requests import Request
+
+from idp.errors import InvalidRequestError
+
+MAX_BODY = 64 * 1024
+
+
+class PairsPayload(OAuth2Payload):
+    """Parameters as received, keeping repeats so Authlib can reject duplicated parameters."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self._datalist: defaultdict[str, list[str]] = defaultdict(list)
+        for key, value in pairs:
+            self._datalist[key].append(value)
+        self._data = {key: values[0] for key, values in self._datalist.items()}
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        return self._datalist
+
+
+class HttpRequest(OAuth2Request):
+    def __init__(
+        self, method: str, uri: str, headers: Mapping[str, str],
+        query: Sequence[tuple[str, str]], form: Sequence[tuple[str, str]],
+    ) -> None:
+        super().__init__(method=method, uri=uri, headers=headers)
+        self.payload = PairsPayload(form if method == "POST" else query)
+        self._args = dict(query)
+        self._form = dict(form)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._args
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+def parse_pairs(raw: bytes | str) -> list[tuple[str, str]]:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequestError("Parameters must be UTF-8.") from None
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=100)
+    except ValueError:
+        raise InvalidRequestError("Too many parameters.") from None
+    if any("\x00" in k or "\x00" in v for k, v in pairs):
+        raise InvalidRequestError("Parameters must not contain NUL characters.")
+    return pairs
+
+
+async def read_form(request: Request) -> list[tuple[str, str]]:
+    """The url-encoded body of a POST; anything else is `invalid_request` (RFC 6749 §3.2)."""
+    if request.method != "POST":
+        return []
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise InvalidRequestError("Send parameters as application/x-www-form-urlencoded.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise InvalidRequestError("Request body too large.")
+    return parse_pairs(body)
+
+
+async def oauth_request(request: Request, issuer: str) -> HttpRequest:
+    # The URI Authlib sees is built on the configured issuer, not the Host header: TLS usually ends
+    # at a load balancer, and a forged Host must not change what the server believes its URL is.
+    query = parse_pairs(request.scope.get("query_string", b""))
+    form = await read_form(request)
+    return HttpRequest(request.method, issuer + request.url.path, request.headers, query, form)

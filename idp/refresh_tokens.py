@@ -1,0 +1,121 @@
+"""Refresh tokens: opaque, stored only as SHA-256, rotated on every use.
+
+Each token belongs to a family (everything descended from one authorization code). Presenting a
+token that was already rotated means it leaked or was replayed: the whole family is revoked, so
+neither the thief nor the legitimate client can continue (OAuth 2.0 Security BCP §4.14).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, insert, select, update
+
+from idp.store_sql import RefreshTokenRow
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    token_hash: str
+    family_id: str
+    client_id: str
+    person_id: str
+    session_id: str | None
+    scope: str
+    auth: dict[str, object]
+    access_jti: str | None
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+    # Authlib TokenMixin-style accessors used by its refresh and revocation grants.
+    def check_client(self, client: object) -> bool:
+        return getattr(client, "client_id", None) == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.expires_at - self.issued_at).total_seconds())
+
+    def is_revoked(self) -> bool:
+        """Revoked, or already exchanged for a newer token (so no longer usable)."""
+        return self.revoked_at is not None or self.used_at is not None
+
+    def is_expired(self) -> bool:
+        return _aware(self.expires_at) <= datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _from_row(row: RefreshTokenRow) -> RefreshToken:
+    return RefreshToken(
+        token_hash=row.token_hash, family_id=row.family_id, client_id=row.client_id,
+        person_id=row.person_id, session_id=row.session_id, scope=row.scope, auth=dict(row.auth),
+        access_jti=row.access_jti, issued_at=_aware(row.issued_at), expires_at=_aware(row.expires_at),
+        used_at=row.used_at and _aware(row.used_at), revoked_at=row.revoked_at and _aware(row.revoked_at),
+    )
+
+
+class SqlRefreshTokenStore:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def issue(
+        self, *, family_id: str, client_id: str, person_id: str, session_id: str | None, scope: str,
+        auth: dict[str, object], access_jti: str | None, ttl: int,
+    ) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._engine.begin() as conn:
+            conn.execute(
+                insert(RefreshTokenRow).values(
+                    token_hash=hash_token(token), family_id=family_id, client_id=client_id,
+                    person_id=person_id, session_id=session_id, scope=scope, auth=auth,
+                    access_jti=access_jti, issued_at=now, expires_at=now + timedelta(seconds=ttl),
+                )
+            )
+        return token
+
+    def find(self, token: str) -> RefreshToken | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(RefreshTokenRow.__table__).where(RefreshTokenRow.token_hash == hash_token(token))
+            ).first()
+        return _from_row(row) if row else None  # type: ignore[arg-type]
+
+    def mark_used(self, token_hash: str) -> bool:
+        """Mark the token used; False if it was already used (a concurrent or replayed refresh)."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(RefreshTokenRow)
+                .where(RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.used_at.is_(None))
+                .values(used_at=self._clock())
+            )
+        return result.rowcount == 1
+
+    def revoke_family(self, family_id: str) -> list[str]:
+        """Revoke every token of the family; return the access-token ids issued alongside them."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(RefreshTokenRow)
+                .where(RefreshTokenRow.family_id == family_id, RefreshTokenRow.revoked_at.is_(None))
+                .values(revoked_at=self._clock())
+            )
+            jtis = conn.execute(
+                select(RefreshTokenRow.access_jti).where(RefreshTokenRow.family_id == family_id)
+            ).scalars().all()
+        return [j for j in jtis if j]

@@ -1,0 +1,102 @@
+"""The SSO session: one per browser, kept in the ephemeral store behind an opaque cookie.
+
+The cookie carries a random secret; the store key is its SHA-256, so a dump of the store does not
+yield usable cookies. The session records who signed in, each factor with its time, and the clients
+that received tokens (for logout fan-out). `sid` is a separate public id put in ID tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import orjson
+
+from idp.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    method: str  # RFC 8176 amr value, e.g. "pwd"
+    at: int  # epoch seconds when it was proven
+
+
+@dataclass(frozen=True, slots=True)
+class SsoSession:
+    sid: str
+    person_id: str
+    created_at: int
+    factors: tuple[Factor, ...]
+    clients: tuple[str, ...] = field(default=())
+
+    @property
+    def auth_time(self) -> int:
+        """Time of the most recent factor: OIDC `auth_time` is when the End-User last authenticated."""
+        return max(f.at for f in self.factors)
+
+    def methods_since(self, not_before: int) -> frozenset[str]:
+        return frozenset(f.method for f in self.factors if f.at >= not_before)
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        return tuple(sorted({f.method for f in self.factors}))
+
+
+def _key(cookie_value: str) -> str:
+    return "sess:" + hashlib.sha256(cookie_value.encode()).hexdigest()
+
+
+def _encode(session: SsoSession) -> bytes:
+    return orjson.dumps(asdict(session))
+
+
+def _decode(raw: bytes) -> SsoSession:
+    data = orjson.loads(raw)
+    return SsoSession(
+        sid=data["sid"],
+        person_id=data["person_id"],
+        created_at=data["created_at"],
+        factors=tuple(Factor(**f) for f in data["factors"]),
+        clients=tuple(data.get("clients", ())),
+    )
+
+
+class SessionManager:
+    def __init__(self, store: Store, *, ttl: int, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._clock = clock
+
+    def load(self, cookie_value: str | None) -> SsoSession | None:
+        if not cookie_value or len(cookie_value) > 128:
+            return None
+        raw = self._store.get(_key(cookie_value))
+        return _decode(raw) if raw else None
+
+    def start(self, person_id: str, method: str) -> tuple[str, SsoSession]:
+        """Begin a fresh session (a new cookie value every sign-in, against session fixation)."""
+        now = int(self._clock())
+        session = SsoSession(
+            sid=secrets.token_urlsafe(16), person_id=person_id, created_at=now,
+            factors=(Factor(method, now),),
+        )
+        cookie_value = secrets.token_urlsafe(32)
+        self._store.set(_key(cookie_value), _encode(session), self._ttl)
+        return cookie_value, session
+
+    def _remaining(self, session: SsoSession) -> float:
+        return max(1.0, session.created_at + self._ttl - self._clock())
+
+    def add_client(self, cookie_value: str, session: SsoSession, client_id: str) -> SsoSession:
+        if client_id in session.clients:
+            return session
+        updated = replace(session, clients=(*session.clients, client_id))
+        self._store.set(_key(cookie_value), _encode(updated), self._remaining(session))
+        return updated
+
+    def end(self, cookie_value: str) -> SsoSession | None:
+        raw = self._store.take(_key(cookie_value))
+        return _decode(raw) if raw else None

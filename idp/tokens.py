@@ -1,0 +1,138 @@
+"""Minting of access tokens (RFC 9068 JWTs), ID tokens and refresh tokens.
+
+The `AuthContext` is what Authlib calls the grant's "user": who authenticated, with which factors,
+when, and in which SSO session. It travels inside the authorization code and the refresh token, so
+a refreshed token can never claim more than the original authentication proved.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from authlib.oidc.core.util import create_half_hash
+
+from clients.models import Client
+from idp.refresh_tokens import SqlRefreshTokenStore
+from idp.store import Store
+from keys.keyring import KeyRing
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    person_id: str
+    auth_time: int
+    acr: str
+    amr: tuple[str, ...]
+    sid: str | None = None
+    nonce: str | None = None
+    family_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"auth_time": self.auth_time, "acr": self.acr, "amr": list(self.amr), "sid": self.sid}
+
+    @classmethod
+    def from_refresh(cls, person_id: str, family_id: str, auth: dict[str, object]) -> AuthContext:
+        return cls(
+            person_id=person_id, auth_time=int(auth["auth_time"]),  # type: ignore[call-overload]
+            acr=str(auth["acr"]), amr=tuple(auth.get("amr") or ()),  # type: ignore[arg-type]
+            sid=auth.get("sid"), family_id=family_id,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLifetimes:
+    access: int = 300
+    id_token: int = 300
+    refresh: int = 30 * 24 * 3600
+
+
+class TokenIssuer:
+    def __init__(
+        self, *, issuer: str, keyring: KeyRing, refresh_tokens: SqlRefreshTokenStore, store: Store,
+        lifetimes: TokenLifetimes, default_alg: str = "ES256", clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer
+        self._keyring = keyring
+        self._refresh = refresh_tokens
+        self._store = store
+        self.lifetimes = lifetimes
+        self._alg = default_alg
+        self._clock = clock
+
+    # -- access tokens -------------------------------------------------------------------------
+    def access_token(
+        self, client: Client, scope: str, audience: list[str], ctx: AuthContext | None
+    ) -> tuple[str, str]:
+        """Return (jwt, jti). User tokens carry sub=person, machine tokens sub=client (RFC 9068 §2.2)."""
+        now = int(self._clock())
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, object] = {
+            "iss": self.issuer,
+            "sub": ctx.person_id if ctx else client.client_id,
+            "aud": audience[0] if len(audience) == 1 else audience,
+            "exp": now + self.lifetimes.access,
+            "iat": now,
+            "jti": jti,
+            "client_id": client.client_id,
+            "scope": scope,
+        }
+        if ctx:
+            claims.update(auth_time=ctx.auth_time, acr=ctx.acr, amr=list(ctx.amr))
+            if ctx.sid:
+                claims["sid"] = ctx.sid
+        return self._keyring.sign(claims, alg=self._alg, typ="at+jwt"), jti
+
+    def revoke_access_token(self, jti: str) -> None:
+        self._store.set(f"revoked:{jti}", b"1", self.lifetimes.access + 60)
+
+    def is_access_token_revoked(self, jti: str) -> bool:
+        return self._store.get(f"revoked:{jti}") is not None
+
+    # -- ID tokens ------------------------------------------------------------------------------
+    def id_token(self, client: Client, ctx: AuthContext, access_token: str | None) -> str:
+        now = int(self._clock())
+        alg = client.id_token_signed_response_alg or self._alg
+        claims: dict[str, object] = {
+            "iss": self.issuer,
+            "sub": ctx.person_id,
+            "aud": client.client_id,
+            "exp": now + self.lifetimes.id_token,
+            "iat": now,
+            "auth_time": ctx.auth_time,
+            "acr": ctx.acr,
+            "amr": list(ctx.amr),
+        }
+        if ctx.sid:
+            claims["sid"] = ctx.sid
+        if ctx.nonce:
+            claims["nonce"] = ctx.nonce
+        if access_token:
+            claims["at_hash"] = create_half_hash(access_token, alg).decode()  # type: ignore[union-attr]
+        return self._keyring.sign(claims, alg=alg, typ="JWT")
+
+    # -- whole token responses ------------------------------------------------------------------
+    def user_tokens(
+        self, client: Client, scope: str, ctx: AuthContext, *, with_refresh: bool,
+        audience: list[str] | None = None, refresh_scope: str | None = None,
+    ) -> tuple[dict[str, object], str]:
+        """Return the token response body and the access token's jti."""
+        access, jti = self.access_token(client, scope, audience or [self.issuer], ctx)
+        token: dict[str, object] = {
+            "access_token": access, "token_type": "Bearer",
+            "expires_in": self.lifetimes.access, "scope": scope,
+        }
+        if with_refresh:
+            token["refresh_token"] = self._refresh.issue(
+                family_id=ctx.family_id, client_id=client.client_id, person_id=ctx.person_id,
+                session_id=ctx.sid, scope=refresh_scope or scope, auth=ctx.to_dict(), access_jti=jti,
+                ttl=self.lifetimes.refresh,
+            )
+        return token, jti
+
+    def client_token(self, client: Client, scope: str, audience: list[str]) -> dict[str, object]:
+        access, _ = self.access_token(client, scope, audience, None)
+        return {"access_token": access, "token_type": "Bearer",
+                "expires_in": self.lifetimes.access, "scope": scope}

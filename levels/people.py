@@ -1,0 +1,190 @@
+"""People: the accounts that log in, keyed by an opaque id that is also their public OIDC `sub`."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Protocol
+
+from sqlalchemy import Engine, RowMapping, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from levels.national_code import InvalidNationalCode, is_valid_national_code
+from levels.store_sql import PasswordCredentialRow, PersonRow
+
+STATUSES = frozenset({"active", "locked"})
+PROOFING_TIERS = range(1, 4)
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+class PersonExists(ValueError):
+    """A person with this id or national code is already stored."""
+
+
+class UnknownPerson(LookupError):
+    """No person is stored under this id."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    national_code: str
+    given_name: str
+    family_name: str
+    birthdate: date | None
+    mobile: str | None
+    mobile_verified: bool
+    proofing_tier: int
+    status: str
+    created_at: datetime
+
+
+def new_person(
+    national_code: str,
+    given_name: str,
+    family_name: str,
+    *,
+    birthdate: date | None = None,
+    mobile: str | None = None,
+    mobile_verified: bool = False,
+    proofing_tier: int = 1,
+    now: datetime,
+) -> Person:
+    """A new active person with a fresh random id; raises ValueError for values that cannot be stored."""
+    if not is_valid_national_code(national_code):
+        raise InvalidNationalCode("This is not a valid national code.")
+    if mobile is not None and not _E164.fullmatch(mobile):
+        raise ValueError("mobile must be in E.164 form, e.g. +989121234567")
+    if mobile_verified and mobile is None:
+        raise ValueError("mobile_verified needs a mobile number")
+    if proofing_tier not in PROOFING_TIERS:
+        raise ValueError("proofing_tier must be 1, 2 or 3")
+    if now.tzinfo is None:
+        raise ValueError("now must be time-zone aware")
+    return Person(
+        # Random rather than derived from the national code: `sub` goes to every relying party and
+        # must not reveal or let anyone recompute the national ID.
+        id=secrets.token_urlsafe(24),
+        national_code=national_code,
+        given_name=given_name,
+        family_name=family_name,
+        birthdate=birthdate,
+        mobile=mobile,
+        mobile_verified=mobile_verified,
+        proofing_tier=proofing_tier,
+        status="active",
+        created_at=now,
+    )
+
+
+class PersonStore(Protocol):
+    """Durable person records and their password hashes. Stores values as given; validates nothing."""
+
+    def get(self, person_id: str) -> Person | None:
+        """Return the person with this id, or None."""
+        ...
+
+    def get_by_national_code(self, code: str) -> Person | None:
+        """Return the person with this normalized ten-digit national code, or None."""
+        ...
+
+    def add(self, person: Person) -> None:
+        """Store a new person; raise `PersonExists` if the id or the national code is taken."""
+        ...
+
+    def set_password_hash(self, person_id: str, hash: str, at: datetime) -> None:
+        """Create or replace the person's password hash; raise `UnknownPerson` if there is no such person."""
+        ...
+
+    def password_hash(self, person_id: str) -> str | None:
+        """Return the person's password hash, or None if they have no password (or do not exist)."""
+        ...
+
+
+_PEOPLE = PersonRow.__table__
+_PASSWORDS = PasswordCredentialRow.__table__
+
+
+class SqlPersonStore:
+    """A `PersonStore` on the `people` and `password_credentials` tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, person_id: str) -> Person | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_PEOPLE).where(_PEOPLE.c.id == person_id)).mappings().first()
+        return _to_person(row) if row is not None else None
+
+    def get_by_national_code(self, code: str) -> Person | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(_PEOPLE).where(_PEOPLE.c.national_code == code)).mappings().first()
+        return _to_person(row) if row is not None else None
+
+    def add(self, person: Person) -> None:
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(_PEOPLE).values(
+                    id=person.id,
+                    national_code=person.national_code,
+                    given_name=person.given_name,
+                    family_name=person.family_name,
+                    birthdate=person.birthdate,
+                    mobile=person.mobile,
+                    mobile_verified=person.mobile_verified,
+                    proofing_tier=person.proofing_tier,
+                    status=person.status,
+                    created_at=person.created_at.astimezone(UTC),
+                ))
+        except IntegrityError:
+            raise PersonExists(person.id) from None
+
+    def set_password_hash(self, person_id: str, hash: str, at: datetime) -> None:
+        # Update-then-insert is portable across SQLite and PostgreSQL; if a concurrent writer
+        # inserts first, the retry's update wins, which is what "replace" means anyway.
+        for _ in range(2):
+            try:
+                with self._engine.begin() as conn:
+                    changed = conn.execute(
+                        update(_PASSWORDS).where(_PASSWORDS.c.person_id == person_id)
+                        .values(hash=hash, updated_at=at.astimezone(UTC))
+                    ).rowcount
+                    if changed:
+                        return
+                    if conn.execute(select(_PEOPLE.c.id).where(_PEOPLE.c.id == person_id)).first() is None:
+                        raise UnknownPerson(person_id)
+                    conn.execute(insert(_PASSWORDS).values(
+                        person_id=person_id, hash=hash, updated_at=at.astimezone(UTC)
+                    ))
+                    return
+            except IntegrityError:
+                continue
+        raise UnknownPerson(person_id)
+
+    def password_hash(self, person_id: str) -> str | None:
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                select(_PASSWORDS.c.hash).where(_PASSWORDS.c.person_id == person_id)
+            ).scalar_one_or_none()
+        return value
+
+
+def _to_person(r: RowMapping) -> Person:
+    created_at: datetime = r["created_at"]
+    # SQLite has no time zone type and hands back naive datetimes; every stored time is UTC.
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    return Person(
+        id=r["id"],
+        national_code=r["national_code"],
+        given_name=r["given_name"],
+        family_name=r["family_name"],
+        birthdate=r["birthdate"],
+        mobile=r["mobile"],
+        mobile_verified=bool(r["mobile_verified"]),
+        proofing_tier=r["proofing_tier"],
+        status=r["status"],
+        created_at=created_at,
+    )

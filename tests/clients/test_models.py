@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from joserfc.jwk import ECKey, OctKey
+
+from clients.models import Client, InvalidClientMetadata, check_client_metadata
+from clients.secrets import hash_secret, new_secret
+
+
+def make(**overrides: object) -> Client:
+    base = Client(
+        client_id="tax-portal",
+        name="Tax portal",
+        token_endpoint_auth_method="client_secret_basic",
+        redirect_uris=("https://tax.example/cb",),
+        post_logout_redirect_uris=("https://tax.example/bye",),
+        grant_types=("authorization_code", "refresh_token"),
+        scopes=("openid", "profile", "tax.file"),
+        secret_hash=hash_secret("s3cret"),
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def public_jwks() -> dict[str, object]:
+    return {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
+
+
+def test_a_valid_client_passes() -> None:
+    check_client_metadata(make())
+
+
+def test_secrets_are_256_bit_and_distinct() -> None:
+    a, b = new_secret(), new_secret()
+    assert a != b and len(a) >= 43
+    assert hash_secret(a) == hash_secret(a) and len(hash_secret(a)) == 64 and a not in hash_secret(a)
+
+
+def test_check_client_secret_right_and_wrong() -> None:
+    client = make()
+    assert client.check_client_secret("s3cret")
+    assert not client.check_client_secret("s3cret ")
+    assert not client.check_client_secret("")
+
+
+def test_disabled_or_hashless_client_never_matches_a_secret() -> None:
+    assert not make(enabled=False).check_client_secret("s3cret")
+    assert not make(secret_hash=None).check_client_secret("")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://tax.example/cb/", "https://TAX.example/cb", "https://tax.example/cb?x=1", "https://tax.example/c",
+     "https://tax.example/cb#f", "https://tax.example:443/cb"],
+)
+def test_redirect_uri_must_match_exactly(uri: str) -> None:
+    assert make().check_redirect_uri("https://tax.example/cb")
+    assert not make().check_redirect_uri(uri)
+
+
+def test_default_redirect_uri_only_when_exactly_one() -> None:
+    assert make().get_default_redirect_uri() == "https://tax.example/cb"
+    two = make(redirect_uris=("https://tax.example/a", "https://tax.example/b"))
+    assert two.get_default_redirect_uri() is None
+
+
+def test_allowed_scope_keeps_request_order_and_drops_unregistered() -> None:
+    assert make().get_allowed_scope("tax.file admin openid openid") == "tax.file openid"
+    assert make().get_allowed_scope("") == ""
+
+
+def test_authlib_mixin_checks() -> None:
+    client = make()
+    assert client.get_client_id() == "tax-portal"
+    assert client.check_response_type("code") and not client.check_response_type("token")
+    assert not make(grant_types=("client_credentials",), redirect_uris=()).check_response_type("code")
+    assert client.check_grant_type("refresh_token") and not client.check_grant_type("client_credentials")
+    for endpoint in ("token", "introspection", "revocation"):
+        assert client.check_endpoint_auth_method("client_secret_basic", endpoint)
+        assert not client.check_endpoint_auth_method("client_secret_post", endpoint)
+        assert not client.check_endpoint_auth_method("none", endpoint)
+    assert make(token_endpoint_auth_method="none").is_public and not client.is_public
+
+
+def test_loopback_http_and_private_key_jwt_are_accepted() -> None:
+    for uri in ("http://127.0.0.1:8080/cb", "http://localhost/cb", "http://[::1]:9000/cb"):
+        check_client_metadata(make(redirect_uris=(uri,)))
+    check_client_metadata(
+        make(token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(), secret_hash=None)
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"client_id": "ab"}, "client_id"),
+        ({"client_id": "tax portal"}, "client_id"),
+        ({"client_id": "tax/portal"}, "client_id"),
+        ({"client_id": "x" * 129}, "client_id"),
+        ({"name": "  "}, "name"),
+        ({"token_endpoint_auth_method": "client_secret_jwt"}, "token_endpoint_auth_method"),
+        ({"grant_types": ("implicit",)}, "grant_types"),
+        ({"grant_types": ()}, "grant_types"),
+        ({"grant_types": ("refresh_token",), "redirect_uris": ()}, "grant_types"),
+        ({"redirect_uris": ()}, "redirect_uris"),
+        ({"token_endpoint_auth_method": "none", "grant_types": ("authorization_code", "client_credentials")},
+         "grant_types"),
+        ({"redirect_uris": ("http://tax.example/cb",)}, "redirect_uris"),
+        ({"redirect_uris": ("https://tax.example/cb#frag",)}, "redirect_uris"),
+        ({"redirect_uris": ("https://*.tax.example/cb",)}, "redirect_uris"),
+        ({"redirect_uris": ("/cb",)}, "redirect_uris"),
+        ({"redirect_uris": ("com.example.app:/cb",)}, "redirect_uris"),
+        ({"redirect_uris": ("https://tax.example/c b",)}, "redirect_uris"),
+        ({"redirect_uris": ("http://127.0.0.2/cb",)}, "redirect_uris"),
+        ({"post_logout_redirect_uris": ("http://tax.example/bye",)}, "post_logout_redirect_uris"),
+        ({"post_logout_redirect_uris": ("https://tax.example/bye#x",)}, "post_logout_redirect_uris"),
+        ({"backchannel_logout_uri": "http://tax.example/logout"}, "backchannel_logout_uri"),
+        ({"backchannel_logout_uri": "https://tax.example/*"}, "backchannel_logout_uri"),
+        ({"scopes": ("open id",)}, "scopes"),
+        ({"audiences": ("",)}, "audiences"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "jwks"),
+        ({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}}, "jwks"),
+        ({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "EC"}]}}, "jwks"),
+        ({"token_endpoint_auth_method": "private_key_jwt",
+          "jwks": {"keys": [ECKey.generate_key("P-256").as_dict(private=True)]}}, "jwks"),
+        ({"token_endpoint_auth_method": "private_key_jwt",
+          "jwks": {"keys": [OctKey.generate_key(256).as_dict()]}}, "jwks"),
+        ({"id_token_signed_response_alg": "HS256"}, "id_token_signed_response_alg"),
+        ({"id_token_signed_response_alg": "none"}, "id_token_signed_response_alg"),
+        ({"min_level": 0}, "min_level"),
+        ({"min_level": 4}, "min_level"),
+        ({"min_level": True}, "min_level"),
+    ],
+)
+def test_validator_rejects_and_names_the_field(overrides: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidClientMetadata) as info:
+        check_client_metadata(make(**overrides))
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")

@@ -1,0 +1,148 @@
+"""An identity provider per test, on SQLite + in-process store and on PostgreSQL + Redis.
+
+Protocol tests drive it over HTTP: a cookie-keeping "browser" (Starlette's TestClient) for the
+front channel and Authlib's OAuth2Client, through the same ASGI transport, as the relying party.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import OAuth2Client
+from starlette.testclient import TestClient
+
+from idp.app import create_app
+from idp.database import make_engine
+from idp.migrate import upgrade
+from idp.services import Services
+from idp.settings import Settings
+from idp.store import MemoryStore
+from levels.national_code import make_national_code
+from levels.people import new_person
+from tests.backends import postgres_database, redis_store
+
+ISSUER = "https://idp.test"
+REDIRECT_URI = "https://portal.example/callback"
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Idp:
+    services: Services
+    browser: TestClient
+    transport: httpx.BaseTransport
+    national_code: str
+    person_id: str
+    portal_secret: str
+
+    def oauth(self, client_id: str = "portal", client_secret: str | None = None, **kwargs: object) -> OAuth2Client:
+        """A relying party: Authlib's OAuth 2.0 client talking to our app over the ASGI transport."""
+        secret = self.portal_secret if client_secret is None and client_id == "portal" else client_secret
+        kwargs.setdefault("redirect_uri", REDIRECT_URI)
+        kwargs.setdefault("scope", "openid profile")
+        kwargs.setdefault("code_challenge_method", "S256")
+        return OAuth2Client(client_id, secret, transport=self.transport, base_url=ISSUER, **kwargs)
+
+    def new_browser(self) -> TestClient:
+        return TestClient(self.browser.app, base_url=ISSUER, follow_redirects=False)
+
+    def add_client(self, client_id: str, **fields: object) -> str | None:
+        fields.setdefault("name", client_id)
+        fields.setdefault("redirect_uris", [f"https://{client_id}.example/callback"])
+        fields.setdefault("scopes", ["openid", "profile"])
+        _, secret = self.services.clients.create(client_id=client_id, **fields)  # type: ignore[arg-type]
+        return secret
+
+
+def _settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        issuer=ISSUER, database_url=database_url,
+        kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
+        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0,
+    )
+
+
+def _build(settings: Settings, store: object) -> Idp:
+    svc = Services.build(settings, store=store)  # type: ignore[arg-type]
+    app = create_app(settings, services=svc)
+    _, portal_secret = svc.clients.create(
+        client_id="portal", name="Tax portal", redirect_uris=[REDIRECT_URI],
+        post_logout_redirect_uris=["https://portal.example/signed-out"],
+        grant_types=["authorization_code", "refresh_token"],
+        scopes=["openid", "profile", "phone", "offline_access"],
+    )
+    code = make_national_code("001234567")
+    person = new_person(code, "Sara", "Ahmadi", birthdate=date(1990, 3, 21), mobile="+989121234567",
+                        mobile_verified=True, now=datetime.now(UTC))
+    svc.people.add(person)
+    svc.people.set_password_hash(person.id, svc.passwords.hash(PASSWORD), datetime.now(UTC))
+    browser = TestClient(app, base_url=ISSUER, follow_redirects=False)
+    return Idp(svc, browser, browser._transport, code, person.id, portal_secret or "")
+
+
+@pytest.fixture(params=["sqlite+memory", "postgres+redis"])
+def idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Idp]:
+    if request.param == "sqlite+memory":
+        url = f"sqlite:///{tmp_path / 'idp.db'}"
+        upgrade(url)
+        idp = _build(_settings(url, tmp_path), MemoryStore())
+        yield idp
+        idp.services.engine.dispose()
+        return
+    with postgres_database() as url, redis_store() as store:
+        upgrade(url)
+        idp = _build(_settings(url, tmp_path), store)
+        yield idp
+        idp.services.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_idp(tmp_path: Path) -> Iterator[Idp]:
+    """Only the embedded backends: for page and input-validation tests that don't touch storage rules."""
+    url = f"sqlite:///{tmp_path / 'idp.db'}"
+    upgrade(url)
+    idp = _build(_settings(url, tmp_path), MemoryStore())
+    yield idp
+    idp.services.engine.dispose()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+TX_RE = re.compile(r'name="tx" value="([^"]+)"')
+
+
+def sign_in(browser: TestClient, authorize_url: str, national_code: str, password: str = PASSWORD) -> httpx.Response:
+    """Follow an authorization request through the login page; return the final response
+    (normally the redirect back to the client)."""
+    r = browser.get(authorize_url)
+    assert r.status_code == 302, r.text
+    if not r.headers["location"].startswith("/login"):
+        return r
+    page = browser.get(r.headers["location"])
+    assert page.status_code == 200
+    r = submit_login(browser, page.text, national_code, password)
+    assert r.status_code == 303, r.text
+    return browser.get(r.headers["location"])
+
+
+def submit_login(browser: TestClient, page_html: str, national_code: str, password: str) -> httpx.Response:
+    csrf = CSRF_RE.search(page_html)
+    tx = TX_RE.search(page_html)
+    assert csrf and tx, "login page has no CSRF token or transaction id"
+    return browser.post("/login", data={
+        "csrf_token": csrf.group(1), "tx": tx.group(1), "national_code": national_code, "password": password,
+    })
+
+
+def pkce_pair() -> tuple[str, str]:
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+    verifier = secrets.token_urlsafe(48)
+    return verifier, create_s256_code_challenge(verifier)
