@@ -42,10 +42,15 @@ def load_kek(settings: Settings) -> bytes:
     return kek_from_text(settings.kek) if settings.kek else load_or_create_kek(settings.kek_file)
 
 
-def make_keyring(settings: Settings, engine: Engine) -> KeyRing:
+def make_keyring(settings: Settings, engine: Engine, kek: bytes | None = None) -> KeyRing:
     return KeyRing(
-        SqlKeyStore(engine), KeyEncryptor(load_kek(settings)), reload_interval=settings.key_reload_interval
+        SqlKeyStore(engine), KeyEncryptor(kek or load_kek(settings)), reload_interval=settings.key_reload_interval
     )
+
+
+def _derive(kek: bytes, label: bytes) -> bytes:
+    """A purpose-specific key from the key-encryption key, so every worker derives the same one."""
+    return hmac.new(kek, label, hashlib.sha256).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +77,7 @@ class Services:
         engine = engine or make_engine(settings.database_url)
         store = store or make_store(settings)
         kek = load_kek(settings)
-        keyring = KeyRing(SqlKeyStore(engine), KeyEncryptor(kek), reload_interval=settings.key_reload_interval)
+        keyring = make_keyring(settings, engine, kek)
         keyring.ensure()
         audit = AuditLog(engine)
         clients = ClientRegistry(SqlClientStore(engine), cache_ttl=settings.client_cache_ttl,
@@ -90,17 +95,16 @@ class Services:
             access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
             token_endpoint=settings.endpoint("/token"),
         )
-        # The CSRF key is derived from the key-encryption key so every worker agrees on it.
-        csrf_key = hmac.new(kek, b"idp csrf v1", hashlib.sha256).digest()
         return cls(
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
             passwords=Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
             throttle=LoginThrottle(store, per_account=settings.login_attempts_per_account,
-                                   per_ip=settings.login_attempts_per_ip, window=settings.login_attempt_window),
+                                   per_ip=settings.login_attempts_per_ip, window=settings.login_attempt_window,
+                                   secret=_derive(kek, b"idp throttle v1")),
             sessions=SessionManager(store, ttl=settings.session_ttl),
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, audit=audit,
             server=server,
-            pages=Pages(csrf=CsrfTokens(csrf_key), default_locale=settings.default_locale,
+            pages=Pages(csrf=CsrfTokens(_derive(kek, b"idp csrf v1")), default_locale=settings.default_locale,
                         secure_cookies=settings.secure_cookies),
         )

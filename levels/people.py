@@ -165,7 +165,7 @@ class SqlPersonStore:
 
     def password_hash(self, person_id: str) -> str | None:
         with self._engine.connect() as conn:
-            value = conn.execute(
+            value: str | None = conn.execute(
                 select(_PASSWORDS.c.hash).where(_PASSWORDS.c.person_id == person_id)
             ).scalar_one_or_none()
         return value

@@ -83,11 +83,11 @@ def authorization(
 
     now = time.time()
     signed_in_for_this_request = bool(tx and session and session.auth_time >= tx.created_at)
-    must_sign_in = (
-        session is None or person is None
-        or (("login" in prompts or "select_account" in prompts) and not signed_in_for_this_request)
+    # A sign-in completed for this very request satisfies prompt=login and any max_age (even 0).
+    must_sign_in = session is None or person is None or (not signed_in_for_this_request and (
+        "login" in prompts or "select_account" in prompts
         or (max_age is not None and now - session.auth_time > max_age)
-    )
+    ))
     if must_sign_in:
         if "none" in prompts:
             return _deliver_error(svc, request, LoginRequiredError(), redirect_uri, data, locale, response_mode)

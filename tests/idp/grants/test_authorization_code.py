@@ -81,3 +81,117 @@ def test_code_can_be_used_once_and_replay_revokes_what_it_gave(idp: Idp) -> None
     with pytest.raises(OAuthError) as refresh:
         oauth.refresh_token(f"{ISSUER}/token", refresh_token=token["refresh_token"])
     assert refresh.value.error == "invalid_grant"
+
+
+def _code_for(idp: Idp, challenge: str | None, method: str | None = "S256") -> str:
+    params = {
+        "response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI,
+        "scope": "openid", "state": "s1",
+    }
+    if challenge is not None:
+        params["code_challenge"] = challenge
+    if method is not None:
+        params["code_challenge_method"] = method
+    from urllib.parse import urlencode
+
+    return sign_in(idp.browser, f"{ISSUER}/authorize?{urlencode(params)}", idp.national_code).headers["location"]
+
+
+def _error(location: str) -> dict[str, list[str]]:
+    return parse_qs(urlparse(location).query)
+
+
+def test_authorization_without_pkce_is_refused_back_to_the_client(sqlite_idp: Idp) -> None:
+    query = _error(_code_for(sqlite_idp, challenge=None, method=None))
+    assert query["error"] == ["invalid_request"] and "PKCE" in query["error_description"][0]
+    assert query["state"] == ["s1"] and query["iss"] == [ISSUER]
+
+
+def test_plain_pkce_is_refused(sqlite_idp: Idp) -> None:
+    query = _error(_code_for(sqlite_idp, challenge="a" * 43, method="plain"))
+    assert query["error"] == ["invalid_request"] and "S256" in query["error_description"][0]
+
+
+def test_pkce_method_must_be_stated(sqlite_idp: Idp) -> None:
+    # RFC 7636 defaults a missing method to "plain", which we do not accept.
+    query = _error(_code_for(sqlite_idp, challenge="a" * 43, method=None))
+    assert query["error"] == ["invalid_request"]
+
+
+@pytest.mark.parametrize("verifier", [None, "wrong-" + "x" * 50])
+def test_token_request_with_missing_or_wrong_verifier_fails(idp: Idp, verifier: str | None) -> None:
+    from tests.idp.conftest import pkce_pair
+
+    _, challenge = pkce_pair()
+    location = _code_for(idp, challenge)
+    code = parse_qs(urlparse(location).query)["code"][0]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
+    if verifier:
+        data["code_verifier"] = verifier
+    r = idp.browser.post("/token", auth=("portal", idp.portal_secret), data=data)
+    assert r.status_code == 400
+    body = r.json()
+    assert body["error"] == ("invalid_grant" if verifier else "invalid_request")
+    assert body["error_description"]
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_token_request_with_other_redirect_uri_fails(sqlite_idp: Idp) -> None:
+    from tests.idp.conftest import pkce_pair
+
+    verifier, challenge = pkce_pair()
+    code = parse_qs(urlparse(_code_for(sqlite_idp, challenge)).query)["code"][0]
+    r = sqlite_idp.browser.post("/token", auth=("portal", sqlite_idp.portal_secret), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI + "/other",
+        "code_verifier": verifier,
+    })
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_bad_client_secret_is_invalid_client(idp: Idp) -> None:
+    from tests.idp.conftest import pkce_pair
+
+    verifier, challenge = pkce_pair()
+    code = parse_qs(urlparse(_code_for(idp, challenge)).query)["code"][0]
+    r = idp.browser.post("/token", auth=("portal", "not-the-secret"), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier,
+    })
+    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    assert r.headers["www-authenticate"].startswith("Basic")
+
+
+def test_form_post_response_mode_posts_code_state_and_iss(sqlite_idp: Idp) -> None:
+    from tests.idp.conftest import pkce_pair
+
+    _, challenge = pkce_pair()
+    oauth = sqlite_idp.oauth(scope="openid")
+    url, _ = oauth.create_authorization_url(f"{ISSUER}/authorize", code_challenge=challenge,
+                                            code_challenge_method="S256", response_mode="form_post", state="st")
+    r = sign_in(sqlite_idp.browser, url, sqlite_idp.national_code)
+    assert r.status_code == 200
+    assert f'action="{REDIRECT_URI}"' in r.text
+    assert 'name="code"' in r.text and 'name="state" value="st"' in r.text
+    assert f'name="iss" value="{ISSUER}"' in r.text
+    assert "nonce-" in r.headers["content-security-policy"]
+
+
+def test_scope_is_limited_to_what_the_client_registered(sqlite_idp: Idp) -> None:
+    oauth, url, verifier = _authorize(sqlite_idp, scope="openid profile national_code")
+    location = sign_in(sqlite_idp.browser, url, sqlite_idp.national_code).headers["location"]
+    token = oauth.fetch_token(f"{ISSUER}/token", authorization_response=location, code_verifier=verifier)
+    assert token["scope"].split() == ["openid", "profile"]
+    info = sqlite_idp.browser.get("/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert "national_code" not in info.json()
+
+
+def test_national_code_claim_only_for_clients_registered_for_it(sqlite_idp: Idp) -> None:
+    sqlite_idp.add_client("registry", scopes=["openid", "national_code", "phone"])
+    secret = sqlite_idp.services.clients.rotate_secret("registry")
+    oauth = sqlite_idp.oauth("registry", client_secret=secret, scope="openid national_code phone",
+                             redirect_uri="https://registry.example/callback")
+    url, _ = oauth.create_authorization_url(f"{ISSUER}/authorize", code_verifier="r" * 50)
+    location = sign_in(sqlite_idp.browser, url, sqlite_idp.national_code).headers["location"]
+    token = oauth.fetch_token(f"{ISSUER}/token", authorization_response=location, code_verifier="r" * 50)
+    info = sqlite_idp.browser.get("/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}).json()
+    assert info["national_code"] == sqlite_idp.national_code
+    assert info["phone_number"] == "+989121234567" and info["phone_number_verified"] is True

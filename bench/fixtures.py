@@ -1,0 +1,169 @@
+"""Backends and the data a benchmark run needs: schema, signing keys, two clients, a person, refresh tokens.
+
+Each backend is a context manager that creates its own throw-away database (and Redis prefix) and
+removes it on exit, so a run never touches anyone else's data.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, insert, text
+
+from clients.registry import ClientRegistry
+from clients.store_sql import SqlClientStore
+from idp.database import make_engine
+from idp.migrate import upgrade
+from idp.refresh_tokens import hash_token
+from idp.services import make_keyring
+from idp.settings import Settings
+from idp.store_redis import RedisStore
+from idp.store_sql import RefreshTokenRow
+from levels.national_code import make_national_code
+from levels.people import SqlPersonStore, new_person
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres?connect_timeout=5"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+MACHINE_ID = "bench-machine"
+PORTAL_ID = "bench-portal"
+AUDIENCE = "https://api.example"
+REFRESH_SCOPE = "openid profile offline_access"
+_INSERT_BATCH = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    name: str
+    database_url: str
+    redis_url: str | None = None
+    redis_prefix: str = "idp:"
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    """What the load generator needs to know about the prepared data."""
+
+    kek: str
+    machine_authorization: str  # full `Authorization` header values (HTTP Basic)
+    portal_authorization: str
+    person_id: str
+
+
+def new_kek() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def sqlite_backend() -> Iterator[Backend]:
+    """A SQLite file in a temporary directory, with the in-process ephemeral store."""
+    with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
+        yield Backend("sqlite+memory", f"sqlite:///{Path(tmp) / 'idp.db'}")
+
+
+@contextmanager
+def postgres_redis_backend() -> Iterator[Backend]:
+    """A freshly created PostgreSQL database and a private Redis key prefix; both removed on exit."""
+    name = _unique("idp_bench")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        backend = Backend(
+            "postgres+redis", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}?connect_timeout=5",
+            redis_url=REDIS_URL, redis_prefix=f"{name}:",
+        )
+        try:
+            yield backend
+        finally:
+            _drop_redis_prefix(backend)
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def _drop_redis_prefix(backend: Backend) -> None:
+    assert backend.redis_url is not None
+    store = RedisStore(backend.redis_url, prefix=backend.redis_prefix)
+    try:
+        store.flush_prefix()
+    finally:
+        store.close()
+
+
+def prepare(backend: Backend, settings: Settings) -> Fixture:
+    """Migrate the schema, create signing keys, both clients and a person; return their credentials."""
+    assert settings.kek is not None
+    upgrade(backend.database_url)
+    engine = make_engine(backend.database_url)
+    try:
+        make_keyring(settings, engine).ensure()
+        registry = ClientRegistry(SqlClientStore(engine), cache_ttl=0)
+        _, machine_secret = registry.create(
+            client_id=MACHINE_ID, name="Benchmark back end", grant_types=["client_credentials"],
+            scopes=["inquiry.read"], audiences=[AUDIENCE],
+        )
+        _, portal_secret = registry.create(
+            client_id=PORTAL_ID, name="Benchmark portal", redirect_uris=["https://portal.example/cb"],
+            grant_types=["authorization_code", "refresh_token"], scopes=REFRESH_SCOPE.split(),
+        )
+        assert machine_secret is not None and portal_secret is not None
+        person = new_person(make_national_code("001234567"), "Sara", "Ahmadi", birthdate=date(1990, 3, 21),
+                            now=datetime.now(UTC))
+        SqlPersonStore(engine).add(person)
+    finally:
+        engine.dispose()
+    return Fixture(
+        settings.kek, _basic(MACHINE_ID, machine_secret), _basic(PORTAL_ID, portal_secret), person.id
+    )
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def issue_refresh_tokens(database_url: str, person_id: str, count: int, out: Path) -> None:
+    """Store `count` fresh refresh tokens for the portal client and write their plaintext to `out`.
+
+    Rows are exactly what `SqlRefreshTokenStore.issue` stores (same hash, one family per token, as
+    if each came from a separate sign-in), but inserted in batches: issuing 100k one by one would
+    take longer than the benchmark.
+    """
+    engine = make_engine(database_url)
+    try:
+        with out.open("w") as fh:
+            for start in range(0, count, _INSERT_BATCH):
+                tokens = [secrets.token_urlsafe(32) for _ in range(min(_INSERT_BATCH, count - start))]
+                _insert_refresh_rows(engine, person_id, tokens)
+                fh.write("".join(t + "\n" for t in tokens))
+    finally:
+        engine.dispose()
+
+
+def _insert_refresh_rows(engine: Engine, person_id: str, tokens: list[str]) -> None:
+    now = datetime.now(UTC)
+    auth = {"auth_time": int(now.timestamp()), "acr": "urn:idp:loa:1", "amr": ["pwd"], "sid": None}
+    rows = [
+        {
+            "token_hash": hash_token(token), "family_id": secrets.token_urlsafe(16), "client_id": PORTAL_ID,
+            "person_id": person_id, "session_id": None, "scope": REFRESH_SCOPE, "auth": auth,
+            "access_jti": None, "issued_at": now, "expires_at": now + timedelta(days=1),
+        }
+        for token in tokens
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(RefreshTokenRow), rows)

@@ -1,0 +1,324 @@
+"""Benchmark the token, discovery and JWKS endpoints of one uvicorn worker with wrk.
+
+For each backend (SQLite + in-process store, then PostgreSQL + Redis) this prepares a throw-away
+database, starts the server on 127.0.0.1, checks every scenario answers 200 once, warms up, then
+drives each scenario with wrk for a fixed time. Prints a table and writes var/bench/results.json.
+Exits 1 if any measured run saw errors. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import fixtures
+from fixtures import Backend, Fixture, issue_refresh_tokens, new_kek, prepare
+from load import SCENARIOS, Load, Scenario, WrkResult, run_wrk
+from sampling import Hotspot, finish_recording, start_recording, summarize
+from server import Server, free_port, running_server
+
+from idp.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "var" / "bench"
+BACKENDS: dict[str, Callable[[], AbstractContextManager[Backend]]] = {
+    "sqlite": fixtures.sqlite_backend,
+    "postgres": fixtures.postgres_redis_backend,
+}
+# Targets for one worker at 64 connections (reported, not asserted).
+TARGET_RPS = {"client_credentials": 2_500, "refresh_token": 1_500, "discovery": 10_000, "jwks": 10_000}
+TARGET_P99_MS = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    load: Load
+    warmup: float
+    backends: tuple[str, ...]
+    scenarios: tuple[Scenario, ...]
+    max_refresh_rate: int
+    profile: bool
+
+
+@dataclass(slots=True)
+class Row:
+    backend: str
+    scenario: str
+    result: WrkResult
+    profile: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+
+    def target_note(self) -> str:
+        misses = []
+        if self.result.rps < TARGET_RPS.get(self.scenario, 0):
+            misses.append(f"<{TARGET_RPS[self.scenario]:,} req/s")
+        if self.result.p99_ms >= TARGET_P99_MS:
+            misses.append(f"p99>={TARGET_P99_MS:g}ms")
+        return "ok" if not misses else "MISS " + ", ".join(misses)
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    names = [s.name for s in SCENARIOS]
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per measured scenario (default 10)")
+    p.add_argument("--quick", action="store_true", help="3 s per scenario (overrides --duration)")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per scenario (default 1)")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--backend", action="append", choices=sorted(BACKENDS), help="repeatable; default: all")
+    p.add_argument("--scenario", action="append", choices=names, help="repeatable; default: all")
+    p.add_argument("--max-refresh-rate", type=int, default=5_000,
+                   help="refresh tokens issued per second of run (default 5000); raise it if a run "
+                        "reports tokens_exhausted")
+    p.add_argument("--profile", action="store_true",
+                   help="sample the server with py-spy during each measured run (slows it down)")
+    args = p.parse_args(argv)
+    duration = 3.0 if args.quick else args.duration
+    if duration <= 0 or args.warmup < 0 or args.connections < args.threads or args.threads < 1:
+        p.error("need duration > 0, warmup >= 0 and connections >= threads >= 1")
+    chosen = args.scenario or names
+    return Options(
+        load=Load(duration, args.connections, args.threads), warmup=args.warmup,
+        backends=tuple(args.backend or BACKENDS), scenarios=tuple(s for s in SCENARIOS if s.name in chosen),
+        max_refresh_rate=args.max_refresh_rate, profile=args.profile,
+    )
+
+
+# -- one backend ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFiles:
+    smoke: Path
+    warmup: Path
+    measured: Path
+
+
+def bench_backend(name: str, opts: Options) -> list[Row]:
+    with BACKENDS[name]() as backend, tempfile.TemporaryDirectory(prefix="idp-bench-tokens-") as tmp:
+        port = free_port()
+        settings = Settings(
+            issuer=f"http://127.0.0.1:{port}", database_url=backend.database_url, kek=new_kek(),
+            redis_url=backend.redis_url, redis_prefix=backend.redis_prefix,
+        )
+        log(f"[{name}] preparing database, keys, clients, person")
+        fixture = prepare(backend, settings)
+        tokens = _issue_tokens(name, backend, fixture, opts, Path(tmp))
+        with running_server(port, _idp_env(settings), OUT_DIR / f"server-{name}.log") as server:
+            log(f"[{name}] server pid {server.pid} on {server.base_url}")
+            return [_bench_scenario(name, s, server, fixture, tokens, opts) for s in opts.scenarios]
+
+
+def _idp_env(settings: Settings) -> dict[str, str]:
+    assert settings.kek is not None
+    env = {"IDP_ISSUER": settings.issuer, "IDP_DATABASE_URL": settings.database_url, "IDP_KEK": settings.kek}
+    if settings.redis_url:
+        env |= {"IDP_REDIS_URL": settings.redis_url, "IDP_REDIS_PREFIX": settings.redis_prefix}
+    return env
+
+
+def _issue_tokens(name: str, backend: Backend, fixture: Fixture, opts: Options, tmp: Path) -> TokenFiles:
+    files = TokenFiles(tmp / "smoke.txt", tmp / "warmup.txt", tmp / "measured.txt")
+    if not any(s.uses_refresh_tokens for s in opts.scenarios):
+        return files
+    warmup = math.ceil(opts.max_refresh_rate * opts.warmup)
+    measured = math.ceil(opts.max_refresh_rate * opts.load.duration)
+    log(f"[{name}] issuing {1 + warmup + measured:,} refresh tokens")
+    for path, count in ((files.smoke, 1), (files.warmup, warmup), (files.measured, measured)):
+        issue_refresh_tokens(backend.database_url, fixture.person_id, count, path)
+    return files
+
+
+def _bench_scenario(
+    name: str, scenario: Scenario, server: Server, fixture: Fixture, tokens: TokenFiles, opts: Options
+) -> Row:
+    auth = fixture.portal_authorization if scenario.uses_refresh_tokens else fixture.machine_authorization
+    _smoke_test(scenario, server.base_url, auth, tokens.smoke)
+    env = {"BENCH_AUTHORIZATION": auth}
+    if opts.warmup > 0:
+        warm = run_wrk(scenario, server.base_url, _with_duration(opts.load, opts.warmup),
+                       env | {"BENCH_TOKENS_FILE": str(tokens.warmup)})
+        if warm.errors:
+            log(f"[{name}] warning: {warm.errors} errors during {scenario.name} warm-up")
+    env["BENCH_TOKENS_FILE"] = str(tokens.measured)
+    recorder = None
+    collapsed = OUT_DIR / f"profile-{name}-{scenario.name}.txt"
+    if opts.profile:
+        recorder = start_recording(server.pid, opts.load.duration, collapsed)
+    try:
+        result = run_wrk(scenario, server.base_url, opts.load, env)
+    finally:
+        failure = finish_recording(recorder, opts.load.duration + 30) if recorder else None
+    row = Row(name, scenario.name, result)
+    log(f"[{name}] {scenario.name:<18} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
+        f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}")
+    if recorder is not None:
+        row.profile = _profile_summary(collapsed, failure)
+    return row
+
+
+def _with_duration(load: Load, duration: float) -> Load:
+    return Load(duration, load.connections, load.threads)
+
+
+def _smoke_test(scenario: Scenario, base_url: str, authorization: str, smoke_tokens: Path) -> None:
+    """One request before the load, so a misconfiguration fails loudly instead of as 'errors'."""
+    body: bytes | None = None
+    headers = {}
+    if scenario.path == "/token":
+        headers = {"Authorization": authorization, "Content-Type": "application/x-www-form-urlencoded"}
+        if scenario.uses_refresh_tokens:
+            body = f"grant_type=refresh_token&refresh_token={smoke_tokens.read_text().strip()}".encode()
+        else:
+            body = b"grant_type=client_credentials&scope=inquiry.read"
+    request = urllib.request.Request(base_url + scenario.path, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        raise RuntimeError(f"{scenario.name}: HTTP {err.code}: {err.read()[:500]!r}") from None
+
+
+def _profile_summary(collapsed: Path, failure: str | None) -> dict[str, list[dict[str, object]]]:
+    if failure or not collapsed.exists():
+        log(f"  py-spy failed: {failure}")
+        return {}
+    by_self, by_total = summarize(collapsed)
+    _print_hotspots("self", by_self[:12])
+    _print_hotspots("total", by_total[:20])
+    return {"self": [asdict(h) for h in by_self], "total": [asdict(h) for h in by_total]}
+
+
+def _print_hotspots(kind: str, spots: list[Hotspot]) -> None:
+    log(f"  top by {kind} time (% of busy samples; self / total):")
+    for h in spots:
+        log(f"    {h.self_pct:5.1f}% {h.total_pct:5.1f}%  {h.function}")
+
+
+# -- output --------------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def format_table(rows: list[Row]) -> str:
+    header = ("backend", "scenario", "req/s", "p50 ms", "p99 ms", "errors", "target")
+    lines = [
+        (r.backend, r.scenario, f"{r.result.rps:,.0f}", f"{r.result.p50_ms:.2f}", f"{r.result.p99_ms:.2f}",
+         _errors_cell(r.result), r.target_note())
+        for r in rows
+    ]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *lines, strict=False)]
+    right = {2, 3, 4, 5}
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        pairs = enumerate(zip(cells, widths, strict=True))
+        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in pairs)
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths)), *(fmt(line) for line in lines)])
+
+
+def _errors_cell(result: WrkResult) -> str:
+    if not result.errors:
+        return "0"
+    parts = [f"{result.non_2xx_3xx} non-2xx"] if result.non_2xx_3xx else []
+    if result.socket_errors or result.timeouts:
+        parts.append(f"{result.socket_errors + result.timeouts} socket/timeout")
+    if result.tokens_exhausted:
+        parts.append(f"{result.tokens_exhausted} out of tokens")
+    return f"{result.errors} ({', '.join(parts)})"
+
+
+def write_json(rows: list[Row], opts: Options, started: datetime) -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / "results.json"
+    document = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "host": {"cpus": _cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "server": "uvicorn --workers 1 --loop uvloop --http httptools --no-access-log",
+        "load": {"tool": "wrk", "duration_s": opts.load.duration, "warmup_s": opts.warmup,
+                 "connections": opts.load.connections, "threads": opts.load.threads},
+        "profiled": opts.profile,
+        "targets": {"rps": TARGET_RPS, "p99_ms": TARGET_P99_MS},
+        "results": [_row_json(r) for r in rows],
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def _row_json(row: Row) -> dict[str, object]:
+    r = row.result
+    out: dict[str, object] = {
+        "backend": row.backend, "scenario": row.scenario, "rps": round(r.rps, 1), "p50_ms": r.p50_ms,
+        "p99_ms": r.p99_ms, "errors": r.errors, **asdict(r), "target": row.target_note(),
+    }
+    if row.profile:
+        out["profile"] = row.profile
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
+def _cpu_count() -> int | None:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def _exit_on_sigterm() -> None:
+    # Turn SIGTERM into SystemExit so every `finally` (server stop, database drop) still runs.
+    def handler(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run_all(opts: Options) -> Iterator[Row]:
+    for name in opts.backends:
+        yield from bench_backend(name, opts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _exit_on_sigterm()
+    opts = parse_args(argv)
+    started = datetime.now(UTC)
+    rows = list(_run_all(opts))
+    print(format_table(rows))
+    path = write_json(rows, opts, started)
+    log(f"results written to {path.relative_to(ROOT)}")
+    failed = [r for r in rows if r.result.errors]
+    if failed:
+        log(f"ERRORS in {len(failed)} run(s): " + ", ".join(f"{r.backend}/{r.scenario}" for r in failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Sign-in end to end in a real headless Chromium against the app served by uvicorn.
+
+The relying party's redirect URI (https://portal.example/callback) never reaches the network: the
+browser context intercepts it and answers with a tiny page, so the test reads the authorization
+response from the address bar, then redeems the code with Authlib as the portal would.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import httpx
+import pytest
+import uvicorn
+from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from idp.app import create_app
+from idp.endpoints.login import WRONG_CREDENTIALS
+from idp.migrate import upgrade
+from idp.settings import Settings
+from idp.store import MemoryStore
+from levels.national_code import make_national_code
+from tests.backends import IN_CI
+from tests.idp.conftest import PASSWORD, REDIRECT_URI, Idp, _build
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+
+
+def _missing(reason: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(f"{reason} (the browser test is required under CI=true)")
+    pytest.skip(reason)
+
+
+@dataclass
+class LiveIdp:
+    base_url: str
+    idp: Idp
+
+
+@pytest.fixture
+def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
+    """The real app on a loopback port; the issuer is that plain-http origin, so cookies are not
+    Secure-only and the browser sends them back."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    database_url = f"sqlite:///{tmp_path / 'idp.db'}"
+    upgrade(database_url)
+    settings = Settings(
+        issuer=base_url, database_url=database_url,
+        kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
+        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0,
+    )
+    assert not settings.secure_cookies
+    idp = _build(settings, MemoryStore())
+    app = create_app(settings, services=idp.services)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveIdp(base_url, idp)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        idp.services.engine.dispose()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        _missing(f"playwright is not installed: {exc}")
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    if path is None:
+        _missing("Chromium not found (no `chromium` on PATH, no /usr/bin/chromium); it is never downloaded")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browser, live_idp: LiveIdp) -> None:
+    from playwright.sync_api import Route, expect
+
+    base, idp = live_idp.base_url, live_idp.idp
+    verifier = secrets.token_urlsafe(48)
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    authorize_url = f"{base}/authorize?" + urlencode({
+        "response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI,
+        "scope": "openid profile", "state": state, "nonce": nonce,
+        "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
+    })
+
+    context = chromium.new_context()
+    arrived: list[str] = []
+
+    def portal(route: Route) -> None:
+        arrived.append(route.request.url)
+        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Portal</title>")
+
+    context.route("https://portal.example/**", portal)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    html = page.locator("html")
+
+    # Persian, right to left, unless the person or the client asks otherwise.
+    page.goto(authorize_url)
+    expect(page).to_have_url(re.compile(r"/login\?tx="))
+    expect(html).to_have_attribute("lang", "fa")
+    expect(html).to_have_attribute("dir", "rtl")
+    expect(page.locator("label[for=national_code]")).to_have_text("کد ملی")
+
+    page.get_by_role("link", name="English").click()
+    expect(html).to_have_attribute("lang", "en")
+    expect(html).to_have_attribute("dir", "ltr")
+    national_code = page.get_by_label("National code")
+    password = page.get_by_label("Password")
+    sign_in = page.get_by_role("button", name="Sign in")
+    expect(national_code).to_be_visible()
+    expect(password).to_be_visible()
+    expect(sign_in).to_be_visible()
+
+    # A wrong password and an unknown person get the same answer, and nothing more.
+    answers: list[tuple[int, str]] = []
+    unknown_person = make_national_code("987654321")
+    for code, secret in [(idp.national_code, "not the password"), (unknown_person, PASSWORD)]:
+        national_code.fill(code)
+        password.fill(secret)
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            sign_in.click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_have_text(WRONG_CREDENTIALS)
+        expect(html).to_have_attribute("lang", "en")  # the language chosen above is remembered
+        expect(password).to_have_value("")
+        assert secret not in page.content()
+        answers.append((posted.value.status, alert.inner_text()))
+    assert answers[0] == answers[1] and answers[0][0] == 400
+    assert urlparse(page.url).path == "/login" and not arrived
+    assert "idp_session" not in {c["name"] for c in context.cookies(base)}
+
+    national_code.fill(idp.national_code.translate(PERSIAN_DIGITS))
+    password.fill(PASSWORD)
+    sign_in.click()
+    page.wait_for_url(f"{REDIRECT_URI}?**")
+    callback = page.url
+    assert arrived == [callback]
+    response = parse_qs(urlparse(callback).query)
+    assert set(response) == {"code", "state", "iss"}
+    assert response["state"] == [state] and response["iss"] == [base]
+
+    cookies = {c["name"]: c for c in context.cookies(base)}
+    session = cookies["idp_session"]
+    assert session["httpOnly"] is True and session["sameSite"] == "Lax"
+    assert session["secure"] is False  # plain-http loopback issuer only
+    context.close()
+
+    with OAuth2Client("portal", idp.portal_secret, redirect_uri=REDIRECT_URI, trust_env=False) as rp:
+        token = rp.fetch_token(f"{base}/token", authorization_response=callback, state=state,
+                               code_verifier=verifier)
+    keys = KeySet.import_key_set(httpx.get(f"{base}/jwks", trust_env=False).json())
+    claims = jwt.decode(token["id_token"], keys).claims
+    assert claims["sub"] == idp.person_id
+    assert claims["iss"] == base and claims["aud"] == "portal" and claims["nonce"] == nonce
