@@ -36,7 +36,7 @@ def start_recording(pid: int, duration: float, out: Path) -> subprocess.Popen[by
     """Sample `pid` for `duration` seconds (busy threads only, py-spy's default)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [py_spy_binary(), "record", "--pid", str(pid), "--duration", str(max(1, round(duration))),
-               "--format", "raw", "--rate", "200", "--nonblocking", "-o", str(out)]
+               "--format", "raw", "--rate", "200", "--nonblocking", "--gil", "-o", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

@@ -12,6 +12,16 @@ from starlette.requests import Request
 from idp.errors import InvalidRequestError
 
 MAX_BODY = 64 * 1024
+# Parameters whose values are protocol keywords; Authlib echoes some of them in error_description,
+# which RFC 6749 restricts to printable ASCII without '"' and '\\'.
+_KEYWORD_PARAMS = frozenset({
+    "response_type", "grant_type", "token_type_hint", "code_challenge_method", "response_mode", "prompt",
+    "client_assertion_type",
+})
+
+
+def _is_keyword(value: str) -> bool:
+    return all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in value)
 
 
 class PairsPayload(OAuth2Payload):
@@ -61,8 +71,11 @@ def parse_pairs(raw: bytes | str) -> list[tuple[str, str]]:
         pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=100)
     except ValueError:
         raise InvalidRequestError("Too many parameters.") from None
-    if any("\x00" in k or "\x00" in v for k, v in pairs):
-        raise InvalidRequestError("Parameters must not contain NUL characters.")
+    for key, value in pairs:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key + value):
+            raise InvalidRequestError("Parameters must not contain control characters.")
+        if key in _KEYWORD_PARAMS and not _is_keyword(value):
+            raise InvalidRequestError(f"The {key} parameter has characters that are not allowed.")
     return pairs
 
 
