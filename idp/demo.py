@@ -7,6 +7,7 @@ nothing here is used outside the embedded development setup.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -35,10 +36,8 @@ class DemoCredentials:
 
 
 def _ensure_client(registry: ClientRegistry, client_id: str, **fields: object) -> str:
-    try:
+    with contextlib.suppress(UnknownClient):
         registry.delete(client_id)
-    except UnknownClient:
-        pass
     _, secret = registry.create(client_id=client_id, **fields)  # type: ignore[arg-type]
     assert secret is not None
     return secret

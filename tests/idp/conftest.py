@@ -20,7 +20,6 @@ from authlib.integrations.httpx_client import OAuth2Client
 from starlette.testclient import TestClient
 
 from idp.app import create_app
-from idp.database import make_engine
 from idp.migrate import upgrade
 from idp.services import Services
 from idp.settings import Settings

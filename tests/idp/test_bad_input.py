@@ -75,10 +75,8 @@ params = st.dictionaries(st.sampled_from([
 @given(path=st.sampled_from(["/token", "/introspect", "/revoke", "/authorize", "/end_session", "/login", "/userinfo"]),
        data=params, use_query=st.booleans())
 def test_no_input_makes_the_server_fail(sqlite_idp: Idp, path: str, data: dict[str, str], use_query: bool) -> None:
-    if use_query:
-        r = sqlite_idp.browser.get(f"{path}?{urlencode(data)}")
-    else:
-        r = sqlite_idp.browser.post(path, data=data)
+    browser = sqlite_idp.browser
+    r = browser.get(f"{path}?{urlencode(data)}") if use_query else browser.post(path, data=data)
     assert r.status_code < 500, (path, data, r.text[:300])
     assert "Traceback" not in r.text
     location = r.headers.get("location", "")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from tests.idp.conftest import ISSUER, PASSWORD, REDIRECT_URI, Idp, pkce_pair, sign_in, submit_login
 from levels.national_code import make_national_code
+from tests.idp.conftest import ISSUER, PASSWORD, REDIRECT_URI, Idp, pkce_pair, sign_in, submit_login
 
 
 def _login_page(idp: Idp, **extra: str) -> str:
