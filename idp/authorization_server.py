@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import orjson
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
@@ -13,6 +16,7 @@ from clients.models import Client
 from clients.registry import ClientRegistry
 from idp.access_tokens import AccessToken, AccessTokenReader
 from idp.audit import AuditLog
+from idp.errors import InvalidClientError
 from idp.grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
 from idp.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.grants.client_credentials import ClientCredentialsGrant
@@ -21,6 +25,7 @@ from idp.refresh_tokens import RefreshToken, SqlRefreshTokenStore
 from idp.store import Store
 from idp.tokens import TokenIssuer
 from levels.people import SqlPersonStore
+from levels.throttle import LoginThrottle, TooManyAttempts
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -29,7 +34,7 @@ class IdpAuthorizationServer(AuthorizationServer):
     def __init__(
         self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: SqlPersonStore,
         refresh_tokens: SqlRefreshTokenStore, access_tokens: AccessTokenReader, audit: AuditLog,
-        code_ttl: int, token_endpoint: str,
+        code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -40,6 +45,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.access_tokens = access_tokens
         self.audit = audit
         self.code_ttl = code_ttl
+        self.client_throttle = client_throttle
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD,
             PrivateKeyJwt([token_endpoint, issuer.issuer], store),
@@ -56,6 +62,22 @@ class IdpAuthorizationServer(AuthorizationServer):
             return None
         client = self.clients.get(client_id)
         return client if client is not None and client.enabled else None
+
+    def authenticate_client(self, request, methods, endpoint="token"):  # type: ignore[no-untyped-def]
+        """Authlib's client authentication, with failed attempts counted per client and IP."""
+        ip = getattr(request, "client_ip", "unknown")
+        key = f"{_claimed_client_id(request)}|{ip}"
+        try:
+            self.client_throttle.check(key, ip)
+        except TooManyAttempts:
+            error = InvalidClientError(description="Too many failed client authentications; try again later.")
+            error.status_code = 429
+            raise error from None
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            self.client_throttle.failed(key, ip)
+            raise
 
     def save_token(self, token: dict[str, object], request: object) -> None:
         """Grants persist what they issue themselves (refresh tokens); nothing else is stored."""
@@ -150,3 +172,14 @@ class EndSessionEndpoint(_EndSessionEndpoint):
 
     def end_session(self, end_session_request: object) -> None:
         """Not used: the endpoint module ends the SSO session after validation."""
+
+
+def _claimed_client_id(request) -> str:  # type: ignore[no-untyped-def]
+    """Who the request says it is, before any check: for counting failures, never for trust."""
+    header = request.headers.get("Authorization", "")
+    if header[:6].lower() == "basic ":
+        try:
+            return base64.b64decode(header[6:], validate=True).decode()[:128].split(":", 1)[0]
+        except (binascii.Error, UnicodeDecodeError):
+            return "?"
+    return str(request.form.get("client_id") or ("assertion" if request.form.get("client_assertion") else "?"))[:128]

@@ -45,9 +45,10 @@ class PairsPayload(OAuth2Payload):
 class HttpRequest(OAuth2Request):
     def __init__(
         self, method: str, uri: str, headers: Mapping[str, str],
-        query: Sequence[tuple[str, str]], form: Sequence[tuple[str, str]],
+        query: Sequence[tuple[str, str]], form: Sequence[tuple[str, str]], client_ip: str = "unknown",
     ) -> None:
         super().__init__(method=method, uri=uri, headers=headers)
+        self.client_ip = client_ip
         self.payload = PairsPayload(form if method == "POST" else query)
         self._args = dict(query)
         self._form = dict(form)
@@ -94,9 +95,9 @@ async def read_form(request: Request) -> list[tuple[str, str]]:
     return parse_pairs(body)
 
 
-async def oauth_request(request: Request, issuer: str) -> HttpRequest:
+async def oauth_request(request: Request, issuer: str, client_ip: str) -> HttpRequest:
     # The URI Authlib sees is built on the configured issuer, not the Host header: TLS usually ends
     # at a load balancer, and a forged Host must not change what the server believes its URL is.
     query = parse_pairs(request.scope.get("query_string", b""))
     form = await read_form(request)
-    return HttpRequest(request.method, issuer + request.url.path, request.headers, query, form)
+    return HttpRequest(request.method, issuer + request.url.path, request.headers, query, form, client_ip)

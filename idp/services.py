@@ -94,6 +94,11 @@ class Services:
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
             access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
             token_endpoint=settings.endpoint("/token"),
+            client_throttle=LoginThrottle(
+                store, per_account=settings.client_auth_failures_per_client,
+                per_ip=settings.client_auth_failures_per_ip, window=settings.login_attempt_window,
+                namespace="client-auth",
+            ),
         )
         return cls(
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,

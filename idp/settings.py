@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     login_attempts_per_account: int = 5
     login_attempts_per_ip: int = 50
     login_attempt_window: int = 15 * 60
+    # Failed client authentications (token, introspection, revocation) per client+IP and per IP.
+    client_auth_failures_per_client: int = 20
+    client_auth_failures_per_ip: int = 200
 
     default_locale: Literal["fa", "en"] = "fa"
     cookie_name: str = "idp_session"

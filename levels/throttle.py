@@ -47,7 +47,8 @@ class LoginThrottle:
 
     The window is fixed: it starts at the first failure and the block lasts until it ends.
     `secret`, if given, keys the hash that keeps national codes out of the store; without it the
-    hash is a pseudonym only, since all 10^9 possible codes are quick to enumerate.
+    hash is a pseudonym only, since all 10^9 possible codes are quick to enumerate. `namespace`
+    keeps separate throttles (people signing in, clients authenticating) from sharing counters.
     """
 
     def __init__(
@@ -58,20 +59,21 @@ class LoginThrottle:
         per_ip: int = 50,
         window: float = 900,
         secret: bytes = b"",
+        namespace: str = "throttle",
     ) -> None:
         self._counter = counter
         self._per_account = per_account
         self._per_ip = per_ip
         self._window = window
         self._secret = secret
+        self._namespace = namespace
 
     def _account(self, account_key: str) -> str:
         digest = hmac.new(self._secret, account_key.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"throttle:acct:{digest}"
+        return f"{self._namespace}:acct:{digest}"
 
-    @staticmethod
-    def _ip(ip: str) -> str:
-        return f"throttle:ip:{ip}"
+    def _ip(self, ip: str) -> str:
+        return f"{self._namespace}:ip:{ip}"
 
     def check(self, account_key: str, ip: str) -> None:
         """Raise `TooManyAttempts` if the account or the IP is blocked. Counts nothing."""

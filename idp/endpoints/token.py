@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.endpoints.deps import services
+from idp.endpoints.deps import client_ip, services
 from idp.errors import OAuth2Error
 from idp.oauth_request import oauth_request
 
@@ -21,7 +21,7 @@ router = APIRouter()
 async def token(request: Request) -> Response:
     svc = services(request)
     try:
-        oreq = await oauth_request(request, svc.settings.issuer)
+        oreq = await oauth_request(request, svc.settings.issuer, client_ip(request, svc.settings.trust_forwarded_for))
     except OAuth2Error as err:
         return svc.server.handle_error_response(None, err)  # type: ignore[no-any-return]
     return await run_in_threadpool(svc.server.create_token_response, oreq)  # type: ignore[no-any-return]
@@ -42,7 +42,7 @@ async def revoke(request: Request) -> Response:
 async def _endpoint(request: Request, name: str) -> Response:
     svc = services(request)
     try:
-        oreq = await oauth_request(request, svc.settings.issuer)
+        oreq = await oauth_request(request, svc.settings.issuer, client_ip(request, svc.settings.trust_forwarded_for))
     except OAuth2Error as err:
         return svc.server.handle_error_response(None, err)  # type: ignore[no-any-return]
     return await run_in_threadpool(svc.server.create_endpoint_response, name, oreq)  # type: ignore[no-any-return]

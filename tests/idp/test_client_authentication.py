@@ -100,3 +100,12 @@ def test_unknown_client_is_invalid_client(sqlite_idp: Idp) -> None:
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
     with pytest.raises(OAuthError):
         sqlite_idp.oauth("nobody", client_secret="x").fetch_token(f"{ISSUER}/token", grant_type="client_credentials")
+
+
+def test_repeated_wrong_secrets_are_throttled(idp: Idp) -> None:
+    for _ in range(20):
+        r = idp.browser.post("/token", auth=("portal", "guess"), data={"grant_type": "client_credentials"})
+        assert r.status_code == 401
+    blocked = idp.browser.post("/token", auth=("portal", idp.portal_secret), data={"grant_type": "refresh_token",
+                                                                                   "refresh_token": "x"})
+    assert blocked.status_code == 429 and blocked.json()["error"] == "invalid_client"
