@@ -15,8 +15,8 @@ from tests.idp.conftest import REDIRECT_URI, Idp, pkce_pair
 FUZZ_EXAMPLES = int(os.environ.get("IDP_FUZZ_EXAMPLES", "60"))
 
 
-def test_unknown_client_gets_an_error_page_not_a_redirect(sqlite_idp: Idp) -> None:
-    r = sqlite_idp.browser.get("/authorize?" + urlencode({
+def test_unknown_client_gets_an_error_page_not_a_redirect(idp: Idp) -> None:
+    r = idp.browser.get("/authorize?" + urlencode({
         "response_type": "code", "client_id": "nobody", "redirect_uri": "https://evil.example/cb", "lang": "en"}))
     assert r.status_code == 400 and "location" not in r.headers
     assert "This request is not valid" in r.text
@@ -81,3 +81,12 @@ def test_no_input_makes_the_server_fail(sqlite_idp: Idp, path: str, data: dict[s
     assert "Traceback" not in r.text
     location = r.headers.get("location", "")
     assert not location or location.startswith(("/", REDIRECT_URI, "https://portal.example/")), location
+
+
+def test_redirect_mismatch_is_an_error_page_on_every_backend(idp: Idp) -> None:
+    _, challenge = pkce_pair()
+    r = idp.browser.get("/authorize?" + urlencode({
+        "response_type": "code", "client_id": "portal", "redirect_uri": "https://evil.example/callback",
+        "scope": "openid", "state": "s", "code_challenge": challenge, "code_challenge_method": "S256", "lang": "en"}))
+    assert r.status_code == 400 and "location" not in r.headers
+    assert "redirect_uri is not registered" in r.text

@@ -48,11 +48,11 @@ def _post(idp: Idp, assertion: str):  # type: ignore[no-untyped-def]
     })
 
 
-def test_private_key_jwt_assertion_cannot_be_replayed(sqlite_idp: Idp) -> None:
-    key = _jwt_client(sqlite_idp)
+def test_private_key_jwt_assertion_cannot_be_replayed(idp: Idp) -> None:
+    key = _jwt_client(idp)
     assertion = _assertion(key, jti="once")
-    assert _post(sqlite_idp, assertion).status_code == 200
-    replay = _post(sqlite_idp, assertion)
+    assert _post(idp, assertion).status_code == 200
+    replay = _post(idp, assertion)
     # RFC 6749 §5.2: 401 is reserved for credentials sent in the Authorization header.
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_client"
 

@@ -27,16 +27,16 @@ def test_logout_with_id_token_hint_ends_the_session_and_returns_to_the_client(id
     assert [e.kind for e in idp.services.audit.recent(kind="logout")] == ["logout"]
 
 
-def test_logout_without_hint_asks_for_confirmation_first(sqlite_idp: Idp) -> None:
-    user_tokens(sqlite_idp, scope="openid")
-    r = sqlite_idp.browser.get("/end_session?client_id=portal&lang=en")
+def test_logout_without_hint_asks_for_confirmation_first(idp: Idp) -> None:
+    user_tokens(idp, scope="openid")
+    r = idp.browser.get("/end_session?client_id=portal&lang=en")
     assert r.status_code == 200 and "Do you want to sign out" in r.text
-    assert "code=" in _prompt_none(sqlite_idp)  # nothing happened yet
+    assert "code=" in _prompt_none(idp)  # nothing happened yet
     import re
 
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
-    done = sqlite_idp.browser.post("/end_session", data={"client_id": "portal", "confirm": "yes", "csrf_token": csrf})
-    assert done.status_code == 200 and "error=login_required" in _prompt_none(sqlite_idp)
+    done = idp.browser.post("/end_session", data={"client_id": "portal", "confirm": "yes", "csrf_token": csrf})
+    assert done.status_code == 200 and "error=login_required" in _prompt_none(idp)
 
 
 def test_confirmation_without_csrf_token_does_not_sign_out(sqlite_idp: Idp) -> None:

@@ -101,14 +101,14 @@ def _error(location: str) -> dict[str, list[str]]:
     return parse_qs(urlparse(location).query)
 
 
-def test_authorization_without_pkce_is_refused_back_to_the_client(sqlite_idp: Idp) -> None:
-    query = _error(_code_for(sqlite_idp, challenge=None, method=None))
+def test_authorization_without_pkce_is_refused_back_to_the_client(idp: Idp) -> None:
+    query = _error(_code_for(idp, challenge=None, method=None))
     assert query["error"] == ["invalid_request"] and "PKCE" in query["error_description"][0]
     assert query["state"] == ["s1"] and query["iss"] == [ISSUER]
 
 
-def test_plain_pkce_is_refused(sqlite_idp: Idp) -> None:
-    query = _error(_code_for(sqlite_idp, challenge="a" * 43, method="plain"))
+def test_plain_pkce_is_refused(idp: Idp) -> None:
+    query = _error(_code_for(idp, challenge="a" * 43, method="plain"))
     assert query["error"] == ["invalid_request"] and "S256" in query["error_description"][0]
 
 
@@ -136,12 +136,12 @@ def test_token_request_with_missing_or_wrong_verifier_fails(idp: Idp, verifier: 
     assert r.headers["cache-control"] == "no-store"
 
 
-def test_token_request_with_other_redirect_uri_fails(sqlite_idp: Idp) -> None:
+def test_token_request_with_other_redirect_uri_fails(idp: Idp) -> None:
     from tests.idp.conftest import pkce_pair
 
     verifier, challenge = pkce_pair()
-    code = parse_qs(urlparse(_code_for(sqlite_idp, challenge)).query)["code"][0]
-    r = sqlite_idp.browser.post("/token", auth=("portal", sqlite_idp.portal_secret), data={
+    code = parse_qs(urlparse(_code_for(idp, challenge)).query)["code"][0]
+    r = idp.browser.post("/token", auth=("portal", idp.portal_secret), data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI + "/other",
         "code_verifier": verifier,
     })
