@@ -21,14 +21,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import fixtures
 from fixtures import Backend, Fixture, issue_refresh_tokens, new_kek, prepare
 from load import SCENARIOS, Load, Scenario, WrkResult, run_wrk
-from sampling import Hotspot, finish_recording, start_recording, summarize
+from sampling import Hotspot, Profile, finish_recording, start_recording, summarize
 from server import Server, free_port, running_server
 
 from idp.settings import Settings
@@ -59,7 +59,8 @@ class Row:
     backend: str
     scenario: str
     result: WrkResult
-    profile: dict[str, list[dict[str, object]]] = field(default_factory=dict)
+    load_average: float = 0.0  # 1-minute host load average when the run ended (others' work counts)
+    profile: Profile | None = None
 
     def target_note(self) -> str:
         misses = []
@@ -165,7 +166,7 @@ def _bench_scenario(
         result = run_wrk(scenario, server.base_url, opts.load, env)
     finally:
         failure = finish_recording(recorder, opts.load.duration + 30) if recorder else None
-    row = Row(name, scenario.name, result)
+    row = Row(name, scenario.name, result, load_average=os.getloadavg()[0])
     log(f"[{name}] {scenario.name:<18} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
         f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}")
     if recorder is not None:
@@ -195,20 +196,22 @@ def _smoke_test(scenario: Scenario, base_url: str, authorization: str, smoke_tok
         raise RuntimeError(f"{scenario.name}: HTTP {err.code}: {err.read()[:500]!r}") from None
 
 
-def _profile_summary(collapsed: Path, failure: str | None) -> dict[str, list[dict[str, object]]]:
+def _profile_summary(collapsed: Path, failure: str | None) -> Profile | None:
     if failure or not collapsed.exists():
         log(f"  py-spy failed: {failure}")
-        return {}
-    by_self, by_total = summarize(collapsed)
-    _print_hotspots("self", by_self[:12])
-    _print_hotspots("total", by_total[:20])
-    return {"self": [asdict(h) for h in by_self], "total": [asdict(h) for h in by_total]}
+        return None
+    profile = summarize(collapsed)
+    log(f"  profile ({profile.samples} GIL samples, raw stacks in {collapsed.relative_to(ROOT)}):")
+    _print_hotspots("functions, self", profile.by_self[:12], total=True)
+    _print_hotspots("packages, self", profile.by_package[:8], total=False)
+    _print_hotspots("our functions, self / inclusive", profile.project[:12], total=True)
+    return profile
 
 
-def _print_hotspots(kind: str, spots: list[Hotspot]) -> None:
-    log(f"  top by {kind} time (% of busy samples; self / total):")
+def _print_hotspots(title: str, spots: list[Hotspot], *, total: bool) -> None:
+    log(f"    {title}:")
     for h in spots:
-        log(f"    {h.self_pct:5.1f}% {h.total_pct:5.1f}%  {h.function}")
+        log(f"      {h.self_pct:5.1f}% " + (f"{h.total_pct:5.1f}%  " if total else " ") + h.function)
 
 
 # -- output --------------------------------------------------------------------------------------
@@ -247,13 +250,14 @@ def _errors_cell(result: WrkResult) -> str:
     return f"{result.errors} ({', '.join(parts)})"
 
 
-def write_json(rows: list[Row], opts: Options, started: datetime) -> Path:
+def write_json(rows: list[Row], opts: Options, started: datetime, load_at_start: float) -> Path:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUT_DIR / "results.json"
     document = {
         "started_at": started.isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
-        "host": {"cpus": _cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "host": {"cpus": _cpu_count(), "load_average_at_start": round(load_at_start, 2),
+                 "python": platform.python_version(), "platform": platform.platform()},
         "server": "uvicorn --workers 1 --loop uvloop --http httptools --no-access-log",
         "load": {"tool": "wrk", "duration_s": opts.load.duration, "warmup_s": opts.warmup,
                  "connections": opts.load.connections, "threads": opts.load.threads},
@@ -270,9 +274,10 @@ def _row_json(row: Row) -> dict[str, object]:
     out: dict[str, object] = {
         "backend": row.backend, "scenario": row.scenario, "rps": round(r.rps, 1), "p50_ms": r.p50_ms,
         "p99_ms": r.p99_ms, "errors": r.errors, **asdict(r), "target": row.target_note(),
+        "host_load_average": round(row.load_average, 2),
     }
-    if row.profile:
-        out["profile"] = row.profile
+    if row.profile is not None:
+        out["profile"] = asdict(row.profile)
     return out
 
 
@@ -308,10 +313,10 @@ def _run_all(opts: Options) -> Iterator[Row]:
 def main(argv: list[str] | None = None) -> int:
     _exit_on_sigterm()
     opts = parse_args(argv)
-    started = datetime.now(UTC)
+    started, load_at_start = datetime.now(UTC), os.getloadavg()[0]
     rows = list(_run_all(opts))
     print(format_table(rows))
-    path = write_json(rows, opts, started)
+    path = write_json(rows, opts, started, load_at_start)
     log(f"results written to {path.relative_to(ROOT)}")
     failed = [r for r in rows if r.result.errors]
     if failed:

@@ -1,7 +1,8 @@
 """Optional sampling profile of the server while a scenario runs (`--profile`, needs py-spy).
 
-py-spy writes collapsed stacks (`frame;frame;... count`); `summarize` turns them into the
-functions with the most samples on top of the stack (self) and anywhere in it (total).
+py-spy samples only the thread holding the GIL (`--gil`): one worker is one GIL, so that is where
+its Python CPU time goes. It writes collapsed stacks (`frame;frame;... count`); `summarize`
+turns them into the top functions (self time), packages, and our own functions (inclusive).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 _LINE_NO = re.compile(r":\d+\)$")
+PROJECT_PACKAGES = frozenset({"idp", "clients", "keys", "levels", "legal_entities"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,16 @@ class Hotspot:
     function: str
     self_pct: float
     total_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Shares of the samples in which the server held the GIL (its Python CPU time)."""
+
+    samples: int
+    by_self: list[Hotspot]  # functions on top of the stack
+    by_package: list[Hotspot]  # the same, summed per top-level module
+    project: list[Hotspot]  # our own functions (idp, clients, keys, levels), inclusive of callees
 
 
 def py_spy_binary() -> str:
@@ -33,7 +46,7 @@ def py_spy_binary() -> str:
 
 
 def start_recording(pid: int, duration: float, out: Path) -> subprocess.Popen[bytes]:
-    """Sample `pid` for `duration` seconds (busy threads only, py-spy's default)."""
+    """Sample whichever thread of `pid` holds the GIL, for `duration` seconds."""
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [py_spy_binary(), "record", "--pid", str(pid), "--duration", str(max(1, round(duration))),
                "--format", "raw", "--rate", "200", "--nonblocking", "--gil", "-o", str(out)]
@@ -51,34 +64,42 @@ def finish_recording(proc: subprocess.Popen[bytes], timeout: float) -> str | Non
     return None if proc.returncode == 0 else err.decode(errors="replace").strip()
 
 
-def summarize(collapsed: Path, top: int = 20) -> tuple[list[Hotspot], list[Hotspot]]:
-    """Return the top functions by self share and by total (inclusive) share of busy samples."""
+def summarize(collapsed: Path, top: int = 15) -> Profile:
     self_samples: Counter[str] = Counter()
     total_samples: Counter[str] = Counter()
-    busy = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        frames = [_LINE_NO.sub(")", f) for f in stack.split(";")]
-        if _is_idle(frames[-1]):
-            continue
-        count = int(count_text)
-        busy += count
-        self_samples[frames[-1]] += count
-        for frame in set(frames):
+    package_samples: Counter[str] = Counter()
+    samples = 0
+    for stack, count in _stacks(collapsed):
+        samples += count
+        self_samples[stack[-1]] += count
+        package_samples[_package(stack[-1])] += count
+        for frame in set(stack):
             total_samples[frame] += count
-    if not busy:
-        return [], []
 
-    def spot(fn: str) -> Hotspot:
-        return Hotspot(fn, 100.0 * self_samples[fn] / busy, 100.0 * total_samples[fn] / busy)
+    def share(counts: Counter[str], name: str) -> float:
+        return round(100.0 * counts[name] / samples, 1) if samples else 0.0
 
-    return ([spot(fn) for fn, _ in self_samples.most_common(top)],
-            [spot(fn) for fn, _ in total_samples.most_common(top)])
+    def spots(names: list[str]) -> list[Hotspot]:
+        return [Hotspot(n, share(self_samples, n), share(total_samples, n)) for n in names]
+
+    own = [f for f, _ in total_samples.most_common() if _package(f) in PROJECT_PACKAGES]
+    return Profile(
+        samples=samples,
+        by_self=spots([f for f, _ in self_samples.most_common(top)]),
+        by_package=[Hotspot(p, share(package_samples, p), share(package_samples, p))
+                    for p, _ in package_samples.most_common(top)],
+        project=spots(own[:top]),
+    )
 
 
-def _is_idle(leaf: str) -> bool:
-    # Threads parked in the pool or the event loop waiting for I/O are not work.
-    return any(name in leaf for name in ("wait (threading.py", "_worker (concurrent", "select (selectors.py",
-                                         "run_forever (asyncio", "get (queue.py"))
+def _stacks(collapsed: Path) -> Iterator[tuple[list[str], int]]:
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            yield [_LINE_NO.sub(")", frame) for frame in stack.split(";")], int(count)
+
+
+def _package(frame: str) -> str:
+    """`fn (sqlalchemy/engine/base.py)` -> sqlalchemy; `fn (threading.py)` -> threading."""
+    where = frame[frame.rfind("(") + 1:].rstrip(")")
+    return where.strip("<>").removeprefix("frozen ").split("/")[0].removesuffix(".py")

@@ -43,3 +43,11 @@ def pick_locale(ui_locales: str | None, cookie: str | None, default: str) -> str
     if cookie in LOCALES:
         return str(cookie)
     return default
+
+
+_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+
+
+def localize_digits(text: str, locale: str) -> str:
+    """Numbers in Persian text are written with Persian digits."""
+    return text.translate(_PERSIAN_DIGITS) if locale == "fa" else text

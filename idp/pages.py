@@ -64,22 +64,29 @@ class Pages:
     def check_csrf(self, request: Request, form_token: str | None) -> bool:
         return self.csrf.check(request.cookies.get(CSRF_COOKIE), form_token)
 
-    def _lang_links(self, request: Request) -> list[tuple[str, str, str]]:
-        params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    def _lang_links(
+        self, request: Request, query: list[tuple[str, str]] | None
+    ) -> list[tuple[str, str, str]]:
+        """Links that show the same page in each language. After a POST the page says which GET
+        query reproduces it (e.g. the login transaction); without one there are no links."""
+        if query is None:
+            if request.method != "GET":
+                return []
+            query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
         return [
-            (code, LANGUAGE_NAMES[code], f"{request.url.path}?{urlencode([*params, ('lang', code)])}")
+            (code, LANGUAGE_NAMES[code], f"{request.url.path}?{urlencode([*query, ('lang', code)])}")
             for code in LOCALES
-        ] if request.method == "GET" else []
+        ]
 
     def render(
         self, request: Request, template: str, locale: str, *, status_code: int = 200,
-        script_nonce: str | None = None, **context: object,
+        script_nonce: str | None = None, lang_query: list[tuple[str, str]] | None = None, **context: object,
     ) -> Response:
         csrf_value, set_csrf = self.csrf_cookie(request)
         tr = self.gettext(locale)
         html = self._env.get_template(template).render(
             _=tr.gettext, lang=locale, dir="rtl" if locale in RTL else "ltr",
-            csrf_token=self.csrf.form_token(csrf_value), lang_links=self._lang_links(request),
+            csrf_token=self.csrf.form_token(csrf_value), lang_links=self._lang_links(request, lang_query),
             nonce=script_nonce, **context,
         )
         response = HTMLResponse(html, status_code=status_code, headers=security_headers(script_nonce))

@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.deps import client_ip, services
 from idp.errors import OAuth2Error
+from idp.i18n import localize_digits
 from idp.login_transactions import LoginTransaction
 from idp.oauth_request import read_form
 from idp.services import Services
@@ -35,6 +36,7 @@ def _render(
     tr = svc.pages.gettext(locale)
     return svc.pages.render(
         request, "login.html", locale, status_code=status_code, tx=tx.id, national_code=national_code,
+        lang_query=[("tx", tx.id)],
         client_name=client.name if client else None, error=tr.gettext(error) if error else None,
     )
 
@@ -78,8 +80,10 @@ async def login_submit(request: Request) -> Response:
         svc.throttle.check(national_code, ip)
     except TooManyAttempts as exc:
         minutes = max(1, round(exc.resets_in / 60))
-        tr = svc.pages.gettext(svc.pages.locale(request, tx.get("ui_locales")))
-        message = tr.gettext("Too many attempts. Try again in %(minutes)s minutes.") % {"minutes": minutes}
+        locale = svc.pages.locale(request, tx.get("ui_locales"))
+        tr = svc.pages.gettext(locale)
+        message = tr.gettext("Too many attempts. Try again in %(minutes)s minutes.") % {
+            "minutes": localize_digits(str(minutes), locale)}
         return _render(svc, request, tx, national_code=national_code, error=message, status_code=429)
 
     person = svc.people.get_by_national_code(national_code)

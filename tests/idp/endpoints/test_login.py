@@ -117,3 +117,23 @@ def test_prompt_login_and_max_age_zero_ask_again_despite_a_session(sqlite_idp: I
         assert r.headers["location"].startswith("/login?tx="), extra
         again = sign_in(sqlite_idp.browser, f"/authorize?{urlencode({**base, **extra})}", sqlite_idp.national_code)
         assert "code=" in again.headers["location"]
+
+
+def test_language_links_survive_a_failed_sign_in(sqlite_idp: Idp) -> None:
+    page = sqlite_idp.browser.get(_login_page(sqlite_idp))
+    failed = submit_login(sqlite_idp.browser, page.text, sqlite_idp.national_code, "wrong")
+    assert "کد ملی یا گذرواژه درست نیست." in failed.text
+    import re
+
+    link = re.search(r'href="(/login\?tx=[^"&]+&amp;lang=en)"', failed.text)
+    assert link, "no English link on the failed sign-in page"
+    english = sqlite_idp.browser.get(link.group(1).replace("&amp;", "&"))
+    assert english.status_code == 200 and "National code" in english.text
+
+
+def test_lockout_message_uses_persian_digits_in_persian(sqlite_idp: Idp) -> None:
+    page = sqlite_idp.browser.get(_login_page(sqlite_idp))
+    for _ in range(5):
+        submit_login(sqlite_idp.browser, page.text, sqlite_idp.national_code, "guess")
+    locked = submit_login(sqlite_idp.browser, page.text, sqlite_idp.national_code, "guess")
+    assert locked.status_code == 429 and "۱۵ دقیقه" in locked.text
