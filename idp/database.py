@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import QueuePool
 
 
 def make_engine(url: str) -> Engine:
@@ -13,7 +14,12 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # One connection, handed to one thread at a time: SQLite allows a single writer, and
+        # queueing in the pool is far cheaper than threads sleeping in SQLite's busy handler.
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30},
+            poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -27,4 +33,6 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout on the hot path; recycling old connections
+    # and SQLAlchemy's invalidation on disconnect errors cover server restarts.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from idp.store_sql import RefreshTokenRow
 
@@ -69,6 +69,27 @@ def _from_row(row: RefreshTokenRow) -> RefreshToken:
     )
 
 
+class AlreadyUsed(Exception):
+    """The refresh token being rotated was used before: a replay or a lost race."""
+
+
+_table = RefreshTokenRow.__table__
+# Statements are built once: building them per call is a visible cost on the refresh hot path.
+_INSERT = insert(_table)
+_FIND = select(_table).where(_table.c.token_hash == bindparam("token_hash"))
+_MARK_USED = (
+    update(_table)
+    .where(_table.c.token_hash == bindparam("old_hash"), _table.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+)
+_REVOKE_FAMILY = (
+    update(_table)
+    .where(_table.c.family_id == bindparam("family"), _table.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_FAMILY_JTIS = select(_table.c.access_jti).where(_table.c.family_id == bindparam("family"))
+
+
 class SqlRefreshTokenStore:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._engine = engine
@@ -76,46 +97,31 @@ class SqlRefreshTokenStore:
 
     def issue(
         self, *, family_id: str, client_id: str, person_id: str, session_id: str | None, scope: str,
-        auth: dict[str, object], access_jti: str | None, ttl: int,
+        auth: dict[str, object], access_jti: str | None, ttl: int, replaces: str | None = None,
     ) -> str:
+        """Store a new token and return it. With `replaces`, the old token (by hash) is marked used
+        in the same transaction; if it already was, nothing is stored and `AlreadyUsed` is raised."""
         token = secrets.token_urlsafe(32)
         now = self._clock()
         with self._engine.begin() as conn:
-            conn.execute(
-                insert(RefreshTokenRow).values(
-                    token_hash=hash_token(token), family_id=family_id, client_id=client_id,
-                    person_id=person_id, session_id=session_id, scope=scope, auth=auth,
-                    access_jti=access_jti, issued_at=now, expires_at=now + timedelta(seconds=ttl),
-                )
-            )
+            if replaces is not None and conn.execute(_MARK_USED, {"old_hash": replaces, "now": now}).rowcount != 1:
+                raise AlreadyUsed
+            conn.execute(_INSERT, {
+                "token_hash": hash_token(token), "family_id": family_id, "client_id": client_id,
+                "person_id": person_id, "session_id": session_id, "scope": scope, "auth": auth,
+                "access_jti": access_jti, "issued_at": now, "expires_at": now + timedelta(seconds=ttl),
+                "used_at": None, "revoked_at": None,
+            })
         return token
 
     def find(self, token: str) -> RefreshToken | None:
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(RefreshTokenRow.__table__).where(RefreshTokenRow.token_hash == hash_token(token))
-            ).first()
+            row = conn.execute(_FIND, {"token_hash": hash_token(token)}).first()
         return _from_row(row) if row else None  # type: ignore[arg-type]
-
-    def mark_used(self, token_hash: str) -> bool:
-        """Mark the token used; False if it was already used (a concurrent or replayed refresh)."""
-        with self._engine.begin() as conn:
-            result = conn.execute(
-                update(RefreshTokenRow)
-                .where(RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.used_at.is_(None))
-                .values(used_at=self._clock())
-            )
-        return result.rowcount == 1
 
     def revoke_family(self, family_id: str) -> list[str]:
         """Revoke every token of the family; return the access-token ids issued alongside them."""
         with self._engine.begin() as conn:
-            conn.execute(
-                update(RefreshTokenRow)
-                .where(RefreshTokenRow.family_id == family_id, RefreshTokenRow.revoked_at.is_(None))
-                .values(revoked_at=self._clock())
-            )
-            jtis = conn.execute(
-                select(RefreshTokenRow.access_jti).where(RefreshTokenRow.family_id == family_id)
-            ).scalars().all()
+            conn.execute(_REVOKE_FAMILY, {"family": family_id, "now": self._clock()})
+            jtis = conn.execute(_FAMILY_JTIS, {"family": family_id}).scalars().all()
         return [j for j in jtis if j]

@@ -38,6 +38,9 @@ class Store(Protocol):
     def ttl(self, key: str) -> float | None:
         """Seconds until key expires, or None if it is absent."""
 
+    def ttl_many(self, keys: list[str]) -> list[float | None]:
+        """`ttl` of several keys in one round trip."""
+
 
 class MemoryStore:
     """In-process store: correct for a single worker process, lost on restart."""
@@ -116,3 +119,6 @@ class MemoryStore:
             now = self._clock()
             item = self._live(key, now)
         return None if item is None else item[1] - now
+
+    def ttl_many(self, keys: list[str]) -> list[float | None]:
+        return [self.ttl(key) for key in keys]

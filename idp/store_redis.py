@@ -66,6 +66,14 @@ class RedisStore:
             ms = self._redis.pttl(self._k(key))
         return None if ms is None or ms < 0 else ms / 1000.0
 
+    def ttl_many(self, keys: list[str]) -> list[float | None]:
+        with _mapped_errors():
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.pttl(self._k(key))
+            values = pipe.execute()
+        return [None if ms is None or ms < 0 else ms / 1000.0 for ms in values]
+
     def flush_prefix(self) -> None:
         """Delete every key under this store's prefix (used by tests on their own prefix)."""
         with _mapped_errors():

@@ -116,9 +116,10 @@ class TokenIssuer:
     # -- whole token responses ------------------------------------------------------------------
     def user_tokens(
         self, client: Client, scope: str, ctx: AuthContext, *, with_refresh: bool,
-        audience: list[str] | None = None, refresh_scope: str | None = None,
+        audience: list[str] | None = None, refresh_scope: str | None = None, replaces: str | None = None,
     ) -> tuple[dict[str, object], str]:
-        """Return the token response body and the access token's jti."""
+        """Return the token response body and the access token's jti. `replaces` is the hash of the
+        refresh token being rotated (see `SqlRefreshTokenStore.issue`)."""
         access, jti = self.access_token(client, scope, audience or [self.issuer], ctx)
         token: dict[str, object] = {
             "access_token": access, "token_type": "Bearer",
@@ -128,7 +129,7 @@ class TokenIssuer:
             token["refresh_token"] = self._refresh.issue(
                 family_id=ctx.family_id, client_id=client.client_id, person_id=ctx.person_id,
                 session_id=ctx.sid, scope=refresh_scope or scope, auth=ctx.to_dict(), access_jti=jti,
-                ttl=self.lifetimes.refresh,
+                ttl=self.lifetimes.refresh, replaces=replaces,
             )
         return token, jti
 

@@ -19,6 +19,10 @@ class Counter(Protocol):
         """Add one to a counter and return it; the counter expires window seconds after it started."""
         ...
 
+    def ttl_many(self, keys: list[str]) -> list[float | None]:
+        """Remaining seconds of each key (None if absent), in one round trip."""
+        ...
+
     def ttl(self, key: str) -> float | None:
         """Seconds until key expires, or None if it is absent."""
         ...
@@ -79,7 +83,7 @@ class LoginThrottle:
         """Raise `TooManyAttempts` if the account or the IP is blocked. Counts nothing."""
         # A count cannot be read back portably (the memory store's `get` hides counters), so
         # reaching a limit sets a separate block key that lives as long as the window.
-        waits = [self._counter.ttl(key + ":blocked") for key in (self._account(account_key), self._ip(ip))]
+        waits = self._counter.ttl_many([self._account(account_key) + ":blocked", self._ip(ip) + ":blocked"])
         blocked = [w for w in waits if w is not None]
         if blocked:
             raise TooManyAttempts(resets_in=max(blocked))

@@ -12,7 +12,7 @@ from authlib.oauth2.rfc6749 import grants
 
 from idp.errors import InvalidGrantError
 from idp.grants.client_auth import ALL_METHODS
-from idp.refresh_tokens import RefreshToken
+from idp.refresh_tokens import AlreadyUsed, RefreshToken
 from idp.tokens import AuthContext
 
 if TYPE_CHECKING:
@@ -53,15 +53,16 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         ctx = self.authenticate_user(old)
         if ctx is None:
             raise InvalidGrantError("The account behind this token is no longer active.")
-        if not self.server.refresh_tokens.mark_used(old.token_hash):
-            # Lost a race with another use of the same token: that is reuse too.
-            self._revoke_family(old, "token.refresh_reused")
-            raise InvalidGrantError("The refresh token was already used.")
         self.request.user = ctx
         scope = self.request.payload.scope or old.scope
-        token, _ = self.server.issuer.user_tokens(
-            client, scope, ctx, with_refresh=True, refresh_scope=old.scope
-        )
+        try:
+            token, _ = self.server.issuer.user_tokens(
+                client, scope, ctx, with_refresh=True, refresh_scope=old.scope, replaces=old.token_hash
+            )
+        except AlreadyUsed:
+            # Lost a race with another use of the same token: that is reuse too.
+            self._revoke_family(old, "token.refresh_reused")
+            raise InvalidGrantError("The refresh token was already used.") from None
         if "openid" in scope.split():
             token["id_token"] = self.server.issuer.id_token(client, ctx, str(token["access_token"]))
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -244,3 +244,12 @@ def test_redis_prefixes_keep_stores_apart() -> None:
         theirs.set("shared-name", b"theirs", 10)
         theirs.flush_prefix()
         assert mine.get("shared-name") == b"mine"
+
+
+def test_ttl_many_reports_each_key_in_order(store: Store) -> None:
+    store.set("many:a", b"1", 30)
+    store.incr("many:c", 60)
+    a, b, c = store.ttl_many(["many:a", "many:b", "many:c"])
+    assert a is not None and 25 < a <= 30
+    assert b is None
+    assert c is not None and 55 < c <= 60
