@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     client_auth_failures_per_client: int = 20
     client_auth_failures_per_ip: int = 200
 
+    # Threads per worker for synchronous protocol work (see idp.app); scale with more workers.
+    threadpool_size: int = 4
+
     default_locale: Literal["fa", "en"] = "fa"
     cookie_name: str = "idp_session"
     # None: Secure unless the issuer is plain http on loopback (development).

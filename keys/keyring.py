@@ -31,6 +31,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from keys.encryption import KeyEncryptor
 from keys.errors import InvalidToken, KeyDecryptionError, KeysError, KeyStoreConflict, NoActiveKey
+from keys.jws import CompactSigner
 from keys.models import SUPPORTED_ALGS, Alg, KeyState, SigningKey, check_alg
 from keys.rotation import RotationPlan, RotationPolicy, plan_rotation, plan_transitions
 from keys.store import KeyStore, StoredKey
@@ -52,7 +53,7 @@ def utcnow() -> datetime:
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     keys: tuple[SigningKey, ...]
-    signers: Mapping[str, tuple[str, AsymmetricKey]]  # alg -> (kid, private key)
+    signers: Mapping[str, CompactSigner]  # alg -> signer with that alg's active key
     verifiers: Mapping[str, tuple[Alg, AsymmetricKey]]  # kid -> (alg, public key)
     keyset: KeySet
     jwks_bytes: bytes
@@ -128,8 +129,7 @@ class KeyRing:
         signer = self._snap.signers.get(alg)
         if signer is None:
             raise NoActiveKey(f"no active {check_alg(alg)} signing key")
-        kid, key = signer
-        return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, dict(claims), key, algorithms=[alg])
+        return signer.sign(claims, typ)
 
     def jwks(self) -> dict[str, Any]:
         """{"keys": [...]} with the public JWKs of the active, next and retired keys (a copy)."""
@@ -240,7 +240,7 @@ class KeyRing:
     def _reload_locked(self) -> None:
         stored = [s for s in self._store.list_keys() if s.key.published]
         private: dict[str, AsymmetricKey] = {}
-        signers: dict[str, tuple[str, AsymmetricKey]] = {}
+        signers: dict[str, CompactSigner] = {}
         for alg in SUPPORTED_ALGS:
             actives = [s for s in stored if s.key.alg == alg and s.key.state is KeyState.ACTIVE]
             if not actives:
@@ -248,7 +248,7 @@ class KeyRing:
             current = max(actives, key=lambda s: (s.key.activated_at or s.key.created_at, s.key.kid))
             kid = current.key.kid
             private[kid] = self._private.get(kid) or self._import_private(current)
-            signers[alg] = (kid, private[kid])
+            signers[alg] = CompactSigner(kid, alg, private[kid].private_key)  # type: ignore[arg-type]
         public: dict[str, AsymmetricKey] = {}
         for s in stored:
             public[s.key.kid] = self._public.get(s.key.kid) or _import_public(s.key)

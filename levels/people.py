@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, RowMapping, insert, select, update
+from sqlalchemy import Engine, RowMapping, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from levels.national_code import InvalidNationalCode, is_valid_national_code
@@ -105,6 +105,10 @@ class PersonStore(Protocol):
 
 _PEOPLE = PersonRow.__table__
 _PASSWORDS = PasswordCredentialRow.__table__
+# Built once: sign-in and token refresh look people up on every request.
+_BY_ID = select(_PEOPLE).where(_PEOPLE.c.id == bindparam("id"))
+_BY_CODE = select(_PEOPLE).where(_PEOPLE.c.national_code == bindparam("code"))
+_HASH = select(_PASSWORDS.c.hash).where(_PASSWORDS.c.person_id == bindparam("id"))
 
 
 class SqlPersonStore:
@@ -115,12 +119,12 @@ class SqlPersonStore:
 
     def get(self, person_id: str) -> Person | None:
         with self._engine.connect() as conn:
-            row = conn.execute(select(_PEOPLE).where(_PEOPLE.c.id == person_id)).mappings().first()
+            row = conn.execute(_BY_ID, {"id": person_id}).mappings().first()
         return _to_person(row) if row is not None else None
 
     def get_by_national_code(self, code: str) -> Person | None:
         with self._engine.connect() as conn:
-            row = conn.execute(select(_PEOPLE).where(_PEOPLE.c.national_code == code)).mappings().first()
+            row = conn.execute(_BY_CODE, {"code": code}).mappings().first()
         return _to_person(row) if row is not None else None
 
     def add(self, person: Person) -> None:
@@ -165,9 +169,7 @@ class SqlPersonStore:
 
     def password_hash(self, person_id: str) -> str | None:
         with self._engine.connect() as conn:
-            value: str | None = conn.execute(
-                select(_PASSWORDS.c.hash).where(_PASSWORDS.c.person_id == person_id)
-            ).scalar_one_or_none()
+            value: str | None = conn.execute(_HASH, {"id": person_id}).scalar_one_or_none()
         return value
 
 
