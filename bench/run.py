@@ -258,7 +258,7 @@ def write_json(rows: list[Row], opts: Options, started: datetime, load_at_start:
         "git_commit": _git_commit(),
         "host": {"cpus": _cpu_count(), "load_average_at_start": round(load_at_start, 2),
                  "python": platform.python_version(), "platform": platform.platform()},
-        "server": "uvicorn --workers 1 --loop uvloop --http httptools --no-access-log",
+        "server": "uvicorn --workers 1 --loop asyncio --http httptools --no-access-log",
         "load": {"tool": "wrk", "duration_s": opts.load.duration, "warmup_s": opts.warmup,
                  "connections": opts.load.connections, "threads": opts.load.threads},
         "profiled": opts.profile,

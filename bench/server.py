@@ -43,7 +43,7 @@ def server_env(idp_env: Mapping[str, str]) -> dict[str, str]:
 def _command(port: int) -> list[str]:
     return [
         str(_UVICORN), "--factory", "idp.asgi:create", "--host", HOST, "--port", str(port),
-        "--workers", "1", "--no-access-log", "--loop", "uvloop", "--http", "httptools",
+        "--workers", "1", "--no-access-log", "--loop", "asyncio", "--http", "httptools",
     ]
 
 

@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from idp.endpoints import authorize, end_session, login, token, userinfo
+from idp.endpoints import authorize, end_session, login, userinfo
 from idp.endpoints.discovery import metadata_bytes
+from idp.endpoints.token import endpoints as oauth_endpoints
 from idp.errors import BrowserError
 from idp.fast_paths import FastPaths
 from idp.services import Services
@@ -26,7 +27,7 @@ from idp.store import Store, StoreUnavailable
 logging.getLogger("authlib").setLevel(logging.WARNING)
 
 
-def create_app(settings: Settings, *, store: Store | None = None, services: Services | None = None) -> FastAPI:
+def create_app(settings: Settings, *, store: Store | None = None, services: Services | None = None) -> FastPaths:
     svc = services or Services.build(settings, store=store)
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -39,7 +40,7 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
                   lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.state.services = svc
-    for module in (authorize, login, token, userinfo, end_session):
+    for module in (authorize, login, userinfo, end_session):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
@@ -65,8 +66,8 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
                             status_code=500)
 
     discovery = metadata_bytes(settings)
-    app.add_middleware(FastPaths, routes={
-        "/.well-known/openid-configuration": lambda: discovery,
-        "/jwks": svc.keyring.jwks_bytes,
-    })
-    return app
+    return FastPaths(
+        app,
+        documents={"/.well-known/openid-configuration": lambda: discovery, "/jwks": svc.keyring.jwks_bytes},
+        posts=oauth_endpoints(svc),
+    )

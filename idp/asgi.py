@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from idp.app import create_app
+from idp.fast_paths import FastPaths
 from idp.settings import Settings
 
 
-def create() -> FastAPI:
+def create() -> FastPaths:
     return create_app(Settings())

@@ -1,39 +1,50 @@
-"""Discovery and JWKS served straight from pre-serialized bytes, ahead of FastAPI routing.
+"""The hottest endpoints, served ahead of FastAPI's routing and dependency machinery.
 
-These two documents are fetched by every relying party and API gateway, often per request; they
-are public, identical for everyone and change only on key rotation, so they skip the framework.
+Discovery and JWKS are public, identical for everyone and change only on key rotation: they are
+pre-serialized bytes. The token, introspection and revocation endpoints are machine-to-machine
+form posts called at very high rates; they go straight to the Authlib server (see
+`idp.endpoints.token`). Everything else falls through to the FastAPI app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Body = Callable[[], bytes]
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class FastPaths:
-    def __init__(self, app: ASGIApp, routes: dict[str, Body], max_age: int = 300) -> None:
+    def __init__(
+        self, app: ASGIApp, *, documents: dict[str, Body], posts: dict[str, Handler], max_age: int = 300,
+    ) -> None:
         self.app = app
-        self._routes = routes
+        self._documents = documents
+        self._posts = posts
         self._cache = f"public, max-age={max_age}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            body_of = self._routes.get(scope["path"])
-            if body_of is not None:
-                body = body_of()
-                await send({
-                    "type": "http.response.start", "status": 200,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"cache-control", self._cache),
-                        (b"access-control-allow-origin", b"*"),
-                        (b"x-content-type-options", b"nosniff"),
-                    ],
-                })
-                await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        if scope["type"] == "http":
+            method, path = scope["method"], scope["path"]
+            if method == "POST" and path in self._posts:
+                await self._posts[path](scope, receive, send)
+                return
+            if method in ("GET", "HEAD") and path in self._documents:
+                await self._document(self._documents[path](), method, send)
                 return
         await self.app(scope, receive, send)
+
+    async def _document(self, body: bytes, method: str, send: Send) -> None:
+        await send({
+            "type": "http.response.start", "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", self._cache),
+                (b"access-control-allow-origin", b"*"),
+                (b"x-content-type-options", b"nosniff"),
+            ],
+        })
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})

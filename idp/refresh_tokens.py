@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, bindparam, insert, select, update
 
 from idp.store_sql import RefreshTokenRow
+from levels.store_sql import PersonRow
 
 
 def hash_token(token: str) -> str:
@@ -36,6 +37,7 @@ class RefreshToken:
     expires_at: datetime
     used_at: datetime | None
     revoked_at: datetime | None
+    person_active: bool = False  # read with the token, so a refresh costs one query fewer
 
     # Authlib TokenMixin-style accessors used by its refresh and revocation grants.
     def check_client(self, client: object) -> bool:
@@ -66,6 +68,7 @@ def _from_row(row: RefreshTokenRow) -> RefreshToken:
         person_id=row.person_id, session_id=row.session_id, scope=row.scope, auth=dict(row.auth),
         access_jti=row.access_jti, issued_at=_aware(row.issued_at), expires_at=_aware(row.expires_at),
         used_at=row.used_at and _aware(row.used_at), revoked_at=row.revoked_at and _aware(row.revoked_at),
+        person_active=getattr(row, "person_status", None) == "active",
     )
 
 
@@ -76,7 +79,12 @@ class AlreadyUsed(Exception):
 _table = RefreshTokenRow.__table__
 # Statements are built once: building them per call is a visible cost on the refresh hot path.
 _INSERT = insert(_table)
-_FIND = select(_table).where(_table.c.token_hash == bindparam("token_hash"))
+_people = PersonRow.__table__
+_FIND = (
+    select(_table, _people.c.status.label("person_status"))
+    .outerjoin(_people, _people.c.id == _table.c.person_id)
+    .where(_table.c.token_hash == bindparam("token_hash"))
+)
 _MARK_USED = (
     update(_table)
     .where(_table.c.token_hash == bindparam("old_hash"), _table.c.used_at.is_(None))

@@ -42,8 +42,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         )
 
     def authenticate_user(self, refresh_token: RefreshToken) -> AuthContext | None:
-        person = self.server.people.get(refresh_token.person_id)
-        if person is None or person.status != "active":
+        if not refresh_token.person_active:
             return None
         return AuthContext.from_refresh(refresh_token.person_id, refresh_token.family_id, refresh_token.auth)
 

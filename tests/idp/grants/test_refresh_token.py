@@ -64,3 +64,16 @@ def test_refresh_token_of_another_client_is_refused(sqlite_idp: Idp) -> None:
 def test_without_offline_access_no_refresh_token_is_issued(sqlite_idp: Idp) -> None:
     tokens = user_tokens(sqlite_idp, scope="openid profile")
     assert "refresh_token" not in tokens
+
+
+def test_refresh_stops_when_the_account_is_locked(idp: Idp) -> None:
+    from sqlalchemy import update
+
+    from levels.store_sql import PersonRow
+
+    tokens = user_tokens(idp)
+    with idp.services.engine.begin() as conn:
+        conn.execute(update(PersonRow).where(PersonRow.id == idp.person_id).values(status="locked"))
+    r = idp.browser.post("/token", auth=("portal", idp.portal_secret),
+                         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
