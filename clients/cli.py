@@ -16,7 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from clients.models import Client, InvalidClientMetadata
+from clients.models import Client, InvalidClientMetadata, plain_fields
 from clients.registry import ClientRegistry
 from clients.store import ClientExists, UnknownClient
 
@@ -235,20 +235,8 @@ def build_app(get_registry: Callable[[], ClientRegistry]) -> typer.Typer:
 def client_dict(client: Client) -> dict[str, object]:
     """A JSON-ready view of the client: every field except the secret hash."""
     return {
-        "client_id": client.client_id,
-        "name": client.name,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        **plain_fields(client),
         "has_secret": client.secret_hash is not None,
-        "redirect_uris": list(client.redirect_uris),
-        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-        "grant_types": list(client.grant_types),
-        "scopes": list(client.scopes),
-        "audiences": list(client.audiences),
-        "jwks": dict(client.jwks) if client.jwks is not None else None,
-        "id_token_signed_response_alg": client.id_token_signed_response_alg,
-        "backchannel_logout_uri": client.backchannel_logout_uri,
-        "min_level": client.min_level,
-        "enabled": client.enabled,
         "created_at": client.created_at.isoformat() if client.created_at else None,
         "updated_at": client.updated_at.isoformat() if client.updated_at else None,
     }

@@ -225,3 +225,23 @@ def _check_jwks(jwks: Mapping[str, object]) -> None:
             raise InvalidClientMetadata("jwks", "symmetric (oct) keys are not allowed; register public keys")
         if key.is_private:
             raise InvalidClientMetadata("jwks", "contains private key material; register only public keys")
+
+
+def plain_fields(client: Client) -> dict[str, object]:
+    """The client's fields as plain JSON-compatible values (lists and dicts), timestamps and the
+    secret hash left out: the shape both the database row and the CLI's JSON view build on."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "grant_types": list(client.grant_types),
+        "scopes": list(client.scopes),
+        "audiences": list(client.audiences),
+        "jwks": dict(client.jwks) if client.jwks is not None else None,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "min_level": client.min_level,
+        "enabled": client.enabled,
+    }

@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from clients.models import Client
+from clients.models import Client, plain_fields
 from clients.store import ClientExists, UnknownClient
 
 
@@ -94,20 +94,8 @@ class SqlClientStore:
 def _to_row(client: Client) -> dict[str, object]:
     now = datetime.now(UTC)
     return {
-        "client_id": client.client_id,
-        "name": client.name,
+        **plain_fields(client),
         "secret_hash": client.secret_hash,
-        "token_endpoint_auth_method": client.token_endpoint_auth_method,
-        "redirect_uris": list(client.redirect_uris),
-        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
-        "grant_types": list(client.grant_types),
-        "scopes": list(client.scopes),
-        "audiences": list(client.audiences),
-        "jwks": dict(client.jwks) if client.jwks is not None else None,
-        "id_token_signed_response_alg": client.id_token_signed_response_alg,
-        "backchannel_logout_uri": client.backchannel_logout_uri,
-        "min_level": client.min_level,
-        "enabled": client.enabled,
         "created_at": client.created_at or now,
         "updated_at": client.updated_at or now,
     }
