@@ -35,6 +35,9 @@ class OAuthEndpoint:
     def __init__(self, services: Services, name: str) -> None:
         self._svc = services
         self._name = name
+        # The embedded SQLite database has a single connection, so threads add no concurrency,
+        # only a hand-off per request: there, everything runs on the event loop.
+        self._all_inline = services.engine.dialect.name == "sqlite"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         svc = self._svc
@@ -59,9 +62,11 @@ class OAuthEndpoint:
     async def _respond(self, oreq: HttpRequest) -> Response:
         server = self._svc.server
         if self._name == "token":
-            if oreq.form.get("grant_type") in _INLINE_GRANTS:
+            if self._all_inline or oreq.form.get("grant_type") in _INLINE_GRANTS:
                 return server.create_token_response(oreq)  # type: ignore[no-any-return]
             return await anyio.to_thread.run_sync(server.create_token_response, oreq)  # type: ignore[no-any-return]
+        if self._all_inline:
+            return server.create_endpoint_response(self._name, oreq)  # type: ignore[no-any-return]
         return await anyio.to_thread.run_sync(server.create_endpoint_response, self._name, oreq)  # type: ignore[no-any-return]
 
 
