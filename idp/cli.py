@@ -45,7 +45,7 @@ app.add_typer(build_clients_app(_registry), name="clients", help="Registered cli
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("heads")) -> None:
     """Apply schema migrations."""
     from idp.migrate import upgrade
 

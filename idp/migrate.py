@@ -17,11 +17,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def current(database_url: str) -> str | None:
+def current(database_url: str) -> tuple[str, ...]:
     from alembic.runtime.migration import MigrationContext
 
     from idp.database import make_engine
@@ -29,6 +29,12 @@ def current(database_url: str) -> str | None:
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
     finally:
         engine.dispose()
+
+
+def heads() -> tuple[str, ...]:
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()))
