@@ -1,8 +1,8 @@
 """Admin CLI verbs for the client registry: create, list, show, update, rotate-secret, enable,
-disable, delete.
+disable, delete; and `services add|list|remove` for a client's service catalogue.
 
-`build_app` takes a registry factory rather than a registry, so `--help` and usage errors never
-open the database; the `idp` CLI supplies the factory from its settings.
+`build_app` takes factories rather than a registry and a catalogue, so `--help` and usage errors
+never open the database; the `idp` CLI supplies the factories from its settings.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -18,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from clients.models import Client, InvalidClientMetadata, plain_fields
 from clients.registry import ClientRegistry
+from clients.services import InvalidService, Service, ServiceCatalogue
 from clients.store import ClientExists, UnknownClient
 
 SECRET_NOTE = "Store this secret now: it is shown only once and cannot be shown again."
@@ -68,9 +70,20 @@ CLEARABLE: dict[str, tuple[str, object]] = {
 }
 
 
-def build_app(get_registry: Callable[[], ClientRegistry]) -> typer.Typer:
-    """The `clients` command group, operating on the registry `get_registry()` returns."""
+def build_app(
+    get_registry: Callable[[], ClientRegistry],
+    get_services: Callable[[], ServiceCatalogue] | None = None,
+) -> typer.Typer:
+    """The `clients` command group, operating on the registry `get_registry()` returns.
+
+    With `get_services`, it also has the `services` group on the catalogue that factory returns.
+    """
     app = typer.Typer(help="Manage OAuth/OIDC clients.", no_args_is_help=True, add_completion=False)
+    if get_services is not None:
+        app.add_typer(
+            build_services_app(get_services), name="services",
+            help="A client's services: scopes with the level and authentication age they need.",
+        )
 
     @app.command()
     def create(
@@ -232,6 +245,74 @@ def build_app(get_registry: Callable[[], ClientRegistry]) -> typer.Typer:
     return app
 
 
+ScopeArg = Annotated[str, typer.Option("--scope", help="The service's scope, e.g. tax.file.")]
+
+
+def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Typer:
+    """The `clients services` command group, operating on the catalogue `get_services()` returns."""
+    app = typer.Typer(help="Manage a client's services.", no_args_is_help=True, add_completion=False)
+
+    @app.command()
+    def add(
+        client_id: ClientIdArg,
+        scope: ScopeArg,
+        min_level: Annotated[int, typer.Option("--min-level", help="Minimum assurance level (1-3).")],
+        max_age: Annotated[
+            int | None,
+            typer.Option("--max-age", help="Maximum authentication age in seconds (default: the level's own)."),
+        ] = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Add a service, or change it if the client already has one with this scope.
+
+        The scope is also registered with the client, so it may request it.
+        """
+        with _errors():
+            service = get_services().add(Service(client_id, scope, min_level, max_age))
+        if as_json:
+            _print_json(service_dict(service))
+            return
+        age = "the level's maximum authentication age"
+        if service.max_auth_age is not None:
+            age = f"authentication at most {service.max_auth_age} s old"
+        typer.echo(f"Client {client_id}: service {service.scope} needs level {service.min_level}, {age}.")
+
+    @app.command("list")
+    def list_(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
+        """List a client's services."""
+        with _errors():
+            services = get_services().services_for(client_id)
+        if as_json:
+            _print_json([service_dict(s) for s in services])
+            return
+        if not services:
+            typer.echo(f"Client {client_id} has no services.")
+            return
+        rows = [
+            (s.scope, str(s.min_level), str(s.max_auth_age) if s.max_auth_age is not None else "-")
+            for s in services
+        ]
+        _print_table(("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE"), rows)
+
+    @app.command()
+    def remove(client_id: ClientIdArg, scope: ScopeArg, as_json: JsonFlag = False) -> None:
+        """Remove a service. Its scope stays registered with the client."""
+        with _errors():
+            removed = get_services().remove(client_id, scope)
+        if not removed:
+            _fail(f"client {client_id!r} has no service {scope!r}", EXIT_FAILED)
+        if as_json:
+            _print_json({"client_id": client_id, "scope": scope, "removed": True})
+        else:
+            typer.echo(f"Removed service {scope} of client {client_id}.")
+
+    return app
+
+
+def service_dict(service: Service) -> dict[str, object]:
+    return asdict(service)
+
+
 def client_dict(client: Client) -> dict[str, object]:
     """A JSON-ready view of the client: every field except the secret hash."""
     return {
@@ -302,6 +383,8 @@ def _errors() -> Iterator[None]:
         yield
     except InvalidClientMetadata as exc:
         _fail(f"invalid client: {exc}", EXIT_INVALID)
+    except InvalidService as exc:
+        _fail(f"invalid service: {exc}", EXIT_INVALID)
     except UnknownClient as exc:
         _fail(f"no client {exc.args[0]!r}", EXIT_FAILED)
     except ClientExists as exc:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Engine,
+    ForeignKey,
     Integer,
     RowMapping,
     String,
@@ -47,6 +48,20 @@ class ClientRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClientServiceRow(Base):
+    """A service of a client: a scope and the level and authentication age it needs."""
+
+    __tablename__ = "client_services"
+
+    client_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(128), primary_key=True)
+    min_level: Mapped[int] = mapped_column(Integer)
+    max_auth_age: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 _TABLE = ClientRow.__table__

@@ -38,11 +38,12 @@ class AuditLog:
         log.info("audit %s person=%s client=%s", kind, person_id, client_id)
 
     def sink(self, actor: str) -> Callable[[str, Mapping[str, object]], None]:
-        """An audit callback for a domain package (e.g. the client registry used from the CLI)."""
+        """An audit callback for a domain package (client registry, proofing), acting as `actor`."""
 
         def _record(kind: str, detail: Mapping[str, object]) -> None:
-            client_id = detail.get("client_id")
-            self.record(kind, actor=actor, client_id=str(client_id) if client_id else None, detail=detail)
+            person_id, client_id = detail.get("person_id"), detail.get("client_id")
+            self.record(kind, actor=actor, person_id=str(person_id) if person_id else None,
+                        client_id=str(client_id) if client_id else None, detail=detail)
 
         return _record
 

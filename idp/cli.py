@@ -1,4 +1,4 @@
-"""The `idp` command: serve, migrate, and administer keys and clients."""
+"""The `idp` command: serve, migrate, and administer keys, clients and people."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import typer
 
 from clients.cli import build_app as build_clients_app
 from clients.registry import ClientRegistry
+from clients.services import ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
 from idp.database import make_engine
 from idp.settings import Settings
 from keys.cli import build_app as build_keys_app
 from keys.keyring import KeyRing
+from levels.cli import PeopleContext
+from levels.cli import build_app as build_people_app
 
 app = typer.Typer(help="National single sign-on identity provider.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -40,8 +43,32 @@ def _registry() -> ClientRegistry:
     return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=AuditLog(engine).sink("cli"))
 
 
+def _services() -> ServiceCatalogue:
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    audit = AuditLog(engine).sink("cli")
+    registry = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit)
+    return ServiceCatalogue(registry, SqlServiceStore(engine), audit=audit)
+
+
+def _people_context() -> PeopleContext:
+    from idp.services import make_proofing
+    from levels.people import SqlPersonStore
+    from levels.proofing import SqlProofingStore
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    audit = AuditLog(engine).sink("cli")
+    return PeopleContext(people=SqlPersonStore(engine), proofing=make_proofing(engine, audit),
+                         records=SqlProofingStore(engine), engine=engine, audit=audit)
+
+
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
-app.add_typer(build_clients_app(_registry), name="clients", help="Registered clients (agency portals).")
+app.add_typer(build_clients_app(_registry, _services), name="clients",
+              help="Registered clients (agency portals) and their services.")
+
+app.add_typer(build_people_app(_people_context), name="people",
+              help="People: add, show, verify in person, import existing accounts.")
 
 
 @db_app.command("upgrade")

@@ -15,7 +15,7 @@ from idp.store import Store
 class LoginTransaction:
     id: str
     params: list[tuple[str, str]]  # the authorization request exactly as received
-    created_at: int
+    created_at: float
     client_id: str
 
     def get(self, name: str) -> str | None:
@@ -28,7 +28,7 @@ class LoginTransactions:
         self._ttl = ttl
 
     def start(self, params: list[tuple[str, str]], client_id: str) -> LoginTransaction:
-        tx = LoginTransaction(secrets.token_urlsafe(16), params, int(time.time()), client_id)
+        tx = LoginTransaction(secrets.token_urlsafe(16), params, time.time(), client_id)
         self._store.set(f"tx:{tx.id}", orjson.dumps([tx.params, tx.created_at, tx.client_id]), self._ttl)
         return tx
 

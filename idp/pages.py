@@ -20,7 +20,7 @@ LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
 
 
 def security_headers(script_nonce: str | None = None) -> dict[str, str]:
-    script = f"'nonce-{script_nonce}'" if script_nonce else "'none'"
+    script = f"'self' 'nonce-{script_nonce}'" if script_nonce else "'self'"
     return {
         "Content-Security-Policy": (
             f"default-src 'none'; style-src 'self'; img-src 'self' data:; script-src {script}; "

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
+from clients.services import SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.access_tokens import AccessTokenReader
 from idp.audit import AuditLog
@@ -25,8 +29,16 @@ from idp.tokens import TokenIssuer, TokenLifetimes
 from keys.encryption import KeyEncryptor, kek_from_text, load_or_create_kek
 from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
+from levels.authenticators.passkey import Passkeys, SqlPasskeyStore
 from levels.authenticators.password import Passwords
+from levels.authenticators.sms_otp import SmsOtp
+from levels.authenticators.totp import Totp
+from levels.credentials_sql import SqlCredentialStore
+from levels.level import Level
 from levels.people import SqlPersonStore
+from levels.policy import LevelRule, Policy
+from levels.proofing import ProofingService, SimulatedRegistry, SqlProofingStore
+from levels.sms import HttpSmsGateway, OutboxGateway, SmsGateway
 from levels.throttle import LoginThrottle
 
 
@@ -46,6 +58,33 @@ def make_keyring(settings: Settings, engine: Engine, kek: bytes | None = None) -
     return KeyRing(
         SqlKeyStore(engine), KeyEncryptor(kek or load_kek(settings)), reload_interval=settings.key_reload_interval
     )
+
+
+def make_proofing(engine: Engine, audit: Callable[[str, Mapping[str, object]], None]) -> ProofingService:
+    # The simulated registry (a data file) stands in for the civil registry and mobile operators
+    # until their adapters exist; both protocols are in levels.proofing.
+    registry = SimulatedRegistry()
+    return ProofingService(SqlPersonStore(engine), SqlProofingStore(engine), registry, registry, audit)
+
+
+def make_policy(settings: Settings) -> Policy:
+    rows = (
+        (Level.LOW, settings.acr_level1, 1, settings.max_age_level1),
+        (Level.SUBSTANTIAL, settings.acr_level2, 2, settings.max_age_level2),
+        (Level.HIGH, settings.acr_level3, 3, settings.max_age_level3),
+    )
+    return Policy({lvl: LevelRule(lvl, acr, tier, timedelta(seconds=age)) for lvl, acr, tier, age in rows})
+
+
+def make_sms_gateway(settings: Settings) -> SmsGateway:
+    if settings.sms_gateway_url:
+        return HttpSmsGateway(settings.sms_gateway_url, settings.sms_gateway_token)
+    return OutboxGateway(settings.sms_outbox)
+
+
+def _origin(issuer: str) -> str:
+    parts = urlsplit(issuer)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _derive(kek: bytes, label: bytes) -> bytes:
@@ -71,6 +110,15 @@ class Services:
     audit: AuditLog
     server: IdpAuthorizationServer
     pages: Pages
+    policy: Policy
+    services: SqlServiceStore
+    sms_otp: SmsOtp
+    totp: Totp
+    credentials: SqlCredentialStore
+    passkeys: Passkeys
+    recovery_key: bytes
+    proofing: ProofingService
+    proofing_records: SqlProofingStore
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None, engine: Engine | None = None) -> Services:
@@ -100,7 +148,19 @@ class Services:
                 namespace="client-auth",
             ),
         )
+        totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
+        host = urlsplit(settings.issuer).hostname or "localhost"
         return cls(
+            policy=make_policy(settings),
+            services=SqlServiceStore(engine),
+            sms_otp=SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1")),
+            totp=Totp(),
+            credentials=SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt),
+            passkeys=Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",
+                              origin=_origin(settings.issuer)),
+            recovery_key=_derive(kek, b"idp recovery codes v1"),
+            proofing=make_proofing(engine, audit.sink("web")),
+            proofing_records=SqlProofingStore(engine),
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
             passwords=Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
             throttle=LoginThrottle(store, per_account=settings.login_attempts_per_account,

@@ -12,16 +12,18 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 
 import orjson
 
 from idp.store import Store
+from levels.policy import ProvenFactor
 
 
 @dataclass(frozen=True, slots=True)
 class Factor:
     method: str  # RFC 8176 amr value, e.g. "pwd"
-    at: int  # epoch seconds when it was proven
+    at: float  # epoch seconds when it was proven (sub-second: a step-up and the request it serves can share a second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +37,10 @@ class SsoSession:
     @property
     def auth_time(self) -> int:
         """Time of the most recent factor: OIDC `auth_time` is when the End-User last authenticated."""
-        return max(f.at for f in self.factors)
+        return int(max(f.at for f in self.factors))
 
-    def methods_since(self, not_before: int) -> frozenset[str]:
-        return frozenset(f.method for f in self.factors if f.at >= not_before)
-
-    @property
-    def amr(self) -> tuple[str, ...]:
-        return tuple(sorted({f.method for f in self.factors}))
+    def proven_factors(self) -> list[ProvenFactor]:
+        return [ProvenFactor(f.method, datetime.fromtimestamp(f.at, UTC)) for f in self.factors]
 
 
 def _key(cookie_value: str) -> str:
@@ -78,9 +76,9 @@ class SessionManager:
 
     def start(self, person_id: str, method: str) -> tuple[str, SsoSession]:
         """Begin a fresh session (a new cookie value every sign-in, against session fixation)."""
-        now = int(self._clock())
+        now = self._clock()
         session = SsoSession(
-            sid=secrets.token_urlsafe(16), person_id=person_id, created_at=now,
+            sid=secrets.token_urlsafe(16), person_id=person_id, created_at=int(now),
             factors=(Factor(method, now),),
         )
         cookie_value = secrets.token_urlsafe(32)
@@ -94,6 +92,14 @@ class SessionManager:
         if client_id in session.clients:
             return session
         updated = replace(session, clients=(*session.clients, client_id))
+        self._store.set(_key(cookie_value), _encode(updated), self._remaining(session))
+        return updated
+
+    def add_factor(self, cookie_value: str, session: SsoSession, method: str) -> SsoSession:
+        """Record a factor just proven in this session (a step-up); a method proven again gets its new time."""
+        now = self._clock()
+        factors = tuple(f for f in session.factors if f.method != method) + (Factor(method, now),)
+        updated = replace(session, factors=factors)
         self._store.set(_key(cookie_value), _encode(updated), self._remaining(session))
         return updated
 

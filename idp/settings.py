@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     client_auth_failures_per_client: int = 20
     client_auth_failures_per_ip: int = 200
 
+    # Assurance levels (see DESIGN.md): acr value and how long its factors count, per level.
+    acr_level1: str = "urn:idp:loa:1"
+    acr_level2: str = "urn:idp:loa:2"
+    acr_level3: str = "urn:idp:loa:3"
+    max_age_level1: int = 12 * 3600
+    max_age_level2: int = 3600
+    max_age_level3: int = 15 * 60
+
+    # SMS: by default every message is appended to a local outbox file (development, tests).
+    sms_outbox: Path = Path("var/sms-outbox.jsonl")
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = Field(default=None, repr=False)
+
     # Threads per worker for synchronous protocol work (see idp.app); scale with more workers.
     threadpool_size: int = 4
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, RowMapping, bindparam, insert, select, update
+from sqlalchemy import Engine, RowMapping, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from levels.national_code import InvalidNationalCode, is_valid_national_code
@@ -166,6 +166,39 @@ class SqlPersonStore:
             except IntegrityError:
                 continue
         raise UnknownPerson(person_id)
+
+    def set_proofing(
+        self, person_id: str, tier: int, given_name: str | None = None, family_name: str | None = None
+    ) -> None:
+        """Raise the person's proofing tier to `tier` (never lower it) and replace the names given.
+
+        Raises `UnknownPerson` if there is no such person, ValueError for a tier outside 1-3.
+        """
+        if tier not in PROOFING_TIERS:
+            raise ValueError("proofing_tier must be 1, 2 or 3")
+        # max() in the statement itself, so a concurrent in-person verification to P3 is never
+        # overwritten by a registry check to P2 that read the person earlier.
+        values: dict[str, object] = {
+            "proofing_tier": case((_PEOPLE.c.proofing_tier < tier, tier), else_=_PEOPLE.c.proofing_tier)
+        }
+        if given_name is not None:
+            values["given_name"] = given_name
+        if family_name is not None:
+            values["family_name"] = family_name
+        self._update(person_id, values)
+
+    def set_mobile(self, person_id: str, mobile: str | None, verified: bool) -> None:
+        """Replace the person's mobile number (E.164) and whether it was proven by a one-time code.
+
+        Raises `UnknownPerson` if there is no such person.
+        """
+        self._update(person_id, {"mobile": mobile, "mobile_verified": verified and mobile is not None})
+
+    def _update(self, person_id: str, values: dict[str, object]) -> None:
+        with self._engine.begin() as conn:
+            changed = conn.execute(update(_PEOPLE).where(_PEOPLE.c.id == person_id).values(values)).rowcount
+        if not changed:
+            raise UnknownPerson(person_id)
 
     def password_hash(self, person_id: str) -> str | None:
         with self._engine.connect() as conn:

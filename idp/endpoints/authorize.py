@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from clients.models import Client
 from idp.authorization_response import deliver
-from idp.checks import check_acr_values, check_max_age, check_prompt, check_response_mode
+from idp.checks import check_acr_values, check_claims, check_prompt, check_response_mode
 from idp.endpoints.deps import services
-from idp.errors import LoginRequiredError, OAuth2Error, UnmetAuthenticationRequirements
+from idp.errors import LoginRequiredError, OAuth2Error
+from idp.interaction import Done, Requirement, decide
 from idp.login_transactions import LoginTransaction
+from idp.methods import available_methods
 from idp.oauth_request import HttpRequest, parse_pairs, read_form
 from idp.services import Services
 from idp.tokens import AuthContext
-from levels.level import DEFAULT_ACR, proven_level
 
 router = APIRouter()
 
@@ -70,8 +74,8 @@ def authorization(
     try:
         response_mode = check_response_mode(data)
         prompts = check_prompt(data)
-        max_age = check_max_age(data)
-        required = check_acr_values(client, data)
+        claims = check_claims(data)
+        requirement = requirement_for(svc, client, data, claims, tx)
     except OAuth2Error as err:
         return _deliver_error(svc, request, err, redirect_uri, data, locale)
 
@@ -81,30 +85,26 @@ def authorization(
     if person is not None and person.status != "active":
         person = None
 
-    now = time.time()
-    signed_in_for_this_request = bool(tx and session and session.auth_time >= tx.created_at)
-    # A sign-in completed for this very request satisfies prompt=login and any max_age (even 0).
-    must_sign_in = session is None or person is None or (not signed_in_for_this_request and (
-        "login" in prompts or "select_account" in prompts
-        or (max_age is not None and now - session.auth_time > max_age)
-    ))
-    if must_sign_in:
+    signed_in_for_this_request = bool(tx and session and max(f.at for f in session.factors) >= tx.created_at)
+    must_identify = session is None or person is None or (
+        ("login" in prompts or "select_account" in prompts) and not signed_in_for_this_request
+    )
+    decision = None if must_identify else decide(
+        svc.policy, person.proofing_tier, session.proven_factors(),  # type: ignore[union-attr]
+        lambda: available_methods(svc, person), requirement, datetime.now(UTC),  # type: ignore[arg-type]
+    )
+    if not isinstance(decision, Done):
         if "none" in prompts:
+            # prompt=none never shows a page: any shortfall, including a level step-up, is login_required.
             return _deliver_error(svc, request, LoginRequiredError(), redirect_uri, data, locale, response_mode)
         tx = tx or svc.transactions.start(pairs, client.client_id)
-        return RedirectResponse(f"/login?tx={tx.id}", status_code=302, headers={"Cache-Control": "no-store"})
+        target = "/login" if must_identify else "/login/step"
+        return RedirectResponse(f"{target}?tx={tx.id}", status_code=302, headers={"Cache-Control": "no-store"})
 
     assert session is not None and person is not None and cookie is not None
-    level = proven_level(person.proofing_tier, session.methods_since(session.created_at))
-    if level is None or level < required:
-        err: OAuth2Error = LoginRequiredError() if "none" in prompts else UnmetAuthenticationRequirements(
-            f"This service needs assurance level {int(required)}, which this sign-in does not reach."
-        )
-        return _deliver_error(svc, request, err, redirect_uri, data, locale, response_mode)
-
     ctx = AuthContext(
-        person_id=person.id, auth_time=session.auth_time, acr=DEFAULT_ACR[level], amr=session.amr,
-        sid=session.sid, nonce=data.get("nonce"),
+        person_id=person.id, auth_time=session.auth_time, acr=svc.policy.acr(decision.level),
+        amr=tuple(svc.policy.amr(decision.methods)), sid=session.sid, nonce=data.get("nonce"),
     )
     grant.request.user = ctx
     code = grant.generate_authorization_code()
@@ -116,6 +116,18 @@ def authorization(
         svc.pages, request, redirect_uri=redirect_uri, params=[("code", code)], state=data.get("state"),
         issuer=issuer, response_mode=response_mode, locale=locale,
     )
+
+
+def requirement_for(
+    svc: Services, client: Client, data: dict[str, str], claims: dict[str, dict[str, object]],
+    tx: LoginTransaction | None,
+) -> Requirement:
+    requirement = check_acr_values(svc.policy, client, data, claims, svc.services.services_for(client.client_id))
+    if tx is not None and requirement.max_age is not None:
+        # Factors proven during this very request count as fresh, even for max_age=0.
+        since_start = time.time() - tx.created_at
+        requirement = replace(requirement, max_age=max(requirement.max_age, since_start))
+    return requirement
 
 
 def _deliver_error(

@@ -11,10 +11,10 @@ from idp.claims import SUPPORTED_SCOPES, supported_claims
 from idp.grants.client_auth import ALL_METHODS, CONFIDENTIAL_METHODS
 from idp.i18n import LOCALES
 from idp.settings import Settings
-from levels.level import DEFAULT_ACR, Level
+from levels.policy import Policy
 
 
-def metadata(settings: Settings) -> dict[str, object]:
+def metadata(settings: Settings, policy: Policy) -> dict[str, object]:
     url = settings.endpoint
     return {
         "issuer": settings.issuer,
@@ -38,10 +38,10 @@ def metadata(settings: Settings) -> dict[str, object]:
         "revocation_endpoint_auth_methods_supported": ALL_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": supported_claims(),
-        "acr_values_supported": [DEFAULT_ACR[level] for level in Level],
+        "acr_values_supported": policy.acr_values(),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": list(LOCALES),
-        "claims_parameter_supported": False,
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
@@ -50,5 +50,5 @@ def metadata(settings: Settings) -> dict[str, object]:
     }
 
 
-def metadata_bytes(settings: Settings) -> bytes:
-    return orjson.dumps(metadata(settings))
+def metadata_bytes(settings: Settings, policy: Policy) -> bytes:
+    return orjson.dumps(metadata(settings, policy))

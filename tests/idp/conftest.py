@@ -7,6 +7,7 @@ front channel and Authlib's OAuth2Client, through the same ASGI transport, as th
 from __future__ import annotations
 
 import base64
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -50,6 +51,21 @@ class Idp:
         kwargs.setdefault("code_challenge_method", "S256")
         return OAuth2Client(client_id, secret, transport=self.transport, base_url=ISSUER, **kwargs)
 
+    def last_sms_code(self) -> str:
+        """The code in the newest message of the SMS outbox (the development gateway)."""
+        lines = self.services.settings.sms_outbox.read_text(encoding="utf-8").splitlines()
+        match = re.search(r"\d{6}", json.loads(lines[-1])["text"])
+        assert match, lines[-1]
+        return match.group(0)
+
+    def set_tier(self, tier: int) -> None:
+        from sqlalchemy import update
+
+        from levels.store_sql import PersonRow
+
+        with self.services.engine.begin() as conn:
+            conn.execute(update(PersonRow).where(PersonRow.id == self.person_id).values(proofing_tier=tier))
+
     def new_browser(self) -> TestClient:
         return TestClient(self.browser.app, base_url=ISSUER, follow_redirects=False)
 
@@ -65,7 +81,7 @@ def _settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         issuer=ISSUER, database_url=database_url,
         kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
-        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0,
+        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
     )
 
 
@@ -118,17 +134,39 @@ TX_RE = re.compile(r'name="tx" value="([^"]+)"')
 
 
 def sign_in(browser: TestClient, authorize_url: str, national_code: str, password: str = PASSWORD) -> httpx.Response:
-    """Follow an authorization request through the login page; return the final response
-    (normally the redirect back to the client)."""
+    """Follow an authorization request through the sign-in pages (national code and password, and a
+    password re-entry step when asked); return the final response, normally the redirect back to
+    the client, or the first page that asks for something else."""
     r = browser.get(authorize_url)
-    assert r.status_code == 302, r.text
-    if not r.headers["location"].startswith("/login"):
-        return r
-    page = browser.get(r.headers["location"])
-    assert page.status_code == 200
-    r = submit_login(browser, page.text, national_code, password)
-    assert r.status_code == 303, r.text
-    return browser.get(r.headers["location"])
+    for _ in range(6):
+        location = r.headers.get("location", "") if r.status_code in (302, 303) else ""
+        if location.startswith("/login?"):
+            page = browser.get(location)
+            assert page.status_code == 200
+            r = submit_login(browser, page.text, national_code, password)
+            assert r.status_code == 303, r.text
+        elif location.startswith("/login/step?"):
+            page = browser.get(location)
+            if page.status_code in (302, 303):
+                r = page
+                continue
+            if 'name="method" value="pwd"' not in page.text:
+                return page
+            r = submit_step(browser, page.text, password=password)
+        elif location.startswith("/authorize/resume"):
+            r = browser.get(location)
+        else:
+            return r
+    raise AssertionError("sign-in did not finish")
+
+
+def submit_step(browser: TestClient, page_html: str, **fields: str) -> httpx.Response:
+    csrf = CSRF_RE.search(page_html)
+    tx = TX_RE.search(page_html)
+    method = re.search(r'name="method" value="([^"]+)"', page_html)
+    assert csrf and tx and method, "step page has no CSRF token, transaction or method"
+    return browser.post("/login/step", data={
+        "csrf_token": csrf.group(1), "tx": tx.group(1), "method": method.group(1), **fields})
 
 
 def submit_login(browser: TestClient, page_html: str, national_code: str, password: str) -> httpx.Response:

@@ -112,9 +112,10 @@ def test_prompt_login_and_max_age_zero_ask_again_despite_a_session(sqlite_idp: I
             "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"}
     assert "code=" in sign_in(sqlite_idp.browser, f"/authorize?{urlencode(base)}", sqlite_idp.national_code) \
         .headers["location"]
-    for extra in ({"prompt": "login"}, {"max_age": "0"}):
+    # prompt=login asks who you are again; max_age=0 only re-asks the stale password.
+    for extra, page in (({"prompt": "login"}, "/login?tx="), ({"max_age": "0"}, "/login/step?tx=")):
         r = sqlite_idp.browser.get(f"/authorize?{urlencode({**base, **extra})}")
-        assert r.headers["location"].startswith("/login?tx="), extra
+        assert r.headers["location"].startswith(page), extra
         again = sign_in(sqlite_idp.browser, f"/authorize?{urlencode({**base, **extra})}", sqlite_idp.national_code)
         assert "code=" in again.headers["location"]
 

@@ -1,0 +1,208 @@
+"""The service catalogue: the services a client (an agency window) offers, each a scope with the
+minimum level and maximum authentication age it needs.
+
+This is where "the level each service needs" is stated once, by the agency; authorization takes the
+maximum over the requested service scopes. `ServiceCatalogue` is the one way services change: it
+validates with `check_service`, makes the scope requestable by the client, stores and audits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import Engine, RowMapping, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from clients.models import _SCOPE_TOKEN, Client
+from clients.registry import ClientRegistry, utcnow
+from clients.store import UnknownClient
+from clients.store_sql import ClientRow, ClientServiceRow
+
+__all__ = [
+    "RESERVED_SCOPES", "InvalidService", "Service", "ServiceCatalogue", "ServiceStore", "SqlServiceStore",
+    "check_service",
+]
+
+Audit = Callable[[str, Mapping[str, object]], None]
+
+# Scopes with a meaning of their own in this provider (OIDC, claims, entity choice), never a service.
+RESERVED_SCOPES: frozenset[str] = frozenset(
+    {"openid", "profile", "phone", "national_code", "offline_access", "legal_entity"}
+)
+SERVICE_LEVELS = range(1, 4)
+MAX_SCOPE_LENGTH = 128
+# The column is a 32-bit integer on PostgreSQL; 68 years is no limit in practice.
+MAX_AUTH_AGE = 2**31 - 1
+
+
+class InvalidService(ValueError):
+    """A service breaks a catalogue rule; the message names the field and the reason."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One service of a client: requesting `scope` needs `min_level`, with factors at most
+    `max_auth_age` seconds old (None: the level's own maximum age)."""
+
+    client_id: str
+    scope: str
+    min_level: int
+    max_auth_age: int | None = None
+
+
+def check_service(service: Service) -> None:
+    """Raise `InvalidService` naming the first field of `service` that breaks a rule.
+
+    The scope must be an RFC 6749 scope token outside `RESERVED_SCOPES`, the level 1, 2 or 3, and
+    the maximum authentication age, if given, a whole number of seconds >= 0.
+    """
+    scope = service.scope
+    if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
+        raise InvalidService("scope", f"{scope!r} is not a valid scope token")
+    if len(scope) > MAX_SCOPE_LENGTH:
+        raise InvalidService("scope", f"must be at most {MAX_SCOPE_LENGTH} characters")
+    if scope in RESERVED_SCOPES:
+        raise InvalidService("scope", f"{scope!r} is reserved and cannot be a service")
+    level = service.min_level
+    if isinstance(level, bool) or not isinstance(level, int) or level not in SERVICE_LEVELS:
+        raise InvalidService("min_level", f"{level!r} is not 1, 2 or 3")
+    age = service.max_auth_age
+    if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= MAX_AUTH_AGE):
+        raise InvalidService("max_auth_age", f"{age!r} must be a whole number of seconds from 0 to {MAX_AUTH_AGE}")
+
+
+class ServiceStore(Protocol):
+    """Durable services of clients. Stores values as given; validates nothing."""
+
+    def services_for(self, client_id: str) -> list[Service]:
+        """Return the client's services ordered by scope; [] if it has none or does not exist."""
+        ...
+
+    def add(self, service: Service) -> None:
+        """Create the service, or replace the one with the same client_id and scope.
+
+        Raise `UnknownClient` if there is no such client.
+        """
+        ...
+
+    def remove(self, client_id: str, scope: str) -> bool:
+        """Delete the client's service for `scope`; return False if there was none."""
+        ...
+
+
+_SERVICES = ClientServiceRow.__table__
+_CLIENTS = ClientRow.__table__
+# Built once: authorization reads a client's services on every request.
+_FOR_CLIENT = (
+    select(_SERVICES.c.client_id, _SERVICES.c.scope, _SERVICES.c.min_level, _SERVICES.c.max_auth_age)
+    .where(_SERVICES.c.client_id == bindparam("client_id"))
+    .order_by(_SERVICES.c.scope)
+)
+
+
+class SqlServiceStore:
+    """A `ServiceStore` on the `client_services` table; a client's services go when it is deleted."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def services_for(self, client_id: str) -> list[Service]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(_FOR_CLIENT, {"client_id": client_id}).mappings().all()
+        return [_to_service(row) for row in rows]
+
+    def add(self, service: Service) -> None:
+        key = (_SERVICES.c.client_id == service.client_id) & (_SERVICES.c.scope == service.scope)
+        values = {"min_level": service.min_level, "max_auth_age": service.max_auth_age}
+        # Update-then-insert works the same on SQLite and PostgreSQL; if a concurrent writer inserts
+        # first, the retry's update replaces its row, which is what an upsert means anyway.
+        for _ in range(2):
+            try:
+                with self._engine.begin() as conn:
+                    if conn.execute(update(_SERVICES).where(key).values(**values)).rowcount:
+                        return
+                    known = select(_CLIENTS.c.client_id).where(_CLIENTS.c.client_id == service.client_id)
+                    if conn.execute(known).first() is None:
+                        raise UnknownClient(service.client_id)
+                    conn.execute(insert(_SERVICES).values(
+                        client_id=service.client_id, scope=service.scope, **values,
+                        created_at=self._clock().astimezone(UTC),
+                    ))
+                    return
+            except IntegrityError:
+                continue
+        raise UnknownClient(service.client_id)
+
+    def remove(self, client_id: str, scope: str) -> bool:
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                delete(_SERVICES).where((_SERVICES.c.client_id == client_id) & (_SERVICES.c.scope == scope))
+            )
+        return result.rowcount > 0
+
+
+class ServiceCatalogue:
+    """Services of registered clients, changed with validation and auditing."""
+
+    def __init__(self, registry: ClientRegistry, store: ServiceStore, *, audit: Audit | None = None) -> None:
+        self._registry = registry
+        self._store = store
+        self._audit = audit
+
+    def services_for(self, client_id: str) -> list[Service]:
+        """The client's services ordered by scope; raises `UnknownClient` if there is no such client."""
+        self._require(client_id)
+        return self._store.services_for(client_id)
+
+    def add(self, service: Service) -> Service:
+        """Create or replace a service, and register its scope with the client so it may request it.
+
+        Raises `InvalidService` or `UnknownClient`.
+        """
+        check_service(service)
+        client = self._require(service.client_id)
+        # The scope first: if storing the service then fails, an extra requestable scope with no
+        # level of its own is harmless, whereas a stored service the client cannot request is not.
+        if service.scope not in client.scopes:
+            self._registry.update(client.client_id, scopes=(*client.scopes, service.scope))
+        self._store.add(service)
+        self._record("client.service_added", service.client_id, scope=service.scope,
+                     min_level=service.min_level, max_auth_age=service.max_auth_age)
+        return service
+
+    def remove(self, client_id: str, scope: str) -> bool:
+        """Remove the client's service for `scope`; return False if there was none.
+
+        The scope stays registered with the client (it may still be requested, with no level of its
+        own). Raises `UnknownClient` if there is no such client.
+        """
+        self._require(client_id)
+        if not self._store.remove(client_id, scope):
+            return False
+        self._record("client.service_removed", client_id, scope=scope)
+        return True
+
+    def _require(self, client_id: str) -> Client:
+        client = self._registry.get(client_id)
+        if client is None:
+            raise UnknownClient(client_id)
+        return client
+
+    def _record(self, event: str, client_id: str, **detail: object) -> None:
+        if self._audit is not None:
+            self._audit(event, {"client_id": client_id, **detail})
+
+
+def _to_service(r: RowMapping) -> Service:
+    return Service(
+        client_id=r["client_id"], scope=r["scope"], min_level=r["min_level"], max_auth_age=r["max_auth_age"]
+    )

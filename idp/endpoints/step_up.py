@@ -1,0 +1,269 @@
+"""Step-up: after sign-in, ask only the factors (or proofing) the requested level still needs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.authorization_response import deliver
+from idp.checks import check_claims
+from idp.endpoints.authorize import requirement_for
+from idp.endpoints.deps import client_ip, services
+from idp.errors import OAuth2Error, UnmetAuthenticationRequirements
+from idp.interaction import AskFactor, CannotReach, Done, NeedProofing, decide
+from idp.login_transactions import LoginTransaction
+from idp.methods import available_methods
+from idp.oauth_request import HttpRequest, read_form
+from idp.services import Services
+from idp.sessions import SsoSession
+from levels.people import Person
+from levels.throttle import TooManyAttempts
+
+router = APIRouter()
+
+
+class _Context:
+    """The pending authorization, the browser's session and its person, loaded together."""
+
+    def __init__(self, svc: Services, request: Request, tx: LoginTransaction, cookie: str,
+                 session: SsoSession, person: Person) -> None:
+        self.svc, self.request, self.tx = svc, request, tx
+        self.cookie, self.session, self.person = cookie, session, person
+        self.data = dict(tx.params)
+        self.client = svc.clients.get(tx.client_id)
+        self.locale = svc.pages.locale(request, self.data.get("ui_locales"))
+
+    def decision(self):  # type: ignore[no-untyped-def]
+        if self.client is None:
+            return None
+        requirement = requirement_for(self.svc, self.client, self.data, check_claims(self.data), self.tx)
+        return decide(
+            self.svc.policy, self.person.proofing_tier, self.session.proven_factors(),
+            lambda: available_methods(self.svc, self.person), requirement, datetime.now(UTC),
+        )
+
+    def render(self, template: str, *, status_code: int = 200, **extra: object) -> Response:
+        tr = self.svc.pages.gettext(self.locale)
+        for key in ("error", "notice"):
+            if isinstance(extra.get(key), str):
+                extra[key] = tr.gettext(str(extra[key]))
+        return self.svc.pages.render(
+            self.request, template, self.locale, status_code=status_code, tx=self.tx.id,
+            client_name=self.client.name if self.client else None, lang_query=[("tx", self.tx.id)],
+            person_name=f"{self.person.given_name} {self.person.family_name}".strip(), **extra,
+        )
+
+
+def _load(svc: Services, request: Request, tx_id: str | None) -> _Context | Response:
+    tx = svc.transactions.load(tx_id)
+    if tx is None:
+        return svc.pages.error(request, "This sign-in link has expired",
+                               "Go back to the service you were using and start again.")
+    cookie = request.cookies.get(svc.settings.cookie_name)
+    session = svc.sessions.load(cookie)
+    person = svc.people.get(session.person_id) if session else None
+    if cookie is None or session is None or person is None or person.status != "active":
+        return RedirectResponse(f"/login?tx={tx.id}", status_code=303)
+    return _Context(svc, request, tx, cookie, session, person)
+
+
+def _resume(ctx: _Context) -> Response:
+    return RedirectResponse(f"/authorize/resume?tx={ctx.tx.id}", status_code=303)
+
+
+def _show(ctx: _Context, *, error: str | None = None, status_code: int = 200, resend: bool = False) -> Response:
+    decision = ctx.decision()
+    if decision is None or isinstance(decision, Done):
+        return _resume(ctx)
+    if isinstance(decision, NeedProofing):
+        can_register = bool(ctx.person.birthdate and ctx.person.mobile and ctx.person.mobile_verified)
+        return ctx.render("proofing.html", status_code=status_code, level=int(decision.level),
+                          can_use_registry=can_register and decision.level < 3, error=error)
+    if isinstance(decision, CannotReach):
+        return ctx.render("cannot_reach.html", status_code=status_code, level=int(decision.level))
+    assert isinstance(decision, AskFactor)
+    extra: dict[str, object] = {}
+    notice = None
+    if decision.method == "sms":
+        challenge, notice = _sms_challenge(ctx, resend=resend)
+        extra["mobile_hint"] = challenge
+    if decision.method == "passkey":
+        options, handle = ctx.svc.passkeys.authentication_options(ctx.person.id)
+        extra.update(passkey_options=options, passkey_handle=handle)
+    return ctx.render("step.html", status_code=status_code, method=decision.method, error=error,
+                      notice=notice, **extra)
+
+
+def _sms_challenge(ctx: _Context, *, resend: bool) -> tuple[str, str | None]:
+    """The masked number a code was sent to for this step; sends one if none is pending."""
+    from levels.authenticators.sms_otp import ResendTooSoon
+
+    key = f"step-sms:{ctx.tx.id}"
+    pending = ctx.svc.store.get(key)
+    hint = ctx.svc.store.get(key + ":hint")
+    if pending is not None and hint is not None and not resend:
+        return hint.decode(), None
+    try:
+        challenge = ctx.svc.sms_otp.send(ctx.person.id, str(ctx.person.mobile), "step-up", ctx.locale)
+    except ResendTooSoon:
+        return (hint.decode() if hint else ""), "Please wait a minute before asking for a new code."
+    except TooManyAttempts:
+        return (hint.decode() if hint else ""), "Too many codes were sent. Try again later."
+    ttl = max(1.0, (challenge.expires_at - datetime.now(UTC)).total_seconds())
+    ctx.svc.store.set(key, challenge.id.encode(), ttl)
+    ctx.svc.store.set(key + ":hint", challenge.mobile_hint.encode(), ctx.svc.settings.login_transaction_ttl)
+    return challenge.mobile_hint, ("A new code was sent." if resend else None)
+
+
+@router.get("/login/step")
+async def step_page(request: Request) -> Response:
+    svc = services(request)
+    loaded = _load(svc, request, request.query_params.get("tx"))
+    if isinstance(loaded, Response):
+        return loaded
+    return await run_in_threadpool(_show, loaded)
+
+
+@router.post("/login/step")
+async def step_submit(request: Request) -> Response:
+    svc = services(request)
+    try:
+        form = dict(await read_form(request))
+    except OAuth2Error as err:
+        return svc.pages.error(request, "This request is not valid", err.description or "")
+    loaded = _load(svc, request, form.get("tx"))
+    if isinstance(loaded, Response):
+        return loaded
+    ctx = loaded
+    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+        return await run_in_threadpool(lambda: _show(ctx, error="Your form expired. Please try again.",
+                                                     status_code=400))
+    method = form.get("method", "")
+    if method == "sms" and form.get("resend"):
+        return await run_in_threadpool(lambda: _show(ctx, resend=True))
+    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    account = f"{method}:{ctx.person.id}"
+    try:
+        svc.throttle.check(account, ip)
+    except TooManyAttempts:
+        return await run_in_threadpool(lambda: _show(
+            ctx, error="Too many attempts. Try again later.", status_code=429))
+    ok = await run_in_threadpool(_verify, ctx, method, form)
+    if not ok:
+        svc.throttle.failed(account, ip)
+        svc.audit.record("login.failed", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,
+                         detail={"method": method, "step_up": True})
+        return await run_in_threadpool(lambda: _show(ctx, error=_WRONG.get(method, _WRONG["pwd"]), status_code=400))
+    svc.throttle.succeeded(account)
+    svc.sessions.add_factor(ctx.cookie, ctx.session, method)
+    svc.audit.record("login.step_up", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,
+                     detail={"method": method, "sid": ctx.session.sid})
+    return _resume(ctx)
+
+
+_WRONG = {
+    "pwd": "The password is not correct.",
+    "sms": "That code is not correct or has expired.",
+    "otp": "That code is not correct.",
+    "passkey": "The passkey could not be verified.",
+}
+
+
+def _verify(ctx: _Context, method: str, form: dict[str, str]) -> bool:
+    """Check the submitted factor; only the method the step actually asks for is accepted."""
+    decision = ctx.decision()
+    if not isinstance(decision, AskFactor) or decision.method != method:
+        return False
+    svc, person = ctx.svc, ctx.person
+    if method == "pwd":
+        return svc.passwords.verify(svc.people.password_hash(person.id), form.get("password", "")[:1024])
+    if method == "sms":
+        challenge = svc.store.get(f"step-sms:{ctx.tx.id}")
+        if challenge is None:
+            return False
+        if svc.sms_otp.verify(challenge.decode(), person.id, "step-up", form.get("code", "")[:12]):
+            svc.store.delete(f"step-sms:{ctx.tx.id}")
+            return True
+        return False
+    if method == "otp":
+        return verify_totp_or_recovery(svc, person.id, form.get("code", "")[:20])
+    if method == "passkey":
+        from levels.authenticators.passkey import PasskeyError
+
+        try:
+            svc.passkeys.authenticate(form.get("handle", ""), form.get("credential", ""), person.id)
+        except PasskeyError:
+            return False
+        return True
+    return False
+
+
+def verify_totp_or_recovery(svc: Services, person_id: str, code: str) -> bool:
+    from levels.authenticators.totp import hash_recovery_code
+    from levels.national_code import normalize_digits
+
+    secret = svc.credentials.totp_secret(person_id)
+    if secret is None:
+        return False
+    digits = normalize_digits(code)
+    now = datetime.now(UTC)
+    if digits.isdigit():
+        counter = svc.totp.verify(secret, digits, svc.credentials.totp_last_counter(person_id))
+        # The compare-and-set is the real replay guard when two requests race with one code.
+        return counter is not None and svc.credentials.advance_totp_counter(person_id, counter, now)
+    return svc.credentials.use_recovery_code(person_id, hash_recovery_code(code, svc.recovery_key), now)
+
+
+@router.post("/login/proofing")
+async def proofing_submit(request: Request) -> Response:
+    svc = services(request)
+    try:
+        form = dict(await read_form(request))
+    except OAuth2Error as err:
+        return svc.pages.error(request, "This request is not valid", err.description or "")
+    loaded = _load(svc, request, form.get("tx"))
+    if isinstance(loaded, Response):
+        return loaded
+    ctx = loaded
+    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+        return await run_in_threadpool(lambda: _show(ctx, error="Your form expired. Please try again.",
+                                                     status_code=400))
+    result = await run_in_threadpool(svc.proofing.verify_with_registry, ctx.person.id)
+    if not result.ok:
+        return await run_in_threadpool(lambda: _show(
+            ctx, error="The registry could not confirm your details.", status_code=400))
+    return _resume(ctx)
+
+
+@router.post("/login/cancel")
+async def cancel(request: Request) -> Response:
+    """The person gives up on reaching the level: tell the client, per OIDC's
+    unmet_authentication_requirements, at its validated redirect URI."""
+    svc = services(request)
+    try:
+        form = dict(await read_form(request))
+    except OAuth2Error as err:
+        return svc.pages.error(request, "This request is not valid", err.description or "")
+    tx = svc.transactions.load(form.get("tx"))
+    if tx is None or not svc.pages.check_csrf(request, form.get("csrf_token")):
+        return svc.pages.error(request, "This sign-in link has expired",
+                               "Go back to the service you were using and start again.")
+    oreq = HttpRequest("GET", svc.settings.issuer + "/authorize", request.headers, tx.params, [])
+    try:
+        grant = svc.server.get_consent_grant(oreq, end_user=None)
+    except OAuth2Error:
+        return svc.pages.error(request, "This sign-in link has expired",
+                               "Go back to the service you were using and start again.")
+    svc.transactions.finish(tx.id)
+    data = oreq.payload.data
+    err = UnmetAuthenticationRequirements("The person did not complete the sign-in this service requires.")
+    return deliver(
+        svc.pages, request, redirect_uri=grant.redirect_uri,
+        params=[("error", err.error), ("error_description", err.description)], state=data.get("state"),
+        issuer=svc.settings.issuer, response_mode=data.get("response_mode"),
+        locale=svc.pages.locale(request, data.get("ui_locales")),
+    )

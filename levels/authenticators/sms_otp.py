@@ -1,0 +1,192 @@
+"""One-time codes by SMS (a weak possession factor, amr `sms`), kept in the ephemeral store.
+
+A challenge is stored under its random id as HMAC(secret, id, subject, purpose, code): the code
+itself is never stored, and a code for one person or purpose does not verify for another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from levels.national_code import normalize_digits
+from levels.sms import SmsDeliveryFailed, SmsGateway, check_e164, mask_mobile
+from levels.throttle import TooManyAttempts
+
+CODE_DIGITS = 6
+
+_MESSAGES = {
+    "fa": "کد ورود شما: {code}\nاین کد را به هیچ‌کس ندهید.",
+    "en": "Your sign-in code: {code}\nDo not share it with anyone.",
+}
+
+class OtpStore(Protocol):
+    """The part of the ephemeral store SMS codes need (`idp.store.Store` has all of it)."""
+
+    def get(self, key: str) -> bytes | None:
+        """Return the value, or None if the key is unknown or expired."""
+        ...
+
+    def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store value under key for ttl seconds, replacing any previous value."""
+        ...
+
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Store value only if key is absent; True if stored."""
+        ...
+
+    def take(self, key: str) -> bytes | None:
+        """Return the value and delete it atomically: of concurrent callers only one gets it."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget key; no error if absent."""
+        ...
+
+    def incr(self, key: str, window: float) -> int:
+        """Add one to a counter and return it; the counter expires window seconds after it started."""
+        ...
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds until key expires, or None if it is absent."""
+        ...
+
+
+class ResendTooSoon(Exception):
+    """A code was sent to this person for this purpose moments ago; `retry_in` seconds until another."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"a code was just sent; retry in {retry_in:.0f} s")
+        self.retry_in = retry_in
+
+
+@dataclass(frozen=True, slots=True)
+class OtpChallenge:
+    """A code on its way to the person: what the page needs to ask for it, and nothing secret."""
+
+    id: str
+    subject: str
+    purpose: str
+    mobile_hint: str
+    expires_at: datetime
+    resend_at: datetime
+
+
+class SmsOtp:
+    """Sends six-digit codes and checks them: single use, `ttl` seconds, `max_attempts` guesses.
+
+    Per subject and purpose, a new code can be sent `resend_after` seconds after the last one, and at
+    most `max_sends` times per `send_window` seconds, which bounds both the cost of messages and how
+    many codes an attacker can have live at once.
+    """
+
+    def __init__(
+        self,
+        store: OtpStore,
+        gateway: SmsGateway,
+        *,
+        secret: bytes,
+        ttl: float = 120,
+        max_attempts: int = 5,
+        resend_after: float = 60,
+        max_sends: int = 5,
+        send_window: float = 900,
+        clock: Callable[[], float] = time.time,
+        namespace: str = "sms-otp",
+    ) -> None:
+        if not secret:
+            raise ValueError("SmsOtp needs a secret: without it stored MACs could be brute-forced offline")
+        self._store = store
+        self._gateway = gateway
+        self._secret = secret
+        self._ttl = ttl
+        self._max_attempts = max_attempts
+        self._resend_after = resend_after
+        self._max_sends = max_sends
+        self._send_window = send_window
+        self._clock = clock
+        self._ns = namespace
+
+    def send(self, subject: str, mobile: str, purpose: str, locale: str = "fa") -> OtpChallenge:
+        """Send a new code to `mobile` (E.164) and return its challenge.
+
+        Raises `ResendTooSoon` within `resend_after` of the previous code, `TooManyAttempts` past
+        `max_sends` in the window, `SmsDeliveryFailed` if the gateway refused the message (the
+        person may then retry at once), and ValueError for a number that is not E.164.
+        """
+        check_e164(mobile)
+        limit_key = self._limit_key(subject, purpose)
+        if self._resend_after > 0 and not self._store.add(limit_key + ":resend", b"1", self._resend_after):
+            raise ResendTooSoon(retry_in=self._store.ttl(limit_key + ":resend") or self._resend_after)
+        if self._store.incr(limit_key + ":sends", self._send_window) > self._max_sends:
+            raise TooManyAttempts(resets_in=self._store.ttl(limit_key + ":sends") or self._send_window)
+
+        challenge_id = secrets.token_urlsafe(24)
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        self._store.set(self._challenge_key(challenge_id), self._mac(challenge_id, subject, purpose, code), self._ttl)
+        try:
+            self._gateway.send(mobile, _MESSAGES.get(locale, _MESSAGES["en"]).format(code=code))
+        except SmsDeliveryFailed:
+            self._store.delete(self._challenge_key(challenge_id))
+            self._store.delete(limit_key + ":resend")
+            raise
+        now = self._clock()
+        return OtpChallenge(
+            id=challenge_id,
+            subject=subject,
+            purpose=purpose,
+            mobile_hint=mask_mobile(mobile),
+            expires_at=datetime.fromtimestamp(now + self._ttl, UTC),
+            resend_at=datetime.fromtimestamp(now + self._resend_after, UTC),
+        )
+
+    def verify(self, challenge_id: str, subject: str, purpose: str, code: str) -> bool:
+        """True once for the right code, for the subject and purpose it was sent for; else False.
+
+        Persian and Arabic digits are accepted. Every call counts as an attempt, and the challenge is
+        destroyed by a success or by the `max_attempts`-th attempt, after which it always fails.
+        """
+        key = self._challenge_key(challenge_id)
+        attempts_key = key + ":attempts"
+        # Counted before comparing, atomically, so parallel guesses cannot exceed the limit.
+        attempts = self._store.incr(attempts_key, self._ttl)
+        if attempts > self._max_attempts:
+            self._store.delete(key)
+            return False
+        stored = self._store.get(key)
+        if stored is None:
+            return False
+        expected = self._mac(challenge_id, subject, purpose, normalize_digits(code))
+        if not hmac.compare_digest(stored, expected):
+            if attempts >= self._max_attempts:
+                self._store.delete(key)
+            return False
+        # Of two requests carrying the right code, only the one that takes the challenge succeeds.
+        taken = self._store.take(key)
+        if taken is None or not hmac.compare_digest(taken, expected):
+            return False
+        self._store.delete(attempts_key)
+        return True
+
+    def is_pending(self, challenge_id: str) -> bool:
+        """True while the challenge can still be answered (not expired, used up, or verified)."""
+        return self._store.get(self._challenge_key(challenge_id)) is not None
+
+    def _mac(self, challenge_id: str, subject: str, purpose: str, code: str) -> bytes:
+        message = json.dumps([challenge_id, subject, purpose, code]).encode()
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def _challenge_key(self, challenge_id: str) -> str:
+        return f"{self._ns}:challenge:{challenge_id}"
+
+    def _limit_key(self, subject: str, purpose: str) -> str:
+        # Hashed so that a subject which is a national code or a phone number stays out of the store.
+        digest = hmac.new(self._secret, json.dumps(["limit", subject, purpose]).encode(), hashlib.sha256)
+        return f"{self._ns}:limit:{digest.hexdigest()[:32]}"
