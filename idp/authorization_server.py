@@ -25,6 +25,7 @@ from idp.refresh_tokens import RefreshToken, SqlRefreshTokenStore
 from idp.store import Store
 from idp.tokens import TokenIssuer
 from levels.people import SqlPersonStore
+from levels.proofing import SqlProofingStore
 from levels.throttle import LoginThrottle, TooManyAttempts
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -34,7 +35,7 @@ class IdpAuthorizationServer(AuthorizationServer):
     def __init__(
         self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: SqlPersonStore,
         refresh_tokens: SqlRefreshTokenStore, access_tokens: AccessTokenReader, audit: AuditLog,
-        code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle,
+        code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: SqlProofingStore,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -46,6 +47,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.audit = audit
         self.code_ttl = code_ttl
         self.client_throttle = client_throttle
+        self.proofing_records = proofing_records
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD,
             PrivateKeyJwt([token_endpoint, issuer.issuer], store),

@@ -147,6 +147,7 @@ class Services:
                 per_ip=settings.client_auth_failures_per_ip, window=settings.login_attempt_window,
                 namespace="client-auth",
             ),
+            proofing_records=SqlProofingStore(engine),
         )
         totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
         host = urlsplit(settings.issuer).hostname or "localhost"
@@ -160,7 +161,7 @@ class Services:
                               origin=_origin(settings.issuer)),
             recovery_key=_derive(kek, b"idp recovery codes v1"),
             proofing=make_proofing(engine, audit.sink("web")),
-            proofing_records=SqlProofingStore(engine),
+            proofing_records=server.proofing_records,
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
             passwords=Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
             throttle=LoginThrottle(store, per_account=settings.login_attempts_per_account,

@@ -29,9 +29,13 @@ class AuthContext:
     sid: str | None = None
     nonce: str | None = None
     family_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    # Identity Assurance: verified claim names asked for in the ID token / at userinfo (None: not asked).
+    id_token_verified: tuple[str, ...] | None = None
+    userinfo_verified: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"auth_time": self.auth_time, "acr": self.acr, "amr": list(self.amr), "sid": self.sid}
+        return {"auth_time": self.auth_time, "acr": self.acr, "amr": list(self.amr), "sid": self.sid,
+                "userinfo_verified": list(self.userinfo_verified) if self.userinfo_verified is not None else None}
 
     @classmethod
     def from_refresh(cls, person_id: str, family_id: str, auth: dict[str, object]) -> AuthContext:
@@ -39,6 +43,8 @@ class AuthContext:
             person_id=person_id, auth_time=int(auth["auth_time"]),  # type: ignore[call-overload]
             acr=str(auth["acr"]), amr=tuple(auth.get("amr") or ()),  # type: ignore[arg-type]
             sid=auth.get("sid"), family_id=family_id,  # type: ignore[arg-type]
+            userinfo_verified=tuple(auth["userinfo_verified"]) if auth.get("userinfo_verified") is not None  # type: ignore[arg-type]
+            else None,
         )
 
 
@@ -83,6 +89,9 @@ class TokenIssuer:
             claims.update(auth_time=ctx.auth_time, acr=ctx.acr, amr=list(ctx.amr))
             if ctx.sid:
                 claims["sid"] = ctx.sid
+            if ctx.userinfo_verified is not None:
+                # Lets userinfo answer the claims request this token was issued for.
+                claims["verified_claims_request"] = list(ctx.userinfo_verified)
         return self._keyring.sign(claims, alg=self._alg, typ="at+jwt"), jti
 
     def revoke_access_token(self, jti: str) -> None:
@@ -92,7 +101,10 @@ class TokenIssuer:
         return self._store.get(f"revoked:{jti}") is not None
 
     # -- ID tokens ------------------------------------------------------------------------------
-    def id_token(self, client: Client, ctx: AuthContext, access_token: str | None) -> str:
+    def id_token(
+        self, client: Client, ctx: AuthContext, access_token: str | None,
+        extra: dict[str, object] | None = None,
+    ) -> str:
         now = int(self._clock())
         alg = client.id_token_signed_response_alg or self._alg
         claims: dict[str, object] = {
@@ -111,6 +123,8 @@ class TokenIssuer:
             claims["nonce"] = ctx.nonce
         if access_token:
             claims["at_hash"] = create_half_hash(access_token, alg).decode()  # type: ignore[union-attr]
+        if extra:
+            claims.update(extra)
         return self._keyring.sign(claims, alg=alg, typ="JWT")
 
     # -- whole token responses ------------------------------------------------------------------

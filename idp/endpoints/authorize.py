@@ -22,6 +22,7 @@ from idp.methods import available_methods
 from idp.oauth_request import HttpRequest, parse_pairs, read_form
 from idp.services import Services
 from idp.tokens import AuthContext
+from idp.verified_claims import requested
 
 router = APIRouter()
 
@@ -105,6 +106,8 @@ def authorization(
     ctx = AuthContext(
         person_id=person.id, auth_time=session.auth_time, acr=svc.policy.acr(decision.level),
         amr=tuple(svc.policy.amr(decision.methods)), sid=session.sid, nonce=data.get("nonce"),
+        id_token_verified=_names(requested(claims.get("id_token"))),
+        userinfo_verified=_names(requested(claims.get("userinfo"))),
     )
     grant.request.user = ctx
     code = grant.generate_authorization_code()
@@ -116,6 +119,10 @@ def authorization(
         svc.pages, request, redirect_uri=redirect_uri, params=[("code", code)], state=data.get("state"),
         issuer=issuer, response_mode=response_mode, locale=locale,
     )
+
+
+def _names(names: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(names) if names is not None else None
 
 
 def requirement_for(

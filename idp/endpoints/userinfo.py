@@ -11,6 +11,7 @@ from starlette.responses import Response
 from idp.claims import person_claims
 from idp.endpoints.deps import services
 from idp.services import Services
+from idp.verified_claims import verified_claims
 
 router = APIRouter()
 
@@ -42,6 +43,13 @@ def _userinfo(svc: Services, token: str) -> Response:
     if person is None or person.status != "active":
         return _unauthorized("The account behind this token is no longer active.")
     body: dict[str, object] = {"sub": person.id, **person_claims(person, scopes)}
+    # How and when the person authenticated, as in the token (a user token always has these).
+    body.update({k: at.claims[k] for k in ("acr", "amr", "auth_time") if k in at.claims})
+    names = at.claims.get("verified_claims_request")
+    if isinstance(names, list):
+        stated = verified_claims(person, svc.proofing_records.latest(person.id), [str(n) for n in names])
+        if stated:
+            body["verified_claims"] = stated
     return Response(orjson.dumps(body), media_type="application/json", headers={"Cache-Control": "no-store"})
 
 

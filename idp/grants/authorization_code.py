@@ -18,6 +18,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from idp.errors import InvalidGrantError, InvalidRequestError
 from idp.grants.client_auth import ALL_METHODS
 from idp.tokens import AuthContext
+from idp.verified_claims import verified_claims
 
 if TYPE_CHECKING:
     from idp.authorization_server import IdpAuthorizationServer
@@ -37,6 +38,8 @@ class AuthorizationCode:
     sid: str | None
     nonce: str | None
     family_id: str
+    id_token_verified: tuple[str, ...] | None = None
+    userinfo_verified: tuple[str, ...] | None = None
 
     # Authlib AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:
@@ -49,6 +52,7 @@ class AuthorizationCode:
         return AuthContext(
             person_id=self.person_id, auth_time=self.auth_time, acr=self.acr, amr=self.amr,
             sid=self.sid, nonce=self.nonce, family_id=self.family_id,
+            id_token_verified=self.id_token_verified, userinfo_verified=self.userinfo_verified,
         )
 
 
@@ -108,6 +112,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge_method=data.get("code_challenge_method", "S256"),
             person_id=ctx.person_id, auth_time=ctx.auth_time, acr=ctx.acr, amr=ctx.amr, sid=ctx.sid,
             nonce=data.get("nonce"), family_id=ctx.family_id,
+            id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
         )
         self.server.store.set(f"code:{_code_key(code)}", orjson.dumps(asdict(record)), self.server.code_ttl)
 
@@ -118,7 +123,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             self._handle_replay(key)
             return None
         data = orjson.loads(raw)
-        data["amr"] = tuple(data["amr"])
+        for key in ("amr", "id_token_verified", "userinfo_verified"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         record = AuthorizationCode(**data)
         # Remember the redemption, so a second use can revoke what the first one obtained.
         self.server.store.set(
@@ -149,6 +156,15 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return authorization_code.context()
 
+    def _verified_claims(self, ctx: AuthContext) -> dict[str, object] | None:
+        if ctx.id_token_verified is None:
+            return None
+        person = self.server.people.get(ctx.person_id)
+        if person is None:
+            return None
+        stated = verified_claims(person, self.server.proofing_records.latest(person.id), list(ctx.id_token_verified))
+        return {"verified_claims": stated} if stated else None
+
     def create_token_response(self):  # type: ignore[no-untyped-def]
         code: AuthorizationCode = self.request.authorization_code
         client = self.request.client
@@ -160,7 +176,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         with_refresh = client.check_grant_type("refresh_token") and "offline_access" in scopes
         token, jti = self.server.issuer.user_tokens(client, code.scope, ctx, with_refresh=with_refresh)
         if "openid" in scopes:
-            token["id_token"] = self.server.issuer.id_token(client, ctx, str(token["access_token"]))
+            token["id_token"] = self.server.issuer.id_token(
+                client, ctx, str(token["access_token"]), self._verified_claims(ctx))
         self.server.store.set(
             f"code-used:{_code_key(self.request.form['code'])}",
             orjson.dumps({"family_id": ctx.family_id, "jti": jti}),

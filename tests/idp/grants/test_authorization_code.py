@@ -51,8 +51,10 @@ def test_code_flow_issues_verifiable_id_and_access_tokens(idp: Idp) -> None:
 
     info = idp.browser.get("/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
     assert info.status_code == 200
-    assert info.json() == {"sub": idp.person_id, "given_name": "Sara", "family_name": "Ahmadi",
-                           "name": "Sara Ahmadi", "birthdate": "1990-03-21"}
+    body = info.json()
+    assert body.pop("auth_time") == claims["auth_time"]
+    assert body == {"sub": idp.person_id, "given_name": "Sara", "family_name": "Ahmadi", "name": "Sara Ahmadi",
+                    "birthdate": "1990-03-21", "acr": "urn:idp:loa:1", "amr": ["pwd"]}
 
 
 def test_second_client_in_same_browser_is_not_asked_to_sign_in_again(idp: Idp) -> None:
