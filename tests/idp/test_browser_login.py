@@ -74,7 +74,7 @@ def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
     settings = Settings(
         issuer=base_url, database_url=database_url,
         kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
-        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0,
+        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
     )
     assert not settings.secure_cookies
     idp = _build(settings, MemoryStore())
