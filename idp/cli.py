@@ -59,7 +59,7 @@ def _people_context() -> PeopleContext:
     settings = _settings()
     engine = make_engine(settings.database_url)
     audit = AuditLog(engine).sink("cli")
-    return PeopleContext(people=SqlPersonStore(engine), proofing=make_proofing(engine, audit),
+    return PeopleContext(people=SqlPersonStore(engine), proofing=make_proofing(settings, engine, audit),
                          records=SqlProofingStore(engine), engine=engine, audit=audit)
 
 

@@ -60,10 +60,12 @@ def make_keyring(settings: Settings, engine: Engine, kek: bytes | None = None) -
     )
 
 
-def make_proofing(engine: Engine, audit: Callable[[str, Mapping[str, object]], None]) -> ProofingService:
+def make_proofing(
+    settings: Settings, engine: Engine, audit: Callable[[str, Mapping[str, object]], None]
+) -> ProofingService:
     # The simulated registry (a data file) stands in for the civil registry and mobile operators
     # until their adapters exist; both protocols are in levels.proofing.
-    registry = SimulatedRegistry()
+    registry = SimulatedRegistry(settings.registry_file) if settings.registry_file else SimulatedRegistry()
     return ProofingService(SqlPersonStore(engine), SqlProofingStore(engine), registry, registry, audit)
 
 
@@ -160,7 +162,7 @@ class Services:
             passkeys=Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",
                               origin=_origin(settings.issuer)),
             recovery_key=_derive(kek, b"idp recovery codes v1"),
-            proofing=make_proofing(engine, audit.sink("web")),
+            proofing=make_proofing(settings, engine, audit.sink("web")),
             proofing_records=server.proofing_records,
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
             passwords=Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     max_age_level2: int = 3600
     max_age_level3: int = 15 * 60
 
+    # Civil registry and mobile-operator checks for proofing tier P2. Only the simulated registry
+    # (a data file of fictional people) exists so far; point registry_file at your own test data.
+    registry: Literal["simulated"] = "simulated"
+    registry_file: Path | None = None
+
     # SMS: by default every message is appended to a local outbox file (development, tests).
     sms_outbox: Path = Path("var/sms-outbox.jsonl")
     sms_gateway_url: str | None = None

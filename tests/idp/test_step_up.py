@@ -155,3 +155,29 @@ def test_registry_check_raises_proofing_then_only_the_sms_code_is_asked(idp: Idp
     assert claims["acr"] == L2
     assert idp.services.people.get(idp.person_id).proofing_tier == 2  # type: ignore[union-attr]
     assert [e.kind for e in idp.services.audit.recent(kind="proofing.tier_raised")] == ["proofing.tier_raised"]
+
+
+def test_level_two_factors_go_stale_and_only_the_stale_ones_are_asked_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from idp.migrate import upgrade
+    from idp.store import MemoryStore
+    from tests.idp.conftest import _build, _settings
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    upgrade(url)
+    settings = _settings(url, tmp_path).model_copy(update={"max_age_level2": 2, "max_age_level3": 1})
+    idp = _build(settings, MemoryStore())
+    idp.set_tier(2)
+    _, challenge = pkce_pair()
+    page = sign_in(idp.browser, _authorize_url(challenge, acr_values=L2), idp.national_code)
+    done = submit_step(idp.browser, page.text, code=idp.last_sms_code())
+    assert "code=" in idp.browser.get(done.headers["location"]).headers["location"]
+    time.sleep(2.2)
+    # Both factors are now older than level 2 allows: the password is asked again first.
+    r = idp.browser.get(_authorize_url(challenge, acr_values=L2))
+    assert r.headers["location"].startswith("/login/step?")
+    assert 'name="method" value="pwd"' in idp.browser.get(r.headers["location"]).text
+    # Level 1 still holds (12 h): no question at all.
+    assert "code=" in idp.browser.get(_authorize_url(challenge)).headers["location"]
+    idp.services.engine.dispose()
