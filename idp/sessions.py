@@ -47,6 +47,10 @@ def _key(cookie_value: str) -> str:
     return "sess:" + hashlib.sha256(cookie_value.encode()).hexdigest()
 
 
+def _ended_key(person_id: str) -> str:
+    return f"person-sessions-after:{person_id}"
+
+
 def _encode(session: SsoSession) -> bytes:
     return orjson.dumps(asdict(session))
 
@@ -72,7 +76,19 @@ class SessionManager:
         if not cookie_value or len(cookie_value) > 128:
             return None
         raw = self._store.get(_key(cookie_value))
-        return _decode(raw) if raw else None
+        if not raw:
+            return None
+        session = _decode(raw)
+        ended_before = self._store.get(_ended_key(session.person_id))
+        # The first factor's time is the session's start to the sub-second (`created_at` is whole
+        # seconds), so a session begun right after `end_all_for` stays valid.
+        if ended_before is not None and min(f.at for f in session.factors) < float(ended_before):
+            return None
+        return session
+
+    def end_all_for(self, person_id: str) -> None:
+        """End every session of the person begun before now (the store cannot list them per person)."""
+        self._store.set(_ended_key(person_id), repr(self._clock()).encode(), self._ttl)
 
     def start(self, person_id: str, method: str) -> tuple[str, SsoSession]:
         """Begin a fresh session (a new cookie value every sign-in, against session fixation)."""

@@ -1,0 +1,298 @@
+"""Registration: national code, birth date, mobile (proven by an SMS code) and password → tier P1."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, date, datetime
+
+import orjson
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.endpoints.account import ACCOUNT_HOME
+from idp.endpoints.deps import client_ip, services
+from idp.errors import OAuth2Error
+from idp.login_transactions import LoginTransaction
+from idp.oauth_request import read_form
+from idp.services import Services
+from levels.authenticators.sms_otp import ResendTooSoon
+from levels.national_code import InvalidNationalCode, parse_national_code
+from levels.people import PersonExists, new_person
+from levels.registration import (
+    InvalidBirthdate,
+    InvalidMobile,
+    WeakPassword,
+    check_new_password,
+    normalize_mobile,
+    parse_birthdate,
+)
+from levels.sms import SmsDeliveryFailed
+from levels.throttle import LoginThrottle, TooManyAttempts
+
+router = APIRouter()
+
+PENDING_TTL = 15 * 60
+# Each accepted form sends an SMS: bound messages to one number and registrations from one address.
+REGISTRATIONS_PER_MOBILE = 5
+REGISTRATIONS_PER_IP = 30
+REGISTRATION_WINDOW = 3600
+
+FORM_EXPIRED = "Your form expired. Please try again."
+WRONG_CODE = "That code is not correct or has expired."
+WAIT_FOR_CODE = "Please wait a minute before asking for a new code."
+TOO_MANY_CODES = "Too many codes were sent. Try again later."
+NO_SUCH_DATE = "This date does not exist. Check the year, month and day."
+NOT_SENT = "The text message could not be sent. Please try again."
+
+
+# Shared with recovery ------------------------------------------------------------------------------
+
+def load_tx(svc: Services, tx_id: str | None) -> LoginTransaction | None:
+    """The pending authorization to return to, if any (these pages also work without one)."""
+    return svc.transactions.load(tx_id) if tx_id else None
+
+
+def page_locale(svc: Services, request: Request, tx: LoginTransaction | None) -> str:
+    return svc.pages.locale(request, tx.get("ui_locales") if tx else None)
+
+
+def translated(svc: Services, locale: str, message: str, fallback: str) -> str:
+    """A domain exception's message in the page language; `fallback` when it has no translation
+    (messages that carry the typed value, such as a day that does not exist)."""
+    tr = svc.pages.gettext(locale)
+    text = tr.gettext(message)
+    return text if text != message or locale == "en" else tr.gettext(fallback)
+
+
+def expired(svc: Services, request: Request, title: str) -> Response:
+    return svc.pages.error(request, title, "Start again from the beginning.")
+
+
+async def read_checked_form(svc: Services, request: Request) -> dict[str, str] | Response:
+    try:
+        return dict(await read_form(request))
+    except OAuth2Error as err:
+        return svc.pages.error(request, "This request is not valid", err.description or "")
+
+
+def continue_signed_in(
+    svc: Services, request: Request, person_id: str, methods: tuple[str, ...], tx: LoginTransaction | None,
+) -> tuple[Response, str]:
+    """Start a fresh SSO session holding exactly `methods`, set its cookie as sign-in does, and go
+    back to the pending authorization (or the account page). Returns the response and the sid."""
+    previous = request.cookies.get(svc.settings.cookie_name)
+    if previous:
+        svc.sessions.end(previous)
+    cookie_value, session = svc.sessions.start(person_id, methods[0])
+    for method in methods[1:]:
+        session = svc.sessions.add_factor(cookie_value, session, method)
+    resume = tx is not None and tx.get("return_to") != ACCOUNT_HOME
+    target = f"/authorize/resume?tx={tx.id}" if resume and tx else ACCOUNT_HOME
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        svc.settings.cookie_name, cookie_value, httponly=True, secure=svc.settings.secure_cookies,
+        samesite="lax", path="/",
+    )
+    return response, session.sid
+
+
+# Registration ------------------------------------------------------------------------------------
+
+def _limits(svc: Services) -> LoginThrottle:
+    # Its own namespace, so registrations never use up an address's sign-in attempts.
+    secret = hmac.new(svc.recovery_key, b"idp registration throttle v1", hashlib.sha256).digest()
+    return LoginThrottle(svc.store, per_account=REGISTRATIONS_PER_MOBILE, per_ip=REGISTRATIONS_PER_IP,
+                         window=REGISTRATION_WINDOW, secret=secret, namespace="register")
+
+
+def _key(pending_id: str) -> str:
+    return f"register:{pending_id}"
+
+
+def _load_pending(svc: Services, pending_id: str | None) -> dict[str, str] | None:
+    if not pending_id or len(pending_id) > 64:
+        return None
+    raw = svc.store.get(_key(pending_id))
+    return dict(orjson.loads(raw)) if raw else None
+
+
+def _links(tx: LoginTransaction | None) -> dict[str, str]:
+    suffix = f"?tx={tx.id}" if tx else ""
+    return {"sign_in_href": f"/login?tx={tx.id}" if tx else ACCOUNT_HOME, "recover_href": f"/recover{suffix}"}
+
+
+def _form_page(
+    svc: Services, request: Request, tx: LoginTransaction | None, *, values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None, error: str | None = None, exists: bool = False, status_code: int = 200,
+) -> Response:
+    locale = page_locale(svc, request, tx)
+    tr = svc.pages.gettext(locale)
+    client = svc.clients.get(tx.client_id) if tx and tx.client_id else None
+    return svc.pages.render(
+        request, "register.html", locale, status_code=status_code, tx=tx.id if tx else "",
+        lang_query=[("tx", tx.id)] if tx else None, client_name=client.name if client else None,
+        values=values or {}, errors=errors or {}, error=tr.gettext(error) if error else None, exists=exists,
+        **_links(tx),
+    )
+
+
+def _verify_page(
+    svc: Services, request: Request, pending_id: str, pending: dict[str, str], *, error: str | None = None,
+    notice: str | None = None, status_code: int = 200,
+) -> Response:
+    tx = load_tx(svc, pending.get("tx"))
+    locale = page_locale(svc, request, tx)
+    tr = svc.pages.gettext(locale)
+    return svc.pages.render(
+        request, "register_verify.html", locale, status_code=status_code, pending_id=pending_id,
+        lang_query=[("id", pending_id)], mobile_hint=pending.get("hint", ""),
+        error=tr.gettext(error) if error else None, notice=tr.gettext(notice) if notice else None,
+    )
+
+
+def _validate(svc: Services, locale: str, form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The normalized values and, per field, what is wrong in the page language."""
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    try:
+        values["national_code"] = parse_national_code(form.get("national_code", "")[:32])
+    except InvalidNationalCode as exc:
+        errors["national_code"] = translated(svc, locale, str(exc), "This is not a valid national code.")
+    try:
+        values["birthdate"] = parse_birthdate(form.get("birthdate", "")[:32]).isoformat()
+    except InvalidBirthdate as exc:
+        errors["birthdate"] = translated(svc, locale, str(exc), NO_SUCH_DATE)
+    try:
+        values["mobile"] = normalize_mobile(form.get("mobile", "")[:32])
+    except InvalidMobile as exc:
+        errors["mobile"] = translated(svc, locale, str(exc), "Enter your mobile number.")
+    try:
+        check_new_password(form.get("password", "")[:2048], national_code=values.get("national_code"))
+    except WeakPassword as exc:
+        errors["password"] = translated(svc, locale, str(exc), "Choose another password.")
+    return values, errors
+
+
+@router.get("/register")
+async def register_page(request: Request) -> Response:
+    svc = services(request)
+    return _form_page(svc, request, load_tx(svc, request.query_params.get("tx")))
+
+
+@router.post("/register")
+async def register_submit(request: Request) -> Response:
+    svc = services(request)
+    form = await read_checked_form(svc, request)
+    if isinstance(form, Response):
+        return form
+    tx = load_tx(svc, form.get("tx"))
+    typed = {k: form.get(k, "")[:32] for k in ("national_code", "birthdate", "mobile")}
+    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+        return _form_page(svc, request, tx, values=typed, error=FORM_EXPIRED, status_code=400)
+    values, errors = _validate(svc, page_locale(svc, request, tx), form)
+    if errors:
+        return _form_page(svc, request, tx, values=typed, errors=errors, status_code=400)
+
+    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    limits = _limits(svc)
+    try:
+        limits.check(values["mobile"], ip)
+    except TooManyAttempts:
+        return _form_page(svc, request, tx, values=typed, error="Too many attempts. Try again later.",
+                          status_code=429)
+    # Every accepted form counts, existing accounts included: that also slows down probing.
+    limits.failed(values["mobile"], ip)
+    if svc.people.get_by_national_code(values["national_code"]) is not None:
+        return _form_page(svc, request, tx, exists=True, status_code=409)
+
+    password_hash = await run_in_threadpool(svc.passwords.hash, form.get("password", "")[:2048])
+    pending_id = secrets.token_urlsafe(24)
+    pending = {**values, "password_hash": password_hash, "tx": tx.id if tx else ""}
+    locale = page_locale(svc, request, tx)
+    try:
+        challenge = await run_in_threadpool(svc.sms_otp.send, pending_id, values["mobile"], "register", locale)
+    except SmsDeliveryFailed:
+        return _form_page(svc, request, tx, values=typed, error=NOT_SENT, status_code=503)
+    pending.update(challenge=challenge.id, hint=challenge.mobile_hint)
+    svc.store.set(_key(pending_id), orjson.dumps(pending), PENDING_TTL)
+    return RedirectResponse(f"/register/verify?id={pending_id}", status_code=303)
+
+
+@router.get("/register/verify")
+async def verify_page(request: Request) -> Response:
+    svc = services(request)
+    pending_id = request.query_params.get("id", "")
+    pending = _load_pending(svc, pending_id)
+    if pending is None:
+        return expired(svc, request, "This registration has expired")
+    return _verify_page(svc, request, pending_id, pending)
+
+
+def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str, str]) -> Response:
+    locale = page_locale(svc, request, load_tx(svc, pending.get("tx")))
+    try:
+        challenge = svc.sms_otp.send(pending_id, pending["mobile"], "register", locale)
+    except ResendTooSoon:
+        return _verify_page(svc, request, pending_id, pending, error=WAIT_FOR_CODE, status_code=429)
+    except TooManyAttempts:
+        return _verify_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429)
+    except SmsDeliveryFailed:
+        return _verify_page(svc, request, pending_id, pending, error=NOT_SENT, status_code=503)
+    pending["challenge"] = challenge.id
+    svc.store.set(_key(pending_id), orjson.dumps(pending), svc.store.ttl(_key(pending_id)) or 1.0)
+    return _verify_page(svc, request, pending_id, pending, notice="A new code was sent.")
+
+
+@router.post("/register/verify")
+async def verify_submit(request: Request) -> Response:
+    svc = services(request)
+    form = await read_checked_form(svc, request)
+    if isinstance(form, Response):
+        return form
+    pending_id = form.get("id", "")
+    pending = _load_pending(svc, pending_id)
+    if pending is None:
+        return expired(svc, request, "This registration has expired")
+    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+        return _verify_page(svc, request, pending_id, pending, error=FORM_EXPIRED, status_code=400)
+    if form.get("resend"):
+        return await run_in_threadpool(_resend, svc, request, pending_id, pending)
+
+    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    account = f"register-code:{pending_id}"
+    try:
+        svc.throttle.check(account, ip)
+    except TooManyAttempts:
+        return _verify_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
+                            status_code=429)
+    ok = await run_in_threadpool(svc.sms_otp.verify, pending["challenge"], pending_id, "register",
+                                 form.get("code", "")[:12])
+    # Taking the entry makes the code single-use even if two requests carry it at once.
+    if not ok or svc.store.take(_key(pending_id)) is None:
+        svc.throttle.failed(account, ip)
+        return _verify_page(svc, request, pending_id, pending, error=WRONG_CODE, status_code=400)
+    svc.throttle.succeeded(account)
+    return await run_in_threadpool(_create, svc, request, pending, ip)
+
+
+def _create(svc: Services, request: Request, pending: dict[str, str], ip: str) -> Response:
+    tx = load_tx(svc, pending.get("tx"))
+    now = datetime.now(UTC)
+    person = new_person(
+        pending["national_code"], "", "", birthdate=date.fromisoformat(pending["birthdate"]),
+        mobile=pending["mobile"], mobile_verified=True, proofing_tier=1, now=now,
+    )
+    try:
+        svc.people.add(person)
+    except PersonExists:
+        # Someone registered the same national code while this code was on its way.
+        return _form_page(svc, request, tx, exists=True, status_code=409)
+    svc.people.set_password_hash(person.id, pending["password_hash"], now)
+    response, sid = continue_signed_in(svc, request, person.id, ("pwd", "sms"), tx)
+    svc.audit.record("person.registered", person_id=person.id, ip=ip, client_id=tx.client_id if tx else None,
+                     detail={"proofing_tier": 1, "sid": sid})
+    return response

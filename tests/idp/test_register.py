@@ -1,0 +1,195 @@
+"""Registration over HTTP: normalized input, the mobile proven by SMS, tier P1, back to the service."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from starlette.testclient import TestClient
+
+from levels.national_code import make_national_code
+from tests.idp.conftest import CSRF_RE, ISSUER, REDIRECT_URI, Idp, pkce_pair
+
+NEW_CODE = make_national_code("004455667")
+PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+NEW_PASSWORD = "lantern orbit pickle"
+
+
+def _authorize_url(challenge: str, **extra: str) -> str:
+    params = {"response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI, "scope": "openid",
+              "state": "st", "nonce": "n", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+    return f"{ISSUER}/authorize?{urlencode(params)}"
+
+
+def _tx(browser: TestClient, challenge: str, **extra: str) -> str:
+    r = browser.get(_authorize_url(challenge, **extra))
+    assert r.status_code == 302 and r.headers["location"].startswith("/login?tx=")
+    return r.headers["location"].split("tx=")[1]
+
+
+def _register(browser: TestClient, tx: str = "", **fields: str) -> httpx.Response:
+    page = browser.get(f"/register?tx={tx}" if tx else "/register")
+    assert page.status_code == 200
+    csrf = CSRF_RE.search(page.text)
+    assert csrf
+    data = {"national_code": NEW_CODE, "birthdate": "1369/01/01", "mobile": "09123456789",
+            "password": NEW_PASSWORD, **fields}
+    return browser.post("/register", data={"csrf_token": csrf.group(1), "tx": tx, **data})
+
+
+def _submit_code(browser: TestClient, location: str, code: str) -> httpx.Response:
+    page = browser.get(location)
+    assert page.status_code == 200 and 'name="code"' in page.text
+    csrf = CSRF_RE.search(page.text)
+    assert csrf
+    pending_id = parse_qs(urlparse(location).query)["id"][0]
+    return browser.post("/register/verify", data={"csrf_token": csrf.group(1), "id": pending_id, "code": code})
+
+
+def _outbox(idp: Idp) -> list[dict[str, str]]:
+    path = idp.services.settings.sms_outbox
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_registration_normalizes_input_proves_the_mobile_and_continues_to_the_service(idp: Idp) -> None:
+    verifier, challenge = pkce_pair()
+    tx = _tx(idp.browser, challenge, ui_locales="en")
+    r = _register(idp.browser, tx, national_code=NEW_CODE.translate(PERSIAN), birthdate="۱۳۶۹/۰۱/۰۱",
+                  mobile="۰۹۱۲ ۳۴۵ ۶۷۸۹")
+    assert r.status_code == 303 and r.headers["location"].startswith("/register/verify?id=")
+    assert idp.services.people.get_by_national_code(NEW_CODE) is None
+    assert _outbox(idp)[-1]["to"] == "+989123456789"
+    verify = idp.browser.get(r.headers["location"])
+    assert "+98912***6789" in verify.text
+
+    done = _submit_code(idp.browser, r.headers["location"], idp.last_sms_code())
+    assert done.status_code == 303 and done.headers["location"] == f"/authorize/resume?tx={tx}"
+    assert any(h.startswith("idp_session=") for h in done.headers.get_list("set-cookie"))
+    person = idp.services.people.get_by_national_code(NEW_CODE)
+    assert person is not None
+    assert person.birthdate == date(1990, 3, 21) and person.mobile == "+989123456789"
+    assert person.mobile_verified and person.proofing_tier == 1 and person.status == "active"
+    assert idp.services.passwords.verify(idp.services.people.password_hash(person.id), NEW_PASSWORD)
+    assert [e.person_id for e in idp.services.audit.recent(kind="person.registered")] == [person.id]
+
+    back = idp.browser.get(done.headers["location"])
+    assert back.status_code == 302 and back.headers["location"].startswith(REDIRECT_URI + "?code=")
+    code = parse_qs(urlparse(back.headers["location"]).query)["code"][0]
+    tokens = idp.browser.post("/token", auth=("portal", idp.portal_secret), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
+    assert tokens.status_code == 200, tokens.text
+    claims = jwt.decode(tokens.json()["id_token"], KeySet.import_key_set(idp.browser.get("/jwks").json())).claims
+    assert claims["sub"] == person.id and claims["acr"] == "urn:idp:loa:1"
+    assert {"pwd", "sms"} <= set(claims["amr"])
+
+
+def test_pending_registration_keeps_only_the_password_hash(sqlite_idp: Idp) -> None:
+    r = _register(sqlite_idp.browser)
+    pending_id = parse_qs(urlparse(r.headers["location"]).query)["id"][0]
+    raw = sqlite_idp.services.store.get(f"register:{pending_id}")
+    assert raw is not None and b"$argon2id$" in raw and NEW_PASSWORD.encode() not in raw
+
+
+def test_without_a_pending_authorization_registration_ends_on_the_account_page(sqlite_idp: Idp) -> None:
+    r = _register(sqlite_idp.browser)
+    done = _submit_code(sqlite_idp.browser, r.headers["location"], sqlite_idp.last_sms_code())
+    assert done.status_code == 303 and done.headers["location"] == "/account/security"
+    assert sqlite_idp.browser.get("/account/security").status_code == 200
+
+
+def test_common_password_is_refused(sqlite_idp: Idp) -> None:
+    sqlite_idp.browser.get("/register?lang=en")
+    r = _register(sqlite_idp.browser, password="password123")
+    assert r.status_code == 400 and "one of the most common ones" in r.text
+    assert _outbox(sqlite_idp) == [] and sqlite_idp.services.people.get_by_national_code(NEW_CODE) is None
+
+
+def test_short_password_is_refused_in_persian_by_default(sqlite_idp: Idp) -> None:
+    r = _register(sqlite_idp.browser, password="abc12")
+    assert r.status_code == 400 and '<html lang="fa" dir="rtl">' in r.text
+    assert "دست‌کم ۸ نویسه به کار ببرید." in r.text
+    # What was typed comes back, except the password.
+    assert f'value="{NEW_CODE}"' in r.text and "abc12" not in r.text
+    assert _outbox(sqlite_idp) == []
+
+
+def test_each_invalid_field_is_explained_in_english_when_asked(sqlite_idp: Idp) -> None:
+    sqlite_idp.browser.get("/register?lang=en")
+    r = _register(sqlite_idp.browser, national_code="1234567890", birthdate="1369/13/01", mobile="02112345678")
+    assert r.status_code == 400
+    for message in ("This is not a valid national code.", "There is no day 1369/13/01 in the Persian calendar.",
+                    "Enter an Iranian mobile number starting with 09"):
+        assert message in r.text
+    persian = TestClient(sqlite_idp.browser.app, base_url=ISSUER, follow_redirects=False)
+    r = _register(persian, birthdate="1369/13/01")
+    assert "این تاریخ وجود ندارد" in r.text
+
+
+def test_existing_national_code_offers_sign_in_and_recovery_and_reveals_nothing(idp: Idp) -> None:
+    _, challenge = pkce_pair()
+    tx = _tx(idp.browser, challenge, ui_locales="en")
+    r = _register(idp.browser, tx, national_code=idp.national_code.translate(PERSIAN))
+    assert r.status_code == 409
+    assert "An account already exists for this national code." in r.text
+    assert f'href="/login?tx={tx}"' in r.text and f'href="/recover?tx={tx}"' in r.text
+    for detail in ("Sara", "Ahmadi", "4567", "1369", "1990"):
+        assert detail not in r.text
+    assert _outbox(idp) == []
+    assert idp.services.people.get_by_national_code(idp.national_code).id == idp.person_id  # type: ignore[union-attr]
+
+
+def test_wrong_code_is_refused_and_creates_no_one(sqlite_idp: Idp) -> None:
+    r = _register(sqlite_idp.browser)
+    right = sqlite_idp.last_sms_code()
+    wrong = "000000" if right != "000000" else "111111"
+    refused = _submit_code(sqlite_idp.browser, r.headers["location"], wrong)
+    assert refused.status_code == 400 and 'role="alert"' in refused.text
+    assert sqlite_idp.services.people.get_by_national_code(NEW_CODE) is None
+    assert "idp_session" not in sqlite_idp.browser.cookies
+    # The right code still works afterwards (within the attempt limit) ...
+    done = _submit_code(sqlite_idp.browser, r.headers["location"], right)
+    assert done.status_code == 303
+    # ... but only once.
+    again = sqlite_idp.browser.get(r.headers["location"])
+    assert again.status_code == 400
+
+
+def test_csrf_token_is_required(sqlite_idp: Idp) -> None:
+    sqlite_idp.browser.get("/register")
+    r = sqlite_idp.browser.post("/register", data={
+        "national_code": NEW_CODE, "birthdate": "1369/01/01", "mobile": "09123456789", "password": NEW_PASSWORD})
+    assert r.status_code == 400 and _outbox(sqlite_idp) == []
+    ok = _register(sqlite_idp.browser)
+    location = ok.headers["location"]
+    pending_id = parse_qs(urlparse(location).query)["id"][0]
+    r = sqlite_idp.browser.post("/register/verify", data={"id": pending_id, "code": sqlite_idp.last_sms_code()})
+    assert r.status_code == 400 and sqlite_idp.services.people.get_by_national_code(NEW_CODE) is None
+
+
+def test_registrations_to_one_mobile_number_are_limited(sqlite_idp: Idp) -> None:
+    statuses = [_register(sqlite_idp.browser).status_code for _ in range(6)]
+    assert statuses == [303] * 5 + [429]
+    assert len(_outbox(sqlite_idp)) == 5
+
+
+def test_sign_in_page_links_to_registration_and_recovery_keeping_the_transaction(sqlite_idp: Idp) -> None:
+    _, challenge = pkce_pair()
+    tx = _tx(sqlite_idp.browser, challenge)
+    page = sqlite_idp.browser.get(f"/login?tx={tx}")
+    assert f'href="/register?tx={tx}"' in page.text and f'href="/recover?tx={tx}"' in page.text
+    assert re.search("ایجاد حساب", page.text)
+
+
+def test_registrations_from_one_address_are_limited(sqlite_idp: Idp) -> None:
+    from idp.endpoints.register import REGISTRATIONS_PER_IP
+
+    statuses = [_register(sqlite_idp.browser, mobile=f"0912{n:07d}").status_code
+                for n in range(REGISTRATIONS_PER_IP + 1)]
+    assert statuses == [303] * REGISTRATIONS_PER_IP + [429]
