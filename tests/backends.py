@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from sqlalchemy.pool import NullPool
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -28,17 +29,49 @@ def unavailable(what: str, exc: BaseException) -> None:
     pytest.skip(reason)
 
 
+_template: str | None = None
+
+
+def _migrated_template() -> str:
+    """A migrated database this test process copies for each test (much faster than migrating
+    each one); dropped when the process exits."""
+    global _template
+    if _template is None:
+        import atexit
+
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        from idp.migrate import upgrade
+
+        name = f"idp_tmpl_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        upgrade(make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+
+        def _drop() -> None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+        atexit.register(_drop)
+        _template = name
+    return _template
+
+
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """Create a fresh, uniquely named PostgreSQL database; yield its URL; drop it afterwards."""
+def postgres_database(*, migrated: bool = False) -> Iterator[str]:
+    """Create a fresh, uniquely named PostgreSQL database (a copy of a migrated one if `migrated`);
+    yield its URL; drop it afterwards."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
     name = f"idp_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
+        template = f' TEMPLATE "{_migrated_template()}"' if migrated else ""
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{template}'))
     except Exception as exc:  # noqa: BLE001 - any connection failure means "not available"
         admin.dispose()
         unavailable("PostgreSQL", exc)

@@ -19,8 +19,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         upgrade(url)
         yield url
     else:
-        with postgres_database() as url:
-            upgrade(url)
+        with postgres_database(migrated=True) as url:
             yield url
 
 

@@ -112,8 +112,7 @@ def idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Idp]:
         yield idp
         idp.services.engine.dispose()
         return
-    with postgres_database() as url, redis_store() as store:
-        upgrade(url)
+    with postgres_database(migrated=True) as url, redis_store() as store:
         idp = _build(_settings(url, tmp_path), store)
         yield idp
         idp.services.engine.dispose()
