@@ -166,8 +166,12 @@ async def recover_submit(request: Request) -> Response:
     # Every request counts, matching or not, so the limit itself reveals nothing either.
     svc.throttle.failed(_throttle_key(national_code), ip)
     person = await run_in_threadpool(svc.people.get_by_national_code, national_code)
+    # An imported account has a mobile from the old system but no password yet: its first
+    # sign-in sets one here, and the code proves the mobile at the same time.
+    first_password = bool(person and person.mobile and not person.mobile_verified
+                          and svc.people.password_hash(person.id) is None)
     matches = bool(person and person.status == "active" and person.birthdate == birthdate
-                   and person.mobile and person.mobile_verified)
+                   and person.mobile and (person.mobile_verified or first_password))
     pending_id = secrets.token_urlsafe(24)
     pending: dict[str, str | float] = {
         "national_code": national_code, "person_id": person.id if person and matches else "",
@@ -256,6 +260,8 @@ def _reset(
     if person is None or person.status != "active" or not person.mobile:
         return expired(svc, request, EXPIRED_TITLE)
     svc.people.set_password_hash(person.id, svc.passwords.hash(password), datetime.now(UTC))
+    if not person.mobile_verified:
+        svc.people.set_mobile(person.id, person.mobile, verified=True)
     svc.throttle.succeeded(_throttle_key(person.national_code))
     svc.sessions.end_all_for(person.id)
     # Only the code was proven just now: the password was chosen, not proven, so no `pwd` factor.

@@ -163,3 +163,24 @@ def test_csrf_token_is_required(sqlite_idp: Idp) -> None:
     r = sqlite_idp.browser.post("/recover", data={"national_code": sqlite_idp.national_code,
                                                   "birthdate": "1369/01/01"})
     assert r.status_code == 400 and _outbox(sqlite_idp) == []
+
+
+def test_imported_account_sets_its_first_password_through_the_code(sqlite_idp: Idp) -> None:
+    from datetime import UTC, date, datetime
+
+    from levels.national_code import make_national_code
+    from levels.people import new_person
+
+    code = make_national_code("004455667")
+    person = new_person(code, "Reza", "Karimi", birthdate=date(1985, 6, 1), mobile="+989351112233",
+                        mobile_verified=False, now=datetime.now(UTC))
+    sqlite_idp.services.people.add(person)  # as `idp people import` leaves it: no password, mobile unproven
+    r = _start(sqlite_idp.browser, code, "1985-06-01")
+    assert _outbox(sqlite_idp)[-1]["to"] == "+989351112233"
+    done = _finish(sqlite_idp.browser, r.headers["location"], sqlite_idp.last_sms_code())
+    assert done.status_code == 303
+    after = sqlite_idp.services.people.get(person.id)
+    assert after is not None and after.mobile_verified
+    _, challenge = pkce_pair()
+    signed_in = sign_in(sqlite_idp.new_browser(), _authorize_url(challenge), code, NEW_PASSWORD)
+    assert "code=" in signed_in.headers["location"]
