@@ -193,3 +193,30 @@ def test_registrations_from_one_address_are_limited(sqlite_idp: Idp) -> None:
     statuses = [_register(sqlite_idp.browser, mobile=f"0912{n:07d}").status_code
                 for n in range(REGISTRATIONS_PER_IP + 1)]
     assert statuses == [303] * REGISTRATIONS_PER_IP + [429]
+
+
+def test_a_registered_citizen_reaches_level_two_through_the_registry(sqlite_idp: Idp) -> None:
+    # Ali Karimi is in the simulated civil registry, and his mobile line is registered to him.
+    verifier, challenge = pkce_pair()
+    r = _register(sqlite_idp.browser, "", national_code="0023456711", birthdate="1985-07-10",
+                  mobile="09120000002")
+    done = _submit_code(sqlite_idp.browser, r.headers["location"], sqlite_idp.last_sms_code())
+    assert done.status_code == 303
+    page = sqlite_idp.browser.get(_authorize_url(challenge, acr_values="urn:idp:loa:2", ui_locales="en"))
+    step = sqlite_idp.browser.get(page.headers["location"])
+    assert "Verify with the registry now" in step.text
+    tx = re.search(r'name="tx" value="([^"]+)"', step.text).group(1)  # type: ignore[union-attr]
+    proofed = sqlite_idp.browser.post("/login/proofing", data={
+        "csrf_token": CSRF_RE.search(step.text).group(1), "tx": tx})  # type: ignore[union-attr]
+    assert proofed.status_code == 303
+    # Password and SMS code were proven minutes ago at registration: no further question.
+    back = sqlite_idp.browser.get(proofed.headers["location"])
+    assert back.headers["location"].startswith(REDIRECT_URI + "?code=")
+    code = parse_qs(urlparse(back.headers["location"]).query)["code"][0]
+    tokens = sqlite_idp.browser.post("/token", auth=("portal", sqlite_idp.portal_secret), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
+    claims = jwt.decode(tokens.json()["id_token"],
+                        KeySet.import_key_set(sqlite_idp.browser.get("/jwks").json())).claims
+    assert claims["acr"] == "urn:idp:loa:2"
+    person = sqlite_idp.services.people.get_by_national_code("0023456711")
+    assert person is not None and person.proofing_tier == 2 and person.given_name == "علی"
