@@ -128,8 +128,8 @@ async def step_page(request: Request) -> Response:
     return await run_in_threadpool(_show, loaded)
 
 
-@router.post("/login/step")
-async def step_submit(request: Request) -> Response:
+async def _posted(request: Request) -> tuple[_Context, dict[str, str]] | Response:
+    """A step form's transaction and session, after its CSRF token checks out."""
     svc = services(request)
     try:
         form = dict(await read_form(request))
@@ -138,10 +138,19 @@ async def step_submit(request: Request) -> Response:
     loaded = _load(svc, request, form.get("tx"))
     if isinstance(loaded, Response):
         return loaded
-    ctx = loaded
     if not svc.pages.check_csrf(request, form.get("csrf_token")):
-        return await run_in_threadpool(lambda: _show(ctx, error="Your form expired. Please try again.",
+        return await run_in_threadpool(lambda: _show(loaded, error="Your form expired. Please try again.",
                                                      status_code=400))
+    return loaded, form
+
+
+@router.post("/login/step")
+async def step_submit(request: Request) -> Response:
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    ctx, form = posted
+    svc = ctx.svc
     method = form.get("method", "")
     if method == "sms" and form.get("resend"):
         return await run_in_threadpool(lambda: _show(ctx, resend=True))
@@ -220,18 +229,11 @@ def verify_totp_or_recovery(svc: Services, person_id: str, code: str) -> bool:
 
 @router.post("/login/proofing")
 async def proofing_submit(request: Request) -> Response:
-    svc = services(request)
-    try:
-        form = dict(await read_form(request))
-    except OAuth2Error as err:
-        return svc.pages.error(request, "This request is not valid", err.description or "")
-    loaded = _load(svc, request, form.get("tx"))
-    if isinstance(loaded, Response):
-        return loaded
-    ctx = loaded
-    if not svc.pages.check_csrf(request, form.get("csrf_token")):
-        return await run_in_threadpool(lambda: _show(ctx, error="Your form expired. Please try again.",
-                                                     status_code=400))
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    ctx, form = posted
+    svc = ctx.svc
     result = await run_in_threadpool(svc.proofing.verify_with_registry, ctx.person.id)
     if not result.ok:
         return await run_in_threadpool(lambda: _show(
