@@ -58,6 +58,18 @@ async def _form(svc: Services, request: Request) -> dict[str, str] | Response:
     return form
 
 
+async def _posted(request: Request) -> tuple[Services, SsoSession, Person, dict[str, str]] | Response:
+    """A signed-in person's account form, after its CSRF token checks out."""
+    svc = services(request)
+    who = _signed_in(svc, request)
+    if isinstance(who, Response):
+        return who
+    form = await _form(svc, request)
+    if isinstance(form, Response):
+        return form
+    return svc, who[0], who[1], form
+
+
 @router.get(ACCOUNT_HOME)
 async def security(request: Request) -> Response:
     svc = services(request)
@@ -70,12 +82,10 @@ async def security(request: Request) -> Response:
 
 @router.post("/account/totp/start")
 async def totp_start(request: Request) -> Response:
-    svc = services(request)
-    who = _signed_in(svc, request)
-    form = await _form(svc, request)
-    if isinstance(who, Response) or isinstance(form, Response):
-        return who if isinstance(who, Response) else form  # type: ignore[return-value]
-    session, person = who
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
     secret = svc.totp.new_secret()
     # Kept aside until the person proves their app produces codes for it.
     svc.store.set(f"totp-pending:{session.sid}", secret.encode(), _PENDING_TTL)
@@ -86,12 +96,10 @@ async def totp_start(request: Request) -> Response:
 
 @router.post("/account/totp/confirm")
 async def totp_confirm(request: Request) -> Response:
-    svc = services(request)
-    who = _signed_in(svc, request)
-    form = await _form(svc, request)
-    if isinstance(who, Response) or isinstance(form, Response):
-        return who if isinstance(who, Response) else form  # type: ignore[return-value]
-    session, person = who
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
     pending = svc.store.get(f"totp-pending:{session.sid}")
     if pending is None:
         return await run_in_threadpool(lambda: _page(svc, request, person, error="Start the setup again."))
@@ -118,12 +126,10 @@ async def totp_confirm(request: Request) -> Response:
 
 @router.post("/account/passkeys")
 async def passkey_add(request: Request) -> Response:
-    svc = services(request)
-    who = _signed_in(svc, request)
-    form = await _form(svc, request)
-    if isinstance(who, Response) or isinstance(form, Response):
-        return who if isinstance(who, Response) else form  # type: ignore[return-value]
-    session, person = who
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
     from levels.authenticators.passkey import PasskeyError
 
     try:
