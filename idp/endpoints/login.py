@@ -35,8 +35,10 @@ def _render(
     locale = svc.pages.locale(request, tx.get("ui_locales"))
     client = svc.clients.get(tx.client_id)
     tr = svc.pages.gettext(locale)
+    passkey_options, passkey_handle = svc.passkeys.authentication_options(None)
     return svc.pages.render(
         request, "login.html", locale, status_code=status_code, tx=tx.id, national_code=national_code,
+        passkey_options=passkey_options, passkey_handle=passkey_handle,
         lang_query=[("tx", tx.id)],
         client_name=client.name if client else None, error=tr.gettext(error) if error else None,
     )
@@ -98,12 +100,18 @@ async def login_submit(request: Request) -> Response:
         return _render(svc, request, tx, national_code=national_code, error=WRONG_CREDENTIALS, status_code=400)
 
     svc.throttle.succeeded(national_code)
+    return _signed_in(svc, request, tx, person.id, "pwd", ip)
+
+
+def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person_id: str, method: str,
+               ip: str) -> Response:
+    """Start a fresh SSO session with the factor just proven and continue where the person was going."""
     previous = request.cookies.get(svc.settings.cookie_name)
     if previous:
         svc.sessions.end(previous)
-    cookie_value, session = svc.sessions.start(person.id, "pwd")
-    svc.audit.record("login.succeeded", person_id=person.id, ip=ip, client_id=tx.client_id,
-                     detail={"method": "pwd", "sid": session.sid})
+    cookie_value, session = svc.sessions.start(person_id, method)
+    svc.audit.record("login.succeeded", person_id=person_id, ip=ip, client_id=tx.client_id,
+                     detail={"method": method, "sid": session.sid})
     # A sign-in for the account pages goes back there; any other continues the authorization.
     target = ACCOUNT_HOME if tx.get("return_to") == ACCOUNT_HOME else f"/authorize/resume?tx={tx.id}"
     response = RedirectResponse(target, status_code=303)
@@ -112,3 +120,35 @@ async def login_submit(request: Request) -> Response:
         samesite="lax", path="/",
     )
     return response
+
+
+@router.post("/login/passkey")
+async def login_passkey(request: Request) -> Response:
+    """Sign in with a passkey alone (discoverable credential, user verification required)."""
+    svc = services(request)
+    try:
+        form = dict(await read_form(request))
+    except OAuth2Error as err:
+        return svc.pages.error(request, "This request is not valid", err.description or "")
+    tx = svc.transactions.load(form.get("tx"))
+    if tx is None:
+        return _expired(svc, request)
+    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+        return _render(svc, request, tx, error="Your form expired. Please try again.", status_code=400)
+    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    try:
+        svc.throttle.check("passkey", ip)
+    except TooManyAttempts:
+        return _render(svc, request, tx, error="Too many attempts. Try again later.", status_code=429)
+    from levels.authenticators.passkey import PasskeyError
+
+    try:
+        assertion = await run_in_threadpool(
+            svc.passkeys.authenticate, form.get("handle", ""), form.get("credential", ""), None)
+    except PasskeyError:
+        svc.throttle.failed("passkey", ip)
+        return _render(svc, request, tx, error="The passkey could not be verified.", status_code=400)
+    person = svc.people.get(assertion.person_id)
+    if person is None or person.status != "active":
+        return _render(svc, request, tx, error="The passkey could not be verified.", status_code=400)
+    return _signed_in(svc, request, tx, person.id, "passkey", ip)
