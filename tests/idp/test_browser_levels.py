@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import secrets
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,6 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import httpx
 import pyotp
 import pytest
-import uvicorn
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -31,6 +29,7 @@ from idp.app import create_app
 from idp.migrate import upgrade
 from idp.settings import Settings
 from idp.store import MemoryStore
+from tests.browser import serve
 from tests.idp import test_browser_login as browser_login
 from tests.idp.conftest import PASSWORD, REDIRECT_URI, _build
 from tests.idp.test_browser_login import LiveIdp
@@ -60,20 +59,10 @@ def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
         argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
     )
     idp = _build(settings, MemoryStore())
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, services=idp.services), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
     try:
-        yield LiveIdp(base_url, idp)
+        with serve(create_app(settings, services=idp.services), sock):
+            yield LiveIdp(base_url, idp)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         idp.services.engine.dispose()
 
 

@@ -8,22 +8,17 @@ response from the address bar, then redeems the code with Authlib as the portal 
 from __future__ import annotations
 
 import base64
-import os
 import re
 import secrets
-import shutil
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
-import uvicorn
 from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
@@ -35,7 +30,7 @@ from idp.migrate import upgrade
 from idp.settings import Settings
 from idp.store import MemoryStore
 from levels.national_code import make_national_code
-from tests.backends import IN_CI
+from tests.browser import launch_chromium, serve
 from tests.idp.conftest import PASSWORD, REDIRECT_URI, Idp, _build
 
 if TYPE_CHECKING:
@@ -43,17 +38,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 
-
-def _missing(reason: str) -> NoReturn:
-    if IN_CI:
-        pytest.fail(f"{reason} (the browser test is required under CI=true)")
-    pytest.skip(reason)
 
 
 @dataclass
@@ -78,39 +64,17 @@ def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
     )
     assert not settings.secure_cookies
     idp = _build(settings, MemoryStore())
-    app = create_app(settings, services=idp.services)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
     try:
-        yield LiveIdp(base_url, idp)
+        with serve(create_app(settings, services=idp.services), sock):
+            yield LiveIdp(base_url, idp)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         idp.services.engine.dispose()
 
 
 @pytest.fixture
 def chromium() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        _missing(f"playwright is not installed: {exc}")
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-    if path is None:
-        _missing("Chromium not found (no `chromium` on PATH, no /usr/bin/chromium); it is never downloaded")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browser, live_idp: LiveIdp) -> None:

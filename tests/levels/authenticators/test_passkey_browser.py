@@ -7,11 +7,9 @@ port): http://localhost is a secure context, so WebAuthn runs there with rp_id "
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,17 +17,13 @@ from idp.store import MemoryStore
 from levels.authenticators.passkey import Passkeys, SqlPasskeyStore
 from levels.national_code import make_national_code
 from levels.people import SqlPersonStore, new_person
-from tests.backends import IN_CI
+from tests.browser import launch_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Route
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 ORIGIN = "http://localhost:8765"
 
 # Options and responses cross the page boundary as JSON with base64url strings for binary fields.
@@ -78,27 +72,11 @@ window.getPasskey = async (optionsJson) => {
 PAGE = f"<!doctype html><title>passkeys</title><script>{CEREMONIES_JS}</script>"
 
 
-def _missing(reason: str) -> NoReturn:
-    if IN_CI:
-        pytest.fail(f"{reason} (the browser test is required under CI=true)")
-    pytest.skip(reason)
-
 
 @pytest.fixture
 def chromium() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        _missing(f"playwright is not installed: {exc}")
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-    if path is None:
-        _missing("Chromium not found (no `chromium` on PATH, no /usr/bin/chromium); it is never downloaded")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 def test_passkey_registers_and_signs_in_with_a_virtual_authenticator(chromium: Browser, engine) -> None:
