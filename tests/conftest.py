@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -40,3 +40,27 @@ def store(request: pytest.FixtureRequest) -> Iterator[object]:
     else:
         with redis_store() as s:
             yield s
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite file only: for command-line tests, whose logic has no backend of its own."""
+    url = f"sqlite:///{tmp_path / 'idp.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def audit() -> list[tuple[str, dict[str, object]]]:
+    """Audit events a domain service reported, in order (see `record_audit`)."""
+    return []
+
+
+@pytest.fixture
+def record_audit(audit: list[tuple[str, dict[str, object]]]) -> Callable[[str, Mapping[str, object]], None]:
+    def record(kind: str, detail: Mapping[str, object]) -> None:
+        audit.append((kind, dict(detail)))
+
+    return record

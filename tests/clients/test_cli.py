@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -13,30 +13,17 @@ from typer.testing import CliRunner, Result
 from clients.cli import build_app
 from clients.registry import ClientRegistry
 from clients.store_sql import SqlClientStore
-from idp.database import make_engine
-from idp.migrate import upgrade
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 @pytest.fixture
-def audit() -> list[tuple[str, dict[str, object]]]:
-    return []
-
-
-@pytest.fixture
-def app(engine: Engine, audit: list) -> typer.Typer:
+def app(engine: Engine, record_audit: Callable[[str, Mapping[str, object]], None]) -> typer.Typer:
     # A fresh registry per command, as the real CLI builds one per process.
-    def record(kind: str, detail: object) -> None:
-        audit.append((kind, dict(detail)))  # type: ignore[call-overload]
-
+    record = record_audit
     return build_app(lambda: ClientRegistry(SqlClientStore(engine), audit=record))
 
 

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Mapping
 
 import pytest
 import typer
@@ -13,28 +12,17 @@ from clients.cli import build_app
 from clients.registry import ClientRegistry
 from clients.services import ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
-from idp.database import make_engine
-from idp.migrate import upgrade
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 @pytest.fixture
-def audit() -> list[tuple[str, dict[str, object]]]:
-    return []
-
-
-@pytest.fixture
-def app(engine: Engine, audit: list) -> typer.Typer:
-    def record(kind: str, detail: object) -> None:
-        audit.append((kind, dict(detail)))  # type: ignore[call-overload]
+def app(engine: Engine, audit: list[tuple[str, dict[str, object]]],
+        record_audit: Callable[[str, Mapping[str, object]], None]) -> typer.Typer:
+    record = record_audit
 
     def registry() -> ClientRegistry:
         return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=record)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,8 +12,6 @@ import typer
 from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner, Result
 
-from idp.database import make_engine
-from idp.migrate import upgrade
 from levels.cli import PeopleContext, build_app
 from levels.national_code import make_national_code
 from levels.people import SqlPersonStore
@@ -26,24 +24,13 @@ HEADER = "national_code,birth_date,mobile,proofing_tier,given_name,family_name"
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+def engine(sqlite_engine: Engine) -> Engine:
+    return sqlite_engine
 
 
 @pytest.fixture
-def audit() -> list[tuple[str, dict[str, object]]]:
-    return []
-
-
-@pytest.fixture
-def app(engine: Engine, audit: list) -> typer.Typer:
-    def record(kind: str, detail: object) -> None:
-        audit.append((kind, dict(detail)))  # type: ignore[call-overload]
-
+def app(engine: Engine, record_audit: Callable[[str, Mapping[str, object]], None]) -> typer.Typer:
+    record = record_audit
     def context() -> PeopleContext:
         people, records, registry = SqlPersonStore(engine), SqlProofingStore(engine), SimulatedRegistry()
         proofing = ProofingService(people, records, registry, registry, record, clock=lambda: NOW)
