@@ -44,9 +44,13 @@ class AccessToken:
 
 
 class AccessTokenReader:
-    def __init__(self, keyring: KeyRing, issuer: TokenIssuer, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, keyring: KeyRing, issuer: TokenIssuer, mandate_holds: Callable[[object], bool],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.keyring = keyring
         self._issuer = issuer
+        self._mandate_holds = mandate_holds
         self._clock = clock
 
     def read(self, token: str) -> AccessToken | None:
@@ -59,7 +63,12 @@ class AccessTokenReader:
             return None
         if header.get("typ") != "at+jwt" or claims.get("iss") != self._issuer.issuer:
             return None
-        return AccessToken(claims=claims, revoked=self._issuer.is_access_token_revoked(str(claims.get("jti"))))
+        revoked = self._issuer.is_access_token_revoked(str(claims.get("jti")))
+        if not revoked and "legal_entity" in claims:
+            # Acting for a legal entity holds only while the mandate does (revoked, expired, or the
+            # entity suspended or dissolved: the token is inactive from that moment).
+            revoked = not self._mandate_holds(claims["legal_entity"])
+        return AccessToken(claims=claims, revoked=revoked)
 
     def read_active(self, token: str, audience: str) -> AccessToken | None:
         """For resource endpoints: only unexpired, unrevoked tokens meant for `audience`."""

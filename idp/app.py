@@ -14,7 +14,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from idp.endpoints import account, authorize, end_session, login, recover, register, step_up, userinfo
+from idp.endpoints import (
+    account,
+    account_companies,
+    act_as,
+    authorize,
+    end_session,
+    login,
+    recover,
+    register,
+    step_up,
+    userinfo,
+)
 from idp.endpoints.discovery import metadata_bytes
 from idp.endpoints.token import endpoints as oauth_endpoints
 from idp.errors import BrowserError
@@ -40,7 +51,8 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
                   lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.state.services = svc
-    for module in (authorize, login, step_up, account, userinfo, end_session, register, recover):
+    for module in (authorize, login, step_up, act_as, account, account_companies, userinfo, end_session, register,
+                   recover):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import orjson
 from authlib.oauth2 import AuthorizationServer
@@ -15,6 +17,7 @@ from starlette.responses import Response
 from clients.models import Client
 from clients.registry import ClientRegistry
 from idp.access_tokens import AccessToken, AccessTokenReader
+from idp.acting import EntityAccess
 from idp.audit import AuditLog
 from idp.errors import InvalidClientError
 from idp.grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
@@ -36,6 +39,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: SqlPersonStore,
         refresh_tokens: SqlRefreshTokenStore, access_tokens: AccessTokenReader, audit: AuditLog,
         code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: SqlProofingStore,
+        entity_access: EntityAccess,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -48,6 +52,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.code_ttl = code_ttl
         self.client_throttle = client_throttle
         self.proofing_records = proofing_records
+        self.entity_access = entity_access
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD,
             PrivateKeyJwt([token_endpoint, issuer.issuer], store),
@@ -103,7 +108,12 @@ class IdpAuthorizationServer(AuthorizationServer):
             at = self.access_tokens.read(token)
             if at is not None:
                 return at
-        return self.refresh_tokens.find(token) if len(token) <= 128 else None
+        refresh = self.refresh_tokens.find(token) if len(token) <= 128 else None
+        if refresh is not None and refresh.auth.get("legal_entity") is not None and refresh.revoked_at is None \
+                and not self.entity_access.token_claim_holds(refresh.auth["legal_entity"]):
+            # Issued for a legal entity whose mandate has ended: as good as revoked.
+            refresh = replace(refresh, revoked_at=datetime.now(UTC))
+        return refresh
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
@@ -132,7 +142,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "sub": token.person_id, "scope": token.scope, "iss": self.server.issuer.issuer,
             "exp": int(token.expires_at.timestamp()), "iat": int(token.issued_at.timestamp()),
         }
-        payload.update({k: auth[k] for k in ("acr", "amr", "auth_time") if k in auth})
+        payload.update({k: auth[k] for k in ("acr", "amr", "auth_time", "legal_entity") if auth.get(k) is not None})
         return payload
 
 

@@ -9,7 +9,8 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "phone": ("phone_number", "phone_number_verified"),
     "national_code": ("national_code",),
 }
-SUPPORTED_SCOPES = ("openid", "offline_access", *SCOPE_CLAIMS)
+# `legal_entity` asks for the entity chooser after sign-in and releases the `legal_entity` claim.
+SUPPORTED_SCOPES = ("openid", "offline_access", *SCOPE_CLAIMS, "legal_entity")
 
 
 def person_claims(person: Person, scopes: set[str]) -> dict[str, object]:
@@ -29,5 +30,6 @@ def person_claims(person: Person, scopes: set[str]) -> dict[str, object]:
 
 
 def supported_claims() -> list[str]:
-    standard = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"]
+    standard = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
+                "legal_entity"]
     return standard + [c for claims in SCOPE_CLAIMS.values() for c in claims]

@@ -1,4 +1,4 @@
-"""The `idp` command: serve, migrate, and administer keys, clients and people."""
+"""The `idp` command: serve, migrate, and administer keys, clients, people and legal entities."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from idp.database import make_engine
 from idp.settings import Settings
 from keys.cli import build_app as build_keys_app
 from keys.keyring import KeyRing
+from legal_entities.cli import build_app as build_entities_app
+from legal_entities.entities import LegalEntities
 from levels.cli import PeopleContext
 from levels.cli import build_app as build_people_app
 
@@ -63,12 +65,20 @@ def _people_context() -> PeopleContext:
                          records=SqlProofingStore(engine), engine=engine, audit=audit)
 
 
+def _entities() -> LegalEntities:
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    return LegalEntities(engine, AuditLog(engine).sink("cli"))
+
+
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
 app.add_typer(build_clients_app(_registry, _services), name="clients",
               help="Registered clients (agency portals) and their services.")
 
 app.add_typer(build_people_app(_people_context), name="people",
               help="People: add, show, verify in person, import existing accounts.")
+app.add_typer(build_entities_app(_entities), name="entities",
+              help="Legal entities: import from the companies registry, list, show, grant and revoke mandates.")
 
 
 @db_app.command("upgrade")

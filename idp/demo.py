@@ -1,4 +1,7 @@
-"""Demo data for `make run`: one agency portal, one machine client and one citizen.
+"""Demo data for `make run`: one agency portal, one machine client, a citizen and an employee of hers.
+
+The companies-registry file `legal_entities/data/demo-companies.csv` names the citizen chief executive
+of a demo company, for the legal-entity walk-through in the README.
 
 Credentials are fresh on every run (the secret and password are shown once, like in production);
 nothing here is used outside the embedded development setup.
@@ -15,6 +18,7 @@ from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
 from clients.registry import ClientRegistry, UnknownClient
+from clients.services import Service, ServiceCatalogue, ServiceStore
 from levels.authenticators.password import Passwords
 from levels.national_code import make_national_code
 from levels.people import SqlPersonStore, new_person
@@ -23,6 +27,8 @@ PORTAL_ID = "demo-portal"
 PORTAL_REDIRECT = "http://127.0.0.1:8400/callback"
 MACHINE_ID = "demo-inquiry-client"
 DEMO_NATIONAL_CODE = make_national_code("001234567")
+EMPLOYEE_NATIONAL_CODE = make_national_code("004433221")
+DEMO_SERVICE = "tax.file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,9 @@ class DemoCredentials:
     password: str
     code_verifier: str
     authorize_url: str
+    employee_national_code: str
+    employee_password: str
+    entity_authorize_url: str
 
 
 def _ensure_client(registry: ClientRegistry, client_id: str, **fields: object) -> str:
@@ -43,33 +52,49 @@ def _ensure_client(registry: ClientRegistry, client_id: str, **fields: object) -
     return secret
 
 
-def seed(registry: ClientRegistry, people: SqlPersonStore, passwords: Passwords, issuer: str) -> DemoCredentials:
+def _ensure_person(people: SqlPersonStore, passwords: Passwords, national_code: str, given: str, family: str,
+                   mobile: str) -> str:
+    """The person, created if missing, with a fresh password (returned)."""
+    person = people.get_by_national_code(national_code)
+    if person is None:
+        person = new_person(national_code, given, family, birthdate=date(1990, 3, 21), mobile=mobile,
+                            mobile_verified=True, now=datetime.now(UTC))
+        people.add(person)
+    password = "demo-" + secrets.token_urlsafe(9)
+    people.set_password_hash(person.id, passwords.hash(password), datetime.now(UTC))
+    return password
+
+
+def _authorize_url(issuer: str, scope: str, verifier: str) -> str:
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return f"{issuer}/authorize?" + urlencode({
+        "response_type": "code", "client_id": PORTAL_ID, "redirect_uri": PORTAL_REDIRECT, "scope": scope,
+        "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    })
+
+
+def seed(registry: ClientRegistry, services: ServiceStore, people: SqlPersonStore, passwords: Passwords,
+         issuer: str) -> DemoCredentials:
     portal_secret = _ensure_client(
         registry, PORTAL_ID, name="Demo agency portal", redirect_uris=[PORTAL_REDIRECT],
         post_logout_redirect_uris=["http://127.0.0.1:8400/"],
         grant_types=["authorization_code", "refresh_token"],
-        scopes=["openid", "profile", "phone", "national_code", "offline_access"],
+        scopes=["openid", "profile", "phone", "national_code", "offline_access", "legal_entity"],
     )
+    ServiceCatalogue(registry, services).add(Service(PORTAL_ID, DEMO_SERVICE, 1))
     machine_secret = _ensure_client(
         registry, MACHINE_ID, name="Demo inquiry back end", grant_types=["client_credentials"],
         scopes=["inquiry.read"], audiences=["https://inquiry.demo.gov.example"],
     )
-    person = people.get_by_national_code(DEMO_NATIONAL_CODE)
-    if person is None:
-        person = new_person(
-            DEMO_NATIONAL_CODE, "Sara", "Ahmadi", birthdate=date(1990, 3, 21), mobile="+989121234567",
-            mobile_verified=True, now=datetime.now(UTC),
-        )
-        people.add(person)
-    password = "demo-" + secrets.token_urlsafe(9)
-    people.set_password_hash(person.id, passwords.hash(password), datetime.now(UTC))
-
+    password = _ensure_person(people, passwords, DEMO_NATIONAL_CODE, "Sara", "Ahmadi", "+989121234567")
+    employee_password = _ensure_person(people, passwords, EMPLOYEE_NATIONAL_CODE, "Reza", "Karimi",
+                                       "+989121112233")
+    # One PKCE verifier for both printed URLs: each code is redeemed with it.
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = urlencode({
-        "response_type": "code", "client_id": PORTAL_ID, "redirect_uri": PORTAL_REDIRECT,
-        "scope": "openid profile phone offline_access", "state": secrets.token_urlsafe(8),
-        "nonce": secrets.token_urlsafe(8), "code_challenge": challenge, "code_challenge_method": "S256",
-    })
-    return DemoCredentials(portal_secret, machine_secret, DEMO_NATIONAL_CODE, password, verifier,
-                           f"{issuer}/authorize?{query}")
+    return DemoCredentials(
+        portal_secret, machine_secret, DEMO_NATIONAL_CODE, password, verifier,
+        _authorize_url(issuer, "openid profile phone offline_access", verifier),
+        EMPLOYEE_NATIONAL_CODE, employee_password,
+        _authorize_url(issuer, f"openid profile legal_entity {DEMO_SERVICE}", verifier),
+    )

@@ -19,10 +19,11 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
     UnsupportedResponseTypeError,
 )
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import AccountSelectionRequiredError, ConsentRequiredError, LoginRequiredError
 
 __all__ = [
     "AccessDeniedError",
+    "AccountSelectionRequiredError",
     "BrowserError",
     "ConsentRequiredError",
     "InvalidClientError",

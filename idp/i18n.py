@@ -7,9 +7,11 @@ with Babel once at start-up (no compile step needed after a clean clone).
 from __future__ import annotations
 
 import gettext
+from datetime import date
 from io import BytesIO
 from pathlib import Path
 
+import jdatetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -51,3 +53,11 @@ _PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 def localize_digits(text: str, locale: str) -> str:
     """Numbers in Persian text are written with Persian digits."""
     return text.translate(_PERSIAN_DIGITS) if locale == "fa" else text
+
+
+def format_day(day: date, locale: str) -> str:
+    """A calendar day as people read it: the Jalali calendar in Persian, ISO 8601 otherwise."""
+    if locale == "fa":
+        jalali: str = jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d")
+        return jalali
+    return day.isoformat()

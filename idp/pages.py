@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, Response
 
 from idp.csrf import COOKIE as CSRF_COOKIE
 from idp.csrf import CsrfTokens
-from idp.i18n import LOCALES, RTL, load_translations, pick_locale
+from idp.i18n import LOCALES, RTL, format_day, load_translations, pick_locale
 
 LANG_COOKIE = "idp_lang"
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
@@ -87,7 +87,7 @@ class Pages:
         html = self._env.get_template(template).render(
             _=tr.gettext, lang=locale, dir="rtl" if locale in RTL else "ltr",
             csrf_token=self.csrf.form_token(csrf_value), lang_links=self._lang_links(request, lang_query),
-            nonce=script_nonce, **context,
+            nonce=script_nonce, format_day=lambda day: format_day(day, locale), **context,
         )
         response = HTMLResponse(html, status_code=status_code, headers=security_headers(script_nonce))
         if set_csrf:

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from legal_entities.entities import LegalEntities
 from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
 from clients.services import SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.access_tokens import AccessTokenReader
+from idp.acting import EntityAccess
 from idp.audit import AuditLog
 from idp.authorization_server import IdpAuthorizationServer
 from idp.csrf import CsrfTokens
@@ -121,6 +123,7 @@ class Services:
     recovery_key: bytes
     proofing: ProofingService
     proofing_records: SqlProofingStore
+    acting: EntityAccess
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None, engine: Engine | None = None) -> Services:
@@ -139,7 +142,13 @@ class Services:
             lifetimes=TokenLifetimes(settings.access_token_ttl, settings.id_token_ttl, settings.refresh_token_ttl),
             default_alg=settings.signing_alg,
         )
-        access_tokens = AccessTokenReader(keyring, issuer)
+        service_store = SqlServiceStore(engine)
+        acting = EntityAccess(
+            LegalEntities(engine, audit.sink("web")),
+            lambda client_id: frozenset(s.scope for s in service_store.services_for(client_id)),
+            store, choice_ttl=settings.login_transaction_ttl,
+        )
+        access_tokens = AccessTokenReader(keyring, issuer, acting.token_claim_holds)
         server = IdpAuthorizationServer(
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
             access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
@@ -149,13 +158,13 @@ class Services:
                 per_ip=settings.client_auth_failures_per_ip, window=settings.login_attempt_window,
                 namespace="client-auth",
             ),
-            proofing_records=SqlProofingStore(engine),
+            proofing_records=SqlProofingStore(engine), entity_access=acting,
         )
         totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
         host = urlsplit(settings.issuer).hostname or "localhost"
         return cls(
             policy=make_policy(settings),
-            services=SqlServiceStore(engine),
+            services=service_store, acting=acting,
             sms_otp=SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1")),
             totp=Totp(),
             credentials=SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt),

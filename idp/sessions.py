@@ -33,6 +33,8 @@ class SsoSession:
     created_at: int
     factors: tuple[Factor, ...]
     clients: tuple[str, ...] = field(default=())
+    # Per client, who the person last chose to act as there: "self" or a mandate id (legal entities).
+    acting: dict[str, str] = field(default_factory=dict)
 
     @property
     def auth_time(self) -> int:
@@ -63,6 +65,7 @@ def _decode(raw: bytes) -> SsoSession:
         created_at=data["created_at"],
         factors=tuple(Factor(**f) for f in data["factors"]),
         clients=tuple(data.get("clients", ())),
+        acting=dict(data.get("acting") or {}),
     )
 
 
@@ -104,10 +107,17 @@ class SessionManager:
     def _remaining(self, session: SsoSession) -> float:
         return max(1.0, session.created_at + self._ttl - self._clock())
 
-    def add_client(self, cookie_value: str, session: SsoSession, client_id: str) -> SsoSession:
-        if client_id in session.clients:
+    def add_client(
+        self, cookie_value: str, session: SsoSession, client_id: str, acting: str | None = None
+    ) -> SsoSession:
+        """Record that the client received tokens in this session and, when the request was about
+        acting for someone, who the person chose to act as there."""
+        new_client = client_id not in session.clients
+        if not new_client and (acting is None or session.acting.get(client_id) == acting):
             return session
-        updated = replace(session, clients=(*session.clients, client_id))
+        updated = replace(session, clients=(*session.clients, client_id) if new_client else session.clients)
+        if acting is not None:
+            updated = replace(updated, acting={**session.acting, client_id: acting})
         self._store.set(_key(cookie_value), _encode(updated), self._remaining(session))
         return updated
 

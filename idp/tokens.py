@@ -32,10 +32,13 @@ class AuthContext:
     # Identity Assurance: verified claim names asked for in the ID token / at userinfo (None: not asked).
     id_token_verified: tuple[str, ...] | None = None
     userinfo_verified: tuple[str, ...] | None = None
+    # Acting for a legal entity: the `legal_entity` claim (None: the person acts in their own name).
+    legal_entity: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"auth_time": self.auth_time, "acr": self.acr, "amr": list(self.amr), "sid": self.sid,
-                "userinfo_verified": list(self.userinfo_verified) if self.userinfo_verified is not None else None}
+                "userinfo_verified": list(self.userinfo_verified) if self.userinfo_verified is not None else None,
+                "legal_entity": self.legal_entity}
 
     @classmethod
     def from_refresh(cls, person_id: str, family_id: str, auth: dict[str, object]) -> AuthContext:
@@ -45,6 +48,7 @@ class AuthContext:
             sid=auth.get("sid"), family_id=family_id,  # type: ignore[arg-type]
             userinfo_verified=tuple(auth["userinfo_verified"]) if auth.get("userinfo_verified") is not None  # type: ignore[arg-type]
             else None,
+            legal_entity=auth.get("legal_entity"),  # type: ignore[arg-type]
         )
 
 
@@ -89,6 +93,8 @@ class TokenIssuer:
             claims.update(auth_time=ctx.auth_time, acr=ctx.acr, amr=list(ctx.amr))
             if ctx.sid:
                 claims["sid"] = ctx.sid
+            if ctx.legal_entity is not None:
+                claims["legal_entity"] = ctx.legal_entity
             if ctx.userinfo_verified is not None:
                 # Lets userinfo answer the claims request this token was issued for.
                 claims["verified_claims_request"] = list(ctx.userinfo_verified)
@@ -121,6 +127,8 @@ class TokenIssuer:
             claims["sid"] = ctx.sid
         if ctx.nonce:
             claims["nonce"] = ctx.nonce
+        if ctx.legal_entity is not None:
+            claims["legal_entity"] = ctx.legal_entity
         if access_token:
             claims["at_hash"] = create_half_hash(access_token, alg).decode()  # type: ignore[union-attr]
         if extra:

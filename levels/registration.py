@@ -33,6 +33,14 @@ _COMPACT_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
 _MOBILE = re.compile(r"(?:\+98|0098|98)0?(9[0-9]{9})|0?(9[0-9]{9})")
 
 
+class InvalidDate(ValueError):
+    """The text is not a day of the Persian or the Gregorian calendar."""
+
+
+class MalformedDate(InvalidDate):
+    """The text is not written year/month/day at all (rather than naming a day that does not exist)."""
+
+
 class InvalidBirthdate(ValueError):
     """The text is not a plausible birth date."""
 
@@ -49,36 +57,58 @@ class InvalidImportRow(ValueError):
     """One row of an import file cannot be imported; the message says which field and why."""
 
 
-def parse_birthdate(text: str, *, today: date | None = None) -> date:
+def parse_calendar_date(text: str) -> date:
     """The Gregorian date written as `text`: year/month/day, Jalali when the year is below 1700.
 
-    Accepts `/`, `-` or `.` between the parts, Persian or Arabic digits, or eight digits in a row.
-    Raises `InvalidBirthdate` for dates that do not exist, lie after `today` (default: the system
-    date) or more than 130 years before it.
+    Accepts `/`, `-` or `.` between the parts, Persian or Arabic digits, invisible direction marks,
+    or eight digits in a row. Raises `MalformedDate` for anything else and `InvalidDate` for a day
+    its calendar does not have. Shared by birth dates and by the validity dates of mandates, so
+    people and operators write dates the same way everywhere.
     """
-    cleaned = _DASHES.sub("-", _INVISIBLE.sub("", text.translate(_DIGITS))).strip()
+    cleaned = _clean_date(text)
     if not cleaned:
-        raise InvalidBirthdate("Enter your birth date.")
+        raise MalformedDate("Enter a date.")
     match = _DATE.fullmatch(cleaned) or _COMPACT_DATE.fullmatch(cleaned)
     if match is None:
-        raise InvalidBirthdate("Write the birth date as year/month/day, for example 1369/01/01.")
+        raise MalformedDate("Write the date as year/month/day, for example 1369/01/01 or 1990-03-21.")
     year, month, day = (int(part) for part in match.groups())
     if year < _JALALI_BEFORE:
         try:
-            born: date = jdatetime.date(year, month, day).togregorian()
+            gregorian: date = jdatetime.date(year, month, day).togregorian()
         except ValueError:
-            raise InvalidBirthdate(f"There is no day {year}/{month:02}/{day:02} in the Persian calendar.") from None
-    else:
-        try:
-            born = date(year, month, day)
-        except ValueError:
-            raise InvalidBirthdate(f"There is no day {year}-{month:02}-{day:02} in the Gregorian calendar.") from None
+            raise InvalidDate(f"There is no day {year}/{month:02}/{day:02} in the Persian calendar.") from None
+        return gregorian
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise InvalidDate(f"There is no day {year}-{month:02}-{day:02} in the Gregorian calendar.") from None
+
+
+def parse_birthdate(text: str, *, today: date | None = None) -> date:
+    """The birth date written as `text`, read as `parse_calendar_date` does.
+
+    Raises `InvalidBirthdate` for text that is not a date, dates that do not exist, lie after
+    `today` (default: the system date) or more than 130 years before it.
+    """
+    # The messages below are translated for the registration pages, so they stay about birth dates.
+    if not _clean_date(text):
+        raise InvalidBirthdate("Enter your birth date.")
+    try:
+        born = parse_calendar_date(text)
+    except MalformedDate:
+        raise InvalidBirthdate("Write the birth date as year/month/day, for example 1369/01/01.") from None
+    except InvalidDate as exc:
+        raise InvalidBirthdate(str(exc)) from None
     today = today or date.today()
     if born > today:
         raise InvalidBirthdate("A birth date cannot be in the future.")
     if _years_between(born, today) > MAX_AGE_YEARS:
         raise InvalidBirthdate(f"A birth date more than {MAX_AGE_YEARS} years ago is not plausible.")
     return born
+
+
+def _clean_date(text: str) -> str:
+    return _DASHES.sub("-", _INVISIBLE.sub("", text.translate(_DIGITS))).strip()
 
 
 def _years_between(earlier: date, later: date) -> int:

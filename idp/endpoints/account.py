@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.deps import services
 from idp.errors import OAuth2Error
+from idp.login_transactions import LoginTransaction
 from idp.oauth_request import read_form
 from idp.services import Services
 from idp.sessions import SsoSession
@@ -19,14 +21,23 @@ from levels.people import Person
 router = APIRouter()
 
 ACCOUNT_HOME = "/account/security"
+COMPANIES = "/account/companies"
+ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, COMPANIES})
 _PENDING_TTL = 600
 
 
-def _signed_in(svc: Services, request: Request) -> tuple[SsoSession, Person] | Response:
+def account_page_for(tx: LoginTransaction | None) -> str | None:
+    """The account page a sign-in was started from, if it was (only our own pages, never a URL)."""
+    page = tx.get("return_to") if tx is not None else None
+    return page if page in ACCOUNT_PAGES else None
+
+
+def signed_in(svc: Services, request: Request, page: str = ACCOUNT_HOME) -> tuple[SsoSession, Person] | Response:
+    """The browser's session and person, or a redirect to sign in that comes back to `page`."""
     session = svc.sessions.load(request.cookies.get(svc.settings.cookie_name))
     person = svc.people.get(session.person_id) if session else None
     if session is None or person is None or person.status != "active":
-        tx = svc.transactions.start([("return_to", ACCOUNT_HOME)], client_id="")
+        tx = svc.transactions.start([("return_to", page)], client_id="")
         return RedirectResponse(f"/login?tx={tx.id}", status_code=303)
     return session, person
 
@@ -48,9 +59,9 @@ def _page(svc: Services, request: Request, person: Person, *, status_code: int =
     )
 
 
-async def _form(svc: Services, request: Request) -> dict[str, str] | Response:
+async def _form(svc: Services, request: Request) -> ImmutableMultiDict[str, str] | Response:
     try:
-        form = dict(await read_form(request))
+        form = ImmutableMultiDict(await read_form(request))
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
     if not svc.pages.check_csrf(request, form.get("csrf_token")):
@@ -58,10 +69,12 @@ async def _form(svc: Services, request: Request) -> dict[str, str] | Response:
     return form
 
 
-async def _posted(request: Request) -> tuple[Services, SsoSession, Person, dict[str, str]] | Response:
+async def posted_form(
+    request: Request, page: str = ACCOUNT_HOME
+) -> tuple[Services, SsoSession, Person, ImmutableMultiDict[str, str]] | Response:
     """A signed-in person's account form, after its CSRF token checks out."""
     svc = services(request)
-    who = _signed_in(svc, request)
+    who = signed_in(svc, request, page)
     if isinstance(who, Response):
         return who
     form = await _form(svc, request)
@@ -73,7 +86,7 @@ async def _posted(request: Request) -> tuple[Services, SsoSession, Person, dict[
 @router.get(ACCOUNT_HOME)
 async def security(request: Request) -> Response:
     svc = services(request)
-    who = _signed_in(svc, request)
+    who = signed_in(svc, request)
     if isinstance(who, Response):
         return who
     notice = {"passkey": "Your passkey was added."}.get(request.query_params.get("added", ""))
@@ -82,7 +95,7 @@ async def security(request: Request) -> Response:
 
 @router.post("/account/totp/start")
 async def totp_start(request: Request) -> Response:
-    posted = await _posted(request)
+    posted = await posted_form(request)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -96,7 +109,7 @@ async def totp_start(request: Request) -> Response:
 
 @router.post("/account/totp/confirm")
 async def totp_confirm(request: Request) -> Response:
-    posted = await _posted(request)
+    posted = await posted_form(request)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -126,7 +139,7 @@ async def totp_confirm(request: Request) -> Response:
 
 @router.post("/account/passkeys")
 async def passkey_add(request: Request) -> Response:
-    posted = await _posted(request)
+    posted = await posted_form(request)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted

@@ -12,10 +12,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from clients.models import Client
+from idp.acting import SCOPE as ENTITY_SCOPE
+from idp.acting import SELF, Acting
 from idp.authorization_response import deliver
 from idp.checks import check_acr_values, check_claims, check_prompt, check_response_mode
 from idp.endpoints.deps import services
-from idp.errors import LoginRequiredError, OAuth2Error
+from idp.errors import AccountSelectionRequiredError, LoginRequiredError, OAuth2Error
 from idp.interaction import Done, Requirement, decide
 from idp.login_transactions import LoginTransaction
 from idp.methods import available_methods
@@ -23,6 +25,7 @@ from idp.oauth_request import HttpRequest, parse_pairs, read_form
 from idp.services import Services
 from idp.tokens import AuthContext
 from idp.verified_claims import requested
+from levels.level import Level
 
 router = APIRouter()
 
@@ -86,10 +89,27 @@ def authorization(
     if person is not None and person.status != "active":
         person = None
 
+    scopes = client.get_allowed_scope(data.get("scope", "")).split()
+    wants_entity = ENTITY_SCOPE in scopes
     signed_in_for_this_request = bool(tx and session and max(f.at for f in session.factors) >= tx.created_at)
-    must_identify = session is None or person is None or (
-        ("login" in prompts or "select_account" in prompts) and not signed_in_for_this_request
-    )
+    # select_account with legal_entity shows the "Act as" chooser again; without it, it means
+    # "let me choose the account", i.e. sign in again.
+    reidentify = "login" in prompts or ("select_account" in prompts and not wants_entity)
+    must_identify = session is None or person is None or (reidentify and not signed_in_for_this_request)
+
+    choice: str | None = None
+    acting: Acting | None = None
+    if wants_entity and not must_identify:
+        assert session is not None and person is not None
+        choice = svc.acting.chosen(tx.id) if tx else None
+        if choice is None and "select_account" not in prompts:
+            choice = session.acting.get(client.client_id)
+        if choice is not None and choice != SELF:
+            acting = svc.acting.option(person.national_code, client.client_id, scopes, choice)
+            if acting is None:
+                choice = None  # the mandate no longer lets them act here: ask again
+        requirement = raised_for(requirement, acting)
+
     decision = None if must_identify else decide(
         svc.policy, person.proofing_tier, session.proven_factors(),  # type: ignore[union-attr]
         lambda: available_methods(svc, person), requirement, datetime.now(UTC),  # type: ignore[arg-type]
@@ -99,26 +119,49 @@ def authorization(
             # prompt=none never shows a page: any shortfall, including a level step-up, is login_required.
             return _deliver_error(svc, request, LoginRequiredError(), redirect_uri, data, locale, response_mode)
         tx = tx or svc.transactions.start(pairs, client.client_id)
+        if choice is not None:
+            svc.acting.choose(tx.id, choice)  # the step-up must aim at the chosen entity's level
         target = "/login" if must_identify else "/login/step"
         return RedirectResponse(f"{target}?tx={tx.id}", status_code=302, headers={"Cache-Control": "no-store"})
 
     assert session is not None and person is not None and cookie is not None
+    if wants_entity and choice is None:
+        if svc.acting.options(person.national_code, client.client_id, scopes):
+            if "none" in prompts:
+                return _deliver_error(svc, request, AccountSelectionRequiredError(
+                    description="The person must choose whom to act for."), redirect_uri, data, locale,
+                    response_mode)
+            tx = tx or svc.transactions.start(pairs, client.client_id)
+            return RedirectResponse(f"/login/act-as?tx={tx.id}", status_code=302,
+                                    headers={"Cache-Control": "no-store"})
+        choice = SELF  # nobody to act for with this client: no chooser with a single answer
     ctx = AuthContext(
         person_id=person.id, auth_time=session.auth_time, acr=svc.policy.acr(decision.level),
         amr=tuple(svc.policy.amr(decision.methods)), sid=session.sid, nonce=data.get("nonce"),
         id_token_verified=_names(requested(claims.get("id_token"))),
         userinfo_verified=_names(requested(claims.get("userinfo"))),
+        legal_entity=acting.claim() if acting else None,
     )
     grant.request.user = ctx
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
-    svc.sessions.add_client(cookie, session, client.client_id)
+    svc.sessions.add_client(cookie, session, client.client_id, acting=choice)
+    if acting is not None:
+        svc.audit.record("legal_entity.acted", person_id=person.id, client_id=client.client_id, detail={
+            "mandate_id": acting.mandate_id, "entity": acting.mandate.entity.national_id, "sid": session.sid})
     if tx is not None:
         svc.transactions.finish(tx.id)
     return deliver(
         svc.pages, request, redirect_uri=redirect_uri, params=[("code", code)], state=data.get("state"),
         issuer=issuer, response_mode=response_mode, locale=locale,
     )
+
+
+def raised_for(requirement: Requirement, acting: Acting | None) -> Requirement:
+    """An entity may require a higher level for acting on its behalf than the service itself."""
+    if acting is None or acting.mandate.entity.min_level <= requirement.level:
+        return requirement
+    return replace(requirement, level=Level(acting.mandate.entity.min_level))
 
 
 def _names(names: list[str] | None) -> tuple[str, ...] | None:

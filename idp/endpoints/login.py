@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.endpoints.account import ACCOUNT_HOME
+from idp.endpoints.account import account_page_for
 from idp.endpoints.deps import client_ip, services
 from idp.errors import OAuth2Error
 from idp.i18n import localize_digits
@@ -113,7 +113,7 @@ def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person_id:
     svc.audit.record("login.succeeded", person_id=person_id, ip=ip, client_id=tx.client_id,
                      detail={"method": method, "sid": session.sid})
     # A sign-in for the account pages goes back there; any other continues the authorization.
-    target = ACCOUNT_HOME if tx.get("return_to") == ACCOUNT_HOME else f"/authorize/resume?tx={tx.id}"
+    target = account_page_for(tx) or f"/authorize/resume?tx={tx.id}"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         svc.settings.cookie_name, cookie_value, httponly=True, secure=svc.settings.secure_cookies,

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.endpoints.account import ACCOUNT_HOME
+from idp.endpoints.account import ACCOUNT_HOME, account_page_for
 from idp.endpoints.deps import client_ip, services
 from idp.errors import OAuth2Error
 from idp.login_transactions import LoginTransaction
@@ -90,8 +90,7 @@ def continue_signed_in(
     cookie_value, session = svc.sessions.start(person_id, methods[0])
     for method in methods[1:]:
         session = svc.sessions.add_factor(cookie_value, session, method)
-    resume = tx is not None and tx.get("return_to") != ACCOUNT_HOME
-    target = f"/authorize/resume?tx={tx.id}" if resume and tx else ACCOUNT_HOME
+    target = account_page_for(tx) or (f"/authorize/resume?tx={tx.id}" if tx else ACCOUNT_HOME)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         svc.settings.cookie_name, cookie_value, httponly=True, secure=svc.settings.secure_cookies,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
@@ -9,9 +10,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp.acting import SELF
 from idp.authorization_response import deliver
 from idp.checks import check_claims
-from idp.endpoints.authorize import requirement_for
+from idp.endpoints.authorize import raised_for, requirement_for
 from idp.endpoints.deps import client_ip, services
 from idp.errors import OAuth2Error, UnmetAuthenticationRequirements
 from idp.interaction import AskFactor, CannotReach, Done, NeedProofing, decide
@@ -26,7 +28,7 @@ from levels.throttle import TooManyAttempts
 router = APIRouter()
 
 
-class _Context:
+class PendingLogin:
     """The pending authorization, the browser's session and its person, loaded together."""
 
     def __init__(self, svc: Services, request: Request, tx: LoginTransaction, cookie: str,
@@ -41,6 +43,11 @@ class _Context:
         if self.client is None:
             return None
         requirement = requirement_for(self.svc, self.client, self.data, check_claims(self.data), self.tx)
+        choice = self.svc.acting.chosen(self.tx.id)
+        if choice is not None and choice != SELF:
+            scopes = self.client.get_allowed_scope(self.data.get("scope", "")).split()
+            requirement = raised_for(
+                requirement, self.svc.acting.option(self.person.national_code, self.client.client_id, scopes, choice))
         return decide(
             self.svc.policy, self.person.proofing_tier, self.session.proven_factors(),
             lambda: available_methods(self.svc, self.person), requirement, datetime.now(UTC),
@@ -58,7 +65,7 @@ class _Context:
         )
 
 
-def _load(svc: Services, request: Request, tx_id: str | None) -> _Context | Response:
+def load_pending(svc: Services, request: Request, tx_id: str | None) -> PendingLogin | Response:
     tx = svc.transactions.load(tx_id)
     if tx is None:
         return svc.pages.error(request, "This sign-in link has expired",
@@ -68,14 +75,14 @@ def _load(svc: Services, request: Request, tx_id: str | None) -> _Context | Resp
     person = svc.people.get(session.person_id) if session else None
     if cookie is None or session is None or person is None or person.status != "active":
         return RedirectResponse(f"/login?tx={tx.id}", status_code=303)
-    return _Context(svc, request, tx, cookie, session, person)
+    return PendingLogin(svc, request, tx, cookie, session, person)
 
 
-def _resume(ctx: _Context) -> Response:
+def _resume(ctx: PendingLogin) -> Response:
     return RedirectResponse(f"/authorize/resume?tx={ctx.tx.id}", status_code=303)
 
 
-def _show(ctx: _Context, *, error: str | None = None, status_code: int = 200, resend: bool = False) -> Response:
+def _show(ctx: PendingLogin, *, error: str | None = None, status_code: int = 200, resend: bool = False) -> Response:
     decision = ctx.decision()
     if decision is None or isinstance(decision, Done):
         return _resume(ctx)
@@ -98,7 +105,7 @@ def _show(ctx: _Context, *, error: str | None = None, status_code: int = 200, re
                       notice=notice, **extra)
 
 
-def _sms_challenge(ctx: _Context, *, resend: bool) -> tuple[str, str | None]:
+def _sms_challenge(ctx: PendingLogin, *, resend: bool) -> tuple[str, str | None]:
     """The masked number a code was sent to for this step; sends one if none is pending."""
     from levels.authenticators.sms_otp import ResendTooSoon
 
@@ -122,31 +129,34 @@ def _sms_challenge(ctx: _Context, *, resend: bool) -> tuple[str, str | None]:
 @router.get("/login/step")
 async def step_page(request: Request) -> Response:
     svc = services(request)
-    loaded = _load(svc, request, request.query_params.get("tx"))
+    loaded = load_pending(svc, request, request.query_params.get("tx"))
     if isinstance(loaded, Response):
         return loaded
     return await run_in_threadpool(_show, loaded)
 
 
-async def _posted(request: Request) -> tuple[_Context, dict[str, str]] | Response:
-    """A step form's transaction and session, after its CSRF token checks out."""
+async def posted_pending(
+    request: Request, show: Callable[..., Response]
+) -> tuple[PendingLogin, dict[str, str]] | Response:
+    """A sign-in form's pending transaction and session, after its CSRF token checks out; `show`
+    renders the form's page again with an error when it does not."""
     svc = services(request)
     try:
         form = dict(await read_form(request))
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
-    loaded = _load(svc, request, form.get("tx"))
+    loaded = load_pending(svc, request, form.get("tx"))
     if isinstance(loaded, Response):
         return loaded
     if not svc.pages.check_csrf(request, form.get("csrf_token")):
-        return await run_in_threadpool(lambda: _show(loaded, error="Your form expired. Please try again.",
-                                                     status_code=400))
+        return await run_in_threadpool(lambda: show(loaded, error="Your form expired. Please try again.",
+                                                    status_code=400))
     return loaded, form
 
 
 @router.post("/login/step")
 async def step_submit(request: Request) -> Response:
-    posted = await _posted(request)
+    posted = await posted_pending(request, _show)
     if isinstance(posted, Response):
         return posted
     ctx, form = posted
@@ -182,7 +192,7 @@ _WRONG = {
 }
 
 
-def _verify(ctx: _Context, method: str, form: dict[str, str]) -> bool:
+def _verify(ctx: PendingLogin, method: str, form: dict[str, str]) -> bool:
     """Check the submitted factor; only the method the step actually asks for is accepted."""
     decision = ctx.decision()
     if not isinstance(decision, AskFactor) or decision.method != method:
@@ -229,7 +239,7 @@ def verify_totp_or_recovery(svc: Services, person_id: str, code: str) -> bool:
 
 @router.post("/login/proofing")
 async def proofing_submit(request: Request) -> Response:
-    posted = await _posted(request)
+    posted = await posted_pending(request, _show)
     if isinstance(posted, Response):
         return posted
     ctx, form = posted

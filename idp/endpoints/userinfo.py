@@ -44,7 +44,7 @@ def _userinfo(svc: Services, token: str) -> Response:
         return _unauthorized("The account behind this token is no longer active.")
     body: dict[str, object] = {"sub": person.id, **person_claims(person, scopes)}
     # How and when the person authenticated, as in the token (a user token always has these).
-    body.update({k: at.claims[k] for k in ("acr", "amr", "auth_time") if k in at.claims})
+    body.update({k: at.claims[k] for k in ("acr", "amr", "auth_time", "legal_entity") if k in at.claims})
     names = at.claims.get("verified_claims_request")
     if isinstance(names, list):
         stated = verified_claims(person, svc.proofing_records.latest(person.id), [str(n) for n in names])

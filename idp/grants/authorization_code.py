@@ -40,6 +40,7 @@ class AuthorizationCode:
     family_id: str
     id_token_verified: tuple[str, ...] | None = None
     userinfo_verified: tuple[str, ...] | None = None
+    legal_entity: dict[str, object] | None = None
 
     # Authlib AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:
@@ -53,6 +54,7 @@ class AuthorizationCode:
             person_id=self.person_id, auth_time=self.auth_time, acr=self.acr, amr=self.amr,
             sid=self.sid, nonce=self.nonce, family_id=self.family_id,
             id_token_verified=self.id_token_verified, userinfo_verified=self.userinfo_verified,
+            legal_entity=self.legal_entity,
         )
 
 
@@ -113,6 +115,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             person_id=ctx.person_id, auth_time=ctx.auth_time, acr=ctx.acr, amr=ctx.amr, sid=ctx.sid,
             nonce=data.get("nonce"), family_id=ctx.family_id,
             id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
+            legal_entity=ctx.legal_entity,
         )
         self.server.store.set(f"code:{_code_key(code)}", orjson.dumps(asdict(record)), self.server.code_ttl)
 
@@ -171,6 +174,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ctx = self.authenticate_user(code)
         if ctx is None:
             raise InvalidGrantError("The account behind this code is no longer active.")
+        if ctx.legal_entity is not None and not self.server.entity_access.token_claim_holds(ctx.legal_entity):
+            raise InvalidGrantError("The mandate to act for this legal entity has ended.")
         self.request.user = ctx
         scopes = code.scope.split()
         with_refresh = client.check_grant_type("refresh_token") and "offline_access" in scopes

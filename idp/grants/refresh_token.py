@@ -6,6 +6,7 @@ https://datatracker.ietf.org/doc/html/draft-ietf-oauth-security-topics#section-4
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from authlib.oauth2.rfc6749 import grants
@@ -46,12 +47,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         return AuthContext.from_refresh(refresh_token.person_id, refresh_token.family_id, refresh_token.auth)
 
+    def _still_acting(self, old: RefreshToken, ctx: AuthContext) -> AuthContext:
+        """Tokens issued for a legal entity last only as long as the mandate: once it is revoked,
+        expired, or the entity is suspended or dissolved, the whole grant ends."""
+        claim = ctx.legal_entity or {}
+        mandate = self.server.entity_access.still_holds(claim.get("mandate_id"))
+        if mandate is None:
+            self._revoke_family(old, "token.mandate_ended")
+            raise InvalidGrantError("The mandate to act for this legal entity has ended.")
+        # The entity may have been renamed since; the role and powers of a mandate never change.
+        return replace(ctx, legal_entity={**claim, "name": mandate.entity.name})
+
     def create_token_response(self):  # type: ignore[no-untyped-def]
         old: RefreshToken = self.request.refresh_token
         client = self.request.client
         ctx = self.authenticate_user(old)
         if ctx is None:
             raise InvalidGrantError("The account behind this token is no longer active.")
+        if ctx.legal_entity is not None:
+            ctx = self._still_acting(old, ctx)
         self.request.user = ctx
         scope = self.request.payload.scope or old.scope
         try:

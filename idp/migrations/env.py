@@ -9,13 +9,14 @@ from clients.store_sql import Base as ClientsBase
 from idp.database import make_engine
 from idp.store_sql import Base as IdpBase
 from keys.store_sql import Base as KeysBase
+from legal_entities.store_sql import Base as LegalEntitiesBase
 from levels.authenticators.passkey import PasskeyCredentialRow  # noqa: F401 - declares its table on LevelsBase
 from levels.credentials_sql import Base as CredentialsBase
 from levels.proofing import ProofingRecordRow  # noqa: F401 - declares its table on LevelsBase
 from levels.store_sql import Base as LevelsBase
 
 target_metadata = [IdpBase.metadata, KeysBase.metadata, ClientsBase.metadata, LevelsBase.metadata,
-                   CredentialsBase.metadata]
+                   CredentialsBase.metadata, LegalEntitiesBase.metadata]
 
 
 def _run(connection: Connection) -> None:

@@ -10,8 +10,8 @@ from tests.idp.conftest import ISSUER, Idp, sign_in
 
 def test_demo_credentials_and_authorization_url_work_end_to_end(sqlite_idp: Idp) -> None:
     svc = sqlite_idp.services
-    creds = seed(svc.clients, svc.people, svc.passwords, ISSUER)
-    again = seed(svc.clients, svc.people, svc.passwords, ISSUER)  # re-running `make run` is fine
+    creds = seed(svc.clients, svc.services, svc.people, svc.passwords, ISSUER)
+    again = seed(svc.clients, svc.services, svc.people, svc.passwords, ISSUER)  # re-running `make run` is fine
     assert again.password != creds.password
 
     r = sign_in(sqlite_idp.new_browser(), creds.authorize_url, again.national_code, again.password)

@@ -8,14 +8,17 @@ from levels.national_code import make_national_code
 from levels.registration import (
     ImportRow,
     InvalidBirthdate,
+    InvalidDate,
     InvalidImportRow,
     InvalidMobile,
+    MalformedDate,
     WeakPassword,
     check_import_fields,
     check_new_password,
     common_passwords,
     normalize_mobile,
     parse_birthdate,
+    parse_calendar_date,
     parse_import_row,
 )
 
@@ -84,6 +87,28 @@ def test_invalid_birthdate_is_a_value_error():
 @given(st.dates(min_value=date(1900, 1, 1), max_value=TODAY))
 def test_gregorian_iso_dates_round_trip(day):
     assert parse_birthdate(day.isoformat(), today=TODAY) == day
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("۱۴۰۴/۱۲/۲۹", date(2026, 3, 20)), ("2030-01-01", date(2030, 1, 1)), ("1273/01/01", date(1894, 3, 21))],
+)
+def test_parse_calendar_date_has_no_birth_date_limits(text, expected):
+    assert parse_calendar_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "message"),
+    [
+        ("", MalformedDate, "Enter a date"),
+        ("31/12/2025", MalformedDate, "year/month/day, for example 1369/01/01 or 1990-03-21"),
+        ("1402/12/30", InvalidDate, "There is no day 1402/12/30 in the Persian calendar"),
+        ("2025-02-29", InvalidDate, "There is no day 2025-02-29 in the Gregorian calendar"),
+    ],
+)
+def test_parse_calendar_date_errors(text, error, message):
+    with pytest.raises(error, match=message):
+        parse_calendar_date(text)
 
 
 # Mobile numbers ------------------------------------------------------------------------------------
