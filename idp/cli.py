@@ -130,7 +130,7 @@ def demo(port: int = typer.Option(8000)) -> None:
 
     make_keyring(settings, engine).ensure()
     registry = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=AuditLog(engine).sink("demo"))
-    creds = seed(registry, SqlPersonStore(engine),
+    creds = seed(registry, SqlServiceStore(engine), SqlPersonStore(engine),
                  Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
                  settings.issuer)
     engine.dispose()
@@ -152,6 +152,16 @@ Demo back end    client_id {MACHINE_ID}   secret {creds.machine_secret}
      -d redirect_uri={PORTAL_REDIRECT} -d code_verifier={creds.code_verifier} -d code=PASTE_CODE
 Machine token:
    curl -s -u {MACHINE_ID}:{creds.machine_secret} {token_url} -d grant_type=client_credentials
+
+Acting for a company (demo employee: national code {creds.employee_national_code}   password \
+{creds.employee_password})
+a. Import the demo company, with the demo citizen as its chief executive:
+   .venv/bin/idp entities import legal_entities/data/demo-companies.csv
+b. As the demo citizen, open {settings.issuer}/account/companies and give the employee a mandate
+   for the service tax.file.
+c. In another browser (or a private window), open this URL and sign in as the employee; choose
+   the company under "Act as", then exchange the code as in step 3:
+   {creds.entity_authorize_url}
 """)
     serve(host="127.0.0.1", port=port, workers=1, access_log=True)
 

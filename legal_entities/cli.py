@@ -19,18 +19,14 @@ from typing import Annotated, NoReturn
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from legal_entities.days import TEHRAN, first_day, last_day, mandate_end, mandate_start
 from legal_entities.entities import InvalidRegistryRecord, LegalEntities, UnknownEntity, UnknownRepresentation
 from legal_entities.models import Entity, EntityStatus, ImportReport, Representation
 from legal_entities.national_id import InvalidNationalId, parse_national_id
 from legal_entities.registry_file import (
-    TEHRAN,
     InvalidField,
     RegistryFileError,
     RegistryFormat,
-    first_day,
-    last_day,
-    mandate_end,
-    mandate_start,
     parse_day,
     parse_powers,
     parse_role,

@@ -27,7 +27,7 @@ from legal_entities.models import (
     Source,
 )
 from legal_entities.national_id import is_valid_national_id
-from legal_entities.rules import DelegationRefused, check_delegation, invalid_powers, may_act
+from legal_entities.rules import MAX_ROLE_LENGTH, DelegationRefused, check_delegation, invalid_powers, is_role, may_act
 from legal_entities.store_sql import EntityRow, RepresentationRow
 from levels.national_code import InvalidNationalCode, is_valid_national_code
 
@@ -47,7 +47,6 @@ Clock = Callable[[], datetime]
 MIN_LEVELS = range(1, 4)
 MAX_NAME = 300
 MAX_TYPE = 64
-MAX_ROLE = 64
 MAX_ACTOR = 64
 MAX_REASON = 200
 REGISTRY_REASON = "registry"
@@ -317,7 +316,7 @@ class LegalEntities:
             rows = conn.execute(_OWN_UNREVOKED, {"entity_id": entity.id, "code": by}).mappings().all()
             candidates = sorted((Mandate(entity, _representation(row)) for row in rows), key=_grantor_order(now))
             if not candidates:
-                raise DelegationRefused(f"You do not represent {entity.name}.")
+                raise DelegationRefused("You do not represent %(name)s.", name=entity.name)
             refusals: list[DelegationRefused] = []
             for grantor in candidates:
                 try:
@@ -603,10 +602,9 @@ class _Importer:
 
 
 def _check_role(role: object) -> None:
-    if not isinstance(role, str) or not role.strip() or role != role.strip():
-        raise InvalidRepresentation("Enter the role, e.g. ceo, signatory or employee.")
-    if len(role) > MAX_ROLE:
-        raise InvalidRepresentation(f"A role has at most {MAX_ROLE} characters.")
+    if not is_role(role):
+        raise InvalidRepresentation(
+            f"A role is a lowercase code such as ceo, signatory or employee, of at most {MAX_ROLE_LENGTH} characters.")
 
 
 def _check_powers(powers: Iterable[str]) -> frozenset[str]:

@@ -26,20 +26,19 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, NoReturn, TypeVar
-from zoneinfo import ZoneInfo
 
+from legal_entities.days import mandate_end, mandate_start
 from legal_entities.models import ALL_POWERS, DELEGATE, EntityStatus, RegistryEntity, RegistryOfficer
 from legal_entities.national_id import InvalidNationalId, parse_national_id
-from legal_entities.rules import MAX_POWER_LENGTH, is_power
+from legal_entities.rules import MAX_POWER_LENGTH, MAX_ROLE_LENGTH, is_power, is_role
 from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
 from levels.registration import InvalidDate, parse_calendar_date
 
 # Mandates are granted and read in Iran: a day of validity is a day on Tehran's clock.
-TEHRAN = ZoneInfo("Asia/Tehran")
 
 CSV_COLUMNS = (
     "national_id", "name", "type", "status", "min_level",
@@ -61,8 +60,6 @@ REGISTRY_DEFAULT_POWERS: dict[str, frozenset[str]] = {
 MAX_ERRORS = 100
 MAX_NAME_LENGTH = 300
 MAX_TYPE_LENGTH = 64
-MAX_ROLE_LENGTH = 64
-_ROLE = re.compile("[a-z][a-z0-9_]*")
 _POWER_SEPARATORS = re.compile(r"[\s;]+")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 # Mandates outside these years are typing mistakes (and the year 9999 would overflow the end of its last day).
@@ -164,26 +161,6 @@ class InvalidField(ValueError):
     """One field's value is not acceptable; the message names the field."""
 
 
-def mandate_start(day: date) -> datetime:
-    """The moment a mandate valid from `day` starts: midnight in Tehran, as UTC."""
-    return datetime.combine(day, time(), tzinfo=TEHRAN).astimezone(UTC)
-
-
-def mandate_end(day: date) -> datetime:
-    """The moment a mandate whose last day is `day` ends: the next midnight in Tehran, as UTC."""
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=TEHRAN).astimezone(UTC)
-
-
-def last_day(end: datetime) -> date:
-    """The last day, on Tehran's clock, of a mandate that ends at `end` (the inverse of `mandate_end`)."""
-    return (end.astimezone(TEHRAN) - timedelta(microseconds=1)).date()
-
-
-def first_day(start: datetime) -> date:
-    """The day, on Tehran's clock, on which a mandate starting at `start` starts."""
-    return start.astimezone(TEHRAN).date()
-
-
 def parse_day(text: str) -> date:
     """A date as the registry file and the CLI accept it; raise `InvalidDate` with a message."""
     day = parse_calendar_date(text)
@@ -218,7 +195,7 @@ def parse_role(text: str, field: str = "role") -> str:
     role = text.strip()
     if not role:
         raise InvalidField(f"{field}: required")
-    if len(role) > MAX_ROLE_LENGTH or not _ROLE.fullmatch(role):
+    if not is_role(role):
         raise InvalidField(
             f"{field}: {role[:80]!r} is not a role: lowercase letters, digits and _, starting with a letter,"
             f" at most {MAX_ROLE_LENGTH} characters"

@@ -8,21 +8,39 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
+from legal_entities.days import last_day
 from legal_entities.models import ALL_POWERS, DELEGATE, EntityStatus, Mandate, Representation
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); services are scopes of that form.
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 MAX_POWER_LENGTH = 128
+_NOT_ACTIVE = {
+    EntityStatus.SUSPENDED: "%(name)s is suspended: no one can act for it.",
+    EntityStatus.DISSOLVED: "%(name)s is dissolved: no one can act for it.",
+}
 
 
 class DelegationRefused(ValueError):
-    """A delegation breaks a rule; `reason` is an English sentence that can be shown to the grantor."""
+    """A delegation breaks a rule. `message` is an English sentence with %(name)s placeholders that
+    the web layer translates before filling in `params` (dates as `date`, shown in the reader's
+    calendar); `reason` is the filled-in English sentence."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, message: str, **params: object) -> None:
+        self.message = message
+        self.params = params
+        self.reason = message % {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
+        super().__init__(self.reason)
+
+
+MAX_ROLE_LENGTH = 64
+_ROLE = re.compile("[a-z][a-z0-9_]*")
+
+
+def is_role(text: object) -> bool:
+    """A role as stored: a lowercase identifier, as the companies registry codes them (`ceo`, `signatory`)."""
+    return isinstance(text, str) and len(text) <= MAX_ROLE_LENGTH and _ROLE.fullmatch(text) is not None
 
 
 def is_power(token: object) -> bool:
@@ -91,21 +109,21 @@ def check_delegation(
     name = grantor.entity.name
     if not may_act(grantor, now):
         if grantor.entity.status is not EntityStatus.ACTIVE:
-            raise DelegationRefused(f"{name} is {grantor.entity.status.value}: no one can act for it.")
-        raise DelegationRefused(f"Your mandate for {name} is not in force.")
+            raise DelegationRefused(_NOT_ACTIVE[grantor.entity.status], name=name)
+        raise DelegationRefused("Your mandate for %(name)s is not in force.", name=name)
     if DELEGATE not in rep.powers:
-        raise DelegationRefused(f"Your mandate for {name} does not include the power to delegate.")
+        raise DelegationRefused("Your mandate for %(name)s does not include the power to delegate.", name=name)
     if to_national_code == rep.national_code:
         raise DelegationRefused("You cannot delegate to yourself.")
     if not powers:
         raise DelegationRefused("Choose at least one power to delegate.")
     bad = invalid_powers(powers)
     if bad:
-        raise DelegationRefused(f"These are not valid powers: {', '.join(bad)}.")
+        raise DelegationRefused("These are not valid powers: %(powers)s.", powers=", ".join(bad))
     if ALL_POWERS not in rep.powers:
         beyond = sorted(powers - rep.powers)
         if beyond:
-            raise DelegationRefused(f"You cannot delegate powers you do not hold: {', '.join(beyond)}.")
+            raise DelegationRefused("You cannot delegate powers you do not hold: %(powers)s.", powers=", ".join(beyond))
     if valid_from < rep.valid_from:
         raise DelegationRefused("A delegation cannot start before your own mandate.")
     if valid_until is not None:
@@ -115,7 +133,8 @@ def check_delegation(
             raise DelegationRefused("A delegation must end in the future.")
     if rep.valid_until is not None and (valid_until is None or valid_until > rep.valid_until):
         raise DelegationRefused(
-            f"A delegation cannot last longer than your own mandate, which ends {rep.valid_until.isoformat()}."
+            "A delegation cannot last longer than your own mandate, whose last day is %(last_day)s.",
+            last_day=last_day(rep.valid_until),
         )
 
 

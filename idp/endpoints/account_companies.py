@@ -3,7 +3,8 @@ power, giving mandates to other people and taking them back."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
@@ -13,13 +14,14 @@ from starlette.responses import RedirectResponse, Response
 from idp.endpoints.account import COMPANIES, posted_form, signed_in
 from idp.endpoints.act_as import ROLE_NAMES
 from idp.endpoints.deps import services
+from idp.i18n import format_day
 from idp.services import Services
 from idp.sessions import SsoSession
-from legal_entities.entities import UnknownEntity
+from legal_entities.days import last_day, mandate_end
 from legal_entities.models import ALL_POWERS, DELEGATE, Mandate
-from legal_entities.registry_file import last_day, mandate_end, parse_day
+from legal_entities.registry_file import parse_day
 from legal_entities.rules import DelegationRefused, is_current, may_act
-from levels.national_code import normalize_digits
+from levels.national_code import InvalidNationalCode, normalize_digits
 from levels.people import Person
 
 router = APIRouter()
@@ -33,9 +35,15 @@ def _can_delegate(mandate: Mandate, now: datetime) -> bool:
 
 
 def _page(svc: Services, request: Request, session: SsoSession, person: Person, *, status_code: int = 200,
-          error: str | None = None, notice: str | None = None, form: dict[str, str] | None = None) -> Response:
+          error: str | None = None, error_params: Mapping[str, object] | None = None, notice: str | None = None,
+          form: dict[str, str] | None = None) -> Response:
     locale = svc.pages.locale(request)
     tr = svc.pages.gettext(locale)
+    if error:
+        # Rule messages carry their values apart, so the sentence is translated before they are filled in.
+        error = tr.gettext(error) % {k: format_day(v, locale) if isinstance(v, date) else v
+                                     for k, v in (error_params or {}).items()}
+        error_params = None
     now = datetime.now(UTC)
     mandates = svc.acting.entities.mandates_of(person.national_code)
     return svc.pages.render(
@@ -46,7 +54,7 @@ def _page(svc: Services, request: Request, session: SsoSession, person: Person, 
                if is_current(m.representation, now)],
         last_day=last_day, role_names=ROLE_NAMES, delegated_roles=DELEGATED_ROLES, all_powers=ALL_POWERS,
         delegate_power=DELEGATE,
-        error=tr.gettext(error) if error else None, notice=tr.gettext(notice) if notice else None,
+        error=error, notice=tr.gettext(notice) if notice else None,
         form=form or {},
     )
 
@@ -75,8 +83,9 @@ async def grant(request: Request) -> Response:
     mandate = next((m for m in svc.acting.entities.mandates_of(person.national_code)
                     if m.entity.national_id == entity_id and _can_delegate(m, datetime.now(UTC))), None)
 
-    def refuse(message: str) -> Response:
-        return _page(svc, request, session, person, status_code=400, error=message, form=fields)
+    def refuse(message: str, params: Mapping[str, object] | None = None) -> Response:
+        return _page(svc, request, session, person, status_code=400, error=message, error_params=params,
+                     form=fields)
 
     if mandate is None:
         return await run_in_threadpool(refuse, "You cannot give mandates for this company.")
@@ -94,9 +103,10 @@ async def grant(request: Request) -> Response:
         representation = await run_in_threadpool(lambda: svc.acting.entities.delegate(
             entity_id, by=person.national_code, to=normalize_digits(fields["national_code"]), role=fields["role"],
             powers=frozenset(powers), valid_until=until))
-    except (DelegationRefused, UnknownEntity, ValueError) as err:
-        reason = getattr(err, "reason", None) or str(err)
-        return await run_in_threadpool(refuse, reason)
+    except DelegationRefused as err:
+        return await run_in_threadpool(refuse, err.message, err.params)
+    except InvalidNationalCode:
+        return await run_in_threadpool(refuse, "Enter the national code of the person, 10 digits.")
     svc.audit.record("legal_entity.mandate_given", person_id=person.id, detail={
         "mandate_id": representation.id, "entity": entity_id, "sid": session.sid})
     return RedirectResponse(f"{COMPANIES}?done=granted", status_code=303)

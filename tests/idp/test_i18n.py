@@ -32,3 +32,31 @@ def test_every_template_sentence_has_a_persian_translation(template: Path) -> No
 def test_role_names_are_translated() -> None:
     persian = load_translations()["fa"]
     assert [name for name in ROLE_NAMES.values() if persian.gettext(name) == name] == []
+
+
+def _refusal_messages() -> list[str]:
+    """Every sentence a refused delegation can carry: the first argument of each `DelegationRefused`
+    raised in the rules and the service, and the status sentences they pick from."""
+    import ast
+
+    import legal_entities.entities
+    import legal_entities.rules
+
+    found = list(legal_entities.rules._NOT_ACTIVE.values())
+    for module in (legal_entities.rules, legal_entities.entities):
+        tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DelegationRefused" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    found.append(first.value)
+    return found
+
+
+def test_refused_delegations_are_explained_in_persian() -> None:
+    persian = load_translations()["fa"]
+    messages = _refusal_messages()
+    assert len(messages) >= 10  # the scan found the rules
+    assert [m for m in messages if persian.gettext(m) == m] == []
+    for message in messages:
+        assert sorted(PLACEHOLDER.findall(persian.gettext(message))) == sorted(PLACEHOLDER.findall(message))

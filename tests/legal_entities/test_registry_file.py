@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from legal_entities.days import last_day, mandate_end, mandate_start
 from legal_entities.models import ALL_POWERS, DELEGATE, EntityStatus, RegistryEntity
 from legal_entities.national_id import make_national_id
 from legal_entities.registry_file import (
@@ -15,9 +16,6 @@ from legal_entities.registry_file import (
     RegistryFileError,
     RegistryFormat,
     format_for,
-    last_day,
-    mandate_end,
-    mandate_start,
     parse_registry,
     read_registry_file,
 )
