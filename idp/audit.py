@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select
@@ -37,15 +37,20 @@ class AuditLog:
             )
         log.info("audit %s person=%s client=%s", kind, person_id, client_id)
 
-    def sink(self, actor: str) -> Callable[[str, Mapping[str, object]], None]:
+    def record_many(self, events: Sequence[tuple[str, Mapping[str, object]]], *, actor: str) -> None:
+        """Many events in one transaction (a registry import can produce tens of thousands)."""
+        if not events:
+            return
+        at = self._clock()
+        rows = [{"at": at, "kind": kind, "actor": actor, "ip": None, "detail": dict(detail), **_subjects(detail)}
+                for kind, detail in events]
+        with self._engine.begin() as conn:
+            conn.execute(insert(AuditEventRow), rows)
+        log.info("audit %d events by %s", len(rows), actor)
+
+    def sink(self, actor: str) -> AuditSink:
         """An audit callback for a domain package (client registry, proofing), acting as `actor`."""
-
-        def _record(kind: str, detail: Mapping[str, object]) -> None:
-            person_id, client_id = detail.get("person_id"), detail.get("client_id")
-            self.record(kind, actor=actor, person_id=str(person_id) if person_id else None,
-                        client_id=str(client_id) if client_id else None, detail=detail)
-
-        return _record
+        return AuditSink(self, actor)
 
     def recent(self, *, kind: str | None = None, limit: int = 50) -> list[AuditEventRow]:
         query = select(AuditEventRow).order_by(AuditEventRow.id.desc()).limit(limit)
@@ -53,3 +58,22 @@ class AuditLog:
             query = query.where(AuditEventRow.kind == kind)
         with self._engine.connect() as conn:
             return list(conn.execute(query).all())  # type: ignore[arg-type]
+
+
+def _subjects(detail: Mapping[str, object]) -> dict[str, str | None]:
+    person_id, client_id = detail.get("person_id"), detail.get("client_id")
+    return {"person_id": str(person_id) if person_id else None, "client_id": str(client_id) if client_id else None}
+
+
+class AuditSink:
+    """Called as `sink(kind, detail)`; `many(events)` records a batch in one transaction."""
+
+    def __init__(self, log: AuditLog, actor: str) -> None:
+        self._log = log
+        self._actor = actor
+
+    def __call__(self, kind: str, detail: Mapping[str, object]) -> None:
+        self._log.record(kind, actor=self._actor, detail=detail, **_subjects(detail))
+
+    def many(self, events: Sequence[tuple[str, Mapping[str, object]]]) -> None:
+        self._log.record_many(events, actor=self._actor)

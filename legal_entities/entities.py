@@ -27,7 +27,15 @@ from legal_entities.models import (
     Source,
 )
 from legal_entities.national_id import is_valid_national_id
-from legal_entities.rules import MAX_ROLE_LENGTH, DelegationRefused, check_delegation, invalid_powers, is_role, may_act
+from legal_entities.rules import (
+    MAX_ROLE_LENGTH,
+    DelegationRefused,
+    check_delegation,
+    fits_within,
+    invalid_powers,
+    is_role,
+    may_act,
+)
 from legal_entities.store_sql import EntityRow, RepresentationRow
 from levels.national_code import InvalidNationalCode, is_valid_national_code
 
@@ -386,8 +394,12 @@ class LegalEntities:
         with self._engine.begin() as conn:
             for start in range(0, len(checked), IMPORT_BATCH):
                 _Importer(conn, now, actor, report, events).run(checked[start : start + IMPORT_BATCH])
-        for kind, detail in events:
-            self._audit(kind, detail)
+        many = getattr(self._audit, "many", None)  # an audit sink that can write a batch at once
+        if many is not None:
+            many(events)
+        else:
+            for kind, detail in events:
+                self._audit(kind, detail)
         self._audit(
             "legal_entities.imported",
             {
@@ -436,6 +448,7 @@ class _Importer:
         self._new_representations: list[Representation] = []
         self._to_end: list[str] = []
         self._replaced: set[str] = set()  # ended because the officer's mandate changed: reported as "changed"
+        self._successor: dict[str, Representation] = {}  # replaced representation id -> the new one
 
     def run(self, batch: Sequence[tuple[RegistryEntity, tuple[RegistryOfficer, ...]]]) -> None:
         national_ids = [record.national_id for record, _ in batch]
@@ -544,7 +557,7 @@ class _Importer:
             self._to_end.extend(rep.id for rep in olds)
             if same is None:
                 self._replaced.update(rep.id for rep in olds)
-                rep = Representation(
+                rep = successor = Representation(
                     id=_new_representation_id(),
                     entity_id=entity.id,
                     national_code=officer.national_code,
@@ -559,6 +572,7 @@ class _Importer:
                     revoked_at=None,
                 )
                 self._new_representations.append(rep)
+                self._successor.update((old.id, successor) for old in olds)
                 self._report.representations_added += 1
                 self._changes.append(f"{nid}: {officer.role} {officer.national_code} {'changed' if olds else 'added'}")
                 self._events.append(("representation.granted", _granted_detail(rep, nid, by=self._actor)))
@@ -583,6 +597,10 @@ class _Importer:
                 ),
                 [{**values, "b_id": values["id"]} for values in self._changed_entities],
             )
+        if self._new_representations:
+            conn.execute(insert(_R), [_representation_values(rep) for rep in self._new_representations])
+        if self._successor:
+            self._keep_delegations(national_ids)
         if self._to_end:
             for e in _revoke_trees(conn, self._to_end, now=self._now, actor=self._actor, reason=REGISTRY_REASON):
                 nid = national_ids[e.entity_id]
@@ -594,8 +612,31 @@ class _Importer:
                 else:
                     self._changes.append(f"{nid}: {e.role} {e.national_code} ended with the mandate of its grantor")
                 self._events.append(("representation.revoked", _revoked_detail(e, nid, self._actor, REGISTRY_REASON)))
-        if self._new_representations:
-            conn.execute(insert(_R), [_representation_values(rep) for rep in self._new_representations])
+
+    def _keep_delegations(self, national_ids: Mapping[str, str]) -> None:
+        """A renewed officer's mandate (new term or powers) takes over the delegations made under the
+        old one that it still covers; the others end with the old mandate. Without this, every yearly
+        renewal of a chief executive would end every employee's mandate."""
+        moved: list[dict[str, str]] = []
+        for chunk in _chunks(list(self._successor)):
+            query = select(_R).where(_R.c.parent_id.in_(chunk), _R.c.revoked_at.is_(None)).with_for_update()
+            for row in self._conn.execute(query).mappings():
+                delegation = _representation(row)
+                successor = self._successor[str(delegation.parent_id)]
+                if fits_within(delegation, successor):
+                    moved.append({"b_id": delegation.id, "new_parent": successor.id})
+                    nid = national_ids.get(successor.entity_id, successor.entity_id)
+                    self._changes.append(
+                        f"{nid}: {delegation.role} {delegation.national_code} kept under the renewed mandate"
+                    )
+                    self._events.append(("representation.reparented", {
+                        "representation_id": delegation.id, "parent_id": successor.id, "national_id": nid,
+                        "by": self._actor,
+                    }))
+        if moved:
+            self._conn.execute(
+                update(_R).where(_R.c.id == bindparam("b_id")).values(parent_id=bindparam("new_parent")), moved
+            )
 
 
 # Validation ----------------------------------------------------------------------------------------

@@ -138,6 +138,19 @@ def check_delegation(
         )
 
 
+def fits_within(delegation: Representation, grantor: Representation) -> bool:
+    """Whether a delegation stays within what `grantor` may pass on: the `delegate` power, no powers
+    beyond the grantor's, and no longer than the grantor's term. Used when the registry renews an
+    officer's mandate, to keep the delegations the renewed mandate still covers."""
+    if DELEGATE not in grantor.powers:
+        return False
+    if ALL_POWERS not in grantor.powers and not delegation.powers <= grantor.powers:
+        return False
+    if grantor.valid_until is None:
+        return True
+    return delegation.valid_until is not None and delegation.valid_until <= grantor.valid_until
+
+
 def entity_claim(mandate: Mandate, powers: frozenset[str]) -> dict[str, object]:
     """The `legal_entity` claim of a token issued for acting for the entity with `powers`."""
     return {

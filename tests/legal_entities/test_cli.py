@@ -409,3 +409,10 @@ def test_the_idp_command_has_the_entities_group(engine: Engine, tmp_path: Path, 
     assert imported.exit_code == 0, imported.output
     listed = CliRunner().invoke(idp_app, ["entities", "list", "--json"])
     assert [e["national_id"] for e in json.loads(listed.stdout)] == [ACME, BETA]
+    # Every change is in the audit log, written by the command as `cli`.
+    from idp.audit import AuditLog
+
+    events = AuditLog(engine).recent(limit=100)
+    kinds = [e.kind for e in events]
+    assert kinds.count("entity.created") == 2 and "representation.granted" in kinds
+    assert kinds[0] == "legal_entities.imported" and {e.actor for e in events} == {"cli"}

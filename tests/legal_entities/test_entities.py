@@ -173,6 +173,30 @@ def test_an_officer_whose_term_changed_is_listed_anew(service):
     assert ceo.representation.valid_until == NOW + 465 * DAY
 
 
+def test_a_renewed_officer_keeps_the_delegations_the_new_mandate_still_covers(service, audit):
+    service.import_registry([acme(officer(valid_until=NOW + 100 * DAY))], actor="cli")
+    short = service.delegate(ACME, by=CEO, to=CLERK, role="employee", powers={"tax.file"}, valid_until=NOW + 50 * DAY)
+    # The registry extends the chief executive's term: their employee keeps acting.
+    report = service.import_registry([acme(officer(valid_until=NOW + 465 * DAY))], actor="cli")
+    [ceo] = service.mandates_of(CEO)
+    [clerk] = service.mandates_of(CLERK)
+    assert clerk.representation.id == short.id and clerk.representation.parent_id == ceo.representation.id
+    assert f"{ACME}: employee {CLERK} kept under the renewed mandate" in report.changes
+    assert ("representation.reparented" in [kind for kind, _ in audit]) and no_national_codes_in(audit)
+    # Revoking the renewed mandate still takes the delegation along.
+    assert set(service.revoke(ceo.representation.id, actor="cli", reason="test")) == {ceo.representation.id, short.id}
+
+
+def test_a_renewal_that_no_longer_covers_a_delegation_ends_it(service):
+    service.import_registry([acme(officer())], actor="cli")
+    made = service.delegate(ACME, by=CEO, to=CLERK, role="employee", powers={"customs.declare"},
+                            valid_until=NOW + 50 * DAY)
+    report = service.import_registry([acme(officer(powers=("tax.file", DELEGATE)))], actor="cli")
+    assert service.mandates_of(CLERK) == []
+    assert service.mandate(made.id).representation.revoked_at == NOW
+    assert f"{ACME}: employee {CLERK} ended with the mandate of its grantor" in report.changes
+
+
 def test_an_officer_whose_term_has_already_ended_is_not_added(service):
     report = service.import_registry([acme(officer(), officer(SIGNATORY, "signatory", valid_until=NOW))], actor="cli")
     assert report.representations_added == 1
