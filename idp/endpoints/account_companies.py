@@ -18,6 +18,7 @@ from idp.i18n import format_day
 from idp.services import Services
 from idp.sessions import SsoSession
 from legal_entities.days import last_day, mandate_end
+from legal_entities.entities import InvalidRepresentation
 from legal_entities.models import ALL_POWERS, DELEGATE, Mandate
 from legal_entities.registry_file import parse_day
 from legal_entities.rules import DelegationRefused, is_current, may_act
@@ -107,6 +108,8 @@ async def grant(request: Request) -> Response:
         return await run_in_threadpool(refuse, err.message, err.params)
     except InvalidNationalCode:
         return await run_in_threadpool(refuse, "Enter the national code of the person, 10 digits.")
+    except InvalidRepresentation:
+        return await run_in_threadpool(refuse, "The mandate could not be given. Check the form and try again.")
     svc.audit.record("legal_entity.mandate_given", person_id=person.id, detail={
         "mandate_id": representation.id, "entity": entity_id, "sid": session.sid})
     return RedirectResponse(f"{COMPANIES}?done=granted", status_code=303)
