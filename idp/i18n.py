@@ -1,6 +1,7 @@
 """Page language: Persian (right-to-left) by default, English on request.
 
-English strings are the message ids; Persian lives in `locales/fa/LC_MESSAGES/messages.po`, read
+English strings are the message ids; Persian lives in `locales/fa/LC_MESSAGES/*.po` (one catalogue per
+area, merged), read
 with Babel once at start-up (no compile step needed after a clean clone).
 """
 
@@ -24,10 +25,19 @@ _DIR = Path(__file__).parent / "locales"
 def load_translations() -> dict[str, gettext.NullTranslations]:
     out: dict[str, gettext.NullTranslations] = {"en": gettext.NullTranslations()}
     for locale in LOCALES:
-        po = _DIR / locale / "LC_MESSAGES" / "messages.po"
-        if po.exists():
-            with po.open("rb") as fh:
-                catalog = read_po(fh, locale=locale)
+        # One catalogue per area of the product (messages.po, consent.po, ...), merged.
+        files = sorted((_DIR / locale / "LC_MESSAGES").glob("*.po"))
+        if files:
+            catalog = None
+            for po in files:
+                with po.open("rb") as fh:
+                    part = read_po(fh, locale=locale)
+                if catalog is None:
+                    catalog = part
+                    continue
+                for message in part:
+                    if message.id:
+                        catalog[message.id] = message
             buf = BytesIO()
             write_mo(buf, catalog)
             buf.seek(0)

@@ -1,4 +1,5 @@
-"""Durable tables owned by the web layer: refresh tokens, consents and the audit log."""
+"""Durable tables owned by the web layer: refresh tokens, consents, the audit log, the register of SSO
+sessions and the back-channel logout outbox."""
 
 from __future__ import annotations
 
@@ -53,3 +54,46 @@ class AuditEventRow(Base):
     client_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+class SsoSessionRow(Base):
+    """The durable side of an SSO session: what the citizen sees on their account page, and what the
+    expiry sweep and logout fan-out work from. The hot state (factors) lives in the ephemeral store."""
+
+    __tablename__ = "sso_sessions"
+    __table_args__ = (Index("ix_sso_sessions_open_expiry", "ended_at", "expires_at"),)
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    store_key: Mapped[str] = mapped_column(String(80), unique=True)  # the store key: a hash of the cookie
+    device: Mapped[str] = mapped_column(String(200))
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The earlier of last_seen_at + idle timeout and created_at + absolute timeout.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    clients: Mapped[list[str]] = mapped_column(JSON)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class LogoutDeliveryRow(Base):
+    """One OIDC Back-Channel Logout notification to one client, kept until delivered or given up."""
+
+    __tablename__ = "logout_deliveries"
+    __table_args__ = (Index("ix_logout_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    client_id: Mapped[str] = mapped_column(String(128))
+    uri: Mapped[str] = mapped_column(String(2000))
+    sid: Mapped[str] = mapped_column(String(64), index=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    jti: Mapped[str] = mapped_column(String(64), unique=True)  # the same on every attempt, so RPs can dedupe
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
