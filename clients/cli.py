@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,12 +21,14 @@ from clients.models import Client, InvalidClientMetadata, plain_fields
 from clients.registry import ClientRegistry
 from clients.services import InvalidService, Service, ServiceCatalogue
 from clients.store import ClientExists, UnknownClient
+from idp.cli_output import EXIT_FAILED, EXIT_INVALID, database_error
+from idp.cli_output import fail as _fail
+from idp.cli_output import print_json as _print_json
+from idp.cli_output import print_table as _print_table
 
 SECRET_NOTE = "Store this secret now: it is shown only once and cannot be shown again."
 
 # Exit codes: 1 for a failed operation (unknown or duplicate client, database), 2 for invalid input.
-EXIT_FAILED = 1
-EXIT_INVALID = 2
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 ClientIdArg = Annotated[str, typer.Argument(help="The client's client_id.")]
@@ -55,6 +57,26 @@ AlgOpt = Annotated[str | None, typer.Option("--alg", help="ID token signing alg:
 BackchannelOpt = Annotated[
     str | None, typer.Option("--backchannel-logout-uri", help="Back-channel logout endpoint.")
 ]
+BackchannelSidOpt = Annotated[
+    bool | None,
+    typer.Option("--backchannel-logout-session-required/--no-backchannel-logout-session-required",
+                 help="Whether back-channel logout tokens must carry the session id (default: yes)."),
+]
+FrontchannelOpt = Annotated[
+    str | None,
+    typer.Option("--frontchannel-logout-uri", help="Front-channel logout page (no fragment), loaded in an iframe."),
+]
+FrontchannelSidOpt = Annotated[
+    bool | None,
+    typer.Option("--frontchannel-logout-session-required/--no-frontchannel-logout-session-required",
+                 help="Whether the front-channel logout URI gets iss and sid (default: yes)."),
+]
+ConsentOpt = Annotated[
+    bool | None,
+    typer.Option("--require-consent/--trusted",
+                 help="Ask people before releasing their data (a third party), or not (a trusted "
+                      "government portal; the default)."),
+]
 MinLevelOpt = Annotated[
     int | None, typer.Option("--min-level", help="Minimum assurance level for every login (1-3).")
 ]
@@ -67,6 +89,7 @@ CLEARABLE: dict[str, tuple[str, object]] = {
     "audience": ("audiences", ()),
     "jwks": ("jwks", None),
     "backchannel-logout-uri": ("backchannel_logout_uri", None),
+    "frontchannel-logout-uri": ("frontchannel_logout_uri", None),
 }
 
 
@@ -100,6 +123,10 @@ def build_app(
         jwks_file: JwksOpt = None,
         alg: AlgOpt = None,
         backchannel_logout_uri: BackchannelOpt = None,
+        backchannel_logout_session_required: BackchannelSidOpt = None,
+        frontchannel_logout_uri: FrontchannelOpt = None,
+        frontchannel_logout_session_required: FrontchannelSidOpt = None,
+        require_consent: ConsentOpt = None,
         min_level: MinLevelOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
@@ -112,7 +139,11 @@ def build_app(
                 auth_method=auth_method, redirect_uri=redirect_uri,
                 post_logout_redirect_uri=post_logout_redirect_uri, grant_type=grant_type, scope=scope,
                 audience=audience, jwks_file=jwks_file, alg=alg,
-                backchannel_logout_uri=backchannel_logout_uri, min_level=min_level,
+                backchannel_logout_uri=backchannel_logout_uri,
+                backchannel_logout_session_required=backchannel_logout_session_required,
+                frontchannel_logout_uri=frontchannel_logout_uri,
+                frontchannel_logout_session_required=frontchannel_logout_session_required,
+                require_consent=require_consent, min_level=min_level,
             )
         )
         with _errors():
@@ -169,6 +200,10 @@ def build_app(
         jwks_file: JwksOpt = None,
         alg: AlgOpt = None,
         backchannel_logout_uri: BackchannelOpt = None,
+        backchannel_logout_session_required: BackchannelSidOpt = None,
+        frontchannel_logout_uri: FrontchannelOpt = None,
+        frontchannel_logout_session_required: FrontchannelSidOpt = None,
+        require_consent: ConsentOpt = None,
         min_level: MinLevelOpt = None,
         clear: Annotated[
             list[str] | None,
@@ -190,7 +225,11 @@ def build_app(
                 auth_method=auth_method, redirect_uri=redirect_uri,
                 post_logout_redirect_uri=post_logout_redirect_uri, grant_type=grant_type, scope=scope,
                 audience=audience, jwks_file=jwks_file, alg=alg,
-                backchannel_logout_uri=backchannel_logout_uri, min_level=min_level,
+                backchannel_logout_uri=backchannel_logout_uri,
+                backchannel_logout_session_required=backchannel_logout_session_required,
+                frontchannel_logout_uri=frontchannel_logout_uri,
+                frontchannel_logout_session_required=frontchannel_logout_session_required,
+                require_consent=require_consent, min_level=min_level,
             )
         )
         if not changes:
@@ -334,6 +373,10 @@ def _given(
     jwks_file: Path | None,
     alg: str | None,
     backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool | None,
+    frontchannel_logout_uri: str | None,
+    frontchannel_logout_session_required: bool | None,
+    require_consent: bool | None,
     min_level: int | None,
 ) -> dict[str, object]:
     """Registry keyword arguments for the options the operator actually gave."""
@@ -346,6 +389,10 @@ def _given(
         "audiences": audience,
         "id_token_signed_response_alg": alg,
         "backchannel_logout_uri": backchannel_logout_uri,
+        "backchannel_logout_session_required": backchannel_logout_session_required,
+        "frontchannel_logout_uri": frontchannel_logout_uri,
+        "frontchannel_logout_session_required": frontchannel_logout_session_required,
+        "require_consent": require_consent,
         "min_level": min_level,
     }
     if jwks_file is not None:
@@ -390,16 +437,9 @@ def _errors() -> Iterator[None]:
     except ClientExists as exc:
         _fail(f"a client {exc.args[0]!r} already exists", EXIT_FAILED)
     except SQLAlchemyError as exc:
-        _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", EXIT_FAILED)
+        database_error(exc)
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _print_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def _print_secret(secret: str) -> None:
@@ -425,8 +465,3 @@ def _print_client(client: Client) -> None:
             shown = str(value)
         typer.echo(f"{key.ljust(width)}  {shown}")
 
-
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -62,6 +62,15 @@ class Client:
     jwks: Mapping[str, object] | None = None
     id_token_signed_response_alg: str = "ES256"
     backchannel_logout_uri: str | None = None
+    # OIDC Back-Channel Logout 1.0 §2.2: the logout token carries `sid` when this is true.
+    backchannel_logout_session_required: bool = True
+    # OIDC Front-Channel Logout 1.0 §2: rendered in an iframe on logout, with `iss` and `sid` when
+    # the session flag is true.
+    frontchannel_logout_uri: str | None = None
+    frontchannel_logout_session_required: bool = True
+    # Third-party services ask the person before receiving their data; government portals are
+    # registered as trusted (False) and skip the consent page.
+    require_consent: bool = False
     min_level: int = 1
     enabled: bool = True
     secret_hash: str | None = None
@@ -120,8 +129,9 @@ def check_client_metadata(client: Client) -> None:
     """Raise `InvalidClientMetadata` naming the first field of `client` that breaks a rule.
 
     The rules: a safe client_id; known auth methods, grant types and algorithms; redirect,
-    post-logout and back-channel logout URIs that are absolute https (http only on loopback) with no
-    fragment or wildcard; public clients never use client_credentials; authorization_code needs a
+    post-logout, back-channel and front-channel logout URIs that are absolute https (http only on
+    loopback) with no fragment (which Front-Channel Logout 1.0 §2 forbids too) or wildcard; boolean
+    flags that are real booleans; public clients never use client_credentials; authorization_code needs a
     redirect URI; refresh_token needs authorization_code; private_key_jwt needs public keys.
     """
     if not isinstance(client.client_id, str) or not _CLIENT_ID.fullmatch(client.client_id):
@@ -142,6 +152,12 @@ def check_client_metadata(client: Client) -> None:
         _check_uri("post_logout_redirect_uris", uri)
     if client.backchannel_logout_uri is not None:
         _check_uri("backchannel_logout_uri", client.backchannel_logout_uri)
+    if client.frontchannel_logout_uri is not None:
+        _check_uri("frontchannel_logout_uri", client.frontchannel_logout_uri)
+    for flag in ("backchannel_logout_session_required", "frontchannel_logout_session_required", "require_consent"):
+        # A stray string ("false") would be truthy and silently mean the opposite.
+        if not isinstance(getattr(client, flag), bool):
+            raise InvalidClientMetadata(flag, "must be true or false")
     for scope in client.scopes:
         if not isinstance(scope, str) or not _SCOPE_TOKEN.fullmatch(scope):
             raise InvalidClientMetadata("scopes", f"{scope!r} is not a valid scope token")
@@ -242,6 +258,10 @@ def plain_fields(client: Client) -> dict[str, object]:
         "jwks": dict(client.jwks) if client.jwks is not None else None,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "frontchannel_logout_uri": client.frontchannel_logout_uri,
+        "frontchannel_logout_session_required": client.frontchannel_logout_session_required,
+        "require_consent": client.require_consent,
         "min_level": client.min_level,
         "enabled": client.enabled,
     }

@@ -29,7 +29,8 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
     {
         "name", "token_endpoint_auth_method", "redirect_uris", "post_logout_redirect_uris",
         "grant_types", "scopes", "audiences", "jwks", "id_token_signed_response_alg",
-        "backchannel_logout_uri", "min_level",
+        "backchannel_logout_uri", "backchannel_logout_session_required", "frontchannel_logout_uri",
+        "frontchannel_logout_session_required", "require_consent", "min_level",
     }
 )
 _LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
@@ -106,6 +107,10 @@ class ClientRegistry:
         jwks: Mapping[str, object] | None = None,
         id_token_signed_response_alg: str = "ES256",  # noqa: S107 - an algorithm name
         backchannel_logout_uri: str | None = None,
+        backchannel_logout_session_required: bool = True,
+        frontchannel_logout_uri: str | None = None,
+        frontchannel_logout_session_required: bool = True,
+        require_consent: bool = False,
         min_level: int = 1,
     ) -> tuple[Client, str | None]:
         """Register a client; return it and its plaintext secret, which is never available again.
@@ -126,6 +131,10 @@ class ClientRegistry:
             jwks=jwks,
             id_token_signed_response_alg=id_token_signed_response_alg,
             backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
+            frontchannel_logout_uri=frontchannel_logout_uri,
+            frontchannel_logout_session_required=frontchannel_logout_session_required,
+            require_consent=require_consent,
             min_level=min_level,
             created_at=now,
             updated_at=now,

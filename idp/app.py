@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,11 +15,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from idp.backchannel import run_deliveries
+from idp.background import every
 from idp.endpoints import (
     account,
     account_companies,
+    account_history,
+    account_profile,
+    account_services,
+    account_sessions,
     act_as,
     authorize,
+    consent,
     end_session,
     login,
     recover,
@@ -45,14 +53,25 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
         # Protocol work runs in threads (Authlib is synchronous). A few threads keep the GIL from
         # thrashing between many of them; the benchmark showed better throughput and p99 than 40.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
+        stop = asyncio.Event()
+        tasks = []
+        if settings.background_tasks:
+            tasks = [
+                asyncio.create_task(run_deliveries(svc.deliverer, interval=settings.backchannel_interval, stop=stop)),
+                asyncio.create_task(every(settings.session_sweep_interval, svc.logout.sweep_expired, stop,
+                                          "session expiry")),
+            ]
         yield
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        svc.deliverer.close()
 
     app = FastAPI(title="National identity provider", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan,
                   telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.state.services = svc
-    for module in (authorize, login, step_up, act_as, account, account_companies, userinfo, end_session, register,
-                   recover):
+    for module in (authorize, login, step_up, act_as, consent, account, account_profile, account_sessions,
+                   account_services, account_history, account_companies, userinfo, end_session, register, recover):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -59,6 +59,16 @@ class AuditLog:
         with self._engine.connect() as conn:
             return list(conn.execute(query).all())  # type: ignore[arg-type]
 
+    def for_person(self, person_id: str, limit: int = 50) -> list[AuditEventRow]:
+        """The person's own events, newest first (their account's activity page); served by the
+        (person_id, at) index."""
+        query = (
+            select(AuditEventRow).where(AuditEventRow.person_id == person_id)
+            .order_by(AuditEventRow.at.desc(), AuditEventRow.id.desc()).limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return list(conn.execute(query).all())  # type: ignore[arg-type]
+
 
 def _subjects(detail: Mapping[str, object]) -> dict[str, str | None]:
     person_id, client_id = detail.get("person_id"), detail.get("client_id")

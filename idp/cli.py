@@ -9,7 +9,9 @@ from clients.registry import ClientRegistry
 from clients.services import ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
+from idp.backchannel import LogoutDeliverer, LogoutOutbox
 from idp.database import make_engine
+from idp.logout_cli import build_app as build_logout_app
 from idp.settings import Settings
 from keys.cli import build_app as build_keys_app
 from keys.keyring import KeyRing
@@ -71,14 +73,63 @@ def _entities() -> LegalEntities:
     return LegalEntities(engine, AuditLog(engine).sink("cli"))
 
 
+def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
+    from idp.backchannel import make_backchannel
+    from idp.services import make_keyring
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    audit = AuditLog(engine)
+    clients = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"))
+    return make_backchannel(settings, engine, make_keyring(settings, engine), clients, audit)
+
+
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
 app.add_typer(build_clients_app(_registry, _services), name="clients",
               help="Registered clients (agency portals) and their services.")
 
-app.add_typer(build_people_app(_people_context), name="people",
-              help="People: add, show, verify in person, import existing accounts.")
+people_app = build_people_app(_people_context)
+app.add_typer(people_app, name="people",
+              help="People: add, show, verify in person, import existing accounts, sign out everywhere.")
 app.add_typer(build_entities_app(_entities), name="entities",
               help="Legal entities: import from the companies registry, list, show, grant and revoke mandates.")
+
+
+app.add_typer(build_logout_app(_backchannel), name="logout",
+              help="Back-channel logout notifications: list, deliver now, retry failed.")
+
+
+@people_app.command("sign-out")
+def people_sign_out(
+    national_code: str = typer.Option(..., "--national-code", help="The person's national code."),
+    operator: str = typer.Option("cli", "--operator", help="Who is doing this, for the audit log."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """End every session of the person on every device: their clients get back-channel logout
+    notifications and the refresh tokens issued in those sessions stop working."""
+    import json
+
+    from idp.services import Services
+    from levels.national_code import InvalidNationalCode, parse_national_code
+
+    try:
+        code = parse_national_code(national_code)
+    except InvalidNationalCode as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    svc = Services.build(_settings())
+    person = svc.people.get_by_national_code(code)
+    if person is None:
+        typer.echo("error: no person with this national code", err=True)
+        raise typer.Exit(1)
+    ended = svc.logout.end_all(person.id, reason="operator", actor=f"operator:{operator}")
+    svc.engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"sessions_ended": [e.sid for e in ended],
+                               "clients_notified": sorted({c for e in ended for c in e.clients})}))
+        return
+    clients = sorted({c for e in ended for c in e.clients})
+    typer.echo(f"Ended {len(ended)} session(s)" + (f"; notifying {', '.join(clients)}." if clients else "."))
 
 
 @db_app.command("upgrade")

@@ -19,11 +19,13 @@ LANG_COOKIE = "idp_lang"
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
 
 
-def security_headers(script_nonce: str | None = None) -> dict[str, str]:
+def security_headers(script_nonce: str | None = None, frame_origins: list[str] | None = None) -> dict[str, str]:
     script = f"'self' 'nonce-{script_nonce}'" if script_nonce else "'self'"
+    # Only the signed-out page embeds frames: the clients' front-channel logout URLs.
+    frames = f"frame-src {' '.join(frame_origins)}; " if frame_origins else ""
     return {
         "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'self'; img-src 'self' data:; script-src {script}; "
+            f"default-src 'none'; style-src 'self'; img-src 'self' data:; script-src {script}; {frames}"
             "form-action *; frame-ancestors 'none'; base-uri 'none'"
         ),
         "X-Frame-Options": "DENY",
@@ -80,7 +82,8 @@ class Pages:
 
     def render(
         self, request: Request, template: str, locale: str, *, status_code: int = 200,
-        script_nonce: str | None = None, lang_query: list[tuple[str, str]] | None = None, **context: object,
+        script_nonce: str | None = None, lang_query: list[tuple[str, str]] | None = None,
+        frame_origins: list[str] | None = None, **context: object,
     ) -> Response:
         csrf_value, set_csrf = self.csrf_cookie(request)
         tr = self.gettext(locale)
@@ -89,7 +92,7 @@ class Pages:
             csrf_token=self.csrf.form_token(csrf_value), lang_links=self._lang_links(request, lang_query),
             nonce=script_nonce, format_day=lambda day: format_day(day, locale), **context,
         )
-        response = HTMLResponse(html, status_code=status_code, headers=security_headers(script_nonce))
+        response = HTMLResponse(html, status_code=status_code, headers=security_headers(script_nonce, frame_origins))
         if set_csrf:
             response.set_cookie(
                 CSRF_COOKIE, csrf_value, httponly=True, secure=self.secure_cookies, samesite="strict", path="/"

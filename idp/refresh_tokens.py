@@ -96,6 +96,20 @@ _REVOKE_FAMILY = (
     .values(revoked_at=bindparam("now"))
 )
 _FAMILY_JTIS = select(_table.c.access_jti).where(_table.c.family_id == bindparam("family"))
+_REVOKE_SESSION = (
+    update(_table)
+    .where(_table.c.session_id == bindparam("sid"), _table.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_SESSION_JTIS = select(_table.c.access_jti).where(_table.c.session_id == bindparam("sid"))
+_REVOKE_CLIENT = (
+    update(_table)
+    .where(_table.c.person_id == bindparam("person"), _table.c.client_id == bindparam("client"),
+           _table.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_CLIENT_JTIS = select(_table.c.access_jti).where(
+    _table.c.person_id == bindparam("person"), _table.c.client_id == bindparam("client"))
 
 
 class SqlRefreshTokenStore:
@@ -133,3 +147,33 @@ class SqlRefreshTokenStore:
             conn.execute(_REVOKE_FAMILY, {"family": family_id, "now": self._clock()})
             jtis = conn.execute(_FAMILY_JTIS, {"family": family_id}).scalars().all()
         return [j for j in jtis if j]
+
+    def revoke_session(self, session_id: str) -> list[str]:
+        """Revoke every token issued in the SSO session (it ended); return their access-token ids."""
+        with self._engine.begin() as conn:
+            conn.execute(_REVOKE_SESSION, {"sid": session_id, "now": self._clock()})
+            jtis = conn.execute(_SESSION_JTIS, {"sid": session_id}).scalars().all()
+        return [j for j in jtis if j]
+
+    def revoke_client(self, person_id: str, client_id: str) -> list[str]:
+        """Revoke every token the client holds for the person (the person disconnected the service)."""
+        params = {"person": person_id, "client": client_id}
+        with self._engine.begin() as conn:
+            conn.execute(_REVOKE_CLIENT, {**params, "now": self._clock()})
+            jtis = conn.execute(_CLIENT_JTIS, params).scalars().all()
+        return [j for j in jtis if j]
+
+    def clients_of(self, person_id: str) -> dict[str, datetime]:
+        """Clients holding a live refresh token for the person, with when the newest was issued."""
+        query = (
+            select(_table.c.client_id, _table.c.issued_at)
+            .where(_table.c.person_id == person_id, _table.c.revoked_at.is_(None), _table.c.used_at.is_(None),
+                   _table.c.expires_at > self._clock())
+        )
+        out: dict[str, datetime] = {}
+        with self._engine.connect() as conn:
+            for client_id, issued_at in conn.execute(query):
+                issued = _aware(issued_at)
+                if client_id not in out or issued > out[client_id]:
+                    out[client_id] = issued
+        return out

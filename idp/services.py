@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from legal_entities.entities import LegalEntities
 from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
@@ -19,11 +18,15 @@ from idp.access_tokens import AccessTokenReader
 from idp.acting import EntityAccess
 from idp.audit import AuditLog
 from idp.authorization_server import IdpAuthorizationServer
+from idp.backchannel import LogoutDeliverer, LogoutOutbox, make_backchannel
+from idp.consents import ConsentStore
 from idp.csrf import CsrfTokens
 from idp.database import make_engine
 from idp.login_transactions import LoginTransactions
+from idp.logout import SingleLogout
 from idp.pages import Pages
 from idp.refresh_tokens import SqlRefreshTokenStore
+from idp.session_register import SqlSessionRegister
 from idp.sessions import SessionManager
 from idp.settings import Settings
 from idp.store import MemoryStore, Store
@@ -31,6 +34,7 @@ from idp.tokens import TokenIssuer, TokenLifetimes
 from keys.encryption import KeyEncryptor, kek_from_text, load_or_create_kek
 from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
+from legal_entities.entities import LegalEntities
 from levels.authenticators.passkey import Passkeys, SqlPasskeyStore
 from levels.authenticators.password import Passwords
 from levels.authenticators.sms_otp import SmsOtp
@@ -124,6 +128,10 @@ class Services:
     proofing: ProofingService
     proofing_records: SqlProofingStore
     acting: EntityAccess
+    consents: ConsentStore
+    logout: SingleLogout
+    outbox: LogoutOutbox
+    deliverer: LogoutDeliverer
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None, engine: Engine | None = None) -> Services:
@@ -160,11 +168,15 @@ class Services:
             ),
             proofing_records=SqlProofingStore(engine), entity_access=acting,
         )
+        outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
+        register = SqlSessionRegister(engine)
+        logout = SingleLogout(store=store, register=register, refresh_tokens=refresh_tokens, issuer=issuer,
+                              outbox=outbox, clients=clients, audit=audit)
         totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
         host = urlsplit(settings.issuer).hostname or "localhost"
         return cls(
             policy=make_policy(settings),
-            services=service_store, acting=acting,
+            services=service_store, acting=acting, consents=ConsentStore(engine),
             sms_otp=SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1")),
             totp=Totp(),
             credentials=SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt),
@@ -178,7 +190,11 @@ class Services:
             throttle=LoginThrottle(store, per_account=settings.login_attempts_per_account,
                                    per_ip=settings.login_attempts_per_ip, window=settings.login_attempt_window,
                                    secret=_derive(kek, b"idp throttle v1")),
-            sessions=SessionManager(store, ttl=settings.session_ttl),
+            sessions=SessionManager(store, register, ttl=settings.session_ttl,
+                                    idle_timeout=settings.session_idle_timeout,
+                                    touch_interval=settings.session_touch_interval,
+                                    check_register=isinstance(store, MemoryStore)),
+            logout=logout, outbox=outbox, deliverer=deliverer,
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, audit=audit,
             server=server,

@@ -3,6 +3,11 @@
 The cookie carries a random secret; the store key is its SHA-256, so a dump of the store does not
 yield usable cookies. The session records who signed in, each factor with its time, and the clients
 that received tokens (for logout fan-out). `sid` is a separate public id put in ID tokens.
+
+Every session is also entered in the durable register (`idp.session_register`): device, IP, times
+and clients, for the account page, the expiry sweep and logout. A session ends after the absolute
+timeout (`session_ttl`) or after `session_idle_timeout` without use, whichever comes first; ending
+it, for whatever reason, goes through `idp.logout.SingleLogout`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from idp.session_register import SessionRecord, SqlSessionRegister
 from idp.store import Store
 from levels.policy import ProvenFactor
 
@@ -32,6 +38,7 @@ class SsoSession:
     person_id: str
     created_at: int
     factors: tuple[Factor, ...]
+    last_seen: float = 0.0  # epoch seconds of the last use (idle timeout)
     clients: tuple[str, ...] = field(default=())
     # Per client, who the person last chose to act as there: "self" or a mandate id (legal entities).
     acting: dict[str, str] = field(default_factory=dict)
@@ -45,12 +52,8 @@ class SsoSession:
         return [ProvenFactor(f.method, datetime.fromtimestamp(f.at, UTC)) for f in self.factors]
 
 
-def _key(cookie_value: str) -> str:
+def store_key(cookie_value: str) -> str:
     return "sess:" + hashlib.sha256(cookie_value.encode()).hexdigest()
-
-
-def _ended_key(person_id: str) -> str:
-    return f"person-sessions-after:{person_id}"
 
 
 def _encode(session: SsoSession) -> bytes:
@@ -64,48 +67,98 @@ def _decode(raw: bytes) -> SsoSession:
         person_id=data["person_id"],
         created_at=data["created_at"],
         factors=tuple(Factor(**f) for f in data["factors"]),
+        last_seen=float(data.get("last_seen") or data["created_at"]),
         clients=tuple(data.get("clients", ())),
         acting=dict(data.get("acting") or {}),
     )
 
 
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
 class SessionManager:
-    def __init__(self, store: Store, *, ttl: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, register: SqlSessionRegister, *, ttl: int, idle_timeout: int, touch_interval: int = 60,
+        check_register: bool = False, clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
+        # With a process-local store another process (the `idp` CLI) cannot delete a session from it:
+        # then each load also asks the register whether the session was ended elsewhere.
+        self._check_register = check_register
+        self.register = register
         self._ttl = ttl
+        self._idle = idle_timeout
+        self._touch_interval = touch_interval
         self._clock = clock
+
+    def _expiry(self, session: SsoSession, last_seen: float) -> float:
+        return min(session.created_at + self._ttl, last_seen + self._idle)
 
     def load(self, cookie_value: str | None) -> SsoSession | None:
         if not cookie_value or len(cookie_value) > 128:
             return None
-        raw = self._store.get(_key(cookie_value))
+        raw = self._store.get(store_key(cookie_value))
         if not raw:
             return None
         session = _decode(raw)
-        ended_before = self._store.get(_ended_key(session.person_id))
-        # The first factor's time is the session's start to the sub-second (`created_at` is whole
-        # seconds), so a session begun right after `end_all_for` stays valid.
-        if ended_before is not None and min(f.at for f in session.factors) < float(ended_before):
+        # The store's TTL normally removes it first; this holds when a write extended it or the
+        # clock moved (and the expiry sweep then ends it for good, logout fan-out included).
+        if self._expiry(session, session.last_seen) <= self._clock():
+            return None
+        if self._check_register and self.register.is_ended(session.sid):
+            self._store.delete(store_key(cookie_value))
             return None
         return session
 
-    def end_all_for(self, person_id: str) -> None:
-        """End every session of the person begun before now (the store cannot list them per person)."""
-        self._store.set(_ended_key(person_id), repr(self._clock()).encode(), self._ttl)
-
-    def start(self, person_id: str, method: str) -> tuple[str, SsoSession]:
+    def start(self, person_id: str, method: str, *, device: str = "", ip: str | None = None) -> tuple[str, SsoSession]:
         """Begin a fresh session (a new cookie value every sign-in, against session fixation)."""
         now = self._clock()
         session = SsoSession(
             sid=secrets.token_urlsafe(16), person_id=person_id, created_at=int(now),
-            factors=(Factor(method, now),),
+            factors=(Factor(method, now),), last_seen=now,
         )
         cookie_value = secrets.token_urlsafe(32)
-        self._store.set(_key(cookie_value), _encode(session), self._ttl)
+        key = store_key(cookie_value)
+        expires = self._expiry(session, now)
+        # The register first: a session must never exist without the record logout fans out from.
+        self.register.open(SessionRecord(
+            sid=session.sid, person_id=person_id, store_key=key, device=device, ip=ip, created_at=_utc(now),
+            last_seen_at=_utc(now), expires_at=_utc(expires), clients=(),
+        ))
+        self._store.set(key, _encode(session), max(1.0, expires - now))
         return cookie_value, session
 
-    def _remaining(self, session: SsoSession) -> float:
-        return max(1.0, session.created_at + self._ttl - self._clock())
+    def renew(
+        self, cookie_value: str, session: SsoSession, methods: tuple[str, ...], *, ip: str | None
+    ) -> tuple[str, SsoSession]:
+        """The same person proved `methods` again on this browser: the session goes on (same sid,
+        clients, choices) under a new cookie value, with those factors at their new time."""
+        now = self._clock()
+        fresh = tuple(Factor(m, now) for m in methods)
+        updated = replace(
+            session, factors=tuple(f for f in session.factors if f.method not in methods) + fresh, last_seen=now)
+        new_cookie = secrets.token_urlsafe(32)
+        key = store_key(new_cookie)
+        self.register.rekey(session.sid, store_key=key, last_seen_at=_utc(now),
+                            expires_at=_utc(self._expiry(updated, now)), ip=ip)
+        self._save(new_cookie, updated)
+        self._store.delete(store_key(cookie_value))
+        return new_cookie, updated
+
+    def _save(self, cookie_value: str, session: SsoSession) -> None:
+        remaining = self._expiry(session, session.last_seen) - self._clock()
+        self._store.set(store_key(cookie_value), _encode(session), max(1.0, remaining))
+
+    def seen(self, cookie_value: str, session: SsoSession, ip: str | None) -> SsoSession:
+        """The session was used: push its idle timeout back (written at most every touch interval)."""
+        now = self._clock()
+        if now - session.last_seen < self._touch_interval:
+            return session
+        updated = replace(session, last_seen=now)
+        self._save(cookie_value, updated)
+        self.register.touch(session.sid, last_seen_at=_utc(now), expires_at=_utc(self._expiry(updated, now)), ip=ip)
+        return updated
 
     def add_client(
         self, cookie_value: str, session: SsoSession, client_id: str, acting: str | None = None
@@ -118,7 +171,9 @@ class SessionManager:
         updated = replace(session, clients=(*session.clients, client_id) if new_client else session.clients)
         if acting is not None:
             updated = replace(updated, acting={**session.acting, client_id: acting})
-        self._store.set(_key(cookie_value), _encode(updated), self._remaining(session))
+        self._save(cookie_value, updated)
+        if new_client:
+            self.register.set_clients(session.sid, updated.clients)
         return updated
 
     def add_factor(self, cookie_value: str, session: SsoSession, method: str) -> SsoSession:
@@ -126,9 +181,5 @@ class SessionManager:
         now = self._clock()
         factors = tuple(f for f in session.factors if f.method != method) + (Factor(method, now),)
         updated = replace(session, factors=factors)
-        self._store.set(_key(cookie_value), _encode(updated), self._remaining(session))
+        self._save(cookie_value, updated)
         return updated
-
-    def end(self, cookie_value: str) -> SsoSession | None:
-        raw = self._store.take(_key(cookie_value))
-        return _decode(raw) if raw else None

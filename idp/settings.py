@@ -28,7 +28,14 @@ class Settings(BaseSettings):
     access_token_ttl: int = 300
     id_token_ttl: int = 300
     refresh_token_ttl: int = 30 * 24 * 3600
+    # SSO sessions end after session_ttl at the latest (absolute) and after session_idle_timeout
+    # without use; last-seen times are written at most every session_touch_interval.
     session_ttl: int = 12 * 3600
+    session_idle_timeout: int = 3600
+    session_touch_interval: int = 60
+    session_sweep_interval: float = 30.0
+    # Run the periodic work (logout delivery, session expiry) inside each server process.
+    background_tasks: bool = True
     login_transaction_ttl: int = 30 * 60
     client_cache_ttl: float = 5.0
     key_reload_interval: float = 30.0
@@ -70,6 +77,16 @@ class Settings(BaseSettings):
     # Argon2id cost (OWASP: m=19 MiB, t=2, p=1); tests may lower it.
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
+
+    # OIDC Back-Channel Logout delivery (idp.backchannel), in seconds: how often each server process
+    # polls the outbox, the HTTP timeout per POST, and the retry schedule: attempt n waits
+    # min(max_delay, base_delay * 2**(n-1)) after it fails; after max_attempts the notification is
+    # recorded as failed (defaults: 8 attempts spread over about 21 minutes).
+    backchannel_interval: float = Field(default=5.0, gt=0)
+    backchannel_max_attempts: int = Field(default=8, gt=0)
+    backchannel_base_delay: float = Field(default=10.0, gt=0)
+    backchannel_max_delay: float = Field(default=3600.0, gt=0)
+    backchannel_timeout: float = Field(default=5.0, gt=0)
 
     @field_validator("issuer")
     @classmethod

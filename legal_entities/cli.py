@@ -8,17 +8,20 @@ Tehran's clock, the way the registry and the people at the counter write them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from idp.cli_output import EXIT_FAILED, EXIT_INVALID, database_error
+from idp.cli_output import fail as _fail
+from idp.cli_output import print_json as _print_json
+from idp.cli_output import print_table as _print_table
 from legal_entities.days import TEHRAN, first_day, last_day, mandate_end, mandate_start
 from legal_entities.entities import InvalidRegistryRecord, LegalEntities, UnknownEntity, UnknownRepresentation
 from legal_entities.models import Entity, EntityStatus, ImportReport, Representation
@@ -38,8 +41,7 @@ from levels.registration import InvalidDate
 
 # Exit codes: 1 for a failed operation (unknown entity or representation, refused delegation, a file
 # with errors, database), 2 for invalid input.
-EXIT_FAILED = 1
-EXIT_INVALID = 2
+
 CLI_ACTOR = "cli"
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -338,19 +340,7 @@ def _errors() -> Iterator[None]:
     except ValueError as exc:
         _fail(str(exc), EXIT_INVALID)
     except SQLAlchemyError as exc:
-        _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", EXIT_FAILED)
+        database_error(exc)
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
-
-def _print_json(value: object) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, cast
+from typing import Annotated, cast
 
 import jdatetime
 import typer
 from sqlalchemy import Connection, Engine, RowMapping, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from idp.cli_output import EXIT_FAILED, EXIT_INVALID, database_error
+from idp.cli_output import fail as _fail
 from levels.national_code import InvalidNationalCode, parse_national_code
 from levels.people import PersonExists, SqlPersonStore, UnknownPerson, new_person
 from levels.proofing import InvalidDocument, ProofingRecordStore, ProofingService
@@ -41,8 +43,7 @@ from levels.store_sql import PersonRow
 
 # Exit codes: 1 for a failed operation (unknown or duplicate person, database, rows rejected by an
 # import), 2 for invalid input.
-EXIT_FAILED = 1
-EXIT_INVALID = 2
+
 # Rejected rows listed in `import --json` output; the rest are counted (and all go to stderr).
 MAX_LISTED_ERRORS = 1000
 
@@ -405,9 +406,5 @@ def _errors() -> Iterator[None]:
     except ValueError as exc:
         _fail(str(exc), EXIT_INVALID)
     except SQLAlchemyError as exc:
-        _fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", EXIT_FAILED)
+        database_error(exc)
 
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from idp.database import make_engine
 from idp.migrate import upgrade
 from tests.backends import postgres_database, redis_store
+from tests.relying_party import rp  # noqa: F401 - a fixture: a relying party's logout endpoint
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

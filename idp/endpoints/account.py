@@ -1,29 +1,49 @@
-"""The citizen's own account: authenticators (authenticator app with recovery codes, passkeys)."""
+"""The citizen's own account: shared helpers of the account pages, and "Sign-in and security"
+(password, authenticator app with recovery codes, passkeys).
+
+The other pages live in their own modules: profile (`account_profile`), where you're signed in
+(`account_sessions`), connected services (`account_services`), activity (`account_history`) and
+companies I represent (`account_companies`).
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.endpoints.deps import services
+from idp.endpoints.deps import client_ip, services
 from idp.errors import OAuth2Error
+from idp.i18n import format_day
 from idp.login_transactions import LoginTransaction
 from idp.oauth_request import read_form
 from idp.services import Services
 from idp.sessions import SsoSession
+from legal_entities.days import TEHRAN
 from levels.people import Person
+from levels.registration import WeakPassword, check_new_password
+from levels.throttle import TooManyAttempts
 
 router = APIRouter()
+log = logging.getLogger("idp.account")
 
-ACCOUNT_HOME = "/account/security"
+ACCOUNT_HOME = "/account"  # the profile page; where a sign-in from no service ends up
+SECURITY = "/account/security"
+SESSIONS = "/account/sessions"
+SERVICES = "/account/services"
+HISTORY = "/account/history"
 COMPANIES = "/account/companies"
-ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, COMPANIES})
+ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, SECURITY, SESSIONS, SERVICES, HISTORY, COMPANIES})
 _PENDING_TTL = 600
+
+PASSWORD_CHANGED = "Your password was changed. You were signed out on your other devices."
+WRONG_CURRENT_PASSWORD = "Your current password is not correct."
 
 
 def account_page_for(tx: LoginTransaction | None) -> str | None:
@@ -34,28 +54,47 @@ def account_page_for(tx: LoginTransaction | None) -> str | None:
 
 def signed_in(svc: Services, request: Request, page: str = ACCOUNT_HOME) -> tuple[SsoSession, Person] | Response:
     """The browser's session and person, or a redirect to sign in that comes back to `page`."""
-    session = svc.sessions.load(request.cookies.get(svc.settings.cookie_name))
+    cookie = request.cookies.get(svc.settings.cookie_name)
+    session = svc.sessions.load(cookie)
     person = svc.people.get(session.person_id) if session else None
-    if session is None or person is None or person.status != "active":
+    if cookie is None or session is None or person is None or person.status != "active":
         tx = svc.transactions.start([("return_to", page)], client_id="")
         return RedirectResponse(f"/login?tx={tx.id}", status_code=303)
-    return session, person
+    return svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trust_forwarded_for)), person
+
+
+def format_moment(moment: datetime, locale: str) -> str:
+    """A moment as people read it: the day (Jalali in Persian) and the time on Tehran's clock."""
+    local = moment.astimezone(TEHRAN)
+    return f"{format_day(local.date(), locale)} {local:%H:%M}"
+
+
+def full_name(person: Person) -> str:
+    return f"{person.given_name} {person.family_name}".strip()
+
+
+def render_account(
+    svc: Services, request: Request, template: str, person: Person, *, status_code: int = 200,
+    error: str | None = None, notice: str | None = None, **context: object,
+) -> Response:
+    """An account page in the person's language; `error` and `notice` are message ids, translated here."""
+    locale = svc.pages.locale(request)
+    tr = svc.pages.gettext(locale)
+    return svc.pages.render(
+        request, template, locale, status_code=status_code, person=person, person_name=full_name(person),
+        error=tr.gettext(error) if error else None, notice=tr.gettext(notice) if notice else None,
+        format_moment=lambda moment: format_moment(moment, locale), **context,
+    )
 
 
 def _page(svc: Services, request: Request, person: Person, *, status_code: int = 200, **extra: object) -> Response:
-    locale = svc.pages.locale(request)
-    tr = svc.pages.gettext(locale)
-    for key in ("error", "notice"):
-        if isinstance(extra.get(key), str):
-            extra[key] = tr.gettext(str(extra[key]))
-    registration = svc.passkeys.registration_options(
-        person.id, person.national_code, f"{person.given_name} {person.family_name}".strip())
-    return svc.pages.render(
-        request, "account_security.html", locale, status_code=status_code,
-        person_name=f"{person.given_name} {person.family_name}".strip(),
+    registration = svc.passkeys.registration_options(person.id, person.national_code, full_name(person))
+    return render_account(
+        svc, request, "account_security.html", person, status_code=status_code,
         has_totp=svc.credentials.has_totp(person.id),
         recovery_left=svc.credentials.remaining_recovery_codes(person.id),
-        passkeys=svc.passkeys.list(person.id), passkey_options=registration, **extra,
+        passkeys=svc.passkeys.list(person.id), passkey_options=registration,
+        **extra,
     )
 
 
@@ -83,19 +122,82 @@ async def posted_form(
     return svc, who[0], who[1], form
 
 
-@router.get(ACCOUNT_HOME)
+_SECURITY_NOTICES = {"passkey": "Your passkey was added.", "password": PASSWORD_CHANGED}
+
+
+@router.get(SECURITY)
 async def security(request: Request) -> Response:
     svc = services(request)
-    who = signed_in(svc, request)
+    who = signed_in(svc, request, SECURITY)
     if isinstance(who, Response):
         return who
-    notice = {"passkey": "Your passkey was added."}.get(request.query_params.get("added", ""))
+    notice = _SECURITY_NOTICES.get(request.query_params.get("added", "") or request.query_params.get("done", ""))
     return await run_in_threadpool(lambda: _page(svc, request, who[1], notice=notice))
+
+
+@router.post("/account/password")
+async def change_password(request: Request) -> Response:
+    """Change the password: the current one is checked (and throttled) like a sign-in; every other
+    session of the person ends, this browser's goes on."""
+    posted = await posted_form(request, SECURITY)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
+    current = form.get("current_password", "")[:1024]
+    new = form.get("new_password", "")[:2048]
+
+    def refuse(status_code: int, **errors: str) -> Response:
+        locale = svc.pages.locale(request)
+        tr = svc.pages.gettext(locale)
+        return _page(svc, request, person, status_code=status_code,
+                     password_errors={k: tr.gettext(v) for k, v in errors.items()})
+
+    if not current:
+        return await run_in_threadpool(refuse, 400, current="Enter your current password.")
+    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    try:
+        # The same counters as signing in: a borrowed session cannot be used to guess the password.
+        svc.throttle.check(person.national_code, ip)
+    except TooManyAttempts:
+        return await run_in_threadpool(refuse, 429, current="Too many attempts. Try again later.")
+    ok = await run_in_threadpool(svc.passwords.verify, svc.people.password_hash(person.id), current)
+    if not ok:
+        svc.throttle.failed(person.national_code, ip)
+        svc.audit.record("password.change_failed", person_id=person.id, ip=ip, detail={"sid": session.sid})
+        return await run_in_threadpool(refuse, 400, current=WRONG_CURRENT_PASSWORD)
+    svc.throttle.succeeded(person.national_code)
+    try:
+        check_new_password(new, national_code=person.national_code)
+    except WeakPassword as exc:
+        return await run_in_threadpool(refuse, 400, new=_weak_password_message(svc, request, str(exc)))
+    await run_in_threadpool(_store_password, svc, person, new, session, ip)
+    response = RedirectResponse(f"{SECURITY}?done=password", status_code=303)
+    if person.mobile:
+        from idp.endpoints.recover import notify_password_changed
+
+        response.background = BackgroundTask(notify_password_changed, svc, person.mobile, svc.pages.locale(request))
+    return response
+
+
+def _weak_password_message(svc: Services, request: Request, message: str) -> str:
+    """The reason as a message id with a translation in the page language; a general one when the
+    reason has none (messages that carry a number, like a maximum length)."""
+    locale = svc.pages.locale(request)
+    translated = svc.pages.gettext(locale).gettext(message) != message
+    return message if translated or locale == "en" else "Choose another password."
+
+
+def _store_password(svc: Services, person: Person, password: str, session: SsoSession, ip: str) -> None:
+    svc.people.set_password_hash(person.id, svc.passwords.hash(password), datetime.now(UTC))
+    # Whoever knew the old password is signed out; this browser, which just proved it, stays.
+    ended = svc.logout.end_all(person.id, reason="password_changed", ip=ip, keep=session.sid)
+    svc.audit.record("password.changed", person_id=person.id, ip=ip, detail={
+        "sid": session.sid, "other_sessions_ended": len(ended)})
 
 
 @router.post("/account/totp/start")
 async def totp_start(request: Request) -> Response:
-    posted = await posted_form(request)
+    posted = await posted_form(request, SECURITY)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -109,7 +211,7 @@ async def totp_start(request: Request) -> Response:
 
 @router.post("/account/totp/confirm")
 async def totp_confirm(request: Request) -> Response:
-    posted = await posted_form(request)
+    posted = await posted_form(request, SECURITY)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -133,13 +235,14 @@ async def totp_confirm(request: Request) -> Response:
     svc.credentials.advance_totp_counter(person.id, counter, now)
     svc.credentials.replace_recovery_codes(person.id, [hash_recovery_code(c, svc.recovery_key) for c in codes], now)
     svc.store.delete(f"totp-pending:{session.sid}")
-    svc.audit.record("authenticator.totp_added", person_id=person.id, detail={"sid": session.sid})
+    svc.audit.record("authenticator.totp_added", person_id=person.id, detail={"sid": session.sid},
+                     ip=client_ip(request, svc.settings.trust_forwarded_for))
     return await run_in_threadpool(lambda: _page(svc, request, person, recovery_codes=codes))
 
 
 @router.post("/account/passkeys")
 async def passkey_add(request: Request) -> Response:
-    posted = await posted_form(request)
+    posted = await posted_form(request, SECURITY)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -150,5 +253,6 @@ async def passkey_add(request: Request) -> Response:
     except PasskeyError:
         return await run_in_threadpool(lambda: _page(
             svc, request, person, status_code=400, error="The passkey could not be added."))
-    svc.audit.record("authenticator.passkey_added", person_id=person.id, detail={"sid": session.sid})
-    return RedirectResponse(f"{ACCOUNT_HOME}?added=passkey", status_code=303)
+    svc.audit.record("authenticator.passkey_added", person_id=person.id, detail={"sid": session.sid},
+                     ip=client_ip(request, svc.settings.trust_forwarded_for))
+    return RedirectResponse(f"{SECURITY}?added=passkey", status_code=303)

@@ -16,7 +16,7 @@ from idp.acting import SCOPE as ENTITY_SCOPE
 from idp.acting import SELF, Acting
 from idp.authorization_response import deliver
 from idp.checks import check_acr_values, check_claims, check_prompt, check_response_mode
-from idp.endpoints.deps import services
+from idp.endpoints.deps import client_ip, services
 from idp.errors import AccountSelectionRequiredError, LoginRequiredError, OAuth2Error
 from idp.interaction import Done, Requirement, decide
 from idp.login_transactions import LoginTransaction
@@ -135,6 +135,13 @@ def authorization(
             return RedirectResponse(f"/login/act-as?tx={tx.id}", status_code=302,
                                     headers={"Cache-Control": "no-store"})
         choice = SELF  # nobody to act for with this client: no chooser with a single answer
+    # Imported here: the consent page module builds on the sign-in pages, which import this module.
+    from idp.endpoints.consent import consent_step
+
+    consent = consent_step(svc, request, client, person, scopes, prompts, tx, pairs, redirect_uri, data, locale,
+                           response_mode)
+    if consent is not None:
+        return consent
     ctx = AuthContext(
         person_id=person.id, auth_time=session.auth_time, acr=svc.policy.acr(decision.level),
         amr=tuple(svc.policy.amr(decision.methods)), sid=session.sid, nonce=data.get("nonce"),
@@ -145,6 +152,7 @@ def authorization(
     grant.request.user = ctx
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
+    session = svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trust_forwarded_for))
     svc.sessions.add_client(cookie, session, client.client_id, acting=choice)
     if acting is not None:
         svc.audit.record("legal_entity.acted", person_id=person.id, client_id=client.client_id, detail={

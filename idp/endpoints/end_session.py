@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -9,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from idp.endpoints.deps import client_ip, services
 from idp.errors import OAuth2Error
 from idp.oauth_request import HttpRequest, parse_pairs, read_form
+from idp.services import Services
 
 router = APIRouter()
 
@@ -49,17 +52,34 @@ async def end_session(request: Request) -> Response:
             params=[(k, v) for k, v in pairs if k not in _OWN_FIELDS],
         )
 
-    if session is not None and cookie is not None:
-        svc.sessions.end(cookie)
-        svc.audit.record(
-            "logout", person_id=session.person_id, ip=client_ip(request, svc.settings.trust_forwarded_for),
-            client_id=logout.client.client_id if logout.client else None, detail={"sid": session.sid},
-        )
-    response: Response
-    if logout.redirect_uri:
-        response = RedirectResponse(logout.redirect_uri, status_code=302, headers={"Cache-Control": "no-store"})
-    else:
-        response = svc.pages.render(request, "logged_out.html", locale)
+    ended = []
+    if session is not None:
+        ip = client_ip(request, svc.settings.trust_forwarded_for)
+        done = svc.logout.end(session.sid, reason="rp_logout", ip=ip,
+                              actor=f"client:{logout.client.client_id}" if logout.client else None)
+        ended = [done] if done is not None else []
+    frames = svc.logout.frontchannel_urls(ended)
+    if logout.redirect_uri and not frames:
+        response: Response = RedirectResponse(logout.redirect_uri, status_code=302,
+                                              headers={"Cache-Control": "no-store"})
+        return forget_session_cookie(svc, response)
+    return logged_out_page(svc, request, locale, frames, logout.redirect_uri)
+
+
+def forget_session_cookie(svc: Services, response: Response) -> Response:
     response.delete_cookie(svc.settings.cookie_name, path="/", secure=svc.settings.secure_cookies,
                            httponly=True, samesite="lax")
     return response
+
+
+def logged_out_page(
+    svc: Services, request: Request, locale: str, frames: list[str], continue_to: str | None, *,
+    everywhere: bool = False,
+) -> Response:
+    """The signed-out page (the browser's session cookie goes with it); it loads each client's
+    front-channel logout URL in a hidden frame (OIDC Front-Channel Logout 1.0 §2), then continues to
+    the client's post-logout URI, if any."""
+    origins = sorted({f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in frames})
+    response = svc.pages.render(request, "logged_out.html", locale, frame_origins=origins, frames=frames,
+                                continue_to=continue_to, everywhere=everywhere)
+    return forget_session_cookie(svc, response)

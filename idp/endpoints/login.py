@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from idp.endpoints.account import account_page_for
 from idp.endpoints.deps import client_ip, services
+from idp.endpoints.session_start import continue_signed_in
 from idp.errors import OAuth2Error
 from idp.i18n import localize_digits
 from idp.login_transactions import LoginTransaction
@@ -105,20 +105,10 @@ async def login_submit(request: Request) -> Response:
 
 def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person_id: str, method: str,
                ip: str) -> Response:
-    """Start a fresh SSO session with the factor just proven and continue where the person was going."""
-    previous = request.cookies.get(svc.settings.cookie_name)
-    if previous:
-        svc.sessions.end(previous)
-    cookie_value, session = svc.sessions.start(person_id, method)
+    """Start (or renew) the SSO session with the factor just proven and continue where the person was going."""
+    response, session = continue_signed_in(svc, request, person_id, (method,), tx)
     svc.audit.record("login.succeeded", person_id=person_id, ip=ip, client_id=tx.client_id,
                      detail={"method": method, "sid": session.sid})
-    # A sign-in for the account pages goes back there; any other continues the authorization.
-    target = account_page_for(tx) or f"/authorize/resume?tx={tx.id}"
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        svc.settings.cookie_name, cookie_value, httponly=True, secure=svc.settings.secure_cookies,
-        samesite="lax", path="/",
-    )
     return response
 
 

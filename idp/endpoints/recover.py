@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp.endpoints.account import ACCOUNT_HOME
 from idp.endpoints.deps import client_ip, services
 from idp.endpoints.register import (
     FORM_EXPIRED,
@@ -26,13 +27,13 @@ from idp.endpoints.register import (
     TOO_MANY_CODES,
     WAIT_FOR_CODE,
     WRONG_CODE,
-    continue_signed_in,
     expired,
     load_tx,
     page_locale,
     read_checked_form,
     translated,
 )
+from idp.endpoints.session_start import continue_signed_in
 from idp.login_transactions import LoginTransaction
 from idp.services import Services, make_sms_gateway
 from levels.authenticators.sms_otp import ResendTooSoon
@@ -87,7 +88,7 @@ def _send_code(svc: Services, pending_id: str, person_id: str, mobile: str, loca
     svc.store.set(_key(pending_id) + ":challenge", challenge.id.encode(), PENDING_TTL)
 
 
-def _notify_changed(svc: Services, mobile: str, locale: str) -> None:
+def notify_password_changed(svc: Services, mobile: str, locale: str) -> None:
     gateway = make_sms_gateway(svc.settings)
     try:
         gateway.send(mobile, _CHANGED.get(locale, _CHANGED["en"]))
@@ -109,7 +110,7 @@ def _start_page(
         request, "recover.html", locale, status_code=status_code, tx=tx.id if tx else "",
         lang_query=[("tx", tx.id)] if tx else None, values=values or {}, errors=errors or {},
         error=tr.gettext(error) if error else None,
-        sign_in_href=f"/login?tx={tx.id}" if tx else "/account/security",
+        sign_in_href=f"/login?tx={tx.id}" if tx else ACCOUNT_HOME,
     )
 
 
@@ -263,10 +264,12 @@ def _reset(
     if not person.mobile_verified:
         svc.people.set_mobile(person.id, person.mobile, verified=True)
     svc.throttle.succeeded(_throttle_key(person.national_code))
-    svc.sessions.end_all_for(person.id)
+    # Whoever knew the old password is signed out everywhere, this browser's old session included.
+    svc.logout.end_all(person.id, reason="password_reset", ip=ip)
     # Only the code was proven just now: the password was chosen, not proven, so no `pwd` factor.
-    response, sid = continue_signed_in(svc, request, person.id, ("sms",), tx)
+    response, session = continue_signed_in(svc, request, person.id, ("sms",), tx)
+    sid = session.sid
     svc.audit.record("password.reset", person_id=person.id, ip=ip, client_id=tx.client_id if tx else None,
                      detail={"method": "sms", "sid": sid, "other_sessions_ended": True})
-    response.background = BackgroundTask(_notify_changed, svc, person.mobile, page_locale(svc, request, tx))
+    response.background = BackgroundTask(notify_password_changed, svc, person.mobile, page_locale(svc, request, tx))
     return response

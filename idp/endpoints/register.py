@@ -13,8 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.endpoints.account import ACCOUNT_HOME, account_page_for
+from idp.endpoints.account import ACCOUNT_HOME
 from idp.endpoints.deps import client_ip, services
+from idp.endpoints.session_start import continue_signed_in
 from idp.errors import OAuth2Error
 from idp.login_transactions import LoginTransaction
 from idp.oauth_request import read_form
@@ -78,28 +79,6 @@ async def read_checked_form(svc: Services, request: Request) -> dict[str, str] |
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
 
-
-def continue_signed_in(
-    svc: Services, request: Request, person_id: str, methods: tuple[str, ...], tx: LoginTransaction | None,
-) -> tuple[Response, str]:
-    """Start a fresh SSO session holding exactly `methods`, set its cookie as sign-in does, and go
-    back to the pending authorization (or the account page). Returns the response and the sid."""
-    previous = request.cookies.get(svc.settings.cookie_name)
-    if previous:
-        svc.sessions.end(previous)
-    cookie_value, session = svc.sessions.start(person_id, methods[0])
-    for method in methods[1:]:
-        session = svc.sessions.add_factor(cookie_value, session, method)
-    target = account_page_for(tx) or (f"/authorize/resume?tx={tx.id}" if tx else ACCOUNT_HOME)
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        svc.settings.cookie_name, cookie_value, httponly=True, secure=svc.settings.secure_cookies,
-        samesite="lax", path="/",
-    )
-    return response, session.sid
-
-
-# Registration ------------------------------------------------------------------------------------
 
 def _limits(svc: Services) -> LoginThrottle:
     # Its own namespace, so registrations never use up an address's sign-in attempts.
@@ -291,7 +270,8 @@ def _create(svc: Services, request: Request, pending: dict[str, str], ip: str) -
         # Someone registered the same national code while this code was on its way.
         return _form_page(svc, request, tx, exists=True, status_code=409)
     svc.people.set_password_hash(person.id, pending["password_hash"], now)
-    response, sid = continue_signed_in(svc, request, person.id, ("pwd", "sms"), tx)
+    response, session = continue_signed_in(svc, request, person.id, ("pwd", "sms"), tx)
+    sid = session.sid
     svc.audit.record("person.registered", person_id=person.id, ip=ip, client_id=tx.client_id if tx else None,
                      detail={"proofing_tier": 1, "sid": sid})
     return response

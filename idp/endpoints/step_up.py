@@ -264,6 +264,16 @@ async def cancel(request: Request) -> Response:
     if tx is None or not svc.pages.check_csrf(request, form.get("csrf_token")):
         return svc.pages.error(request, "This sign-in link has expired",
                                "Go back to the service you were using and start again.")
+    return refuse_pending(svc, request, tx, UnmetAuthenticationRequirements(
+        "The person did not complete the sign-in this service requires."))
+
+
+def refuse_pending(svc: Services, request: Request, tx: LoginTransaction, err: OAuth2Error) -> Response:
+    """End the pending authorization and send `err` to the client at its redirect URI.
+
+    The request is validated again (client, redirect URI) rather than trusting the stored copy, so a
+    client disabled or changed meanwhile never receives the redirect.
+    """
     oreq = HttpRequest("GET", svc.settings.issuer + "/authorize", request.headers, tx.params, [])
     try:
         grant = svc.server.get_consent_grant(oreq, end_user=None)
@@ -272,10 +282,11 @@ async def cancel(request: Request) -> Response:
                                "Go back to the service you were using and start again.")
     svc.transactions.finish(tx.id)
     data = oreq.payload.data
-    err = UnmetAuthenticationRequirements("The person did not complete the sign-in this service requires.")
+    params = [("error", err.error)]
+    if err.description:
+        params.append(("error_description", err.description))
     return deliver(
-        svc.pages, request, redirect_uri=grant.redirect_uri,
-        params=[("error", err.error), ("error_description", err.description)], state=data.get("state"),
+        svc.pages, request, redirect_uri=grant.redirect_uri, params=params, state=data.get("state"),
         issuer=svc.settings.issuer, response_mode=data.get("response_mode"),
         locale=svc.pages.locale(request, data.get("ui_locales")),
     )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -104,6 +105,41 @@ def test_update_replaces_lists_and_clears(app: typer.Typer) -> None:
     assert body["redirect_uris"] == ["http://127.0.0.1:8080/cb"] and body["audiences"] == []
     assert body["id_token_signed_response_alg"] == "RS256"
     assert body["backchannel_logout_uri"] == "https://tax.example/logout"
+
+
+def test_frontchannel_logout_and_consent_flags(app: typer.Typer) -> None:
+    result = create_tax(app, "--frontchannel-logout-uri", "https://tax.example/fc", "--require-consent",
+                        "--no-backchannel-logout-session-required", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)["client"]
+    assert body["frontchannel_logout_uri"] == "https://tax.example/fc" and body["require_consent"] is True
+    assert body["backchannel_logout_session_required"] is False
+    assert body["frontchannel_logout_session_required"] is True
+    shown = run(app, "show", "tax-portal").stdout
+    assert "frontchannel_logout_uri" in shown and "https://tax.example/fc" in shown
+    assert re.search(r"^require_consent\s+yes$", shown, re.MULTILINE), shown
+
+    # An update that names none of these flags leaves them alone.
+    body = json.loads(run(app, "update", "tax-portal", "--name", "Tax", "--json").stdout)
+    assert body["require_consent"] is True and body["backchannel_logout_session_required"] is False
+    result = run(app, "update", "tax-portal", "--trusted", "--clear", "frontchannel-logout-uri",
+                 "--no-frontchannel-logout-session-required", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["require_consent"] is False and body["frontchannel_logout_uri"] is None
+    assert body["frontchannel_logout_session_required"] is False
+    assert json.loads(run(app, "show", "tax-portal", "--json").stdout) == body
+
+
+def test_a_client_is_trusted_unless_told_otherwise(app: typer.Typer) -> None:
+    body = json.loads(create_tax(app, "--json").stdout)["client"]
+    assert body["require_consent"] is False and body["frontchannel_logout_uri"] is None
+
+
+def test_a_frontchannel_logout_uri_with_a_fragment_is_refused(app: typer.Typer) -> None:
+    result = create_tax(app, "--frontchannel-logout-uri", "https://tax.example/fc#top")
+    assert result.exit_code == 2
+    assert "frontchannel_logout_uri" in result.stderr and "fragment" in result.stderr
 
 
 def test_rotate_secret_prints_a_new_working_secret(app: typer.Typer, engine: Engine, audit: list) -> None:

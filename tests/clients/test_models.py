@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 from joserfc.jwk import ECKey, OctKey
 
-from clients.models import Client, InvalidClientMetadata, check_client_metadata
+from clients.models import Client, InvalidClientMetadata, check_client_metadata, plain_fields
 from clients.secrets import hash_secret, new_secret
 
 
@@ -117,6 +117,14 @@ def test_loopback_http_and_private_key_jwt_are_accepted() -> None:
         ({"post_logout_redirect_uris": ("https://tax.example/bye#x",)}, "post_logout_redirect_uris"),
         ({"backchannel_logout_uri": "http://tax.example/logout"}, "backchannel_logout_uri"),
         ({"backchannel_logout_uri": "https://tax.example/*"}, "backchannel_logout_uri"),
+        ({"frontchannel_logout_uri": "http://tax.example/logout"}, "frontchannel_logout_uri"),
+        ({"frontchannel_logout_uri": "https://tax.example/logout#now"}, "frontchannel_logout_uri"),
+        ({"frontchannel_logout_uri": "https://tax.example/*"}, "frontchannel_logout_uri"),
+        ({"frontchannel_logout_uri": "/logout"}, "frontchannel_logout_uri"),
+        ({"frontchannel_logout_uri": ""}, "frontchannel_logout_uri"),
+        ({"frontchannel_logout_session_required": "false"}, "frontchannel_logout_session_required"),
+        ({"backchannel_logout_session_required": 0}, "backchannel_logout_session_required"),
+        ({"require_consent": "yes"}, "require_consent"),
         ({"scopes": ("open id",)}, "scopes"),
         ({"audiences": ("",)}, "audiences"),
         ({"token_endpoint_auth_method": "private_key_jwt"}, "jwks"),
@@ -138,3 +146,25 @@ def test_validator_rejects_and_names_the_field(overrides: dict[str, object], fie
         check_client_metadata(make(**overrides))
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}: ")
+
+
+def test_logout_and_consent_metadata_defaults() -> None:
+    client = make()
+    assert client.frontchannel_logout_uri is None and client.require_consent is False
+    assert client.backchannel_logout_session_required is True
+    assert client.frontchannel_logout_session_required is True
+
+
+def test_frontchannel_logout_uri_follows_the_backchannel_rules() -> None:
+    check_client_metadata(make(frontchannel_logout_uri="https://tax.example/logout?from=idp",
+                               frontchannel_logout_session_required=False, require_consent=True))
+    check_client_metadata(make(frontchannel_logout_uri="http://localhost:8080/logout"))
+
+
+def test_plain_fields_carry_the_logout_and_consent_metadata() -> None:
+    fields = plain_fields(make(frontchannel_logout_uri="https://tax.example/fc", require_consent=True,
+                               backchannel_logout_session_required=False))
+    assert fields["frontchannel_logout_uri"] == "https://tax.example/fc"
+    assert fields["require_consent"] is True
+    assert fields["backchannel_logout_session_required"] is False
+    assert fields["frontchannel_logout_session_required"] is True

@@ -148,6 +148,31 @@ def test_update_changes_validates_and_invalidates_cache(
     assert registry.get("tax-portal").name == "Tax 2"  # type: ignore[union-attr]
 
 
+def test_create_and_update_logout_and_consent_metadata(registry: ClientRegistry, events: list) -> None:
+    client, _ = registry.create(
+        client_id="shop", name="A shop", redirect_uris=REDIRECT, require_consent=True,
+        frontchannel_logout_uri="https://tax.example/fc", frontchannel_logout_session_required=False,
+        backchannel_logout_uri="https://tax.example/bc", backchannel_logout_session_required=False,
+    )
+    assert client.require_consent is True and client.frontchannel_logout_uri == "https://tax.example/fc"
+    stored = registry.get("shop")
+    assert stored == client
+    updated = registry.update("shop", require_consent=False, frontchannel_logout_uri=None,
+                              frontchannel_logout_session_required=True, backchannel_logout_session_required=True)
+    assert updated.require_consent is False and updated.frontchannel_logout_uri is None
+    assert updated.frontchannel_logout_session_required and updated.backchannel_logout_session_required
+    assert events[-1] == ("client.updated", {"client_id": "shop", "fields": [
+        "backchannel_logout_session_required", "frontchannel_logout_session_required", "frontchannel_logout_uri",
+        "require_consent"]})
+    assert registry.get("shop") == updated
+    with pytest.raises(InvalidClientMetadata, match="frontchannel_logout_uri"):
+        registry.update("shop", frontchannel_logout_uri="https://tax.example/fc#x")
+    with pytest.raises(InvalidClientMetadata, match="frontchannel_logout_uri"):
+        registry.create(client_id="shop2", name="Shop", redirect_uris=REDIRECT,
+                        frontchannel_logout_uri="http://tax.example/fc")
+    assert registry.get("shop2") is None
+
+
 def test_switching_away_from_a_secret_drops_the_hash(registry: ClientRegistry) -> None:
     _, secret = registry.create(client_id="tax-portal", name="Tax", redirect_uris=REDIRECT)
     client = registry.update("tax-portal", token_endpoint_auth_method="none")

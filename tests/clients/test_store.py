@@ -45,6 +45,8 @@ def sample(client_id: str = "tax-portal") -> Client:
         audiences=("https://api.tax.example",),
         jwks={"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}]},
         id_token_signed_response_alg="RS256", backchannel_logout_uri="https://tax.example/logout",
+        backchannel_logout_session_required=False, frontchannel_logout_uri="https://tax.example/fc-logout",
+        frontchannel_logout_session_required=False, require_consent=True,
         min_level=2, enabled=True, secret_hash=None, created_at=T0, updated_at=T0,
     )
 
@@ -77,3 +79,36 @@ def test_list_is_ordered_and_delete_reports(client_store: ClientStore) -> None:
     assert client_store.delete("mid") is True
     assert client_store.delete("mid") is False
     assert [c.client_id for c in client_store.list()] == ["alpha", "zeta"]
+
+
+def test_logout_and_consent_flags_round_trip_both_ways(client_store: ClientStore) -> None:
+    plain = replace(sample(), backchannel_logout_session_required=True, frontchannel_logout_uri=None,
+                    frontchannel_logout_session_required=True, require_consent=False)
+    client_store.add(plain)
+    assert client_store.get("tax-portal") == plain
+    client_store.save(sample())
+    stored = client_store.get("tax-portal")
+    assert stored is not None and stored.require_consent is True
+    assert stored.frontchannel_logout_uri == "https://tax.example/fc-logout"
+    assert stored.backchannel_logout_session_required is False and stored.frontchannel_logout_session_required is False
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_rows_written_without_the_new_columns_read_as_the_defaults(backend: str, tmp_path: Path) -> None:
+    """Clients registered before migration 0009 keep working: trusted, session ids required."""
+    from sqlalchemy import text
+
+    with ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'idp.db'}" if backend == "sqlite" else stack.enter_context(postgres_database())
+        upgrade(url)
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO clients (client_id, name, token_endpoint_auth_method, redirect_uris,"
+                " post_logout_redirect_uris, grant_types, scopes, audiences, id_token_signed_response_alg,"
+                " min_level, enabled, created_at, updated_at) VALUES ('old', 'Old', 'none', '[]', '[]',"
+                " '[\"client_credentials\"]', '[]', '[]', 'ES256', 1, true, :t, :t)"), {"t": T0})
+        old = SqlClientStore(engine).get("old")
+    assert old is not None and old.require_consent is False and old.frontchannel_logout_uri is None
+    assert old.backchannel_logout_session_required is True and old.frontchannel_logout_session_required is True

@@ -155,7 +155,7 @@ def test_new_password_must_not_be_common_and_the_code_survives_the_mistake(sqlit
     weak = _finish(sqlite_idp.browser, start.headers["location"], code, password="password123")
     assert weak.status_code == 400 and "این گذرواژه از رایج‌ترین گذرواژه‌هاست" in weak.text
     done = _finish(sqlite_idp.browser, start.headers["location"], code)
-    assert done.status_code == 303 and done.headers["location"] == "/account/security"
+    assert done.status_code == 303 and done.headers["location"] == "/account"
 
 
 def test_csrf_token_is_required(sqlite_idp: Idp) -> None:

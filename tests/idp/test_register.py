@@ -100,8 +100,8 @@ def test_pending_registration_keeps_only_the_password_hash(sqlite_idp: Idp) -> N
 def test_without_a_pending_authorization_registration_ends_on_the_account_page(sqlite_idp: Idp) -> None:
     r = _register(sqlite_idp.browser)
     done = _submit_code(sqlite_idp.browser, r.headers["location"], sqlite_idp.last_sms_code())
-    assert done.status_code == 303 and done.headers["location"] == "/account/security"
-    assert sqlite_idp.browser.get("/account/security").status_code == 200
+    assert done.status_code == 303 and done.headers["location"] == "/account"
+    assert sqlite_idp.browser.get("/account").status_code == 200
 
 
 def test_common_password_is_refused(sqlite_idp: Idp) -> None:

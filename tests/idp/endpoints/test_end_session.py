@@ -24,7 +24,8 @@ def test_logout_with_id_token_hint_ends_the_session_and_returns_to_the_client(id
         "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": SIGNED_OUT, "state": "bye"}))
     assert r.status_code == 302 and r.headers["location"] == SIGNED_OUT + "?state=bye"
     assert "error=login_required" in _prompt_none(idp)
-    assert [e.kind for e in idp.services.audit.recent(kind="logout")] == ["logout"]
+    [ended] = idp.services.audit.recent(kind="session.ended")
+    assert ended.detail["reason"] == "rp_logout" and ended.person_id == idp.person_id
 
 
 def test_logout_without_hint_asks_for_confirmation_first(idp: Idp) -> None:
