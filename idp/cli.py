@@ -166,10 +166,19 @@ def serve(
                 access_log=access_log, proxy_headers=False, server_header=False, log_level="info")
 
 
+@app.command("demo-rp")
+def demo_rp(port: int = typer.Option(8400, help="Loopback port the demo portals listen on.")) -> None:
+    """The demo portals' side of `make run`: shows their codes and prints the logouts they receive."""
+    from idp.demo import PORTAL_PATHS
+    from idp.demo_rp import serve as serve_demo_rp
+
+    serve_demo_rp(_settings().issuer, port, PORTAL_PATHS)
+
+
 @app.command()
 def demo(port: int = typer.Option(8000)) -> None:
     """Embedded development setup: SQLite under var/, demo data, then serve on 127.0.0.1."""
-    from idp.demo import MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed
+    from idp.demo import HEALTH_ID, MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed
     from idp.migrate import upgrade
     from levels.authenticators.password import Passwords
     from levels.people import SqlPersonStore
@@ -197,7 +206,8 @@ Demo back end    client_id {MACHINE_ID}   secret {creds.machine_secret}
 
 1. Open this URL, sign in as the demo citizen:
    {creds.authorize_url}
-2. Your browser lands on {PORTAL_REDIRECT}?code=...  (nothing listens there; copy the code)
+2. Your browser lands on {PORTAL_REDIRECT}?code=...  (run `.venv/bin/idp demo-rp` in another
+   terminal to have the demo portals show the code there; otherwise copy it from the address bar)
 3. Exchange it (code_verifier {creds.code_verifier}):
    curl -s -u {PORTAL_ID}:{creds.portal_secret} {token_url} -d grant_type=authorization_code \\
      -d redirect_uri={PORTAL_REDIRECT} -d code_verifier={creds.code_verifier} -d code=PASTE_CODE
@@ -213,6 +223,15 @@ b. As the demo citizen, open {settings.issuer}/account/companies and give the em
 c. In another browser (or a private window), open this URL and sign in as the employee; choose
    the company under "Act as", then exchange the code as in step 3:
    {creds.entity_authorize_url}
+
+Single logout (keep `.venv/bin/idp demo-rp` running in another terminal: it prints what each portal hears)
+i.   Sign in at the demo portal (step 1), then open the second portal, which asks for consent:
+     {creds.health_authorize_url}
+ii.  Sign out once, at {settings.issuer}/account/sessions ("Sign out") or through the portal's
+     RP-initiated logout: {settings.issuer}/end_session?client_id={PORTAL_ID}&post_logout_redirect_uri=http://127.0.0.1:8400/
+iii. Within a few seconds demo-rp prints a verified back-channel logout token for {PORTAL_ID} and
+     {HEALTH_ID} (and the front-channel frame for the latter); `.venv/bin/idp logout list` shows them
+     delivered, and opening either authorization URL asks for the password again.
 """)
     serve(host="127.0.0.1", port=port, workers=1, access_log=True)
 

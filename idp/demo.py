@@ -23,8 +23,12 @@ from levels.authenticators.password import Passwords
 from levels.national_code import make_national_code
 from levels.people import SqlPersonStore, new_person
 
+# Both demo portals are served by `idp demo-rp` on 127.0.0.1:8400 (see idp.demo_rp).
+DEMO_RP = "http://127.0.0.1:8400"
 PORTAL_ID = "demo-portal"
-PORTAL_REDIRECT = "http://127.0.0.1:8400/callback"
+PORTAL_REDIRECT = f"{DEMO_RP}/callback"
+PORTAL_PATHS = {"": "demo-portal", "/health": "demo-health-portal"}  # where `idp demo-rp` serves each
+HEALTH_ID = "demo-health-portal"
 MACHINE_ID = "demo-inquiry-client"
 DEMO_NATIONAL_CODE = make_national_code("001234567")
 EMPLOYEE_NATIONAL_CODE = make_national_code("004433221")
@@ -42,6 +46,8 @@ class DemoCredentials:
     employee_national_code: str
     employee_password: str
     entity_authorize_url: str
+    health_secret: str
+    health_authorize_url: str
 
 
 def _ensure_client(registry: ClientRegistry, client_id: str, **fields: object) -> str:
@@ -65,22 +71,31 @@ def _ensure_person(people: SqlPersonStore, passwords: Passwords, national_code: 
     return password
 
 
-def _authorize_url(issuer: str, scope: str, verifier: str) -> str:
+def _authorize_url(issuer: str, scope: str, verifier: str, client_id: str, redirect_uri: str) -> str:
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return f"{issuer}/authorize?" + urlencode({
-        "response_type": "code", "client_id": PORTAL_ID, "redirect_uri": PORTAL_REDIRECT, "scope": scope,
+        "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
         "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
         "code_challenge_method": "S256",
     })
 
 
 def seed(registry: ClientRegistry, services: ServiceStore, people: SqlPersonStore, passwords: Passwords,
-         issuer: str) -> DemoCredentials:
+         issuer: str, rp: str = DEMO_RP) -> DemoCredentials:
+    """Register the demo portals (served by `idp demo-rp` at `rp`) and the demo people."""
     portal_secret = _ensure_client(
-        registry, PORTAL_ID, name="Demo agency portal", redirect_uris=[PORTAL_REDIRECT],
-        post_logout_redirect_uris=["http://127.0.0.1:8400/"],
+        registry, PORTAL_ID, name="Demo agency portal", redirect_uris=[f"{rp}/callback"],
+        post_logout_redirect_uris=[f"{rp}/"], backchannel_logout_uri=f"{rp}/backchannel-logout",
         grant_types=["authorization_code", "refresh_token"],
         scopes=["openid", "profile", "phone", "national_code", "offline_access", "legal_entity"],
+    )
+    # A second portal, not a trusted government one: it asks for consent, and is told of logouts
+    # through both channels.
+    health_secret = _ensure_client(
+        registry, HEALTH_ID, name="Demo health insurance portal", redirect_uris=[f"{rp}/health/callback"],
+        post_logout_redirect_uris=[f"{rp}/health/"], backchannel_logout_uri=f"{rp}/health/backchannel-logout",
+        frontchannel_logout_uri=f"{rp}/health/frontchannel-logout", require_consent=True,
+        grant_types=["authorization_code", "refresh_token"], scopes=["openid", "profile", "phone", "offline_access"],
     )
     ServiceCatalogue(registry, services).add(Service(PORTAL_ID, DEMO_SERVICE, 1))
     machine_secret = _ensure_client(
@@ -94,7 +109,8 @@ def seed(registry: ClientRegistry, services: ServiceStore, people: SqlPersonStor
     verifier = secrets.token_urlsafe(48)
     return DemoCredentials(
         portal_secret, machine_secret, DEMO_NATIONAL_CODE, password, verifier,
-        _authorize_url(issuer, "openid profile phone offline_access", verifier),
+        _authorize_url(issuer, "openid profile phone offline_access", verifier, PORTAL_ID, f"{rp}/callback"),
         EMPLOYEE_NATIONAL_CODE, employee_password,
-        _authorize_url(issuer, f"openid profile legal_entity {DEMO_SERVICE}", verifier),
+        _authorize_url(issuer, f"openid profile legal_entity {DEMO_SERVICE}", verifier, PORTAL_ID, f"{rp}/callback"),
+        health_secret, _authorize_url(issuer, "openid profile phone", verifier, HEALTH_ID, f"{rp}/health/callback"),
     )

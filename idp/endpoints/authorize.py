@@ -71,7 +71,7 @@ def authorization(
                 "The service that sent you here made a request we cannot accept.",
                 locale=locale, detail=err.description,
             )
-        return _deliver_error(svc, request, err, err.redirect_uri, data, locale)
+        return deliver_error(svc, request, err, err.redirect_uri, data, locale)
 
     redirect_uri: str = grant.redirect_uri
     client = oreq.client
@@ -81,7 +81,7 @@ def authorization(
         claims = check_claims(data)
         requirement = requirement_for(svc, client, data, claims, tx)
     except OAuth2Error as err:
-        return _deliver_error(svc, request, err, redirect_uri, data, locale)
+        return deliver_error(svc, request, err, redirect_uri, data, locale)
 
     cookie = request.cookies.get(svc.settings.cookie_name)
     session = svc.sessions.load(cookie)
@@ -117,7 +117,7 @@ def authorization(
     if not isinstance(decision, Done):
         if "none" in prompts:
             # prompt=none never shows a page: any shortfall, including a level step-up, is login_required.
-            return _deliver_error(svc, request, LoginRequiredError(), redirect_uri, data, locale, response_mode)
+            return deliver_error(svc, request, LoginRequiredError(), redirect_uri, data, locale, response_mode)
         tx = tx or svc.transactions.start(pairs, client.client_id)
         if choice is not None:
             svc.acting.choose(tx.id, choice)  # the step-up must aim at the chosen entity's level
@@ -128,7 +128,7 @@ def authorization(
     if wants_entity and choice is None:
         if svc.acting.options(person.national_code, client.client_id, scopes):
             if "none" in prompts:
-                return _deliver_error(svc, request, AccountSelectionRequiredError(
+                return deliver_error(svc, request, AccountSelectionRequiredError(
                     description="The person must choose whom to act for."), redirect_uri, data, locale,
                     response_mode)
             tx = tx or svc.transactions.start(pairs, client.client_id)
@@ -188,7 +188,7 @@ def requirement_for(
     return requirement
 
 
-def _deliver_error(
+def deliver_error(
     svc: Services, request: Request, err: OAuth2Error, redirect_uri: str, data: dict[str, str], locale: str,
     response_mode: str | None = None,
 ) -> Response:

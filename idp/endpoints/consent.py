@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from clients.models import Client
 from idp.checks import check_claims
 from idp.consents import VERIFIED_CLAIMS, needs_consent
-from idp.endpoints.authorize import _deliver_error
+from idp.endpoints.authorize import deliver_error
 from idp.endpoints.deps import client_ip, services
 from idp.endpoints.step_up import PendingLogin, load_pending, posted_pending, refuse_pending
 from idp.errors import AccessDeniedError, ConsentRequiredError, OAuth2Error
@@ -77,7 +77,7 @@ def consent_step(
     if not needs_consent(client, wanted, granted, prompts, consented):
         return None
     if "none" in prompts:
-        return _deliver_error(svc, request, ConsentRequiredError(
+        return deliver_error(svc, request, ConsentRequiredError(
             description="The person must allow this service to access their information."),
             redirect_uri, data, locale, response_mode)
     tx = tx or svc.transactions.start(pairs, client.client_id)

@@ -74,3 +74,47 @@ def test_demo_company_walk_through_chief_executive_delegates_and_the_employee_ac
     info = sqlite_idp.browser.get("/userinfo", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
     assert info.json()["legal_entity"]["name"] == "Demo Trading Company"
     assert info.json()["legal_entity"]["powers"] == ["tax.file"]
+
+
+def test_demo_single_logout_walk_through_reaches_both_demo_portals(sqlite_idp: Idp) -> None:
+    """The single-logout walk-through `make run` prints, with `idp demo-rp` serving both portals."""
+    import re
+    import threading
+    from urllib.parse import urlencode
+
+    from idp.demo import HEALTH_ID, PORTAL_PATHS
+    from idp.demo_rp import LogoutVerifier, make_server
+    from tests.idp.conftest import CSRF_RE, TX_RE
+
+    heard: list[str] = []
+    server = make_server(0, LogoutVerifier(ISSUER, lambda: sqlite_idp.browser.get("/jwks").json()), PORTAL_PATHS,
+                         say=heard.append)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rp = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        svc = sqlite_idp.services
+        creds = seed(svc.clients, svc.services, svc.people, svc.passwords, ISSUER, rp=rp)
+        browser = sqlite_idp.new_browser()
+        assert "code=" in sign_in(browser, creds.authorize_url, creds.national_code, creds.password).headers["location"]
+        consent = browser.get(browser.get(creds.health_authorize_url + "&ui_locales=en").headers["location"])
+        assert "Demo health insurance portal" in consent.text
+        csrf, tx = CSRF_RE.search(consent.text), TX_RE.search(consent.text)
+        assert csrf and tx
+        allowed = browser.post("/login/consent", data={"csrf_token": csrf.group(1), "tx": tx.group(1),
+                                                       "decision": "allow"})
+        assert "code=" in browser.get(allowed.headers["location"]).headers["location"]
+
+        confirm = browser.get("/end_session?" + urlencode({"client_id": PORTAL_ID,
+                                                            "post_logout_redirect_uri": f"{rp}/"}))
+        csrf = CSRF_RE.search(confirm.text)
+        assert csrf
+        done = browser.post("/end_session", data={"client_id": PORTAL_ID, "post_logout_redirect_uri": f"{rp}/",
+                                                  "confirm": "yes", "csrf_token": csrf.group(1)})
+        assert done.status_code == 200 and f'<iframe src="{rp}/health/frontchannel-logout?' in done.text
+        assert svc.deliverer.deliver_due().delivered == 2
+        logged = sorted(line for line in heard if "back-channel logout:" in line)
+        assert [re.match(r"\[([^\]]+)\]", line).group(1) for line in logged] == [HEALTH_ID, PORTAL_ID]  # type: ignore[union-attr]
+        assert all(f"sub={sqlite_idp.person_id}" in line for line in logged)
+    finally:
+        server.shutdown()
+        server.server_close()
