@@ -273,20 +273,8 @@ class LegalEntities:
             raise InvalidRepresentation("A representation must end in the future.")
         with self._engine.begin() as conn:
             entity = self._require_entity(conn, national_id)
-            rep = Representation(
-                id=_new_representation_id(),
-                entity_id=entity.id,
-                national_code=national_code,
-                role=role,
-                powers=power_set,
-                valid_from=start,
-                valid_until=end,
-                source=Source.OPERATOR,
-                granted_by=operator,
-                parent_id=None,
-                created_at=now,
-                revoked_at=None,
-            )
+            rep = _new_representation(entity.id, national_code, role, power_set, start, end, Source.OPERATOR,
+                                      granted_by=operator, now=now)
             conn.execute(insert(_R), [_representation_values(rep)])
         self._audit("representation.granted", _granted_detail(rep, national_id, by=operator))
         return rep
@@ -335,20 +323,8 @@ class LegalEntities:
                 break
             else:
                 raise refusals[0]
-            rep = Representation(
-                id=_new_representation_id(),
-                entity_id=entity.id,
-                national_code=to,
-                role=role,
-                powers=power_set,
-                valid_from=start,
-                valid_until=end,
-                source=Source.DELEGATION,
-                granted_by=by,
-                parent_id=grantor.representation.id,
-                created_at=now,
-                revoked_at=None,
-            )
+            rep = _new_representation(entity.id, to, role, power_set, start, end, Source.DELEGATION, granted_by=by,
+                                      parent_id=grantor.representation.id, now=now)
             conn.execute(insert(_R), [_representation_values(rep)])
         self._audit("representation.granted", _granted_detail(rep, national_id))
         return rep
@@ -557,19 +533,10 @@ class _Importer:
             self._to_end.extend(rep.id for rep in olds)
             if same is None:
                 self._replaced.update(rep.id for rep in olds)
-                rep = successor = Representation(
-                    id=_new_representation_id(),
-                    entity_id=entity.id,
-                    national_code=officer.national_code,
-                    role=officer.role,
-                    powers=officer.powers,
-                    valid_from=officer.valid_from if officer.valid_from is not None else self._now,
-                    valid_until=officer.valid_until,
-                    source=Source.REGISTRY,
-                    granted_by=None,
-                    parent_id=None,
-                    created_at=self._now,
-                    revoked_at=None,
+                rep = successor = _new_representation(
+                    entity.id, officer.national_code, officer.role, officer.powers,
+                    officer.valid_from if officer.valid_from is not None else self._now, officer.valid_until,
+                    Source.REGISTRY, now=self._now,
                 )
                 self._new_representations.append(rep)
                 self._successor.update((old.id, successor) for old in olds)
@@ -805,6 +772,18 @@ def _revoke_trees(conn: Connection, root_ids: Sequence[str], *, now: datetime, a
 
 def _new_entity_id() -> str:
     return secrets.token_urlsafe(12)
+
+
+def _new_representation(
+    entity_id: str, national_code: str, role: str, powers: frozenset[str], valid_from: datetime,
+    valid_until: datetime | None, source: Source, *, now: datetime, granted_by: str | None = None,
+    parent_id: str | None = None,
+) -> Representation:
+    return Representation(
+        id=_new_representation_id(), entity_id=entity_id, national_code=national_code, role=role, powers=powers,
+        valid_from=valid_from, valid_until=valid_until, source=source, granted_by=granted_by, parent_id=parent_id,
+        created_at=now, revoked_at=None,
+    )
 
 
 def _new_representation_id() -> str:
