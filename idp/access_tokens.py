@@ -63,7 +63,8 @@ class AccessTokenReader:
             return None
         if header.get("typ") != "at+jwt" or claims.get("iss") != self._issuer.issuer:
             return None
-        revoked = self._issuer.is_access_token_revoked(str(claims.get("jti")))
+        sid = claims.get("sid")
+        revoked = self._issuer.is_access_token_revoked(str(claims.get("jti")), sid if isinstance(sid, str) else None)
         if not revoked and "legal_entity" in claims:
             # Acting for a legal entity holds only while the mandate does (revoked, expired, or the
             # entity suspended or dissolved: the token is inactive from that moment).

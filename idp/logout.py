@@ -3,7 +3,7 @@
 RP-initiated logout, "sign out" on the account page, "sign out everywhere", a new sign-in on the
 same browser, a password reset, an operator's `idp people sign-out`, and the expiry sweep all call
 `SingleLogout`: the session is closed in the register (exactly once, whoever gets there first), its
-store entry removed, the refresh tokens issued in it revoked with their access tokens, and an OIDC
+store entry removed, the refresh and access tokens issued in it revoked, and an OIDC
 Back-Channel Logout notification queued for every client in it (delivered by `idp.backchannel`).
 Front-Channel Logout URLs are returned for the page the browser is on.
 """
@@ -74,6 +74,8 @@ class SingleLogout:
         self._store.delete(record.store_key)
         for jti in self._refresh.revoke_session(record.sid):
             self._issuer.revoke_access_token(jti)
+        # Access tokens issued without a refresh token are not on record; they all carry the sid.
+        self._issuer.revoke_session_access_tokens(record.sid)
         queued = self._outbox.enqueue(sid=record.sid, person_id=record.person_id, client_ids=record.clients)
         self._audit.record("session.ended", actor=actor, person_id=record.person_id, ip=ip, detail={
             "sid": record.sid, "reason": reason, "clients": list(record.clients), "backchannel_queued": queued})

@@ -103,8 +103,15 @@ class TokenIssuer:
     def revoke_access_token(self, jti: str) -> None:
         self._store.set(f"revoked:{jti}", b"1", self.lifetimes.access + 60)
 
-    def is_access_token_revoked(self, jti: str) -> bool:
-        return self._store.get(f"revoked:{jti}") is not None
+    def revoke_session_access_tokens(self, sid: str) -> None:
+        """Every access token carrying this `sid` is revoked: the SSO session ended."""
+        self._store.set(f"revoked-session:{sid}", b"1", self.lifetimes.access + 60)
+
+    def is_access_token_revoked(self, jti: str, sid: str | None = None) -> bool:
+        if not sid:
+            return self._store.get(f"revoked:{jti}") is not None
+        # Both marks in one round trip.
+        return any(t is not None for t in self._store.ttl_many([f"revoked:{jti}", f"revoked-session:{sid}"]))
 
     # -- ID tokens ------------------------------------------------------------------------------
     def id_token(

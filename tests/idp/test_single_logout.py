@@ -37,10 +37,10 @@ C_FRONTCHANNEL = "https://agency-c.example/frontchannel-logout"
 class Portal:
     """One relying party: Authlib's client, talking to the app over the ASGI transport."""
 
-    def __init__(self, idp: Idp, client_id: str, secret: str | None, redirect_uri: str) -> None:
+    def __init__(self, idp: Idp, client_id: str, secret: str | None, redirect_uri: str,
+                 scope: str = "openid offline_access") -> None:
         self.idp, self.client_id = idp, client_id
-        self.oauth = idp.oauth(client_id, client_secret=secret, redirect_uri=redirect_uri,
-                               scope="openid offline_access")
+        self.oauth = idp.oauth(client_id, client_secret=secret, redirect_uri=redirect_uri, scope=scope)
         self.verifier = "w" * 64
 
     def url(self, **extra: str) -> str:
@@ -73,7 +73,8 @@ def _claims(idp: Idp, token: str) -> dict[str, object]:
 def portals(idp: Idp, rp: RelyingParty) -> tuple[Portal, Portal]:
     secret = idp.add_client("agency-b", redirect_uris=[B_REDIRECT], grant_types=["authorization_code", "refresh_token"],
                             scopes=["openid", "offline_access"], backchannel_logout_uri=rp.url())
-    return Portal(idp, "portal", idp.portal_secret, "https://portal.example/callback"), \
+    # Portal A asks for no refresh token: its access token is on no record but its sid.
+    return Portal(idp, "portal", idp.portal_secret, "https://portal.example/callback", scope="openid"), \
         Portal(idp, "agency-b", secret, B_REDIRECT)
 
 
@@ -90,12 +91,21 @@ def test_logout_at_one_portal_signs_out_of_the_other_and_tells_it_by_back_channe
     token_b = b.sign_in()  # single sign-on: no second password
     sid = _claims(idp, str(token_b["id_token"]))["sid"]
     assert b.prompt_none() == "code"
+    assert idp.browser.get("/userinfo", headers={"Authorization": f"Bearer {token_a['access_token']}"}).status_code \
+        == 200
 
     r = _rp_logout(idp, str(token_a["id_token"]))
     assert r.status_code == 302 and r.headers["location"] == SIGNED_OUT + "?state=bye"
     assert b.prompt_none() == "login_required"
     refreshed = b.refresh(token_b)
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+    # Every access token of the session is dead too, also one issued without a refresh token.
+    for token in (token_a, token_b):
+        info = idp.browser.get("/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert info.status_code == 401
+    introspected = idp.browser.post("/introspect", auth=("portal", idp.portal_secret),
+                                    data={"token": token_a["access_token"]})
+    assert introspected.json() == {"active": False}
 
     report = idp.services.deliverer.deliver_due()
     assert report.delivered == 1 and len(rp.requests) == 1
