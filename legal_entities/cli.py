@@ -106,6 +106,8 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
         )
         for change in report.changes or ():
             typer.echo(f"  {change}")
+        for line in report.skipped or ():
+            typer.echo(f"  {line}")
 
     @app.command("list")
     def list_(
@@ -313,7 +315,7 @@ def representation_dict(rep: Representation) -> dict[str, object]:
 
 
 def report_dict(report: ImportReport) -> dict[str, object]:
-    return {**asdict(report), "changes": list(report.changes or ())}
+    return {**asdict(report), "changes": list(report.changes or ()), "skipped": list(report.skipped or ())}
 
 
 def _day_of(moment: datetime) -> str:

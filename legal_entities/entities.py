@@ -365,7 +365,11 @@ class LegalEntities:
         _check_actor(actor)
         now = self._now()
         checked = [(record, _current_officers(record, now)) for record in _checked_records(records)]
-        report = ImportReport(changes=[])
+        report = ImportReport(changes=[], skipped=[
+            f"{record.national_id}: {officer.role} {officer.national_code} not imported, their term has ended"
+            for record in records for officer in record.officers
+            if officer.valid_until is not None and officer.valid_until <= now
+        ])
         events: list[tuple[str, dict[str, object]]] = []
         with self._engine.begin() as conn:
             for start in range(0, len(checked), IMPORT_BATCH):

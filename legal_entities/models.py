@@ -93,3 +93,5 @@ class ImportReport:
     representations_ended: int = 0
     representations_unchanged: int = 0
     changes: list[str] | None = None  # one line per change, e.g. "10380284790: ceo 0012345679 added"
+    # Officers listed with a term that has already ended: nothing to import, but worth telling.
+    skipped: list[str] | None = None

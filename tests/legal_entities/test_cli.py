@@ -114,6 +114,7 @@ def test_import_csv_then_json_of_the_same_registry_changes_nothing(app: typer.Ty
         "representations_ended": 0,
         "representations_unchanged": 2,
         "changes": [],
+        "skipped": [],
     }
 
 

@@ -200,6 +200,7 @@ def test_a_renewal_that_no_longer_covers_a_delegation_ends_it(service):
 def test_an_officer_whose_term_has_already_ended_is_not_added(service):
     report = service.import_registry([acme(officer(), officer(SIGNATORY, "signatory", valid_until=NOW))], actor="cli")
     assert report.representations_added == 1
+    assert report.skipped == [f"{ACME}: signatory {SIGNATORY} not imported, their term has ended"]
     assert service.mandates_of(SIGNATORY, include_ended=True) == []
     again = service.import_registry([acme(officer(), officer(SIGNATORY, "signatory", valid_until=NOW))], actor="cli")
     assert again.changes == []
