@@ -1,8 +1,7 @@
 """Page language: Persian (right-to-left) by default, English on request.
 
 English strings are the message ids; Persian lives in `locales/fa/LC_MESSAGES/*.po` (one catalogue per
-area, merged), read
-with Babel once at start-up (no compile step needed after a clean clone).
+area, merged), read with Babel once at start-up (no compile step needed after a clean clone).
 """
 
 from __future__ import annotations
