@@ -115,6 +115,11 @@ class Pages:
             title=tr.gettext(title), message=tr.gettext(message), detail=detail,
         )
 
+    def link_expired(self, request: Request) -> Response:
+        """A sign-in link (login transaction) that expired or never existed."""
+        return self.error(request, "This sign-in link has expired",
+                          "Go back to the service you were using and start again.")
+
     def form_post(self, request: Request, locale: str, action: str, params: list[tuple[str, str]]) -> Response:
         """OAuth 2.0 Form Post Response Mode: the browser POSTs the response to the client."""
         nonce = secrets.token_urlsafe(16)

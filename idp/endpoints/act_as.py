@@ -9,8 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.acting import SELF, Acting
-from idp.endpoints.deps import services
-from idp.endpoints.step_up import PendingLogin, load_pending, posted_pending
+from idp.endpoints.step_up import PendingLogin, pending_page, posted_pending
 
 router = APIRouter()
 
@@ -34,18 +33,14 @@ def _options(ctx: PendingLogin) -> list[Acting]:
 
 def _show(ctx: PendingLogin, *, error: str | None = None, status_code: int = 200) -> Response:
     if ctx.client is None:
-        return ctx.svc.pages.error(ctx.request, "This sign-in link has expired",
-                                   "Go back to the service you were using and start again.")
+        return ctx.svc.pages.link_expired(ctx.request)
     return ctx.render("act_as.html", status_code=status_code, error=error, options=_options(ctx),
                       role_names=ROLE_NAMES, current=ctx.svc.acting.chosen(ctx.tx.id))
 
 
 @router.get("/login/act-as")
 async def chooser(request: Request) -> Response:
-    loaded = load_pending(services(request), request, request.query_params.get("tx"))
-    if isinstance(loaded, Response):
-        return loaded
-    return await run_in_threadpool(_show, loaded)
+    return await pending_page(request, _show)
 
 
 @router.post("/login/act-as")

@@ -47,10 +47,7 @@ async def resume(request: Request) -> Response:
     svc = services(request)
     tx = svc.transactions.load(request.query_params.get("tx"))
     if tx is None:
-        return svc.pages.error(
-            request, "This sign-in link has expired",
-            "Go back to the service you were using and start again.",
-        )
+        return svc.pages.link_expired(request)
     return await run_in_threadpool(authorization, svc, request, tx.params, tx)
 
 

@@ -14,8 +14,8 @@ from clients.models import Client
 from idp.checks import check_claims
 from idp.consents import VERIFIED_CLAIMS, needs_consent
 from idp.endpoints.authorize import deliver_error
-from idp.endpoints.deps import client_ip, services
-from idp.endpoints.step_up import PendingLogin, load_pending, posted_pending, refuse_pending
+from idp.endpoints.deps import client_ip
+from idp.endpoints.step_up import PendingLogin, pending_page, posted_pending, refuse_pending
 from idp.errors import AccessDeniedError, ConsentRequiredError, OAuth2Error
 from idp.login_transactions import LoginTransaction
 from idp.services import Services
@@ -106,17 +106,13 @@ def _lines(ctx: PendingLogin, wanted: list[str]) -> list[tuple[str, str | None]]
 
 def _show(ctx: PendingLogin, *, error: str | None = None, status_code: int = 200) -> Response:
     if ctx.client is None:
-        return ctx.svc.pages.error(ctx.request, "This sign-in link has expired",
-                                   "Go back to the service you were using and start again.")
+        return ctx.svc.pages.link_expired(ctx.request)
     return ctx.render("consent.html", status_code=status_code, error=error, lines=_lines(ctx, _wanted(ctx)))
 
 
 @router.get("/login/consent")
 async def consent_page(request: Request) -> Response:
-    loaded = load_pending(services(request), request, request.query_params.get("tx"))
-    if isinstance(loaded, Response):
-        return loaded
-    return await run_in_threadpool(_show, loaded)
+    return await pending_page(request, _show)
 
 
 @router.post("/login/consent")

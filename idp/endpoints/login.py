@@ -22,12 +22,6 @@ router = APIRouter()
 WRONG_CREDENTIALS = "The national code or password is not correct."
 
 
-def _expired(svc: Services, request: Request) -> Response:
-    return svc.pages.error(
-        request, "This sign-in link has expired", "Go back to the service you were using and start again."
-    )
-
-
 def _render(
     svc: Services, request: Request, tx: LoginTransaction, *, national_code: str = "", error: str | None = None,
     status_code: int = 200,
@@ -49,13 +43,13 @@ async def login_page(request: Request) -> Response:
     svc = services(request)
     tx = svc.transactions.load(request.query_params.get("tx"))
     if tx is None:
-        return _expired(svc, request)
+        return svc.pages.link_expired(request)
     hint = normalize_digits(tx.get("login_hint") or "")
     return _render(svc, request, tx, national_code=hint if hint.isdigit() and len(hint) <= 10 else "")
 
 
-@router.post("/login")
-async def login_submit(request: Request) -> Response:
+async def _posted(request: Request) -> tuple[Services, LoginTransaction, dict[str, str]] | Response:
+    """A sign-in form with its pending transaction, after its CSRF token checks out."""
     svc = services(request)
     try:
         form = dict(await read_form(request))
@@ -63,9 +57,18 @@ async def login_submit(request: Request) -> Response:
         return svc.pages.error(request, "This request is not valid", err.description or "")
     tx = svc.transactions.load(form.get("tx"))
     if tx is None:
-        return _expired(svc, request)
+        return svc.pages.link_expired(request)
     if not svc.pages.check_csrf(request, form.get("csrf_token")):
         return _render(svc, request, tx, error="Your form expired. Please try again.", status_code=400)
+    return svc, tx, form
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, tx, form = posted
 
     typed = form.get("national_code", "")[:32]
     password = form.get("password", "")[:1024]
@@ -115,16 +118,10 @@ def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person_id:
 @router.post("/login/passkey")
 async def login_passkey(request: Request) -> Response:
     """Sign in with a passkey alone (discoverable credential, user verification required)."""
-    svc = services(request)
-    try:
-        form = dict(await read_form(request))
-    except OAuth2Error as err:
-        return svc.pages.error(request, "This request is not valid", err.description or "")
-    tx = svc.transactions.load(form.get("tx"))
-    if tx is None:
-        return _expired(svc, request)
-    if not svc.pages.check_csrf(request, form.get("csrf_token")):
-        return _render(svc, request, tx, error="Your form expired. Please try again.", status_code=400)
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, tx, form = posted
     ip = client_ip(request, svc.settings.trust_forwarded_for)
     try:
         svc.throttle.check("passkey", ip)

@@ -68,8 +68,7 @@ class PendingLogin:
 def load_pending(svc: Services, request: Request, tx_id: str | None) -> PendingLogin | Response:
     tx = svc.transactions.load(tx_id)
     if tx is None:
-        return svc.pages.error(request, "This sign-in link has expired",
-                               "Go back to the service you were using and start again.")
+        return svc.pages.link_expired(request)
     cookie = request.cookies.get(svc.settings.cookie_name)
     session = svc.sessions.load(cookie)
     person = svc.people.get(session.person_id) if session else None
@@ -126,13 +125,17 @@ def _sms_challenge(ctx: PendingLogin, *, resend: bool) -> tuple[str, str | None]
     return challenge.mobile_hint, ("A new code was sent." if resend else None)
 
 
-@router.get("/login/step")
-async def step_page(request: Request) -> Response:
-    svc = services(request)
-    loaded = load_pending(svc, request, request.query_params.get("tx"))
+async def pending_page(request: Request, show: Callable[[PendingLogin], Response]) -> Response:
+    """GET of a sign-in page that continues a pending authorization (`?tx=`)."""
+    loaded = load_pending(services(request), request, request.query_params.get("tx"))
     if isinstance(loaded, Response):
         return loaded
-    return await run_in_threadpool(_show, loaded)
+    return await run_in_threadpool(show, loaded)
+
+
+@router.get("/login/step")
+async def step_page(request: Request) -> Response:
+    return await pending_page(request, _show)
 
 
 async def posted_pending(
@@ -262,8 +265,7 @@ async def cancel(request: Request) -> Response:
         return svc.pages.error(request, "This request is not valid", err.description or "")
     tx = svc.transactions.load(form.get("tx"))
     if tx is None or not svc.pages.check_csrf(request, form.get("csrf_token")):
-        return svc.pages.error(request, "This sign-in link has expired",
-                               "Go back to the service you were using and start again.")
+        return svc.pages.link_expired(request)
     return refuse_pending(svc, request, tx, UnmetAuthenticationRequirements(
         "The person did not complete the sign-in this service requires."))
 
@@ -278,8 +280,7 @@ def refuse_pending(svc: Services, request: Request, tx: LoginTransaction, err: O
     try:
         grant = svc.server.get_consent_grant(oreq, end_user=None)
     except OAuth2Error:
-        return svc.pages.error(request, "This sign-in link has expired",
-                               "Go back to the service you were using and start again.")
+        return svc.pages.link_expired(request)
     svc.transactions.finish(tx.id)
     data = oreq.payload.data
     params = [("error", err.error)]
