@@ -69,6 +69,12 @@ def representation_of(app: typer.Typer, national_code: str, *args: str) -> dict[
 # import ----------------------------------------------------------------------------------------------
 
 
+def delegate_to_agent(app: typer.Typer, *extra: str) -> Result:
+    """The chief executive gives the agent `tax.file` for Acme until the end of 2025."""
+    return run(app, "grant", ACME, "--national-code", AGENT, "--role", "employee", "--powers", "tax.file",
+               "--until", "2025-12-31", "--by", CEO, *extra)
+
+
 def test_import_csv_then_json_of_the_same_registry_changes_nothing(app: typer.Typer, tmp_path: Path) -> None:
     csv_path = tmp_path / "registry.csv"
     csv_path.write_text(REGISTRY_CSV, encoding="utf-8")
@@ -321,22 +327,7 @@ def test_grant_for_an_unknown_entity(app: typer.Typer) -> None:
 
 def test_revoke_cascades_to_delegations(app: typer.Typer, imported: Path) -> None:
     delegated = as_json(
-        run(
-            app,
-            "grant",
-            ACME,
-            "--national-code",
-            AGENT,
-            "--role",
-            "employee",
-            "--powers",
-            "tax.file",
-            "--until",
-            "2025-12-31",
-            "--by",
-            CEO,
-            "--json",
-        )
+        delegate_to_agent(app, "--json")
     )
     ceo = representation_of(app, CEO)
     result = run(app, "revoke", str(ceo["id"]), "--reason", "left the company", "--operator", "op-7")
@@ -371,21 +362,7 @@ def test_set_status_and_level(app: typer.Typer, imported: Path, audit: list) -> 
     assert [e["national_id"] for e in as_json(run(app, "list", "--status", "suspended", "--json"))] == [ACME]  # type: ignore[index, union-attr]
     assert [e["national_id"] for e in as_json(run(app, "list", "--status", "active", "--json"))] == [BETA]  # type: ignore[index, union-attr]
     # A suspended entity cannot be acted for, so its representatives cannot delegate.
-    refused = run(
-        app,
-        "grant",
-        ACME,
-        "--national-code",
-        AGENT,
-        "--role",
-        "employee",
-        "--powers",
-        "tax.file",
-        "--until",
-        "2025-12-31",
-        "--by",
-        CEO,
-    )
+    refused = delegate_to_agent(app)
     assert refused.exit_code == 1 and "Acme is suspended" in refused.stderr
 
     level = run(app, "set-level", ACME, "3")
