@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import httpx
@@ -45,6 +45,7 @@ from idp.settings import Settings
 from keys.encryption import KeyEncryptor
 from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
+from tests.clock import Clock
 from tests.relying_party import RelyingParty, claims_unverified
 
 ISSUER = "https://idp.test"
@@ -53,23 +54,6 @@ PERSON = "person-1"
 SID = "sid-1"
 # For behaviour with no storage rules of its own (signing, HTTP handling, the CLI): SQLite is enough.
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-class Clock:
-    """Wall-clock time the test moves by hand: datetimes for the outbox, seconds for the tokens.
-    It starts at the real time so tokens it dates are valid to a verifier using the real clock."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def epoch(self) -> float:
-        return self.now.timestamp()
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -12,21 +12,16 @@ from sqlalchemy import Engine
 
 from clients.models import Client
 from idp.consents import Consent, ConsentStore, needs_consent
+from tests.clock import Clock
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -14,22 +14,17 @@ from keys.keyring import KeyRing
 from keys.models import KeyState
 from keys.rotation import RotationPolicy
 from keys.store_sql import SqlKeyStore
+from tests.clock import Clock
 
 KEK = bytes(range(32))
 CLAIMS = {"iss": "https://idp.example", "sub": "person-1", "aud": "rp-1", "exp": 2_000_000_000}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return Clock(datetime(2025, 1, 1, tzinfo=UTC))
 
 
 @pytest.fixture

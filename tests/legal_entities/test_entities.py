@@ -22,6 +22,7 @@ from legal_entities.models import (
 from legal_entities.national_id import make_national_id
 from legal_entities.rules import DelegationRefused, may_act
 from levels.national_code import InvalidNationalCode, make_national_code
+from tests.clock import Clock
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -37,17 +38,11 @@ CLERK = make_national_code("111222333")
 STRANGER = make_national_code("444555666")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture
