@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from idp.backchannel import run_deliveries
 from idp.background import every
@@ -38,6 +39,7 @@ from idp.endpoints.discovery import metadata_bytes
 from idp.endpoints.token import endpoints as oauth_endpoints
 from idp.errors import BrowserError
 from idp.fast_paths import FastPaths
+from idp.security_headers import SecurityHeaders
 from idp.services import Services
 from idp.settings import Settings
 from idp.store import Store, StoreUnavailable
@@ -46,7 +48,7 @@ from idp.store import Store, StoreUnavailable
 logging.getLogger("authlib").setLevel(logging.WARNING)
 
 
-def create_app(settings: Settings, *, store: Store | None = None, services: Services | None = None) -> FastPaths:
+def create_app(settings: Settings, *, store: Store | None = None, services: Services | None = None) -> ASGIApp:
     svc = services or Services.build(settings, store=store)
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -97,8 +99,10 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
                             status_code=500)
 
     discovery = metadata_bytes(settings, svc.policy)
-    return FastPaths(
+    fast = FastPaths(
         app,
         documents={"/.well-known/openid-configuration": lambda: discovery, "/jwks": svc.keyring.jwks_bytes},
         posts=oauth_endpoints(svc),
     )
+    # Outermost: nosniff (and HSTS on https) on every response, the fast paths' included.
+    return SecurityHeaders(fast, https=settings.issuer.startswith("https://"))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from starlette.types import ASGIApp
+
 from idp.app import create_app
-from idp.fast_paths import FastPaths
 from idp.settings import Settings
 
 
-def create() -> FastPaths:
+def create() -> ASGIApp:
     return create_app(Settings())

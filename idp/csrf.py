@@ -1,7 +1,17 @@
-"""CSRF protection for every form: a signed double-submit token.
+"""CSRF tokens for every form, bound to whoever the browser is to us.
 
-A random value lives in an HttpOnly, SameSite=Strict cookie; the form carries HMAC(key, value).
-An attacker's page can make the browser send the cookie, but cannot read it to forge the field.
+A form token is HMAC(key, purpose, holder, transaction):
+- holder: the SSO session when the browser has one (its cookie, which only that browser knows),
+  otherwise the pre-session CSRF cookie (anonymous pages: sign-in, registration, recovery);
+- transaction: the login transaction the form continues, for the sign-in forms, "" elsewhere.
+
+A token is therefore worthless outside the session or transaction it was issued for: a cookie and
+token an attacker obtained in their own browser (and planted here, say from a sibling subdomain)
+do not match the victim's session, and a sign-in form's token does not carry over to another
+authorization request. The cookies are `__Host-` on https (`idp.cookies`), so they cannot be
+planted in the first place; the binding holds even where they could be.
+
+`idp.pages.Pages` decides the holder from the request; every form is checked there.
 """
 
 from __future__ import annotations
@@ -9,8 +19,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Literal
 
-COOKIE = "idp_csrf"
+Purpose = Literal["session", "browser"]
+# Longer values are not ours: a form token is 64 hex digits, our cookie values are far below this.
+MAX_VALUE_LENGTH = 256
+
+
+def _part(value: str) -> bytes:
+    # Length-prefixed, so no choice of values can make two different triples sign the same bytes.
+    raw = value.encode("utf-8", "replace")
+    return len(raw).to_bytes(4, "big") + raw
 
 
 class CsrfTokens:
@@ -21,10 +40,14 @@ class CsrfTokens:
     def new_cookie_value() -> str:
         return secrets.token_urlsafe(24)
 
-    def form_token(self, cookie_value: str) -> str:
-        return hmac.new(self._key, cookie_value.encode(), hashlib.sha256).hexdigest()
+    def form_token(self, purpose: Purpose, holder: str, transaction: str = "") -> str:
+        message = b"idp csrf v2" + _part(purpose) + _part(holder) + _part(transaction)
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
-    def check(self, cookie_value: str | None, form_token: str | None) -> bool:
-        if not cookie_value or not form_token:
+    def check(self, purpose: Purpose, holder: str | None, transaction: str, form_token: str | None) -> bool:
+        """Constant-time; never raises, whatever the browser sent (non-ASCII included)."""
+        if not holder or not form_token or len(holder) > MAX_VALUE_LENGTH or len(form_token) > MAX_VALUE_LENGTH:
             return False
-        return hmac.compare_digest(self.form_token(cookie_value), form_token)
+        expected = self.form_token(purpose, holder, transaction).encode()
+        # compare_digest on str raises TypeError for non-ASCII text; bytes never do.
+        return hmac.compare_digest(expected, form_token.encode("utf-8", "replace"))

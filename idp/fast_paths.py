@@ -44,7 +44,6 @@ class FastPaths:
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", self._cache),
                 (b"access-control-allow-origin", b"*"),
-                (b"x-content-type-options", b"nosniff"),
             ],
         })
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})

@@ -20,6 +20,7 @@ from idp.audit import AuditLog
 from idp.authorization_server import IdpAuthorizationServer
 from idp.backchannel import LogoutDeliverer, LogoutOutbox, make_backchannel
 from idp.consents import ConsentStore
+from idp.cookies import Cookies
 from idp.csrf import CsrfTokens
 from idp.database import make_engine
 from idp.login_transactions import LoginTransactions
@@ -133,6 +134,11 @@ class Services:
     outbox: LogoutOutbox
     deliverer: LogoutDeliverer
 
+    @property
+    def cookies(self) -> Cookies:
+        """Every cookie's name and attributes (`__Host-` on https): read, set and delete through it."""
+        return self.pages.cookies
+
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None, engine: Engine | None = None) -> Services:
         engine = engine or make_engine(settings.database_url)
@@ -199,5 +205,5 @@ class Services:
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, audit=audit,
             server=server,
             pages=Pages(csrf=CsrfTokens(_derive(kek, b"idp csrf v1")), default_locale=settings.default_locale,
-                        secure_cookies=settings.secure_cookies),
+                        cookies=Cookies(secure=settings.secure_cookies, session_name=settings.cookie_name)),
         )

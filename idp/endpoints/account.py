@@ -54,7 +54,7 @@ def account_page_for(tx: LoginTransaction | None) -> str | None:
 
 def signed_in(svc: Services, request: Request, page: str = ACCOUNT_HOME) -> tuple[SsoSession, Person] | Response:
     """The browser's session and person, or a redirect to sign in that comes back to `page`."""
-    cookie = request.cookies.get(svc.settings.cookie_name)
+    cookie = svc.cookies.session.read(request)
     session = svc.sessions.load(cookie)
     person = svc.people.get(session.person_id) if session else None
     if cookie is None or session is None or person is None or person.status != "active":

@@ -80,7 +80,7 @@ def authorization(
     except OAuth2Error as err:
         return deliver_error(svc, request, err, redirect_uri, data, locale)
 
-    cookie = request.cookies.get(svc.settings.cookie_name)
+    cookie = svc.cookies.session.read(request)
     session = svc.sessions.load(cookie)
     person = svc.people.get(session.person_id) if session else None
     if person is not None and person.status != "active":

@@ -36,7 +36,7 @@ async def end_session(request: Request) -> Response:
         )
 
     locale = svc.pages.locale(request, logout.ui_locales)
-    cookie = request.cookies.get(svc.settings.cookie_name)
+    cookie = svc.cookies.session.read(request)
     session = svc.sessions.load(cookie)
     hint = logout.id_token_claims
     hint_is_for_this_session = hint is not None and (session is None or hint.get("sub") == session.person_id)
@@ -46,8 +46,10 @@ async def end_session(request: Request) -> Response:
     )
     if not hint_is_for_this_session and not confirmed:
         # Without a valid id_token_hint anyone could sign the person out: ask first (§6).
+        # The confirmed sign-out may redirect to the client's post-logout URI: forms may go there.
         return svc.pages.render(
             request, "logout_confirm.html", locale,
+            form_targets=[logout.redirect_uri] if logout.redirect_uri else [],
             client_name=logout.client.name if logout.client else None,
             params=[(k, v) for k, v in pairs if k not in _OWN_FIELDS],
         )
@@ -67,8 +69,7 @@ async def end_session(request: Request) -> Response:
 
 
 def forget_session_cookie(svc: Services, response: Response) -> Response:
-    response.delete_cookie(svc.settings.cookie_name, path="/", secure=svc.settings.secure_cookies,
-                           httponly=True, samesite="lax")
+    svc.cookies.session.delete(response)
     return response
 
 

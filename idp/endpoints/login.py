@@ -31,7 +31,8 @@ def _render(
     tr = svc.pages.gettext(locale)
     passkey_options, passkey_handle = svc.passkeys.authentication_options(None)
     return svc.pages.render(
-        request, "login.html", locale, status_code=status_code, tx=tx.id, national_code=national_code,
+        request, "login.html", locale, status_code=status_code, transaction=tx, tx=tx.id,
+        national_code=national_code,
         passkey_options=passkey_options, passkey_handle=passkey_handle,
         lang_query=[("tx", tx.id)],
         client_name=client.name if client else None, error=tr.gettext(error) if error else None,
@@ -58,7 +59,7 @@ async def _posted(request: Request) -> tuple[Services, LoginTransaction, dict[st
     tx = svc.transactions.load(form.get("tx"))
     if tx is None:
         return svc.pages.link_expired(request)
-    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+    if not svc.pages.check_csrf(request, form.get("csrf_token"), tx):
         return _render(svc, request, tx, error="Your form expired. Please try again.", status_code=400)
     return svc, tx, form
 

@@ -35,6 +35,7 @@ from idp.endpoints.register import (
 )
 from idp.endpoints.session_start import continue_signed_in
 from idp.login_transactions import LoginTransaction
+from idp.pages import client_targets
 from idp.services import Services, make_sms_gateway
 from levels.authenticators.sms_otp import ResendTooSoon
 from levels.national_code import InvalidNationalCode, parse_national_code
@@ -119,10 +120,12 @@ def _code_page(
     error: str | None = None, errors: dict[str, str] | None = None, notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    locale = page_locale(svc, request, load_tx(svc, str(pending.get("tx", ""))))
+    tx = load_tx(svc, str(pending.get("tx", "")))
+    locale = page_locale(svc, request, tx)
     tr = svc.pages.gettext(locale)
     return svc.pages.render(
         request, "recover_verify.html", locale, status_code=status_code, pending_id=pending_id,
+        form_targets=client_targets(tx),  # a correct code signs in and continues to the client
         lang_query=[("id", pending_id)], errors=errors or {},
         error=tr.gettext(error) if error else None, notice=tr.gettext(notice) if notice else None,
     )

@@ -19,6 +19,7 @@ from idp.endpoints.session_start import continue_signed_in
 from idp.errors import OAuth2Error
 from idp.login_transactions import LoginTransaction
 from idp.oauth_request import read_form
+from idp.pages import client_targets
 from idp.services import Services
 from levels.authenticators.sms_otp import ResendTooSoon
 from levels.national_code import InvalidNationalCode, parse_national_code
@@ -127,6 +128,7 @@ def _verify_page(
     tr = svc.pages.gettext(locale)
     return svc.pages.render(
         request, "register_verify.html", locale, status_code=status_code, pending_id=pending_id,
+        form_targets=client_targets(tx),  # a correct code signs in and continues to the client
         lang_query=[("id", pending_id)], mobile_hint=pending.get("hint", ""),
         error=tr.gettext(error) if error else None, notice=tr.gettext(notice) if notice else None,
     )

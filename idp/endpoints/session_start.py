@@ -24,7 +24,7 @@ def continue_signed_in(
     session on this browser is ended first, with the usual logout fan-out.
     """
     ip = client_ip(request, svc.settings.trust_forwarded_for)
-    previous_cookie = request.cookies.get(svc.settings.cookie_name)
+    previous_cookie = svc.cookies.session.read(request)
     previous = svc.sessions.load(previous_cookie)
     if previous is not None and previous_cookie and previous.person_id == person_id:
         cookie_value, session = svc.sessions.renew(previous_cookie, previous, methods, ip=ip)
@@ -37,8 +37,5 @@ def continue_signed_in(
             session = svc.sessions.add_factor(cookie_value, session, method)
     target = account_page_for(tx) or (f"/authorize/resume?tx={tx.id}" if tx else ACCOUNT_HOME)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        svc.settings.cookie_name, cookie_value, httponly=True, secure=svc.settings.secure_cookies,
-        samesite="lax", path="/",
-    )
+    svc.cookies.session.set(response, cookie_value)
     return response, session

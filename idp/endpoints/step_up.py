@@ -59,7 +59,7 @@ class PendingLogin:
             if isinstance(extra.get(key), str):
                 extra[key] = tr.gettext(str(extra[key]))
         return self.svc.pages.render(
-            self.request, template, self.locale, status_code=status_code, tx=self.tx.id,
+            self.request, template, self.locale, status_code=status_code, transaction=self.tx, tx=self.tx.id,
             client_name=self.client.name if self.client else None, lang_query=[("tx", self.tx.id)],
             person_name=f"{self.person.given_name} {self.person.family_name}".strip(), **extra,
         )
@@ -69,7 +69,7 @@ def load_pending(svc: Services, request: Request, tx_id: str | None) -> PendingL
     tx = svc.transactions.load(tx_id)
     if tx is None:
         return svc.pages.link_expired(request)
-    cookie = request.cookies.get(svc.settings.cookie_name)
+    cookie = svc.cookies.session.read(request)
     session = svc.sessions.load(cookie)
     person = svc.people.get(session.person_id) if session else None
     if cookie is None or session is None or person is None or person.status != "active":
@@ -151,7 +151,7 @@ async def posted_pending(
     loaded = load_pending(svc, request, form.get("tx"))
     if isinstance(loaded, Response):
         return loaded
-    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+    if not svc.pages.check_csrf(request, form.get("csrf_token"), loaded.tx):
         return await run_in_threadpool(lambda: show(loaded, error="Your form expired. Please try again.",
                                                     status_code=400))
     return loaded, form
@@ -264,7 +264,7 @@ async def cancel(request: Request) -> Response:
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
     tx = svc.transactions.load(form.get("tx"))
-    if tx is None or not svc.pages.check_csrf(request, form.get("csrf_token")):
+    if tx is None or not svc.pages.check_csrf(request, form.get("csrf_token"), tx):
         return svc.pages.link_expired(request)
     return refuse_pending(svc, request, tx, UnmetAuthenticationRequirements(
         "The person did not complete the sign-in this service requires."))

@@ -212,7 +212,7 @@ def test_signing_out_this_device_shows_the_signed_out_page(idp: Idp) -> None:
     r = _post(idp.browser, "/account/sessions/end", sid=sid)
     assert r.status_code == 200
     assert "You have signed out of government services on this device." in _text(r.text)
-    assert any(c.startswith('idp_session=""') for c in r.headers.get_list("set-cookie"))
+    assert any(c.startswith(f'{idp.services.cookies.session.name}=""') for c in r.headers.get_list("set-cookie"))
     assert not _is_signed_in(idp.browser)
     assert idp.services.sessions.register.open_for(idp.person_id, datetime.now(UTC)) == []
 

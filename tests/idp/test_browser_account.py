@@ -29,7 +29,7 @@ NEW_PASSWORD = "violet tractor lantern"
 
 
 def _context(
-    chromium: Browser, base: str, arrived: list[str], **options: str
+    chromium: Browser, live: LiveIdp, arrived: list[str], **options: str
 ) -> tuple[BrowserContext, Page, list[str]]:
     """A browser context in English whose page records console errors (a CSP violation is one); the
     portal's redirect URI is answered in the browser and recorded in `arrived`."""
@@ -40,7 +40,8 @@ def _context(
 
     context = chromium.new_context(**options)  # type: ignore[arg-type]
     context.route("https://portal.example/**", portal)
-    context.add_cookies([{"name": "idp_lang", "value": "en", "url": base}])
+    base = live.base_url
+    context.add_cookies([{"name": live.idp.services.cookies.lang.name, "value": "en", "url": base}])
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
@@ -59,7 +60,7 @@ def test_a_citizen_walks_the_account_pages(chromium: Browser, live_idp: LiveIdp)
 
     base, idp = live_idp.base_url, live_idp.idp
     arrived: list[str] = []
-    context, page, errors = _context(chromium, base, arrived)
+    context, page, errors = _context(chromium, live_idp, arrived)
     tabs = page.locator("nav.tabs")
 
     # The account asks to sign in, then shows the profile.
@@ -101,7 +102,7 @@ def test_a_citizen_walks_the_account_pages(chromium: Browser, live_idp: LiveIdp)
     expect(services).to_contain_text("Keep you connected to this service when you are not using it")
 
     # A second device signs in; both are listed, this one marked.
-    other, other_page, other_errors = _context(chromium, base, arrived, user_agent=FIREFOX)
+    other, other_page, other_errors = _context(chromium, live_idp, arrived, user_agent=FIREFOX)
     other_page.goto(f"{base}/account/sessions")
     _sign_in(other_page, idp.national_code)
     other_page.wait_for_url(f"{base}/account/sessions")
@@ -130,7 +131,7 @@ def test_a_citizen_walks_the_account_pages(chromium: Browser, live_idp: LiveIdp)
     # Sign out everywhere: the signed-out page, and the account asks to sign in again.
     page.get_by_role("button", name="Sign out everywhere", exact=True).click()
     expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
-    assert "idp_session" not in {c["name"] for c in context.cookies(base)}
+    assert idp.services.cookies.session.name not in {c["name"] for c in context.cookies(base)}
     page.goto(f"{base}/account/history")
     assert urlparse(page.url).path == "/login"
     _sign_in(page, idp.national_code, NEW_PASSWORD)

@@ -84,7 +84,7 @@ class Portal:
                 self.visited.append(urlparse(frame.url).path)
 
         context.route("https://portal.example/**", callback)
-        context.add_cookies([{"name": "idp_lang", "value": "en", "url": self.base}])
+        context.add_cookies([{"name": self.idp.services.cookies.lang.name, "value": "en", "url": self.base}])
         page.on("framenavigated", navigated)
 
     def authorize(self, acr_values: str | None = None) -> None:

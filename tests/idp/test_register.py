@@ -71,7 +71,7 @@ def test_registration_normalizes_input_proves_the_mobile_and_continues_to_the_se
 
     done = _submit_code(idp.browser, r.headers["location"], idp.last_sms_code())
     assert done.status_code == 303 and done.headers["location"] == f"/authorize/resume?tx={tx}"
-    assert any(h.startswith("idp_session=") for h in done.headers.get_list("set-cookie"))
+    assert any(h.startswith(f"{idp.services.cookies.session.name}=") for h in done.headers.get_list("set-cookie"))
     person = idp.services.people.get_by_national_code(NEW_CODE)
     assert person is not None
     assert person.birthdate == date(1990, 3, 21) and person.mobile == "+989123456789"
@@ -152,7 +152,7 @@ def test_wrong_code_is_refused_and_creates_no_one(sqlite_idp: Idp) -> None:
     refused = _submit_code(sqlite_idp.browser, r.headers["location"], wrong)
     assert refused.status_code == 400 and 'role="alert"' in refused.text
     assert sqlite_idp.services.people.get_by_national_code(NEW_CODE) is None
-    assert "idp_session" not in sqlite_idp.browser.cookies
+    assert sqlite_idp.services.cookies.session.name not in sqlite_idp.browser.cookies
     # The right code still works afterwards (within the attempt limit) ...
     done = _submit_code(sqlite_idp.browser, r.headers["location"], right)
     assert done.status_code == 303

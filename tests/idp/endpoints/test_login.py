@@ -31,7 +31,7 @@ def test_language_switch_link_sets_english(sqlite_idp: Idp) -> None:
     url = _login_page(sqlite_idp)
     english = sqlite_idp.browser.get(url + "&lang=en")
     assert "National code" in english.text
-    assert sqlite_idp.browser.cookies.get("idp_lang") == "en"
+    assert sqlite_idp.browser.cookies.get(sqlite_idp.services.cookies.lang.name) == "en"
 
 
 def test_login_hint_prefills_the_national_code(sqlite_idp: Idp) -> None:
@@ -44,7 +44,9 @@ def test_successful_sign_in_sets_a_hardened_session_cookie(idp: Idp) -> None:
     page = idp.browser.get(_login_page(idp))
     r = submit_login(idp.browser, page.text, idp.national_code, PASSWORD)
     assert r.status_code == 303
-    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("idp_session="))
+    name = idp.services.cookies.session.name
+    assert name == "__Host-idp_session"  # the issuer is https
+    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith(f"{name}="))
     lowered = cookie.lower()
     assert "httponly" in lowered and "secure" in lowered and "samesite=lax" in lowered
 
@@ -63,7 +65,7 @@ def test_unknown_person_and_wrong_password_get_the_same_answer(sqlite_idp: Idp) 
     assert wrong.status_code == unknown.status_code == 400
     message = "The national code or password is not correct."
     assert message in wrong.text and message in unknown.text
-    assert "idp_session" not in wrong.headers.get("set-cookie", "")
+    assert sqlite_idp.services.cookies.session.name not in wrong.headers.get("set-cookie", "")
 
 
 def test_invalid_national_code_is_explained(sqlite_idp: Idp) -> None:
@@ -77,7 +79,7 @@ def test_form_without_valid_csrf_token_is_refused(sqlite_idp: Idp) -> None:
     forged = page.text.replace('name="csrf_token" value="', 'name="csrf_token" value="x')
     r = submit_login(sqlite_idp.browser, forged, sqlite_idp.national_code, PASSWORD)
     assert r.status_code == 400 and "Your form expired" in r.text
-    assert "idp_session" not in r.headers.get("set-cookie", "")
+    assert sqlite_idp.services.cookies.session.name not in r.headers.get("set-cookie", "")
 
 
 def test_repeated_failures_lock_the_account_for_a_while(idp: Idp) -> None:
