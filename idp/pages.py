@@ -168,7 +168,8 @@ class Pages:
         tr = self.gettext(locale)
         return self.render(
             request, "error.html", locale, status_code=status_code,
-            title=tr.gettext(title), message=tr.gettext(message), detail=detail,
+            # gettext("") is the catalogue's header, never a message.
+            title=tr.gettext(title), message=tr.gettext(message) if message else "", detail=detail,
         )
 
     def link_expired(self, request: Request) -> Response:
