@@ -161,3 +161,48 @@ def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browse
     claims = jwt.decode(token["id_token"], keys).claims
     assert claims["sub"] == idp.person_id
     assert claims["iss"] == base and claims["aud"] == "portal" and claims["nonce"] == nonce
+
+
+def test_form_post_response_reaches_the_client_in_a_real_browser(chromium: Browser, live_idp: LiveIdp) -> None:
+    """response_mode=form_post: after the sign-in form, the response page posts the code to the
+    client; the page's CSP (form-action) lets exactly that through, with no violation reported."""
+    from playwright.sync_api import Route
+
+    base, idp = live_idp.base_url, live_idp.idp
+    verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
+    authorize_url = f"{base}/authorize?" + urlencode({
+        "response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI, "scope": "openid",
+        "state": state, "nonce": "n", "response_mode": "form_post", "ui_locales": "en",
+        "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
+    })
+    context = chromium.new_context()
+    posted: list[tuple[str, str, str]] = []
+
+    def portal(route: Route) -> None:
+        posted.append((route.request.method, route.request.url, route.request.post_data or ""))
+        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Portal</title>")
+
+    context.route("https://portal.example/**", portal)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    violations: list[str] = []
+    page.on("console", lambda message: violations.append(message.text) if message.type == "error" else None)
+
+    page.goto(authorize_url)
+    page.get_by_label("National code").fill(idp.national_code)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(REDIRECT_URI)
+    assert violations == []
+    [(method, url, body)] = posted
+    assert method == "POST" and url == REDIRECT_URI
+    response = parse_qs(body)
+    assert set(response) == {"code", "state", "iss"}
+    assert response["state"] == [state] and response["iss"] == [base]
+    context.close()
+
+    callback = f"{REDIRECT_URI}?{urlencode({k: v[0] for k, v in response.items()})}"
+    with OAuth2Client("portal", idp.portal_secret, redirect_uri=REDIRECT_URI, trust_env=False) as rp:
+        token = rp.fetch_token(f"{base}/token", authorization_response=callback, state=state,
+                               code_verifier=verifier)
+    assert "id_token" in token
