@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
 # What a CSP source expression may hold; anything else in a registered URI is left out of the policy.
 _SOURCE = re.compile(r"^[a-z][a-z0-9+.-]*:(//[a-z0-9.\-]+(:[0-9]{1,5})?|//\[[0-9a-f:.]+\](:[0-9]{1,5})?)?$")
+# Schemes whose bare form would allow far more than one client (any https site, inline data).
+_NEVER_BARE = frozenset({"http", "https", "ws", "wss", "data", "blob", "filesystem", "javascript"})
 
 
 def origin_source(url: str) -> str | None:
@@ -36,6 +38,8 @@ def origin_source(url: str) -> str | None:
     except ValueError:
         return None
     if parts.hostname is None:
+        if parts.scheme.lower() in _NEVER_BARE:
+            return None
         source = f"{parts.scheme}:"
     else:
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
@@ -111,7 +115,7 @@ class Pages:
         session = self.cookies.session.read(request)
         return ("session", session) if session else ("browser", csrf_cookie)
 
-    def csrf_token(self, request: Request, csrf_cookie: str, transaction: LoginTransaction | None = None) -> str:
+    def _csrf_token(self, request: Request, csrf_cookie: str, transaction: LoginTransaction | None = None) -> str:
         purpose, holder = self._csrf_holder(request, csrf_cookie)
         return self.csrf.form_token(purpose, holder or csrf_cookie, transaction.id if transaction else "")
 
@@ -148,7 +152,7 @@ class Pages:
         tr = self.gettext(locale)
         html = self._env.get_template(template).render(
             _=tr.gettext, lang=locale, dir="rtl" if locale in RTL else "ltr",
-            csrf_token=self.csrf_token(request, csrf_value, transaction),
+            csrf_token=self._csrf_token(request, csrf_value, transaction),
             lang_links=self._lang_links(request, lang_query),
             nonce=script_nonce, format_day=lambda day: format_day(day, locale), **context,
         )

@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from idp.migrate import upgrade
+from idp.pages import origin_source
 from idp.store import MemoryStore
 from levels.national_code import make_national_code
 from levels.people import new_person
@@ -200,3 +201,18 @@ def test_the_sign_out_confirmation_may_continue_to_the_post_logout_uri(idp: Idp)
     done = browser.post("/end_session", data={"id_token_hint": hint, "post_logout_redirect_uri": SIGNED_OUT,
                                               "confirm": "yes", "csrf_token": csrf.group(1)})
     assert done.status_code == 302 and done.headers["location"] == SIGNED_OUT
+
+
+@pytest.mark.parametrize(("uri", "source"), [
+    ("https://portal.example/callback?x=1", "https://portal.example"),
+    ("https://Portal.Example:8443/cb", "https://portal.example:8443"),
+    ("http://127.0.0.1:51004/cb", "http://127.0.0.1:51004"),
+    ("http://[::1]:8080/cb", "http://[::1]:8080"),
+    ("ir.gov.tax.app:/oauth", "ir.gov.tax.app:"),
+    ("https:/no-host", None),  # would be "https:": every https site
+    ("javascript:alert(1)", None),
+    ("https://portal.example;script-src *", None),
+    ("https://a b.example/cb", None),
+])
+def test_form_action_names_only_an_exact_origin(uri: str, source: str | None) -> None:
+    assert origin_source(uri) == source
