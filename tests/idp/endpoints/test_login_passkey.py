@@ -64,5 +64,9 @@ def test_a_replayed_passkey_response_is_refused(sqlite_idp: Idp) -> None:
             "handle": re.search(r'name="handle" value="([^"]+)"', page.text).group(1),  # type: ignore[union-attr]
             "credential": authenticator.get(options, credential_id)}
     assert sqlite_idp.browser.post("/login/passkey", data=data).status_code == 303
+    # The form's token was bound to the signed-out browser: the replay carries a current one, so
+    # only the passkey check stands in its way.
+    fresh = sqlite_idp.browser.get(r.headers["location"])
+    data["csrf_token"] = CSRF_RE.search(fresh.text).group(1)  # type: ignore[union-attr]
     again = sqlite_idp.browser.post("/login/passkey", data=data)
     assert again.status_code == 400 and "The passkey could not be verified." in again.text
