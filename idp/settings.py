@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     login_failures_per_device: int = Field(default=10, gt=0)
     login_failures_per_account: int = Field(default=20, gt=0)
     login_failures_before_delay: int = Field(default=3, gt=0)
-    login_first_delay: float = Field(default=2.0, gt=0)
+    login_first_delay: float = Field(default=5.0, gt=0)
     login_failure_window: int = Field(default=15 * 60, gt=0)
     # Failed client authentications (token, introspection, revocation) per client+address and per
     # address; never per client alone, so a flood from elsewhere cannot stop the client's own calls.

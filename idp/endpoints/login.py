@@ -17,6 +17,7 @@ from idp.login_transactions import LoginTransaction
 from idp.oauth_request import read_form
 from idp.services import Services
 from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
+from levels.people import Person
 from levels.throttle import TooManyAttempts
 
 router = APIRouter()
@@ -102,7 +103,7 @@ async def login_submit(request: Request) -> Response:
         return _render(svc, request, tx, national_code=national_code, error=WRONG_CREDENTIALS, status_code=400)
 
     svc.throttle.succeeded(national_code, ip, device)
-    return _signed_in(svc, request, tx, person.id, person.national_code, "pwd", ip)
+    return _signed_in(svc, request, tx, person, "pwd", ip)
 
 
 def _too_many(
@@ -121,13 +122,13 @@ def _too_many(
     return retry_after(response, wait)
 
 
-def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person_id: str, national_code: str,
-               method: str, ip: str) -> Response:
+def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person: Person, method: str,
+               ip: str) -> Response:
     """Start (or renew) the SSO session with the factor just proven and continue where the person was
     going; the browser is known to the account from now on (device cookie)."""
-    response, session = continue_signed_in(svc, request, person_id, (method,), tx)
-    svc.device_cookies.remember(request, response, national_code)
-    svc.audit.record("login.succeeded", person_id=person_id, ip=ip, client_id=tx.client_id,
+    response, session = continue_signed_in(svc, request, person.id, (method,), tx)
+    svc.device_cookies.remember(request, response, person.national_code)
+    svc.audit.record("login.succeeded", person_id=person.id, ip=ip, client_id=tx.client_id,
                      detail={"method": method, "sid": session.sid})
     return response
 
@@ -156,4 +157,4 @@ async def login_passkey(request: Request) -> Response:
     person = svc.people.get(assertion.person_id)
     if person is None or person.status != "active":
         return _render(svc, request, tx, error="The passkey could not be verified.", status_code=400)
-    return _signed_in(svc, request, tx, person.id, person.national_code, "passkey", ip)
+    return _signed_in(svc, request, tx, person, "passkey", ip)
