@@ -93,8 +93,9 @@ async def login_submit(request: Request) -> Response:
         return _too_many(svc, request, tx, exc.resets_in, national_code=national_code)
 
     person = svc.people.get_by_national_code(national_code)
-    stored_hash = svc.people.password_hash(person.id) if person else None
-    # Unknown people and wrong passwords cost the same argon2 work and get the same answer.
+    # Unknown people and wrong passwords cost the same queries and argon2 work and get the same
+    # answer: the hash is looked up for an id no one has rather than skipped.
+    stored_hash = svc.people.password_hash(person.id if person else "")
     ok = await run_in_threadpool(svc.passwords.verify, stored_hash, password)
     if not ok or person is None or person.status != "active":
         svc.throttle.failed(national_code, ip, device)

@@ -152,6 +152,19 @@ def test_the_known_browser_gets_in_from_an_address_the_attacker_has_stopped(idp:
     assert _attempt(home, _login_form(home), idp.national_code, PASSWORD).status_code == 303
 
 
+def test_a_known_browsers_own_failures_stop_only_that_browser(idp: Idp) -> None:
+    home = _browser(idp, "198.51.100.60")
+    assert _attempt(home, _login_form(home), idp.national_code, PASSWORD).status_code == 303
+    page = _login_form(home)
+    for _ in range(idp.services.settings.login_failures_before_delay):
+        assert _attempt(home, page, idp.national_code, "guess").status_code == 400
+    _retry_after(_attempt(home, page, idp.national_code, PASSWORD))
+    # They were counted against that browser's device cookie, not the address nor the account.
+    other = _browser(idp, "198.51.100.60")
+    assert _attempt(other, _login_form(other), idp.national_code, PASSWORD).status_code == 303
+    assert {e.detail["known_device"] for e in idp.services.audit.recent(kind="login.failed")} == {True}
+
+
 def test_a_device_cookie_from_another_account_or_tampered_does_not_help(idp: Idp) -> None:
     other_code = make_national_code("007654321")
     other = new_person(other_code, "Reza", "Karimi", birthdate=date(1985, 1, 1), now=datetime.now(UTC))

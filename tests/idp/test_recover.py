@@ -127,6 +127,7 @@ def test_wrong_birth_date_gets_the_same_pages_and_no_message(idp: Idp) -> None:
         csrf = CSRF_RE.search(browser.get(start.headers["location"]).text).group(1)  # type: ignore[union-attr]
         again = browser.post("/recover/verify", data={"csrf_token": csrf, "id": pending_id, "resend": "1"})
         assert again.status_code == 429 and "یک دقیقه صبر کنید" in again.text
+        assert 0 < int(again.headers["retry-after"]) <= 60
     assert len(_outbox(idp)) == sent
     assert idp.services.audit.recent(kind="password.reset") == []
 
