@@ -80,9 +80,9 @@ class LoginThrottle:
     """Failure limits per place, per account at a place, per known device, and per account from
     unknown devices (see the module docstring). A limit left as None is not applied.
 
-    `secret` keys the hashes that keep account names (national codes) and device ids out of the
-    store; without it the hash is a pseudonym only, since all 10^9 possible codes are quick to
-    enumerate. `namespace` keeps separate throttles (people signing in, clients authenticating,
+    `secret` keys the hashes that keep account names (national codes), addresses and device ids
+    out of the store; without it the hash is a pseudonym only, since all 10^9 possible codes are
+    quick to enumerate. `namespace` keeps separate throttles (people signing in, clients authenticating,
     registrations) from sharing counters.
     """
 
@@ -121,7 +121,7 @@ class LoginThrottle:
             # A known device answers for itself alone: its failures neither use up the place's
             # allowance nor move the account towards the cap that refuses unknown devices.
             return [(self._hashed("dev", account, device), self._per_device, True)]
-        candidates = [(f"{self._namespace}:ip:{place(ip)}", self._per_ip, False)]
+        candidates = [(self._hashed("ip", place(ip)), self._per_ip, False)]
         if account is not None:
             candidates.append((self._hashed("acip", account, place(ip)), self._per_account_ip, True))
             candidates.append((self._hashed("acct", account), self._per_account, False))
