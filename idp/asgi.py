@@ -1,4 +1,6 @@
-"""ASGI entry for servers: `uvicorn --factory idp.asgi:create` builds the app from `IDP_*` settings."""
+"""ASGI entry for servers: `uvicorn --factory --no-proxy-headers idp.asgi:create` builds the app from
+`IDP_*` settings. Proxy headers stay off in the server: the provider reads X-Forwarded-For itself,
+from `IDP_TRUSTED_PROXIES` only (`idp.client_address`)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from clients.registry import ClientRegistry
 from idp.access_tokens import AccessToken, AccessTokenReader
 from idp.acting import EntityAccess
 from idp.audit import AuditLog
-from idp.errors import InvalidClientError
+from idp.errors import ClientAuthenticationThrottled, InvalidClientError
 from idp.grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
 from idp.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.grants.client_credentials import ClientCredentialsGrant
@@ -71,19 +71,18 @@ class IdpAuthorizationServer(AuthorizationServer):
         return client if client is not None and client.enabled else None
 
     def authenticate_client(self, request, methods, endpoint="token"):  # type: ignore[no-untyped-def]
-        """Authlib's client authentication, with failed attempts counted per client and IP."""
+        """Authlib's client authentication, with failures counted per claimed client at the caller's
+        address and per address: wrong secrets from elsewhere never stop a client's own calls."""
         ip = getattr(request, "client_ip", "unknown")
-        key = f"{_claimed_client_id(request)}|{ip}"
+        claimed = _claimed_client_id(request)
         try:
-            self.client_throttle.check(key, ip)
-        except TooManyAttempts:
-            error = InvalidClientError(description="Too many failed client authentications; try again later.")
-            error.status_code = 429
-            raise error from None
+            self.client_throttle.check(claimed, ip)
+        except TooManyAttempts as exc:
+            raise ClientAuthenticationThrottled(exc.resets_in) from None
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
-            self.client_throttle.failed(key, ip)
+            self.client_throttle.failed(claimed, ip)
             raise
 
     def save_token(self, token: dict[str, object], request: object) -> None:

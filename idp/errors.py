@@ -8,6 +8,8 @@ expired sign-in link).
 
 from __future__ import annotations
 
+import math
+
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import (
     AccessDeniedError,
@@ -25,6 +27,7 @@ __all__ = [
     "AccessDeniedError",
     "AccountSelectionRequiredError",
     "BrowserError",
+    "ClientAuthenticationThrottled",
     "ConsentRequiredError",
     "InvalidClientError",
     "InvalidGrantError",
@@ -59,6 +62,20 @@ class InvalidTokenError(OAuth2Error):
 
     error = "invalid_token"
     status_code = 401
+
+
+class ClientAuthenticationThrottled(InvalidClientError):
+    """Too many failed client authentications from this client at this address: 429 (RFC 6585 §4)
+    with `Retry-After`, and `invalid_client` so OAuth clients treat it as the failure it is."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(description="Too many failed client authentications; try again later.")
+        self.retry_after = max(1, math.ceil(retry_after))
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
 
 
 class ServiceUnavailable(OAuth2Error):

@@ -23,6 +23,7 @@ from idp.consents import ConsentStore
 from idp.cookies import Cookies
 from idp.csrf import CsrfTokens
 from idp.database import make_engine
+from idp.device_cookie import DeviceCookies
 from idp.login_transactions import LoginTransactions
 from idp.logout import SingleLogout
 from idp.pages import Pages
@@ -91,6 +92,23 @@ def make_sms_gateway(settings: Settings) -> SmsGateway:
     return OutboxGateway(settings.sms_outbox)
 
 
+def make_login_throttle(settings: Settings, store: Store, secret: bytes) -> LoginThrottle:
+    return LoginThrottle(
+        store, per_ip=settings.login_failures_per_ip, per_account_ip=settings.login_failures_per_account_ip,
+        per_device=settings.login_failures_per_device, per_account=settings.login_failures_per_account,
+        delay_after=settings.login_failures_before_delay, first_delay=settings.login_first_delay,
+        window=settings.login_failure_window, secret=secret,
+    )
+
+
+def make_client_throttle(settings: Settings, store: Store) -> LoginThrottle:
+    # No per-client limit: it would let anyone stop a portal by sending wrong secrets in its name.
+    return LoginThrottle(
+        store, per_ip=settings.client_auth_failures_per_ip, per_account_ip=settings.client_auth_failures_per_client_ip,
+        window=settings.client_auth_failure_window, namespace="client-auth",
+    )
+
+
 def _origin(issuer: str) -> str:
     parts = urlsplit(issuer)
     return f"{parts.scheme}://{parts.netloc}"
@@ -111,6 +129,7 @@ class Services:
     people: SqlPersonStore
     passwords: Passwords
     throttle: LoginThrottle
+    device_cookies: DeviceCookies
     sessions: SessionManager
     transactions: LoginTransactions
     issuer: TokenIssuer
@@ -167,11 +186,7 @@ class Services:
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
             access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
             token_endpoint=settings.endpoint("/token"),
-            client_throttle=LoginThrottle(
-                store, per_account=settings.client_auth_failures_per_client,
-                per_ip=settings.client_auth_failures_per_ip, window=settings.login_attempt_window,
-                namespace="client-auth",
-            ),
+            client_throttle=make_client_throttle(settings, store),
             proofing_records=SqlProofingStore(engine), entity_access=acting,
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
@@ -180,6 +195,7 @@ class Services:
                               outbox=outbox, clients=clients, audit=audit)
         totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
         host = urlsplit(settings.issuer).hostname or "localhost"
+        cookies = Cookies(secure=settings.secure_cookies, session_name=settings.cookie_name)
         return cls(
             policy=make_policy(settings),
             services=service_store, acting=acting, consents=ConsentStore(engine),
@@ -193,9 +209,12 @@ class Services:
             proofing_records=server.proofing_records,
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
             passwords=Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
-            throttle=LoginThrottle(store, per_account=settings.login_attempts_per_account,
-                                   per_ip=settings.login_attempts_per_ip, window=settings.login_attempt_window,
-                                   secret=_derive(kek, b"idp throttle v1")),
+            throttle=make_login_throttle(settings, store, _derive(kek, b"idp throttle v1")),
+            device_cookies=DeviceCookies(
+                _derive(kek, b"idp device cookies v1"), ttl=settings.device_cookie_ttl,
+                # Strict: only the provider's own sign-in forms, posted from its own pages, need it.
+                cookie=cookies.cookie(settings.device_cookie_name, samesite="strict",
+                                      max_age=settings.device_cookie_ttl)),
             sessions=SessionManager(store, register, ttl=settings.session_ttl,
                                     idle_timeout=settings.session_idle_timeout,
                                     touch_interval=settings.session_touch_interval,
@@ -205,5 +224,5 @@ class Services:
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, audit=audit,
             server=server,
             pages=Pages(csrf=CsrfTokens(_derive(kek, b"idp csrf v1")), default_locale=settings.default_locale,
-                        cookies=Cookies(secure=settings.secure_cookies, session_name=settings.cookie_name)),
+                        cookies=cookies),
         )

@@ -5,11 +5,27 @@ This is the only module that looks at the environment; everything else receives 
 
 from __future__ import annotations
 
+import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_RETIRED = {
+    "IDP_TRUST_FORWARDED_FOR": "X-Forwarded-For is read only from trusted proxies; list your load balancers'"
+                               " addresses or networks in IDP_TRUSTED_PROXIES instead.",
+    "IDP_LOGIN_ATTEMPTS_PER_ACCOUNT": "see IDP_LOGIN_FAILURES_PER_ACCOUNT_IP, IDP_LOGIN_FAILURES_PER_DEVICE and"
+                                      " IDP_LOGIN_FAILURES_PER_ACCOUNT (README, Settings).",
+    "IDP_LOGIN_ATTEMPTS_PER_IP": "it is now IDP_LOGIN_FAILURES_PER_IP.",
+    "IDP_LOGIN_ATTEMPT_WINDOW": "it is now IDP_LOGIN_FAILURE_WINDOW.",
+    "IDP_CLIENT_AUTH_FAILURES_PER_CLIENT": "it is now IDP_CLIENT_AUTH_FAILURES_PER_CLIENT_IP.",
+}
+
+
+class RetiredSetting(Exception):
+    """A setting that is no longer read is set."""
 
 
 class Settings(BaseSettings):
@@ -40,13 +56,31 @@ class Settings(BaseSettings):
     client_cache_ttl: float = 5.0
     key_reload_interval: float = 30.0
 
-    # Failed sign-ins allowed per window, per account and per client IP.
-    login_attempts_per_account: int = 5
-    login_attempts_per_ip: int = 50
-    login_attempt_window: int = 15 * 60
-    # Failed client authentications (token, introspection, revocation) per client+IP and per IP.
-    client_auth_failures_per_client: int = 20
-    client_auth_failures_per_ip: int = 200
+    # Client addresses and rate limits (idp.client_address, levels.throttle). Failures are counted
+    # in windows of login_failure_window seconds: per client address; per account from one address
+    # (from the login_failures_before_delay-th on, each failure makes the next attempt wait
+    # login_first_delay seconds, doubling); per browser that signed in to the account before
+    # (device cookie); and per account from browsers it does not know, the cap on guessing spread
+    # over many addresses, which never refuses a known browser.
+    login_failures_per_ip: int = Field(default=50, gt=0)
+    login_failures_per_account_ip: int = Field(default=10, gt=0)
+    login_failures_per_device: int = Field(default=10, gt=0)
+    login_failures_per_account: int = Field(default=20, gt=0)
+    login_failures_before_delay: int = Field(default=3, gt=0)
+    login_first_delay: float = Field(default=5.0, gt=0)
+    login_failure_window: int = Field(default=15 * 60, gt=0)
+    # Failed client authentications (token, introspection, revocation) per client+address and per
+    # address; never per client alone, so a flood from elsewhere cannot stop the client's own calls.
+    client_auth_failures_per_client_ip: int = Field(default=20, gt=0)
+    client_auth_failures_per_ip: int = Field(default=200, gt=0)
+    client_auth_failure_window: int = Field(default=15 * 60, gt=0)
+    # Load balancers and reverse proxies in front of the provider (comma-separated addresses or
+    # CIDRs): only when one of them is the TCP peer is X-Forwarded-For read, from the right.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    # The device cookie recognising a browser that signed in to an account before; it lasts
+    # device_cookie_ttl seconds after the browser's latest sign-in.
+    device_cookie_name: str = "idp_device"
+    device_cookie_ttl: int = Field(default=180 * 24 * 3600, gt=0)
 
     # Assurance levels (see DESIGN.md): acr value and how long its factors count, per level.
     acr_level1: str = "urn:idp:loa:1"
@@ -73,7 +107,6 @@ class Settings(BaseSettings):
     cookie_name: str = "idp_session"
     # None: Secure unless the issuer is plain http on loopback (development).
     cookie_secure: bool | None = None
-    trust_forwarded_for: bool = False
     # Argon2id cost (OWASP: m=19 MiB, t=2, p=1); tests may lower it.
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
@@ -87,6 +120,28 @@ class Settings(BaseSettings):
     backchannel_base_delay: float = Field(default=10.0, gt=0)
     backchannel_max_delay: float = Field(default=3600.0, gt=0)
     backchannel_timeout: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_retired_settings(cls, data: Any) -> Any:
+        # Renamed or removed settings: starting with one is an error saying what to do instead,
+        # never a silently different configuration. The environment is read here because settings
+        # that are no longer fields are invisible to pydantic-settings; the error is not a
+        # ValidationError, whose message would repeat every input, secrets included.
+        given = {key.upper() for key in os.environ}
+        if isinstance(data, dict):
+            given |= {f"IDP_{key}".upper() for key in data}
+        for name, instead in _RETIRED.items():
+            if name in given:
+                raise RetiredSetting(f"{name} is no longer read: {instead}")
+        return data
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("issuer")
     @classmethod

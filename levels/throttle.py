@@ -1,14 +1,30 @@
-"""Rate limits on credential checks: failures per account and per client IP in a fixed window.
+"""Rate limits on credential checks that stop guessing without letting anyone lock the owner out.
 
-Every credential check goes `check` → verify → `failed` or `succeeded`. The account key is the
-normalized national code whether or not an account exists, so throttling behaves the same for
-known and unknown accounts and cannot be used to find out which national codes are registered.
+NIST SP 800-63B §5.2.2 (rate limiting) and OWASP's "device cookies": failures are counted in a
+fixed window, and a limit stops the place the failures come from, not the account everywhere.
+
+- Per place (the client IP; an IPv6 /64 is one place, since anyone holding one can use all of it):
+  one place guessing many accounts is stopped.
+- Per account at a place: after `delay_after` failures each further attempt must wait, doubling
+  from `first_delay` seconds; at `per_account_ip` the place is stopped for that account.
+- Per device: a browser that signed in to the account before (the web layer checks its device
+  cookie) is counted on its own, and only its own limit (slowed, then stopped, like a place) refuses
+  it. Failures elsewhere never do: the account's owner keeps getting in from their own browser.
+- Per account, from browsers it does not know: the cap on guessing spread over many places. While
+  it is reached, attempts without a known device are refused; known devices are not.
+
+Every credential check goes `check` → verify → `failed` or `succeeded`. The account key is, for
+people, the normalized national code whether or not an account exists, so the limits behave (and
+take) the same for known and unknown accounts and cannot tell which national codes are registered.
+A count cannot be read back portably (the memory store's `get` hides counters), so reaching a limit
+sets a separate `:blocked` (or `:wait`) key that lives as long as the block; `check` reads those.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from typing import Protocol
 
 
@@ -37,7 +53,7 @@ class Counter(Protocol):
 
 
 class TooManyAttempts(Exception):
-    """Too many recent failures for this account or IP; `resets_in` seconds until attempts resume."""
+    """Too many recent failures from here; `resets_in` seconds until the next attempt is allowed."""
 
     # A plain attribute rather than a frozen dataclass: the interpreter and contextlib assign
     # `__traceback__` on exceptions, which a frozen dataclass would refuse.
@@ -46,57 +62,111 @@ class TooManyAttempts(Exception):
         self.resets_in = resets_in
 
 
-class LoginThrottle:
-    """Blocks an account after `per_account` failures, and an IP after `per_ip`, within `window` s.
+def place(ip: str) -> str:
+    """The unit a per-IP limit counts: the address itself, but an IPv6 address's /64 network (one
+    subscriber's allocation); anything that is not an address (a test client's name) as given."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
-    The window is fixed: it starts at the first failure and the block lasts until it ends.
-    `secret`, if given, keys the hash that keeps national codes out of the store; without it the
-    hash is a pseudonym only, since all 10^9 possible codes are quick to enumerate. `namespace`
-    keeps separate throttles (people signing in, clients authenticating) from sharing counters.
+
+class LoginThrottle:
+    """Failure limits per place, per account at a place, per known device, and per account from
+    unknown devices (see the module docstring). A limit left as None is not applied.
+
+    `secret` keys the hashes that keep account names (national codes), addresses and device ids
+    out of the store; without it the hash is a pseudonym only, since all 10^9 possible codes are
+    quick to enumerate. `namespace` keeps separate throttles (people signing in, clients authenticating,
+    registrations) from sharing counters.
     """
 
     def __init__(
         self,
         counter: Counter,
         *,
-        per_account: int = 5,
-        per_ip: int = 50,
+        per_ip: int | None = 50,
+        per_account: int | None = None,
+        per_account_ip: int | None = None,
+        per_device: int | None = None,
         window: float = 900,
+        delay_after: int | None = None,
+        first_delay: float = 1.0,
         secret: bytes = b"",
         namespace: str = "throttle",
     ) -> None:
         self._counter = counter
-        self._per_account = per_account
         self._per_ip = per_ip
+        self._per_account = per_account
+        self._per_account_ip = per_account_ip
+        self._per_device = per_device
         self._window = window
+        self._delay_after = delay_after
+        self._first_delay = first_delay
         self._secret = secret
         self._namespace = namespace
 
-    def _account(self, account_key: str) -> str:
-        digest = hmac.new(self._secret, account_key.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"{self._namespace}:acct:{digest}"
+    def _hashed(self, scope: str, *parts: str) -> str:
+        digest = hmac.new(self._secret, "\x00".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{self._namespace}:{scope}:{digest}"
 
-    def _ip(self, ip: str) -> str:
-        return f"{self._namespace}:ip:{ip}"
+    def _keys(self, account: str | None, ip: str, device: str | None) -> list[tuple[str, int, bool]]:
+        """The counters one attempt is judged by: (key, limit, slowed before the limit)."""
+        if device is not None and account is not None and self._per_device is not None:
+            # A known device answers for itself alone: its failures neither use up the place's
+            # allowance nor move the account towards the cap that refuses unknown devices.
+            return [(self._hashed("dev", account, device), self._per_device, True)]
+        candidates = [(self._hashed("ip", place(ip)), self._per_ip, False)]
+        if account is not None:
+            candidates.append((self._hashed("acip", account, place(ip)), self._per_account_ip, True))
+            candidates.append((self._hashed("acct", account), self._per_account, False))
+        keys = []
+        for key, limit, slowed in candidates:
+            if limit is not None:
+                keys.append((key, limit, slowed))
+        return keys
 
-    def check(self, account_key: str, ip: str) -> None:
-        """Raise `TooManyAttempts` if the account or the IP is blocked. Counts nothing."""
-        # A count cannot be read back portably (the memory store's `get` hides counters), so
-        # reaching a limit sets a separate block key that lives as long as the window.
-        waits = self._counter.ttl_many([self._account(account_key) + ":blocked", self._ip(ip) + ":blocked"])
-        blocked = [w for w in waits if w is not None]
-        if blocked:
-            raise TooManyAttempts(resets_in=max(blocked))
+    def check(self, account: str | None, ip: str, device: str | None = None) -> None:
+        """Raise `TooManyAttempts` if this attempt must not be made now. Counts nothing.
 
-    def failed(self, account_key: str, ip: str) -> None:
-        """Count one failure against both the account and the IP."""
-        for key, limit in ((self._account(account_key), self._per_account), (self._ip(ip), self._per_ip)):
-            if self._counter.incr(key, self._window) >= limit:
-                remaining = self._counter.ttl(key)
-                self._counter.set(key + ":blocked", b"1", self._window if remaining is None else remaining)
+        `account` None: an attempt that names no account (a passkey), limited per place only.
+        `device`: an id the caller has verified as a device that signed in to `account` before.
+        """
+        keys = []
+        for key, _, slowed in self._keys(account, ip, device):
+            keys.append(key + ":blocked")
+            if slowed:
+                keys.append(key + ":wait")
+        waits = [w for w in self._counter.ttl_many(keys) if w is not None]
+        if waits:
+            raise TooManyAttempts(resets_in=max(waits))
 
-    def succeeded(self, account_key: str) -> None:
-        """Forget the account's failures. The IP's count stands: one success says nothing about the rest."""
-        key = self._account(account_key)
-        self._counter.delete(key)
-        self._counter.delete(key + ":blocked")
+    def failed(self, account: str | None, ip: str, device: str | None = None) -> None:
+        """Count one failure against every counter the attempt was judged by."""
+        for key, limit, slowed in self._keys(account, ip, device):
+            count = self._counter.incr(key, self._window)
+            if count >= limit:
+                self._counter.set(key + ":blocked", b"1", self._remaining(key))
+            elif slowed and self._delay_after is not None and count >= self._delay_after:
+                wait = self._first_delay * 2 ** (count - self._delay_after)
+                self._counter.set(key + ":wait", b"1", min(wait, self._remaining(key)))
+
+    def succeeded(self, account: str, ip: str, device: str | None = None) -> None:
+        """Forget the account's failures at this place and on this device: whoever just proved
+        themselves is there. The place's count and the account-wide count stand: one success says
+        nothing about the other accounts tried from here, nor about guessing elsewhere."""
+        keys = [self._hashed("acip", account, place(ip))]
+        if device is not None:
+            keys.append(self._hashed("dev", account, device))
+        for key in keys:
+            for suffix in ("", ":wait", ":blocked"):
+                self._counter.delete(key + suffix)
+
+    def _remaining(self, key: str) -> float:
+        remaining = self._counter.ttl(key)
+        return self._window if remaining is None or remaining <= 0 else remaining

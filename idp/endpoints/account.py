@@ -18,7 +18,7 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import client_ip, retry_after, services
 from idp.errors import OAuth2Error
 from idp.i18n import format_day
 from idp.login_transactions import LoginTransaction
@@ -60,7 +60,7 @@ def signed_in(svc: Services, request: Request, page: str = ACCOUNT_HOME) -> tupl
     if cookie is None or session is None or person is None or person.status != "active":
         tx = svc.transactions.start([("return_to", page)], client_id="")
         return RedirectResponse(f"/login?tx={tx.id}", status_code=303)
-    return svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trust_forwarded_for)), person
+    return svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trusted_proxies)), person
 
 
 def format_moment(moment: datetime, locale: str) -> str:
@@ -154,18 +154,19 @@ async def change_password(request: Request) -> Response:
 
     if not current:
         return await run_in_threadpool(refuse, 400, current="Enter your current password.")
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     try:
         # The same counters as signing in: a borrowed session cannot be used to guess the password.
         svc.throttle.check(person.national_code, ip)
-    except TooManyAttempts:
-        return await run_in_threadpool(refuse, 429, current="Too many attempts. Try again later.")
+    except TooManyAttempts as exc:
+        return retry_after(await run_in_threadpool(refuse, 429, current="Too many attempts. Try again later."),
+                           exc.resets_in)
     ok = await run_in_threadpool(svc.passwords.verify, svc.people.password_hash(person.id), current)
     if not ok:
         svc.throttle.failed(person.national_code, ip)
         svc.audit.record("password.change_failed", person_id=person.id, ip=ip, detail={"sid": session.sid})
         return await run_in_threadpool(refuse, 400, current=WRONG_CURRENT_PASSWORD)
-    svc.throttle.succeeded(person.national_code)
+    svc.throttle.succeeded(person.national_code, ip)
     try:
         check_new_password(new, national_code=person.national_code)
     except WeakPassword as exc:
@@ -236,7 +237,7 @@ async def totp_confirm(request: Request) -> Response:
     svc.credentials.replace_recovery_codes(person.id, [hash_recovery_code(c, svc.recovery_key) for c in codes], now)
     svc.store.delete(f"totp-pending:{session.sid}")
     svc.audit.record("authenticator.totp_added", person_id=person.id, detail={"sid": session.sid},
-                     ip=client_ip(request, svc.settings.trust_forwarded_for))
+                     ip=client_ip(request, svc.settings.trusted_proxies))
     return await run_in_threadpool(lambda: _page(svc, request, person, recovery_codes=codes))
 
 
@@ -254,5 +255,5 @@ async def passkey_add(request: Request) -> Response:
         return await run_in_threadpool(lambda: _page(
             svc, request, person, status_code=400, error="The passkey could not be added."))
     svc.audit.record("authenticator.passkey_added", person_id=person.id, detail={"sid": session.sid},
-                     ip=client_ip(request, svc.settings.trust_forwarded_for))
+                     ip=client_ip(request, svc.settings.trusted_proxies))
     return RedirectResponse(f"{SECURITY}?added=passkey", status_code=303)

@@ -90,7 +90,7 @@ async def disconnect(request: Request) -> Response:
         return posted
     svc, session, person, form = posted
     client_id = form.get("client_id", "")[:128]
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
 
     def run() -> Response:
         if not client_id or client_id not in {c.client_id for c in connections(svc, person.id)}:

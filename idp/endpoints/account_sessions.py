@@ -91,7 +91,7 @@ async def end_one(request: Request) -> Response:
     if record is None or record.person_id != person.id:
         return await run_in_threadpool(lambda: _page(
             svc, request, session, person, status_code=400, error=NOT_YOUR_SESSION))
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     ended = await run_in_threadpool(lambda: svc.logout.end(sid, reason="signed_out", actor=f"person:{person.id}",
                                                            ip=ip))
     if sid == session.sid:
@@ -108,7 +108,7 @@ async def end_all(request: Request) -> Response:
     if isinstance(posted, Response):
         return posted
     svc, session, person, _ = posted
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     ended = await run_in_threadpool(lambda: svc.logout.end_all(
         person.id, reason="everywhere", actor=f"person:{person.id}", ip=ip))
     here = [e for e in ended if e.sid == session.sid]

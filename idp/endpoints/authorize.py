@@ -149,7 +149,7 @@ def authorization(
     grant.request.user = ctx
     code = grant.generate_authorization_code()
     grant.save_authorization_code(code, grant.request)
-    session = svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trust_forwarded_for))
+    session = svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trusted_proxies))
     svc.sessions.add_client(cookie, session, client.client_id, acting=choice)
     if acting is not None:
         svc.audit.record("legal_entity.acted", person_id=person.id, client_id=client.client_id, detail={

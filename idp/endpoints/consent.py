@@ -131,7 +131,7 @@ def _decide(ctx: PendingLogin, allow: bool) -> Response:
     svc, client = ctx.svc, ctx.client
     assert client is not None
     wanted = _wanted(ctx)
-    ip = client_ip(ctx.request, svc.settings.trust_forwarded_for)
+    ip = client_ip(ctx.request, svc.settings.trusted_proxies)
     if not allow:
         svc.audit.record("consent.denied", person_id=ctx.person.id, client_id=client.client_id, ip=ip,
                          detail={"scopes": wanted})

@@ -56,7 +56,7 @@ async def end_session(request: Request) -> Response:
 
     ended = []
     if session is not None:
-        ip = client_ip(request, svc.settings.trust_forwarded_for)
+        ip = client_ip(request, svc.settings.trusted_proxies)
         done = svc.logout.end(session.sid, reason="rp_logout", ip=ip,
                               actor=f"client:{logout.client.client_id}" if logout.client else None)
         ended = [done] if done is not None else []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import client_ip, retry_after, services
 from idp.endpoints.session_start import continue_signed_in
 from idp.errors import OAuth2Error
 from idp.i18n import localize_digits
@@ -15,6 +17,7 @@ from idp.login_transactions import LoginTransaction
 from idp.oauth_request import read_form
 from idp.services import Services
 from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
+from levels.people import Person
 from levels.throttle import TooManyAttempts
 
 router = APIRouter()
@@ -82,36 +85,52 @@ async def login_submit(request: Request) -> Response:
         return _render(svc, request, tx, national_code=national_code, error="Enter your password.",
                        status_code=400)
 
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
+    # A browser that signed in to this account before is limited on its own (levels.throttle).
+    device = svc.device_cookies.recognise(request, national_code)
     try:
-        svc.throttle.check(national_code, ip)
+        svc.throttle.check(national_code, ip, device)
     except TooManyAttempts as exc:
-        minutes = max(1, round(exc.resets_in / 60))
-        locale = svc.pages.locale(request, tx.get("ui_locales"))
-        tr = svc.pages.gettext(locale)
-        message = tr.gettext("Too many attempts. Try again in %(minutes)s minutes.") % {
-            "minutes": localize_digits(str(minutes), locale)}
-        return _render(svc, request, tx, national_code=national_code, error=message, status_code=429)
+        return _too_many(svc, request, tx, exc.resets_in, national_code=national_code)
 
     person = svc.people.get_by_national_code(national_code)
-    stored_hash = svc.people.password_hash(person.id) if person else None
-    # Unknown people and wrong passwords cost the same argon2 work and get the same answer.
+    # Unknown people and wrong passwords cost the same queries and argon2 work and get the same
+    # answer: the hash is looked up for an id no one has rather than skipped.
+    stored_hash = svc.people.password_hash(person.id if person else "")
     ok = await run_in_threadpool(svc.passwords.verify, stored_hash, password)
     if not ok or person is None or person.status != "active":
-        svc.throttle.failed(national_code, ip)
+        svc.throttle.failed(national_code, ip, device)
         svc.audit.record("login.failed", person_id=person.id if person else None, ip=ip,
-                         client_id=tx.client_id, detail={"method": "pwd"})
+                         client_id=tx.client_id, detail={"method": "pwd", "known_device": device is not None})
         return _render(svc, request, tx, national_code=national_code, error=WRONG_CREDENTIALS, status_code=400)
 
-    svc.throttle.succeeded(national_code)
-    return _signed_in(svc, request, tx, person.id, "pwd", ip)
+    svc.throttle.succeeded(national_code, ip, device)
+    return _signed_in(svc, request, tx, person, "pwd", ip)
 
 
-def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person_id: str, method: str,
+def _too_many(
+    svc: Services, request: Request, tx: LoginTransaction, wait: float, *, national_code: str = "",
+) -> Response:
+    """429 with how long to wait, on the page (seconds or minutes) and in `Retry-After`."""
+    locale = svc.pages.locale(request, tx.get("ui_locales"))
+    tr = svc.pages.gettext(locale)
+    if wait < 60:
+        message = tr.gettext("Too many attempts. Try again in %(seconds)s seconds.") % {
+            "seconds": localize_digits(str(max(1, math.ceil(wait))), locale)}
+    else:
+        message = tr.gettext("Too many attempts. Try again in %(minutes)s minutes.") % {
+            "minutes": localize_digits(str(max(1, round(wait / 60))), locale)}
+    response = _render(svc, request, tx, national_code=national_code, error=message, status_code=429)
+    return retry_after(response, wait)
+
+
+def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person: Person, method: str,
                ip: str) -> Response:
-    """Start (or renew) the SSO session with the factor just proven and continue where the person was going."""
-    response, session = continue_signed_in(svc, request, person_id, (method,), tx)
-    svc.audit.record("login.succeeded", person_id=person_id, ip=ip, client_id=tx.client_id,
+    """Start (or renew) the SSO session with the factor just proven and continue where the person was
+    going; the browser is known to the account from now on (device cookie)."""
+    response, session = continue_signed_in(svc, request, person.id, (method,), tx)
+    svc.device_cookies.remember(request, response, person.national_code)
+    svc.audit.record("login.succeeded", person_id=person.id, ip=ip, client_id=tx.client_id,
                      detail={"method": method, "sid": session.sid})
     return response
 
@@ -123,20 +142,21 @@ async def login_passkey(request: Request) -> Response:
     if isinstance(posted, Response):
         return posted
     svc, tx, form = posted
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
+    # No account is named until the passkey is verified: limited per address only.
     try:
-        svc.throttle.check("passkey", ip)
-    except TooManyAttempts:
-        return _render(svc, request, tx, error="Too many attempts. Try again later.", status_code=429)
+        svc.throttle.check(None, ip)
+    except TooManyAttempts as exc:
+        return _too_many(svc, request, tx, exc.resets_in)
     from levels.authenticators.passkey import PasskeyError
 
     try:
         assertion = await run_in_threadpool(
             svc.passkeys.authenticate, form.get("handle", ""), form.get("credential", ""), None)
     except PasskeyError:
-        svc.throttle.failed("passkey", ip)
+        svc.throttle.failed(None, ip)
         return _render(svc, request, tx, error="The passkey could not be verified.", status_code=400)
     person = svc.people.get(assertion.person_id)
     if person is None or person.status != "active":
         return _render(svc, request, tx, error="The passkey could not be verified.", status_code=400)
-    return _signed_in(svc, request, tx, person.id, "passkey", ip)
+    return _signed_in(svc, request, tx, person, "passkey", ip)

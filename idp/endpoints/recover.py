@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.account import ACCOUNT_HOME
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import client_ip, retry_after, services
 from idp.endpoints.register import (
     FORM_EXPIRED,
     NO_SUCH_DATE,
@@ -161,12 +161,12 @@ async def recover_submit(request: Request) -> Response:
     if errors:
         return _start_page(svc, request, tx, values=typed, errors=errors, status_code=400)
 
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     try:
         svc.throttle.check(_throttle_key(national_code), ip)
-    except TooManyAttempts:
-        return _start_page(svc, request, tx, values=typed, error="Too many attempts. Try again later.",
-                           status_code=429)
+    except TooManyAttempts as exc:
+        return retry_after(_start_page(svc, request, tx, values=typed, error="Too many attempts. Try again later.",
+                                       status_code=429), exc.resets_in)
     # Every request counts, matching or not, so the limit itself reveals nothing either.
     svc.throttle.failed(_throttle_key(national_code), ip)
     person = await run_in_threadpool(svc.people.get_by_national_code, national_code)
@@ -201,10 +201,13 @@ async def verify_page(request: Request) -> Response:
 def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str, str | float]) -> Response:
     # Limited per pending entry, the same way for matches and mismatches; SmsOtp's own limits per
     # person apply on top, silently (see `_send_code`).
-    if time.time() - float(pending["sent_at"]) < RESEND_AFTER:
-        return _code_page(svc, request, pending_id, pending, error=WAIT_FOR_CODE, status_code=429)
+    wait = RESEND_AFTER - (time.time() - float(pending["sent_at"]))
+    if wait > 0:
+        return retry_after(_code_page(svc, request, pending_id, pending, error=WAIT_FOR_CODE, status_code=429), wait)
     if int(pending["sends"]) >= MAX_SENDS:
-        return _code_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429)
+        # The pending entry is the unit limited: a new one can be started once it expires.
+        return retry_after(_code_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429),
+                           svc.store.ttl(_key(pending_id)) or PENDING_TTL)
     pending.update(sent_at=time.time(), sends=int(pending["sends"]) + 1)
     _save(svc, pending_id, pending)
     response = _code_page(svc, request, pending_id, pending,
@@ -239,12 +242,12 @@ async def verify_submit(request: Request) -> Response:
     except WeakPassword as exc:
         message = translated(svc, page_locale(svc, request, tx), str(exc), "Choose another password.")
         return _code_page(svc, request, pending_id, pending, errors={"password": message}, status_code=400)
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     try:
         svc.throttle.check(_throttle_key(national_code), ip)
-    except TooManyAttempts:
-        return _code_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
-                          status_code=429)
+    except TooManyAttempts as exc:
+        return retry_after(_code_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
+                                      status_code=429), exc.resets_in)
     person_id = str(pending["person_id"])
     stored = svc.store.get(_key(pending_id) + ":challenge")
     # A mismatch checks a code against a challenge that does not exist: the same work, always False.
@@ -266,7 +269,7 @@ def _reset(
     svc.people.set_password_hash(person.id, svc.passwords.hash(password), datetime.now(UTC))
     if not person.mobile_verified:
         svc.people.set_mobile(person.id, person.mobile, verified=True)
-    svc.throttle.succeeded(_throttle_key(person.national_code))
+    svc.throttle.succeeded(_throttle_key(person.national_code), ip)
     # Whoever knew the old password is signed out everywhere, this browser's old session included.
     svc.logout.end_all(person.id, reason="password_reset", ip=ip)
     # Only the code was proven just now: the password was chosen, not proven, so no `pwd` factor.

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.account import ACCOUNT_HOME
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import client_ip, retry_after, services
 from idp.endpoints.session_start import continue_signed_in
 from idp.errors import OAuth2Error
 from idp.login_transactions import LoginTransaction
@@ -177,13 +177,13 @@ async def register_submit(request: Request) -> Response:
     if errors:
         return _form_page(svc, request, tx, values=typed, errors=errors, status_code=400)
 
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     limits = _limits(svc)
     try:
         limits.check(values["mobile"], ip)
-    except TooManyAttempts:
-        return _form_page(svc, request, tx, values=typed, error="Too many attempts. Try again later.",
-                          status_code=429)
+    except TooManyAttempts as exc:
+        return retry_after(_form_page(svc, request, tx, values=typed, error="Too many attempts. Try again later.",
+                                      status_code=429), exc.resets_in)
     # Every accepted form counts, existing accounts included: that also slows down probing.
     limits.failed(values["mobile"], ip)
     if svc.people.get_by_national_code(values["national_code"]) is not None:
@@ -216,10 +216,12 @@ def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str,
     locale = page_locale(svc, request, load_tx(svc, pending.get("tx")))
     try:
         challenge = svc.sms_otp.send(pending_id, pending["mobile"], "register", locale)
-    except ResendTooSoon:
-        return _verify_page(svc, request, pending_id, pending, error=WAIT_FOR_CODE, status_code=429)
-    except TooManyAttempts:
-        return _verify_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429)
+    except ResendTooSoon as exc:
+        return retry_after(_verify_page(svc, request, pending_id, pending, error=WAIT_FOR_CODE, status_code=429),
+                           exc.retry_in)
+    except TooManyAttempts as exc:
+        return retry_after(_verify_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429),
+                           exc.resets_in)
     except SmsDeliveryFailed:
         return _verify_page(svc, request, pending_id, pending, error=NOT_SENT, status_code=503)
     pending["challenge"] = challenge.id
@@ -242,20 +244,20 @@ async def verify_submit(request: Request) -> Response:
     if form.get("resend"):
         return await run_in_threadpool(_resend, svc, request, pending_id, pending)
 
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     account = f"register-code:{pending_id}"
     try:
         svc.throttle.check(account, ip)
-    except TooManyAttempts:
-        return _verify_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
-                            status_code=429)
+    except TooManyAttempts as exc:
+        return retry_after(_verify_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
+                                        status_code=429), exc.resets_in)
     ok = await run_in_threadpool(svc.sms_otp.verify, pending["challenge"], pending_id, "register",
                                  form.get("code", "")[:12])
     # Taking the entry makes the code single-use even if two requests carry it at once.
     if not ok or svc.store.take(_key(pending_id)) is None:
         svc.throttle.failed(account, ip)
         return _verify_page(svc, request, pending_id, pending, error=WRONG_CODE, status_code=400)
-    svc.throttle.succeeded(account)
+    svc.throttle.succeeded(account, ip)
     return await run_in_threadpool(_create, svc, request, pending, ip)
 
 

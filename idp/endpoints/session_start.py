@@ -23,7 +23,7 @@ def continue_signed_in(
     session — its sid and the clients in it — so no client is logged out; a different person's
     session on this browser is ended first, with the usual logout fan-out.
     """
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     previous_cookie = svc.cookies.session.read(request)
     previous = svc.sessions.load(previous_cookie)
     if previous is not None and previous_cookie and previous.person_id == person_id:

@@ -14,7 +14,7 @@ from idp.acting import SELF
 from idp.authorization_response import deliver
 from idp.checks import check_claims
 from idp.endpoints.authorize import raised_for, requirement_for
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import client_ip, retry_after, services
 from idp.errors import OAuth2Error, UnmetAuthenticationRequirements
 from idp.interaction import AskFactor, CannotReach, Done, NeedProofing, decide
 from idp.login_transactions import LoginTransaction
@@ -167,20 +167,20 @@ async def step_submit(request: Request) -> Response:
     method = form.get("method", "")
     if method == "sms" and form.get("resend"):
         return await run_in_threadpool(lambda: _show(ctx, resend=True))
-    ip = client_ip(request, svc.settings.trust_forwarded_for)
+    ip = client_ip(request, svc.settings.trusted_proxies)
     account = f"{method}:{ctx.person.id}"
     try:
         svc.throttle.check(account, ip)
-    except TooManyAttempts:
-        return await run_in_threadpool(lambda: _show(
-            ctx, error="Too many attempts. Try again later.", status_code=429))
+    except TooManyAttempts as exc:
+        return retry_after(await run_in_threadpool(lambda: _show(
+            ctx, error="Too many attempts. Try again later.", status_code=429)), exc.resets_in)
     ok = await run_in_threadpool(_verify, ctx, method, form)
     if not ok:
         svc.throttle.failed(account, ip)
         svc.audit.record("login.failed", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,
                          detail={"method": method, "step_up": True})
         return await run_in_threadpool(lambda: _show(ctx, error=_WRONG.get(method, _WRONG["pwd"]), status_code=400))
-    svc.throttle.succeeded(account)
+    svc.throttle.succeeded(account, ip)
     svc.sessions.add_factor(ctx.cookie, ctx.session, method)
     svc.audit.record("login.step_up", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,
                      detail={"method": method, "sid": ctx.session.sid})

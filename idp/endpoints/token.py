@@ -46,7 +46,7 @@ class OAuthEndpoint:
             form = await read_form(request)
             oreq = HttpRequest(
                 "POST", svc.settings.issuer + scope["path"], Headers(scope=scope), [], form,
-                client_ip(request, svc.settings.trust_forwarded_for),
+                client_ip(request, svc.settings.trusted_proxies),
             )
             response = await self._respond(oreq)
         except OAuth2Error as err:

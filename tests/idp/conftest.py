@@ -32,6 +32,9 @@ from tests.backends import postgres_database, redis_store
 ISSUER = "https://idp.test"
 REDIRECT_URI = "https://portal.example/callback"
 PASSWORD = "correct horse battery"
+# The load balancer in front of the provider (`IDP_TRUSTED_PROXIES`): a TestClient made with
+# `client=(LOAD_BALANCER, port)` reaches the app through it. The default peer ("testclient") is not it.
+LOAD_BALANCER = "10.9.0.2"
 
 
 @dataclass
@@ -82,6 +85,9 @@ def _settings(database_url: str, tmp_path: Path) -> Settings:
         issuer=ISSUER, database_url=database_url,
         kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
         argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
+        trusted_proxies="10.9.0.0/29",
+        # Slowed sign-ins wait far longer than any test takes, so "refused while waiting" is certain.
+        login_first_delay=600,
     )
 
 

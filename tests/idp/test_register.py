@@ -174,8 +174,9 @@ def test_csrf_token_is_required(sqlite_idp: Idp) -> None:
 
 
 def test_registrations_to_one_mobile_number_are_limited(sqlite_idp: Idp) -> None:
-    statuses = [_register(sqlite_idp.browser).status_code for _ in range(6)]
-    assert statuses == [303] * 5 + [429]
+    responses = [_register(sqlite_idp.browser) for _ in range(6)]
+    assert [r.status_code for r in responses] == [303] * 5 + [429]
+    assert int(responses[-1].headers["retry-after"]) > 0
     assert len(_outbox(sqlite_idp)) == 5
 
 

@@ -84,12 +84,13 @@ def _sign_in_setting_cookies(idp: Idp) -> dict[str, tuple[str, dict[str, str]]]:
 
 def test_every_cookie_is_host_only_and_secure_on_https(idp: Idp) -> None:
     cookies = _sign_in_setting_cookies(idp)
-    assert set(cookies) == {"__Host-idp_csrf", "__Host-idp_lang", "__Host-idp_session"}
+    assert set(cookies) == {"__Host-idp_csrf", "__Host-idp_lang", "__Host-idp_session", "__Host-idp_device"}
     for name, (_, attrs) in cookies.items():
         assert "secure" in attrs and "httponly" in attrs, name
         assert attrs.get("path") == "/" and "domain" not in attrs, name
     assert cookies["__Host-idp_session"][1]["samesite"].lower() == "lax"
     assert cookies["__Host-idp_csrf"][1]["samesite"].lower() == "strict"
+    assert cookies["__Host-idp_device"][1]["samesite"].lower() == "strict"
     # The app reads them back under those names: the browser is signed in, in English.
     account = idp.browser.get("/account")
     assert account.status_code == 200 and 'lang="en"' in account.text
@@ -113,7 +114,7 @@ def test_signing_out_deletes_the_host_session_cookie(idp: Idp) -> None:
 
 def test_cookies_are_plain_on_http_loopback(loopback_idp: Idp) -> None:
     cookies = _sign_in_setting_cookies(loopback_idp)
-    assert set(cookies) == {"idp_csrf", "idp_lang", "idp_session"}
+    assert set(cookies) == {"idp_csrf", "idp_lang", "idp_session", "idp_device"}
     for name, (_, attrs) in cookies.items():
         assert "secure" not in attrs and "httponly" in attrs, name
         assert attrs.get("path") == "/" and "domain" not in attrs, name
