@@ -151,7 +151,7 @@ def test_a_request_too_large_in_all_is_refused(idp: Idp) -> None:
     before = _stored(idp)
     # Each value within its own limit, together over MAX_AUTHORIZATION_REQUEST.
     params = _authorization(state="s" * 2000, claims='{"userinfo": {"x": "' + "y" * 4000 + '"}}',
-                            id_token_hint="h" * 4000)
+                            id_token_hint="h" * 3000)
     error = _error_at_client(idp.browser.get("/authorize?" + urlencode(params)))
     assert error["error"] == "invalid_request" and "too large" in error["error_description"]
     assert error["state"] == "s" * 2000
