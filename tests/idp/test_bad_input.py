@@ -331,11 +331,25 @@ def test_an_oversized_sign_in_field_is_refused_and_the_sign_in_goes_on(idp: Idp)
     assert done.status_code == 303
 
 
-def test_oversized_registration_and_recovery_fields_are_refused(idp: Idp) -> None:
+def test_oversized_fields_of_the_other_sign_in_registration_and_recovery_forms_are_refused(idp: Idp) -> None:
     for path, field in [("/register", "mobile"), ("/register", "password"), ("/recover", "birthdate"),
                         ("/recover/verify", "code"), ("/login/step", "code"), ("/login/consent", "decision")]:
         r = idp.browser.post(path + "?lang=en", data={"csrf_token": "x", field: "1" * 1100})
         assert r.status_code == 400 and f"The {field} parameter is too long" in r.text, (path, field)
+
+
+def test_an_oversized_account_form_field_changes_nothing(idp: Idp) -> None:
+    r = idp.browser.get("/account")
+    login = idp.browser.get(r.headers["location"])
+    assert submit_login(idp.browser, login.text, idp.national_code, PASSWORD).status_code == 303
+    page = idp.browser.get("/account/security")
+    csrf = CSRF_RE.search(page.text)
+    assert csrf
+    r = idp.browser.post("/account/password?lang=en", data={
+        "csrf_token": csrf.group(1), "current_password": PASSWORD, "new_password": "n" * 1025})
+    assert r.status_code == 400 and "The new_password parameter is too long" in r.text
+    # The password is the one it was.
+    assert idp.services.passwords.verify(idp.services.people.password_hash(idp.person_id), PASSWORD)
 
 
 def test_sign_out_confirmation_echoes_only_bounded_logout_parameters(idp: Idp) -> None:
