@@ -35,6 +35,11 @@ _MAX_URI = 2000
 _MAX_NAME = 200
 
 
+def is_client_id(value: object) -> bool:
+    """Whether `value` has the shape every registered client_id has."""
+    return isinstance(value, str) and _CLIENT_ID.fullmatch(value) is not None
+
+
 class InvalidClientMetadata(ValueError):
     """Client metadata breaks a registration rule; the message names the field and the reason."""
 
@@ -134,7 +139,7 @@ def check_client_metadata(client: Client) -> None:
     flags that are real booleans; public clients never use client_credentials; authorization_code needs a
     redirect URI; refresh_token needs authorization_code; private_key_jwt needs public keys.
     """
-    if not isinstance(client.client_id, str) or not _CLIENT_ID.fullmatch(client.client_id):
+    if not is_client_id(client.client_id):
         raise InvalidClientMetadata("client_id", "must be 3-128 characters from A-Z a-z 0-9 . _ -")
     if not client.name or not client.name.strip():
         raise InvalidClientMetadata("name", "must not be empty")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -14,13 +12,14 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from starlette.responses import Response
 
-from clients.models import Client
+from clients.models import Client, is_client_id
 from clients.registry import ClientRegistry
 from idp.access_tokens import AccessToken, AccessTokenReader
 from idp.acting import EntityAccess
 from idp.audit import AuditLog
 from idp.errors import ClientAuthenticationThrottled, InvalidClientError
 from idp.grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
+from idp.grants.basic_auth import authenticate_client_secret_basic, basic_credentials
 from idp.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.refresh_token import RefreshTokenGrant
@@ -53,6 +52,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.client_throttle = client_throttle
         self.proofing_records = proofing_records
         self.entity_access = entity_access
+        self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD,
             PrivateKeyJwt([token_endpoint, issuer.issuer], store),
@@ -65,8 +65,8 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.register_endpoint(EndSessionEndpoint)
 
     def query_client(self, client_id: str) -> Client | None:
-        if not isinstance(client_id, str) or len(client_id) > 128:
-            return None
+        if not is_client_id(client_id):
+            return None  # not even the shape of one: no cache entry, no database query
         client = self.clients.get(client_id)
         return client if client is not None and client.enabled else None
 
@@ -80,6 +80,9 @@ class IdpAuthorizationServer(AuthorizationServer):
         except TooManyAttempts as exc:
             raise ClientAuthenticationThrottled(exc.resets_in) from None
         try:
+            # A malformed Basic header is refused whichever method comes first (RFC 6749 §2.3: one
+            # method per request), so no other method is tried with it.
+            basic_credentials(request.headers)
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
             self.client_throttle.failed(claimed, ip)
@@ -187,10 +190,10 @@ class EndSessionEndpoint(_EndSessionEndpoint):
 
 def _claimed_client_id(request) -> str:  # type: ignore[no-untyped-def]
     """Who the request says it is, before any check: for counting failures, never for trust."""
-    header = request.headers.get("Authorization", "")
-    if header[:6].lower() == "basic ":
-        try:
-            return base64.b64decode(header[6:], validate=True).decode()[:128].split(":", 1)[0]
-        except (binascii.Error, UnicodeDecodeError):
-            return "?"
+    try:
+        credentials = basic_credentials(request.headers)
+    except InvalidClientError:
+        return "?"
+    if credentials is not None:
+        return credentials[0][:128]
     return str(request.form.get("client_id") or ("assertion" if request.form.get("client_assertion") else "?"))[:128]

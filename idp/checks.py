@@ -4,16 +4,61 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from clients.models import Client
 from clients.services import Service
 from idp.authorization_response import RESPONSE_MODES
-from idp.errors import InvalidRequestError
+from idp.errors import (
+    InvalidRequestError,
+    OAuth2Error,
+    RegistrationNotSupportedError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
+from idp.input_limits import MAX_AUTHORIZATION_REQUEST, violations
 from idp.interaction import Requirement
 from levels.level import Level
 from levels.policy import Policy
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+
+# OIDC Core §6 and §7.2.1: parameters we do not support are refused, not silently ignored, so a
+# client relying on a signed request object learns that its parameters were not taken from it.
+_UNSUPPORTED: tuple[tuple[str, type[OAuth2Error], str], ...] = (
+    ("request", RequestNotSupportedError,
+     "Request objects are not supported: send the authorization parameters themselves."),
+    ("request_uri", RequestURINotSupportedError,
+     "request_uri is not supported: send the authorization parameters themselves."),
+    ("registration", RegistrationNotSupportedError, "The registration parameter is not supported."),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An authorization request refused before any of it is used or stored."""
+
+    error: OAuth2Error
+    # Parameters not to rely on when answering: never echoed, never used to find the redirect URI.
+    untrusted: frozenset[str]
+
+
+def check_input(pairs: Sequence[tuple[str, str]]) -> Refusal | None:
+    """Unsupported parameters, then each parameter's limit (`idp.input_limits`), then the total size."""
+    found = violations(pairs)
+    names = {key for key, _ in pairs}
+    unsupported = [(name, error, text) for name, error, text in _UNSUPPORTED if name in names]
+    untrusted = frozenset(found) | {name for name, _, _ in unsupported}
+    if unsupported:
+        _, error, description = unsupported[0]
+        return Refusal(error(description), untrusted)
+    if found:
+        return Refusal(InvalidRequestError(next(iter(found.values()))), untrusted)
+    if sum(len(key) + len(value) for key, value in pairs) > MAX_AUTHORIZATION_REQUEST:
+        return Refusal(InvalidRequestError(
+            f"The authorization request is too large (at most {MAX_AUTHORIZATION_REQUEST} characters)."),
+            untrusted)
+    return None
 
 
 def check_response_mode(data: Mapping[str, str]) -> str:
@@ -38,7 +83,8 @@ def check_max_age(data: Mapping[str, str]) -> int | None:
     raw = data.get("max_age")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    # isdigit() alone accepts characters int() refuses, such as superscript digits.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise InvalidRequestError("max_age must be a non-negative whole number of seconds.")
     return int(raw)
 
@@ -50,7 +96,7 @@ def check_claims(data: Mapping[str, str]) -> dict[str, dict[str, object]]:
         return {}
     try:
         claims = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays or objects
         raise InvalidRequestError("The claims parameter must be a JSON object.") from None
     if not isinstance(claims, dict) or any(
         k in claims and not isinstance(claims[k], dict) for k in ("id_token", "userinfo")

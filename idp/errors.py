@@ -21,7 +21,14 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
     UnsupportedResponseTypeError,
 )
-from authlib.oidc.core.errors import AccountSelectionRequiredError, ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    AccountSelectionRequiredError,
+    ConsentRequiredError,
+    LoginRequiredError,
+    RegistrationNotSupportedError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 
 __all__ = [
     "AccessDeniedError",
@@ -37,6 +44,9 @@ __all__ = [
     "InvalidTokenError",
     "LoginRequiredError",
     "OAuth2Error",
+    "RegistrationNotSupportedError",
+    "RequestNotSupportedError",
+    "RequestURINotSupportedError",
     "ServiceUnavailable",
     "UnauthorizedClientError",
     "UnmetAuthenticationRequirements",

@@ -9,9 +9,10 @@ from urllib.parse import parse_qsl
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.requests import Request
 
+from idp import input_limits
 from idp.errors import InvalidRequestError
+from idp.input_limits import MAX_BODY, MAX_PARAMETERS
 
-MAX_BODY = 64 * 1024
 # Parameters whose values are protocol keywords; Authlib echoes some of them in error_description,
 # which RFC 6749 restricts to printable ASCII without '"' and '\\'.
 _KEYWORD_PARAMS = frozenset({
@@ -63,13 +64,16 @@ class HttpRequest(OAuth2Request):
 
 
 def parse_pairs(raw: bytes | str) -> list[tuple[str, str]]:
+    """Url-encoded parameters, well-formed but not yet held to `idp.input_limits` (see `read_form`)."""
+    if len(raw) > MAX_BODY:
+        raise InvalidRequestError("Request too large.")
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidRequestError("Parameters must be UTF-8.") from None
     try:
-        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=100)
+        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=MAX_PARAMETERS)
     except ValueError:
         raise InvalidRequestError("Too many parameters.") from None
     for key, value in pairs:
@@ -81,6 +85,11 @@ def parse_pairs(raw: bytes | str) -> list[tuple[str, str]]:
 
 
 async def read_form(request: Request) -> list[tuple[str, str]]:
+    """The url-encoded body of a POST, every parameter within its limit."""
+    return input_limits.check(await read_pairs(request))
+
+
+async def read_pairs(request: Request) -> list[tuple[str, str]]:
     """The url-encoded body of a POST; anything else is `invalid_request` (RFC 6749 §3.2)."""
     if request.method != "POST":
         return []
@@ -98,6 +107,6 @@ async def read_form(request: Request) -> list[tuple[str, str]]:
 async def oauth_request(request: Request, issuer: str, client_ip: str) -> HttpRequest:
     # The URI Authlib sees is built on the configured issuer, not the Host header: TLS usually ends
     # at a load balancer, and a forged Host must not change what the server believes its URL is.
-    query = parse_pairs(request.scope.get("query_string", b""))
+    query = input_limits.check(parse_pairs(request.scope.get("query_string", b"")))
     form = await read_form(request)
     return HttpRequest(request.method, issuer + request.url.path, request.headers, query, form, client_ip)

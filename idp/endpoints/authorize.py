@@ -15,13 +15,14 @@ from clients.models import Client
 from idp.acting import SCOPE as ENTITY_SCOPE
 from idp.acting import SELF, Acting
 from idp.authorization_response import deliver
-from idp.checks import check_acr_values, check_claims, check_prompt, check_response_mode
+from idp.checks import Refusal, check_acr_values, check_claims, check_input, check_prompt, check_response_mode
 from idp.endpoints.deps import client_ip, services
 from idp.errors import AccountSelectionRequiredError, LoginRequiredError, OAuth2Error
+from idp.input_limits import AUTHORIZATION_PARAMETERS
 from idp.interaction import Done, Requirement, decide
 from idp.login_transactions import LoginTransaction
 from idp.methods import available_methods
-from idp.oauth_request import HttpRequest, parse_pairs, read_form
+from idp.oauth_request import HttpRequest, parse_pairs, read_pairs
 from idp.services import Services
 from idp.tokens import AuthContext
 from idp.verified_claims import requested
@@ -34,7 +35,7 @@ router = APIRouter()
 async def authorize(request: Request) -> Response:
     svc = services(request)
     try:
-        pairs = await read_form(request) if request.method == "POST" else parse_pairs(
+        pairs = await read_pairs(request) if request.method == "POST" else parse_pairs(
             request.scope.get("query_string", b"")
         )
     except OAuth2Error as err:
@@ -55,6 +56,11 @@ def authorization(
     svc: Services, request: Request, pairs: list[tuple[str, str]], tx: LoginTransaction | None
 ) -> Response:
     issuer = svc.settings.issuer
+    # Only the parameters we read are kept (and stored while the person signs in); others are ignored.
+    pairs = [(key, value) for key, value in pairs if key in AUTHORIZATION_PARAMETERS]
+    refusal = check_input(pairs)
+    if refusal is not None:
+        return refuse(svc, request, refusal, pairs)
     oreq = HttpRequest("GET", issuer + "/authorize", request.headers, pairs, [])
     data = oreq.payload.data
     locale = svc.pages.locale(request, data.get("ui_locales"))
@@ -62,12 +68,7 @@ def authorization(
         grant = svc.server.get_consent_grant(oreq, end_user=None)
     except OAuth2Error as err:
         if not err.redirect_uri:
-            # Unknown client or unregistered redirect URI: tell the person, never redirect.
-            return svc.pages.error(
-                request, "This request is not valid",
-                "The service that sent you here made a request we cannot accept.",
-                locale=locale, detail=err.description,
-            )
+            return invalid_request_page(svc, request, err, locale)
         return deliver_error(svc, request, err, err.redirect_uri, data, locale)
 
     redirect_uri: str = grant.redirect_uri
@@ -183,6 +184,30 @@ def requirement_for(
         since_start = time.time() - tx.created_at
         requirement = replace(requirement, max_age=max(requirement.max_age, since_start))
     return requirement
+
+
+def refuse(svc: Services, request: Request, refusal: Refusal, pairs: list[tuple[str, str]]) -> Response:
+    """Answer a request refused before use: at the redirect URI if the rest of the request shows the
+    client and redirect URI are valid (the usual rules, decided by Authlib), else on a page."""
+    trusted = [(key, value) for key, value in pairs if key not in refusal.untrusted]
+    oreq = HttpRequest("GET", svc.settings.issuer + "/authorize", request.headers, trusted, [])
+    data = oreq.payload.data
+    locale = svc.pages.locale(request, data.get("ui_locales"))
+    try:
+        redirect_uri = svc.server.get_consent_grant(oreq, end_user=None).redirect_uri
+    except OAuth2Error as err:
+        redirect_uri = err.redirect_uri
+    if not redirect_uri:
+        return invalid_request_page(svc, request, refusal.error, locale)
+    return deliver_error(svc, request, refusal.error, redirect_uri, data, locale)
+
+
+def invalid_request_page(svc: Services, request: Request, err: OAuth2Error, locale: str) -> Response:
+    """Unknown client or unregistered redirect URI: tell the person, never redirect."""
+    return svc.pages.error(
+        request, "This request is not valid", "The service that sent you here made a request we cannot accept.",
+        locale=locale, detail=err.description,
+    )
 
 
 def deliver_error(

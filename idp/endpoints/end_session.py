@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp import input_limits
 from idp.endpoints.deps import client_ip, services
 from idp.errors import OAuth2Error
 from idp.oauth_request import HttpRequest, parse_pairs, read_form
@@ -15,14 +16,16 @@ from idp.services import Services
 
 router = APIRouter()
 
-_OWN_FIELDS = frozenset({"csrf_token", "confirm"})
+# RP-Initiated Logout §2: the request parameters the confirmation form carries on (nothing else is echoed).
+_LOGOUT_PARAMETERS = frozenset({"id_token_hint", "logout_hint", "client_id", "post_logout_redirect_uri", "state",
+                                "ui_locales"})
 
 
 @router.api_route("/end_session", methods=["GET", "POST"])
 async def end_session(request: Request) -> Response:
     svc = services(request)
     try:
-        query = parse_pairs(request.scope.get("query_string", b""))
+        query = input_limits.check(parse_pairs(request.scope.get("query_string", b"")))
         form = await read_form(request)
         pairs = form if request.method == "POST" else query
         oreq = HttpRequest(request.method, svc.settings.issuer + "/end_session", request.headers, query, form)
@@ -51,7 +54,7 @@ async def end_session(request: Request) -> Response:
             request, "logout_confirm.html", locale,
             form_targets=[logout.redirect_uri] if logout.redirect_uri else [],
             client_name=logout.client.name if logout.client else None,
-            params=[(k, v) for k, v in pairs if k not in _OWN_FIELDS],
+            params=[(k, v) for k, v in pairs if k in _LOGOUT_PARAMETERS],
         )
 
     ended = []
