@@ -24,6 +24,7 @@ from idp.grants.authorization_code import AuthorizationCodeGrant, S256CodeChalle
 from idp.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.refresh_token import RefreshTokenGrant
+from idp.one_time_ids import UsedAssertions
 from idp.refresh_tokens import RefreshToken, SqlRefreshTokenStore
 from idp.store import Store
 from idp.tokens import TokenIssuer
@@ -39,7 +40,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: SqlPersonStore,
         refresh_tokens: SqlRefreshTokenStore, access_tokens: AccessTokenReader, audit: AuditLog,
         code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: SqlProofingStore,
-        entity_access: EntityAccess,
+        entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -55,7 +56,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.entity_access = entity_access
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD,
-            PrivateKeyJwt([token_endpoint, issuer.issuer], store),
+            PrivateKeyJwt([issuer.issuer, token_endpoint], used_assertions, max_lifetime=assertion_max_lifetime),
         )
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.register_grant(RefreshTokenGrant)

@@ -24,6 +24,7 @@ from idp.csrf import CsrfTokens
 from idp.database import make_engine
 from idp.login_transactions import LoginTransactions
 from idp.logout import SingleLogout
+from idp.one_time_ids import UsedAssertions
 from idp.pages import Pages
 from idp.refresh_tokens import SqlRefreshTokenStore
 from idp.session_register import SqlSessionRegister
@@ -167,6 +168,7 @@ class Services:
                 namespace="client-auth",
             ),
             proofing_records=SqlProofingStore(engine), entity_access=acting,
+            used_assertions=UsedAssertions(engine), assertion_max_lifetime=settings.client_assertion_max_lifetime,
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
         register = SqlSessionRegister(engine)
