@@ -158,11 +158,10 @@ class RevocationEndpoint(_RevocationEndpoint):
 
     def revoke_token(self, token, request) -> None:  # type: ignore[no-untyped-def]
         if isinstance(token, AccessToken):
-            self.server.issuer.revoke_access_token(token.jti)
+            self.server.issuer.revoke_access_tokens([token.jti])
             return
         # Revoking a refresh token ends the whole grant, access tokens included (RFC 7009 §2.1).
-        for jti in self.server.refresh_tokens.revoke_family(token.family_id):
-            self.server.issuer.revoke_access_token(jti)
+        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(token.family_id))
         self.server.audit.record(
             "token.revoked", person_id=token.person_id, client_id=token.client_id,
             detail={"family_id": token.family_id},

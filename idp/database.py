@@ -39,9 +39,9 @@ def make_engine(url: str) -> Engine:
 
 
 def insert_new(engine: Engine, table: Table, *key: str) -> Insert:
-    """An INSERT that does nothing when a row with the same `key` columns exists. It returns the key
-    of the row it created, so a result row means this statement won (the first of concurrent
-    writers); rowcount is not reliable for this across drivers."""
+    """An INSERT that does nothing when a row with the same `key` columns exists (the first of
+    concurrent writers wins). Add `.returning(...)` to learn whether it was this one: rowcount is
+    not reliable for that across drivers."""
     if engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -50,4 +50,4 @@ def insert_new(engine: Engine, table: Table, *key: str) -> Insert:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
-    return stmt.returning(*(table.c[k] for k in key))
+    return stmt

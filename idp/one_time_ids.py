@@ -29,7 +29,7 @@ def _key(client_id: str, jti: str) -> str:
 class UsedAssertions:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._engine = engine
-        self._insert = insert_new(engine, _T, "key")
+        self._insert = insert_new(engine, _T, "key").returning(_T.c.key)
         self._clock = clock
 
     def claim(self, client_id: str, jti: str, until: float) -> bool:

@@ -145,9 +145,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return
         info = orjson.loads(used)
         # RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
-        for jti in self.server.refresh_tokens.revoke_family(info["family_id"]) + [info["jti"]]:
-            if jti:
-                self.server.issuer.revoke_access_token(jti)
+        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(info["family_id"])
+                                                + [info["jti"]])
         self.server.audit.record("token.code_replayed", detail={"family_id": info["family_id"]})
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
