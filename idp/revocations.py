@@ -72,7 +72,13 @@ class AccessTokenRevocations:
             log.warning("revocation recorded, store copy not written: %s", exc)
 
     def is_revoked(self, jti: str, sid: str | None = None) -> bool:
-        keys = [f"jti:{jti}"] + ([f"sid:{sid}"] if sid else [])
+        return self._any([f"jti:{jti}"] + ([f"sid:{sid}"] if sid else []))
+
+    def session_revoked(self, sid: str) -> bool:
+        """Has the session ended, so that no token may be issued in it any more?"""
+        return self._any([f"sid:{sid}"])
+
+    def _any(self, keys: list[str]) -> bool:
         try:
             if any(t is not None for t in self._store.ttl_many([_MARK + k for k in keys])):
                 return True

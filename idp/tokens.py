@@ -108,6 +108,9 @@ class TokenIssuer:
     def is_access_token_revoked(self, jti: str, sid: str | None = None) -> bool:
         return self._revocations.is_revoked(jti, sid)
 
+    def session_revoked(self, sid: str) -> bool:
+        return self._revocations.session_revoked(sid)
+
     # -- ID tokens ------------------------------------------------------------------------------
     def id_token(
         self, client: Client, ctx: AuthContext, access_token: str | None,

@@ -173,6 +173,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ctx = self.authenticate_user(code)
         if ctx is None:
             raise InvalidGrantError("The account behind this code is no longer active.")
+        if ctx.sid and self.server.issuer.session_revoked(ctx.sid):
+            # The session ended after this code was issued: its tokens would outlive the logout.
+            raise InvalidGrantError("The sign-in session this code belongs to has ended.")
         if ctx.legal_entity is not None and not self.server.entity_access.token_claim_holds(ctx.legal_entity):
             raise InvalidGrantError("The mandate to act for this legal entity has ended.")
         self.request.user = ctx
