@@ -62,9 +62,12 @@ def _factors_to(factors: tuple[tuple[str, float], ...] | None) -> list[dict[str,
     return None if factors is None else [{"method": m, "at": at} for m, at in factors]
 
 
+# A touch also writes the factors and choices (unchanged, normally): a session opened before the
+# register kept them becomes restorable at its next use.
 _TOUCH = (
     update(_T).where(_T.c.sid == bindparam("b_sid"), _T.c.ended_at.is_(None))
-    .values(last_seen_at=bindparam("last_seen_at"), expires_at=bindparam("expires_at"), ip=bindparam("ip"))
+    .values(last_seen_at=bindparam("last_seen_at"), expires_at=bindparam("expires_at"), ip=bindparam("ip"),
+            factors=bindparam("factors"), acting=bindparam("acting"))
 )
 _BY_STORE_KEY = select(_T).where(_T.c.store_key == bindparam("store_key"))
 
@@ -84,11 +87,12 @@ class SqlSessionRegister:
             conn.execute(insert(_T), values)
 
     # Each update below returns False when the session has ended (nothing is written then).
-    def touch(self, sid: str, *, last_seen_at: datetime, expires_at: datetime, ip: str | None) -> bool:
+    def touch(self, sid: str, *, last_seen_at: datetime, expires_at: datetime, ip: str | None,
+              factors: tuple[tuple[str, float], ...], acting: dict[str, str]) -> bool:
         with self._engine.begin() as conn:
-            return conn.execute(
-                _TOUCH, {"b_sid": sid, "last_seen_at": last_seen_at, "expires_at": expires_at, "ip": ip}
-            ).rowcount == 1
+            return conn.execute(_TOUCH, {
+                "b_sid": sid, "last_seen_at": last_seen_at, "expires_at": expires_at, "ip": ip,
+                "factors": _factors_to(factors), "acting": dict(acting)}).rowcount == 1
 
     def rekey(self, sid: str, *, store_key: str, last_seen_at: datetime, expires_at: datetime,
               ip: str | None, factors: tuple[tuple[str, float], ...]) -> bool:

@@ -215,8 +215,8 @@ class SessionManager:
         if now - session.last_seen < self._touch_interval:
             return session
         updated = replace(session, last_seen=now)
-        written = self.register.touch(session.sid, last_seen_at=_utc(now),
-                                      expires_at=_utc(self._expiry(updated, now)), ip=ip)
+        written = self.register.touch(session.sid, last_seen_at=_utc(now), expires_at=_utc(self._expiry(updated, now)),
+                                      ip=ip, factors=_pairs(updated.factors), acting=updated.acting)
         self._save(cookie_value, updated, written)
         return updated
 

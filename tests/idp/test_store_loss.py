@@ -30,6 +30,7 @@ from starlette.testclient import TestClient
 from idp.app import create_app
 from idp.migrate import upgrade
 from idp.services import Services
+from idp.sessions import SessionManager
 from idp.store import MemoryStore
 from idp.store_redis import RedisStore
 from idp.store_sql import AccessTokenRevocationRow, Base, SsoSessionRow, UsedClientAssertionRow
@@ -350,3 +351,20 @@ def test_whom_the_person_acts_as_is_restored_with_the_session(lossy: Lossy) -> N
     assert restored.last_seen == pytest.approx(session.last_seen, abs=1e-5)  # the database keeps microseconds
     assert replace(restored, last_seen=session.last_seen) == session
     assert restored.acting == {"portal": "mandate-17", "agency-b": "self"}
+
+
+def test_a_session_older_than_the_full_register_becomes_restorable_at_its_next_use(lossy: Lossy) -> None:
+    idp = lossy.idp
+    svc = idp.services
+    # A session manager touching at every use, on the provider's own store and register.
+    sessions = SessionManager(svc.store, svc.sessions.register, ttl=svc.settings.session_ttl,
+                              idle_timeout=svc.settings.session_idle_timeout, touch_interval=0)
+    cookie, session = sessions.start(idp.person_id, "pwd")
+    session = sessions.add_client(cookie, session, "portal", acting="self")
+    with svc.engine.begin() as conn:
+        conn.execute(update(SsoSessionRow).where(SsoSessionRow.sid == session.sid).values(factors=None, acting=None))
+    session = sessions.seen(cookie, session, ip="192.0.2.7")
+    idp, _ = lossy.after_loss()
+    restored = idp.services.sessions.load(cookie)
+    assert restored is not None and restored.sid == session.sid
+    assert restored.factors == session.factors and restored.acting == {"portal": "self"}
