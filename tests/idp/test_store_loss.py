@@ -38,6 +38,7 @@ from tests.backends import postgres_database
 from tests.faults import redis_server
 from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, _build, _settings, pkce_pair, sign_in, submit_step
 from tests.idp.test_account_pages import _post as post_account_form
+from tests.idp.test_store import race
 from tests.relying_party import RelyingParty, claims_unverified
 
 L2 = "urn:idp:loa:2"
@@ -368,3 +369,32 @@ def test_a_session_older_than_the_full_register_becomes_restorable_at_its_next_u
     restored = idp.services.sessions.load(cookie)
     assert restored is not None and restored.sid == session.sid
     assert restored.factors == session.factors and restored.acting == {"portal": "self"}
+
+
+def test_concurrent_uses_of_one_assertion_id_have_exactly_one_winner(lossy: Lossy) -> None:
+    used = lossy.idp.services.used_assertions
+    until = time.time() + 120
+    results = race(12, lambda i: used.claim("signer", "same-jti", until))
+    assert results.count(True) == 1
+
+
+def test_an_operator_sign_out_from_another_process_revokes_tokens_at_once(
+    sqlite_idp: Idp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`idp people sign-out` runs in its own process, with its own in-process store: the server
+    process still refuses the session's access tokens from that moment (the database says so)."""
+    from typer.testing import CliRunner
+
+    from idp.cli import app as cli
+
+    idp = sqlite_idp
+    tokens = _sign_in(idp, idp.browser)
+    assert _userinfo(idp, tokens["access_token"]) == 200
+    settings = idp.services.settings
+    monkeypatch.setenv("IDP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("IDP_KEK", str(settings.kek))
+    monkeypatch.setenv("IDP_ISSUER", settings.issuer)
+    result = CliRunner().invoke(cli, ["people", "sign-out", "--national-code", idp.national_code])
+    assert result.exit_code == 0, result.output
+    assert _userinfo(idp, tokens["access_token"]) == 401
+    assert _introspect(idp, tokens["access_token"]) == {"active": False}
