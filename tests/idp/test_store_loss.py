@@ -398,3 +398,29 @@ def test_an_operator_sign_out_from_another_process_revokes_tokens_at_once(
     assert result.exit_code == 0, result.output
     assert _userinfo(idp, tokens["access_token"]) == 401
     assert _introspect(idp, tokens["access_token"]) == {"active": False}
+
+
+def test_checking_a_token_costs_at_most_one_read_of_the_revocations(lossy: Lossy) -> None:
+    """The hot path: a token the store knows nothing about costs one primary-key read of the
+    revocations table; a revoked one the store has marked costs none."""
+    from sqlalchemy import event
+
+    idp = lossy.idp
+    tokens = _sign_in(idp, idp.browser)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if "access_token_revocations" in statement:
+            statements.append(statement)
+
+    event.listen(idp.services.engine, "before_cursor_execute", count)
+    try:
+        assert _userinfo(idp, tokens["access_token"]) == 200
+        assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
+        idp.browser.post("/revoke", auth=("portal", idp.portal_secret), data={"token": tokens["access_token"]})
+        statements.clear()
+        assert _userinfo(idp, tokens["access_token"]) == 401
+        assert _introspect(idp, tokens["access_token"]) == {"active": False}
+        assert statements == []
+    finally:
+        event.remove(idp.services.engine, "before_cursor_execute", count)
