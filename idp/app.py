@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
                 asyncio.create_task(run_deliveries(svc.deliverer, interval=settings.backchannel_interval, stop=stop)),
                 asyncio.create_task(every(settings.session_sweep_interval, svc.logout.sweep_expired, stop,
                                           "session expiry")),
+                asyncio.create_task(every(settings.prune_interval, svc.prune_expired, stop, "pruning")),
             ]
         yield
         stop.set()

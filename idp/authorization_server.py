@@ -23,6 +23,7 @@ from idp.grants.basic_auth import authenticate_client_secret_basic, basic_creden
 from idp.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.refresh_token import RefreshTokenGrant
+from idp.one_time_ids import UsedAssertions
 from idp.refresh_tokens import RefreshToken, SqlRefreshTokenStore
 from idp.store import Store
 from idp.tokens import TokenIssuer
@@ -38,7 +39,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: SqlPersonStore,
         refresh_tokens: SqlRefreshTokenStore, access_tokens: AccessTokenReader, audit: AuditLog,
         code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: SqlProofingStore,
-        entity_access: EntityAccess,
+        entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -55,7 +56,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD,
-            PrivateKeyJwt([token_endpoint, issuer.issuer], store),
+            PrivateKeyJwt([issuer.issuer, token_endpoint], used_assertions, max_lifetime=assertion_max_lifetime),
         )
         self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
         self.register_grant(RefreshTokenGrant)
@@ -159,11 +160,10 @@ class RevocationEndpoint(_RevocationEndpoint):
 
     def revoke_token(self, token, request) -> None:  # type: ignore[no-untyped-def]
         if isinstance(token, AccessToken):
-            self.server.issuer.revoke_access_token(token.jti)
+            self.server.issuer.revoke_access_tokens([token.jti])
             return
         # Revoking a refresh token ends the whole grant, access tokens included (RFC 7009 §2.1).
-        for jti in self.server.refresh_tokens.revoke_family(token.family_id):
-            self.server.issuer.revoke_access_token(jti)
+        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(token.family_id))
         self.server.audit.record(
             "token.revoked", person_id=token.person_id, client_id=token.client_id,
             detail={"family_id": token.family_id},

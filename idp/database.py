@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
@@ -36,3 +36,18 @@ def make_engine(url: str) -> Engine:
     # No pre-ping: it costs a round trip per checkout on the hot path; recycling old connections
     # and SQLAlchemy's invalidation on disconnect errors cover server restarts.
     return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+
+
+def insert_new(engine: Engine, table: Table, *key: str) -> Insert:
+    """An INSERT that does nothing when a row with the same `key` columns exists (the first of
+    concurrent writers wins). Add `.returning(...)` to learn whether it was this one: rowcount is
+    not reliable for that across drivers."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
+    return stmt

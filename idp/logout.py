@@ -72,10 +72,8 @@ class SingleLogout:
 
     def _fan_out(self, record: SessionRecord, *, reason: str, actor: str | None, ip: str | None) -> EndedSession:
         self._store.delete(record.store_key)
-        for jti in self._refresh.revoke_session(record.sid):
-            self._issuer.revoke_access_token(jti)
         # Access tokens issued without a refresh token are not on record; they all carry the sid.
-        self._issuer.revoke_session_access_tokens(record.sid)
+        self._issuer.revoke_access_tokens(self._refresh.revoke_session(record.sid), sid=record.sid)
         queued = self._outbox.enqueue(sid=record.sid, person_id=record.person_id, client_ids=record.clients)
         self._audit.record("session.ended", actor=actor, person_id=record.person_id, ip=ip, detail={
             "sid": record.sid, "reason": reason, "clients": list(record.clients), "backchannel_queued": queued})

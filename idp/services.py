@@ -26,8 +26,10 @@ from idp.database import make_engine
 from idp.device_cookie import DeviceCookies
 from idp.login_transactions import LoginTransactions
 from idp.logout import SingleLogout
+from idp.one_time_ids import UsedAssertions
 from idp.pages import Pages
 from idp.refresh_tokens import SqlRefreshTokenStore
+from idp.revocations import AccessTokenRevocations
 from idp.session_register import SqlSessionRegister
 from idp.sessions import SessionManager
 from idp.settings import Settings
@@ -152,6 +154,14 @@ class Services:
     logout: SingleLogout
     outbox: LogoutOutbox
     deliverer: LogoutDeliverer
+    # Durable records of what must survive the loss of the store (docs/design.md).
+    revocations: AccessTokenRevocations
+    used_assertions: UsedAssertions
+
+    def prune_expired(self) -> None:
+        """Forget revocations and assertion ids that no longer protect anything (all expired)."""
+        self.revocations.prune()
+        self.used_assertions.prune()
 
     @property
     def cookies(self) -> Cookies:
@@ -170,8 +180,14 @@ class Services:
                                  audit=audit.sink("api"))
         people = SqlPersonStore(engine)
         refresh_tokens = SqlRefreshTokenStore(engine)
+        # A revoked token id is kept as long as an access token lives; a session's sid also as long
+        # as a code issued just before the session ended can still be exchanged for tokens.
+        revocations = AccessTokenRevocations(
+            engine, store, token_horizon=settings.access_token_ttl + 60,
+            session_horizon=settings.access_token_ttl + settings.code_ttl + 60)
+        used_assertions = UsedAssertions(engine)
         issuer = TokenIssuer(
-            issuer=settings.issuer, keyring=keyring, refresh_tokens=refresh_tokens, store=store,
+            issuer=settings.issuer, keyring=keyring, refresh_tokens=refresh_tokens, revocations=revocations,
             lifetimes=TokenLifetimes(settings.access_token_ttl, settings.id_token_ttl, settings.refresh_token_ttl),
             default_alg=settings.signing_alg,
         )
@@ -188,6 +204,7 @@ class Services:
             token_endpoint=settings.endpoint("/token"),
             client_throttle=make_client_throttle(settings, store),
             proofing_records=SqlProofingStore(engine), entity_access=acting,
+            used_assertions=used_assertions, assertion_max_lifetime=settings.client_assertion_max_lifetime,
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
         register = SqlSessionRegister(engine)
@@ -218,8 +235,10 @@ class Services:
             sessions=SessionManager(store, register, ttl=settings.session_ttl,
                                     idle_timeout=settings.session_idle_timeout,
                                     touch_interval=settings.session_touch_interval,
-                                    check_register=isinstance(store, MemoryStore)),
-            logout=logout, outbox=outbox, deliverer=deliverer,
+                                    check_register=isinstance(store, MemoryStore),
+                                    on_lost=lambda sid: logout.end(sid, reason="store_lost", actor="system")),
+            logout=logout, outbox=outbox, deliverer=deliverer, revocations=revocations,
+            used_assertions=used_assertions,
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, audit=audit,
             server=server,

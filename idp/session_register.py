@@ -1,14 +1,15 @@
-"""The register of SSO sessions, in the durable database.
+"""The register of SSO sessions, in the durable database: the truth about every session.
 
-The session itself (factors, chosen entities) lives in the ephemeral store behind the browser's
-cookie; this register is what outlives it: which sessions a person has open, on which device, seen
-last when and from where, which clients received tokens in each — what the account page lists and
-what logout and the expiry sweep fan out from.
+It holds each session whole — person, factors with their times, clients, who the person acts as at
+each client, device, IP, last use and expiry — so the ephemeral store keeps only a copy for speed
+and a session it loses is restored from here (`idp.sessions`). It is what the account page lists
+and what logout and the expiry sweep fan out from. Every update applies only to a session not yet
+ended: once ended (by logout, the account page, an operator, expiry), a session never comes back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, RowMapping, bindparam, insert, select, update
@@ -31,6 +32,9 @@ class SessionRecord:
     clients: tuple[str, ...]
     ended_at: datetime | None = None
     end_reason: str | None = None
+    # (amr, epoch seconds) per factor; None for a session opened before the register kept them.
+    factors: tuple[tuple[str, float], ...] | None = None
+    acting: dict[str, str] = field(default_factory=dict)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -44,13 +48,28 @@ def _record(row: RowMapping) -> SessionRecord:
         created_at=_aware(row["created_at"]), last_seen_at=_aware(row["last_seen_at"]),  # type: ignore[arg-type]
         expires_at=_aware(row["expires_at"]), clients=tuple(row["clients"] or ()),  # type: ignore[arg-type]
         ended_at=_aware(row["ended_at"]), end_reason=row["end_reason"],
+        factors=_factors_from(row["factors"]), acting=dict(row["acting"] or {}),
     )
 
 
+def _factors_from(value: object) -> tuple[tuple[str, float], ...] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    return tuple((str(f["method"]), float(f["at"])) for f in value)
+
+
+def _factors_to(factors: tuple[tuple[str, float], ...] | None) -> list[dict[str, object]] | None:
+    return None if factors is None else [{"method": m, "at": at} for m, at in factors]
+
+
+# A touch also writes the factors and choices (unchanged, normally): a session opened before the
+# register kept them becomes restorable at its next use.
 _TOUCH = (
     update(_T).where(_T.c.sid == bindparam("b_sid"), _T.c.ended_at.is_(None))
-    .values(last_seen_at=bindparam("last_seen_at"), expires_at=bindparam("expires_at"), ip=bindparam("ip"))
+    .values(last_seen_at=bindparam("last_seen_at"), expires_at=bindparam("expires_at"), ip=bindparam("ip"),
+            factors=bindparam("factors"), acting=bindparam("acting"))
 )
+_BY_STORE_KEY = select(_T).where(_T.c.store_key == bindparam("store_key"))
 
 
 class SqlSessionRegister:
@@ -62,25 +81,41 @@ class SqlSessionRegister:
             "sid": record.sid, "person_id": record.person_id, "store_key": record.store_key,
             "device": record.device[:200], "ip": record.ip, "created_at": record.created_at,
             "last_seen_at": record.last_seen_at, "expires_at": record.expires_at, "clients": list(record.clients),
-            "ended_at": None, "end_reason": None,
+            "factors": _factors_to(record.factors), "acting": dict(record.acting), "ended_at": None, "end_reason": None,
         }
         with self._engine.begin() as conn:
             conn.execute(insert(_T), values)
 
-    def touch(self, sid: str, *, last_seen_at: datetime, expires_at: datetime, ip: str | None) -> None:
+    # Each update below returns False when the session has ended (nothing is written then).
+    def touch(self, sid: str, *, last_seen_at: datetime, expires_at: datetime, ip: str | None,
+              factors: tuple[tuple[str, float], ...], acting: dict[str, str]) -> bool:
         with self._engine.begin() as conn:
-            conn.execute(_TOUCH, {"b_sid": sid, "last_seen_at": last_seen_at, "expires_at": expires_at, "ip": ip})
+            return conn.execute(_TOUCH, {
+                "b_sid": sid, "last_seen_at": last_seen_at, "expires_at": expires_at, "ip": ip,
+                "factors": _factors_to(factors), "acting": dict(acting)}).rowcount == 1
 
     def rekey(self, sid: str, *, store_key: str, last_seen_at: datetime, expires_at: datetime,
-              ip: str | None) -> None:
-        """The session moved to a new cookie value (a renewed sign-in)."""
-        with self._engine.begin() as conn:
-            conn.execute(update(_T).where(_T.c.sid == sid).values(
-                store_key=store_key, last_seen_at=last_seen_at, expires_at=expires_at, ip=ip))
+              ip: str | None, factors: tuple[tuple[str, float], ...]) -> bool:
+        """The session moved to a new cookie value (a renewed sign-in), with the factors proven again."""
+        return self._update(sid, store_key=store_key, last_seen_at=last_seen_at, expires_at=expires_at, ip=ip,
+                            factors=_factors_to(factors))
 
-    def set_clients(self, sid: str, clients: tuple[str, ...]) -> None:
+    def set_clients(self, sid: str, clients: tuple[str, ...], acting: dict[str, str]) -> bool:
+        return self._update(sid, clients=list(clients), acting=dict(acting))
+
+    def set_factors(self, sid: str, factors: tuple[tuple[str, float], ...]) -> bool:
+        return self._update(sid, factors=_factors_to(factors))
+
+    def _update(self, sid: str, **values: object) -> bool:
         with self._engine.begin() as conn:
-            conn.execute(update(_T).where(_T.c.sid == sid).values(clients=list(clients)))
+            return conn.execute(update(_T).where(_T.c.sid == sid, _T.c.ended_at.is_(None)).values(**values)
+                                ).rowcount == 1
+
+    def by_store_key(self, store_key: str) -> SessionRecord | None:
+        """The session a cookie belongs to (the store key is a hash of the cookie), ended or not."""
+        with self._engine.connect() as conn:
+            row = conn.execute(_BY_STORE_KEY, {"store_key": store_key}).mappings().first()
+        return _record(row) if row else None
 
     def get(self, sid: str) -> SessionRecord | None:
         with self._engine.connect() as conn:

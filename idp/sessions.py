@@ -1,13 +1,21 @@
-"""The SSO session: one per browser, kept in the ephemeral store behind an opaque cookie.
+"""The SSO session: one per browser, behind an opaque cookie.
 
-The cookie carries a random secret; the store key is its SHA-256, so a dump of the store does not
-yield usable cookies. The session records who signed in, each factor with its time, and the clients
-that received tokens (for logout fan-out). `sid` is a separate public id put in ID tokens.
+The cookie carries a random secret; the key is its SHA-256, so a dump of the store or the database
+does not yield usable cookies. The session records who signed in, each factor with its time, the
+clients that received tokens (for logout fan-out) and whom the person acts as at each. `sid` is a
+separate public id put in ID tokens.
 
-Every session is also entered in the durable register (`idp.session_register`): device, IP, times
-and clients, for the account page, the expiry sweep and logout. A session ends after the absolute
-timeout (`session_ttl`) or after `session_idle_timeout` without use, whichever comes first; ending
-it, for whatever reason, goes through `idp.logout.SingleLogout`.
+The durable register (`idp.session_register`) is the truth: every change is written there first,
+then to the copy in the ephemeral store that requests read. When the store loses a session (Redis
+restarted empty, the process holding the in-process store restarted), the next request restores it
+from the register, so nobody is signed out by an outage of the store. Copies are only ever updated
+in place (`Store.replace`), and a restored copy is checked against the register once written, so a
+session ended meanwhile (logout, the account page, an operator) never comes back. A session the
+register cannot restore (opened before it kept the factors) is ended with the full logout fan-out,
+never dropped silently.
+
+A session ends after the absolute timeout (`session_ttl`) or after `session_idle_timeout` without
+use, whichever comes first; ending it, for whatever reason, goes through `idp.logout.SingleLogout`.
 """
 
 from __future__ import annotations
@@ -73,6 +81,10 @@ def _decode(raw: bytes) -> SsoSession:
     )
 
 
+def _pairs(factors: tuple[Factor, ...]) -> tuple[tuple[str, float], ...]:
+    return tuple((f.method, f.at) for f in factors)
+
+
 def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
@@ -80,9 +92,12 @@ def _utc(epoch: float) -> datetime:
 class SessionManager:
     def __init__(
         self, store: Store, register: SqlSessionRegister, *, ttl: int, idle_timeout: int, touch_interval: int = 60,
-        check_register: bool = False, clock: Callable[[], float] = time.time,
+        check_register: bool = False, on_lost: Callable[[str], object] = lambda sid: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        # Ends (with the logout fan-out) a session the store lost and the register cannot restore.
+        self._on_lost = on_lost
         # With a process-local store another process (the `idp` CLI) cannot delete a session from it:
         # then each load also asks the register whether the session was ended elsewhere.
         self._check_register = check_register
@@ -100,7 +115,7 @@ class SessionManager:
             return None
         raw = self._store.get(store_key(cookie_value))
         if not raw:
-            return None
+            return self._restore(store_key(cookie_value))
         session = _decode(raw)
         # The store's TTL normally removes it first; this holds when a write extended it or the
         # clock moved (and the expiry sweep then ends it for good, logout fan-out included).
@@ -108,6 +123,30 @@ class SessionManager:
             return None
         if self._check_register and self.register.is_ended(session.sid):
             self._store.delete(store_key(cookie_value))
+            return None
+        return session
+
+    def _restore(self, key: str) -> SsoSession | None:
+        """The store has no copy of this cookie's session: take it from the register, if it is open."""
+        record = self.register.by_store_key(key)
+        now = self._clock()
+        if record is None or record.ended_at is not None or record.expires_at.timestamp() <= now:
+            return None  # unknown, ended, or expired (the expiry sweep ends it with the fan-out)
+        if record.factors is None:
+            self._on_lost(record.sid)
+            return None
+        session = SsoSession(
+            sid=record.sid, person_id=record.person_id, created_at=int(record.created_at.timestamp()),
+            factors=tuple(Factor(m, at) for m, at in record.factors), last_seen=record.last_seen_at.timestamp(),
+            clients=record.clients, acting=dict(record.acting),
+        )
+        expires = self._expiry(session, session.last_seen)
+        if expires <= now:
+            return None
+        self._store.set(key, _encode(session), max(1.0, expires - now))
+        # Ended while we restored it? Then its logout may have deleted the copy before we wrote it.
+        if self.register.is_ended(session.sid):
+            self._store.delete(key)
             return None
         return session
 
@@ -124,7 +163,7 @@ class SessionManager:
         # The register first: a session must never exist without the record logout fans out from.
         self.register.open(SessionRecord(
             sid=session.sid, person_id=person_id, store_key=key, device=device, ip=ip, created_at=_utc(now),
-            last_seen_at=_utc(now), expires_at=_utc(expires), clients=(),
+            last_seen_at=_utc(now), expires_at=_utc(expires), clients=(), factors=_pairs(session.factors),
         ))
         self._store.set(key, _encode(session), max(1.0, expires - now))
         return cookie_value, session
@@ -140,15 +179,35 @@ class SessionManager:
             session, factors=tuple(f for f in session.factors if f.method not in methods) + fresh, last_seen=now)
         new_cookie = secrets.token_urlsafe(32)
         key = store_key(new_cookie)
-        self.register.rekey(session.sid, store_key=key, last_seen_at=_utc(now),
-                            expires_at=_utc(self._expiry(updated, now)), ip=ip)
-        self._save(new_cookie, updated)
+        expires = self._expiry(updated, now)
+        # The new copy first, then the register: a logout that closes the register before the rekey
+        # makes the rekey fail (and the copy is removed here); one that closes it after finds the
+        # new key in the register and removes the copy itself.
+        self._store.set(key, _encode(updated), max(1.0, expires - now))
+        if not self.register.rekey(session.sid, store_key=key, last_seen_at=_utc(now), expires_at=_utc(expires),
+                                   ip=ip, factors=_pairs(updated.factors)):
+            self._store.delete(key)
+            # The session ended meanwhile (elsewhere): the person just proved who they are here.
+            return self._start_with(session.person_id, methods, ip=ip)
         self._store.delete(store_key(cookie_value))
         return new_cookie, updated
 
-    def _save(self, cookie_value: str, session: SsoSession) -> None:
+    def _start_with(self, person_id: str, methods: tuple[str, ...], *, ip: str | None) -> tuple[str, SsoSession]:
+        cookie_value, session = self.start(person_id, methods[0], ip=ip)
+        for method in methods[1:]:
+            session = self.add_factor(cookie_value, session, method)
+        return cookie_value, session
+
+    def _save(self, cookie_value: str, session: SsoSession, written: bool) -> None:
+        """Update the store's copy after the register (`written`: the register took the change)."""
+        key = store_key(cookie_value)
+        if not written:
+            self._store.delete(key)  # the session has ended: no copy may outlive it
+            return
         remaining = self._expiry(session, session.last_seen) - self._clock()
-        self._store.set(store_key(cookie_value), _encode(session), max(1.0, remaining))
+        # Only in place: a copy deleted meanwhile (logout) must not be re-created, and a copy the
+        # store lost is restored from the register, which already has this change.
+        self._store.replace(key, _encode(session), max(1.0, remaining))
 
     def seen(self, cookie_value: str, session: SsoSession, ip: str | None) -> SsoSession:
         """The session was used: push its idle timeout back (written at most every touch interval)."""
@@ -156,8 +215,9 @@ class SessionManager:
         if now - session.last_seen < self._touch_interval:
             return session
         updated = replace(session, last_seen=now)
-        self._save(cookie_value, updated)
-        self.register.touch(session.sid, last_seen_at=_utc(now), expires_at=_utc(self._expiry(updated, now)), ip=ip)
+        written = self.register.touch(session.sid, last_seen_at=_utc(now), expires_at=_utc(self._expiry(updated, now)),
+                                      ip=ip, factors=_pairs(updated.factors), acting=updated.acting)
+        self._save(cookie_value, updated, written)
         return updated
 
     def add_client(
@@ -171,9 +231,7 @@ class SessionManager:
         updated = replace(session, clients=(*session.clients, client_id) if new_client else session.clients)
         if acting is not None:
             updated = replace(updated, acting={**session.acting, client_id: acting})
-        self._save(cookie_value, updated)
-        if new_client:
-            self.register.set_clients(session.sid, updated.clients)
+        self._save(cookie_value, updated, self.register.set_clients(session.sid, updated.clients, updated.acting))
         return updated
 
     def add_factor(self, cookie_value: str, session: SsoSession, method: str) -> SsoSession:
@@ -181,5 +239,5 @@ class SessionManager:
         now = self._clock()
         factors = tuple(f for f in session.factors if f.method != method) + (Factor(method, now),)
         updated = replace(session, factors=factors)
-        self._save(cookie_value, updated)
+        self._save(cookie_value, updated, self.register.set_factors(session.sid, _pairs(factors)))
         return updated

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
     backchannel_max_delay: float = Field(default=3600.0, gt=0)
     backchannel_timeout: float = Field(default=5.0, gt=0)
 
+    # What must survive the loss of the ephemeral store (docs/design.md, "What may be lost"):
+    # a private_key_jwt assertion may expire at most this many seconds after it is made (RFC 7523
+    # §3: its id is remembered, durably, until then); expired revocations and assertion ids are
+    # pruned from the database every prune_interval seconds.
+    client_assertion_max_lifetime: int = Field(default=300, gt=0, le=3600)
+    prune_interval: float = Field(default=300.0, gt=0)
+
     @model_validator(mode="before")
     @classmethod
     def _no_retired_settings(cls, data: Any) -> Any:

@@ -26,6 +26,10 @@ class Store(Protocol):
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         """Store value only if key is absent; True if stored. Used to claim a one-time id."""
 
+    def replace(self, key: str, value: bytes, ttl: float) -> bool:
+        """Store value only if key is present; True if stored. Updates a copy without ever
+        re-creating one that was deleted meanwhile."""
+
     def take(self, key: str) -> bytes | None:
         """Return the value and delete it atomically: of concurrent callers only one gets it."""
 
@@ -87,6 +91,14 @@ class MemoryStore:
             if self._live(key, now) is not None:
                 return False
             self._sweep(now)
+            self._data[key] = (value, now + ttl)
+            return True
+
+    def replace(self, key: str, value: bytes, ttl: float) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._live(key, now) is None:
+                return False
             self._data[key] = (value, now + ttl)
             return True
 

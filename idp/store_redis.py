@@ -48,6 +48,10 @@ class RedisStore:
         with _mapped_errors():
             return bool(self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
 
+    def replace(self, key: str, value: bytes, ttl: float) -> bool:
+        with _mapped_errors():
+            return bool(self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), xx=True))
+
     def take(self, key: str) -> bytes | None:
         with _mapped_errors():
             value = self._redis.getdel(self._k(key))

@@ -1,5 +1,5 @@
 """Durable tables owned by the web layer: refresh tokens, consents, the audit log, the register of SSO
-sessions and the back-channel logout outbox."""
+sessions, the back-channel logout outbox, access-token revocations and used client-assertion ids."""
 
 from __future__ import annotations
 
@@ -57,8 +57,9 @@ class AuditEventRow(Base):
 
 
 class SsoSessionRow(Base):
-    """The durable side of an SSO session: what the citizen sees on their account page, and what the
-    expiry sweep and logout fan-out work from. The hot state (factors) lives in the ephemeral store."""
+    """The truth of an SSO session: what the citizen sees on their account page, what the expiry sweep
+    and logout fan-out work from, and everything needed to restore the session when the ephemeral
+    store (which holds a copy for speed) loses it."""
 
     __tablename__ = "sso_sessions"
     __table_args__ = (Index("ix_sso_sessions_open_expiry", "ended_at", "expires_at"),)
@@ -73,6 +74,10 @@ class SsoSessionRow(Base):
     # The earlier of last_seen_at + idle timeout and created_at + absolute timeout.
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     clients: Mapped[list[str]] = mapped_column(JSON)
+    # [{"method": amr, "at": epoch seconds}, ...]; NULL for sessions opened before it was kept here.
+    factors: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
+    # Per client, who the person chose to act as there ("self" or a mandate id).
+    acting: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
@@ -97,3 +102,23 @@ class LogoutDeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AccessTokenRevocationRow(Base):
+    """A revoked access token ("jti:<jti>") or every access token of an ended session ("sid:<sid>"),
+    kept until the last token it covers has expired, then pruned."""
+
+    __tablename__ = "access_token_revocations"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class UsedClientAssertionRow(Base):
+    """A client assertion already presented (RFC 7523 §3 item 7): the primary key makes the first
+    of concurrent uses win at the database; kept until the assertion has expired, then pruned."""
+
+    __tablename__ = "used_client_assertions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of client id and jti
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

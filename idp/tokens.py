@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from authlib.oidc.core.util import create_half_hash
 
 from clients.models import Client
 from idp.refresh_tokens import SqlRefreshTokenStore
-from idp.store import Store
+from idp.revocations import AccessTokenRevocations
 from keys.keyring import KeyRing
 
 
@@ -61,13 +61,14 @@ class TokenLifetimes:
 
 class TokenIssuer:
     def __init__(
-        self, *, issuer: str, keyring: KeyRing, refresh_tokens: SqlRefreshTokenStore, store: Store,
-        lifetimes: TokenLifetimes, default_alg: str = "ES256", clock: Callable[[], float] = time.time,
+        self, *, issuer: str, keyring: KeyRing, refresh_tokens: SqlRefreshTokenStore,
+        revocations: AccessTokenRevocations, lifetimes: TokenLifetimes, default_alg: str = "ES256",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.issuer = issuer
         self._keyring = keyring
         self._refresh = refresh_tokens
-        self._store = store
+        self._revocations = revocations
         self.lifetimes = lifetimes
         self._alg = default_alg
         self._clock = clock
@@ -100,18 +101,15 @@ class TokenIssuer:
                 claims["verified_claims_request"] = list(ctx.userinfo_verified)
         return self._keyring.sign(claims, alg=self._alg, typ="at+jwt"), jti
 
-    def revoke_access_token(self, jti: str) -> None:
-        self._store.set(f"revoked:{jti}", b"1", self.lifetimes.access + 60)
-
-    def revoke_session_access_tokens(self, sid: str) -> None:
-        """Every access token carrying this `sid` is revoked: the SSO session ended."""
-        self._store.set(f"revoked-session:{sid}", b"1", self.lifetimes.access + 60)
+    def revoke_access_tokens(self, jtis: Iterable[str], *, sid: str | None = None) -> None:
+        """Revoke these access tokens and, with `sid`, every access token of that SSO session (it ended)."""
+        self._revocations.revoke(jtis, sid=sid)
 
     def is_access_token_revoked(self, jti: str, sid: str | None = None) -> bool:
-        if not sid:
-            return self._store.get(f"revoked:{jti}") is not None
-        # Both marks in one round trip.
-        return any(t is not None for t in self._store.ttl_many([f"revoked:{jti}", f"revoked-session:{sid}"]))
+        return self._revocations.is_revoked(jti, sid)
+
+    def session_revoked(self, sid: str) -> bool:
+        return self._revocations.session_revoked(sid)
 
     # -- ID tokens ------------------------------------------------------------------------------
     def id_token(

@@ -97,8 +97,7 @@ async def disconnect(request: Request) -> Response:
             return _page(svc, request, person, status_code=400, error=NOT_CONNECTED)
         withdrawn = svc.consents.withdraw(person.id, client_id)
         jtis = svc.refresh_tokens.revoke_client(person.id, client_id)
-        for jti in jtis:
-            svc.issuer.revoke_access_token(jti)
+        svc.issuer.revoke_access_tokens(jtis)
         svc.audit.record("service.disconnected", person_id=person.id, client_id=client_id, ip=ip, detail={
             "sid": session.sid, "consent_withdrawn": withdrawn, "access_tokens_revoked": len(jtis)})
         return RedirectResponse(f"{SERVICES}?done=disconnected", status_code=303)

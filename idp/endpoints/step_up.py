@@ -181,7 +181,8 @@ async def step_submit(request: Request) -> Response:
                          detail={"method": method, "step_up": True})
         return await run_in_threadpool(lambda: _show(ctx, error=_WRONG.get(method, _WRONG["pwd"]), status_code=400))
     svc.throttle.succeeded(account, ip)
-    svc.sessions.add_factor(ctx.cookie, ctx.session, method)
+    # Written to the session register (the database) first: off the event loop.
+    await run_in_threadpool(svc.sessions.add_factor, ctx.cookie, ctx.session, method)
     svc.audit.record("login.step_up", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,
                      detail={"method": method, "sid": ctx.session.sid})
     return _resume(ctx)

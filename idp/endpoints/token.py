@@ -62,7 +62,9 @@ class OAuthEndpoint:
     async def _respond(self, oreq: HttpRequest) -> Response:
         server = self._svc.server
         if self._name == "token":
-            if self._all_inline or oreq.form.get("grant_type") in _INLINE_GRANTS:
+            # A client assertion's id is claimed in the database: that request takes a thread.
+            if self._all_inline or (oreq.form.get("grant_type") in _INLINE_GRANTS
+                                    and "client_assertion" not in oreq.form):
                 return server.create_token_response(oreq)  # type: ignore[no-any-return]
             return await anyio.to_thread.run_sync(server.create_token_response, oreq)  # type: ignore[no-any-return]
         if self._all_inline:

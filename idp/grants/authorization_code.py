@@ -145,9 +145,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return
         info = orjson.loads(used)
         # RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
-        for jti in self.server.refresh_tokens.revoke_family(info["family_id"]) + [info["jti"]]:
-            if jti:
-                self.server.issuer.revoke_access_token(jti)
+        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(info["family_id"])
+                                                + [info["jti"]])
         self.server.audit.record("token.code_replayed", detail={"family_id": info["family_id"]})
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
@@ -174,6 +173,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ctx = self.authenticate_user(code)
         if ctx is None:
             raise InvalidGrantError("The account behind this code is no longer active.")
+        if ctx.sid and self.server.issuer.session_revoked(ctx.sid):
+            # The session ended after this code was issued: its tokens would outlive the logout.
+            raise InvalidGrantError("The sign-in session this code belongs to has ended.")
         if ctx.legal_entity is not None and not self.server.entity_access.token_claim_holds(ctx.legal_entity):
             raise InvalidGrantError("The mandate to act for this legal entity has ended.")
         self.request.user = ctx

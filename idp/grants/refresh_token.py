@@ -35,8 +35,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return token
 
     def _revoke_family(self, token: RefreshToken, event: str) -> None:
-        for jti in self.server.refresh_tokens.revoke_family(token.family_id):
-            self.server.issuer.revoke_access_token(jti)
+        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(token.family_id))
         self.server.audit.record(
             event, person_id=token.person_id, client_id=token.client_id,
             detail={"family_id": token.family_id},

@@ -116,6 +116,27 @@ def test_concurrent_add_has_exactly_one_winner(store: Store) -> None:
     assert store.get("claim") == str(winner).encode()
 
 
+# replace
+
+
+def test_replace_updates_a_present_key_with_its_new_ttl(store: Store) -> None:
+    store.set("k", b"old", 10)
+    assert store.replace("k", b"new", SHORT) is True
+    assert store.get("k") == b"new"
+    time.sleep(AFTER_SHORT)
+    assert store.get("k") is None
+
+
+def test_replace_never_recreates_a_deleted_or_expired_key(store: Store) -> None:
+    assert store.replace("never-set", b"v", 10) is False
+    store.set("k", b"v", 10)
+    store.delete("k")
+    assert store.replace("k", b"again", 10) is False and store.get("k") is None
+    store.set("short", b"v", SHORT)
+    time.sleep(AFTER_SHORT)
+    assert store.replace("short", b"again", 10) is False and store.get("short") is None
+
+
 # take
 
 

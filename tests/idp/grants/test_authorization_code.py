@@ -103,6 +103,16 @@ def _error(location: str) -> dict[str, list[str]]:
     return parse_qs(urlparse(location).query)
 
 
+def test_code_of_a_session_that_ended_meanwhile_gives_no_tokens(idp: Idp) -> None:
+    """Signed out (here: by an operator) between the redirect and the portal's token request: the
+    code must not mint tokens, least of all a refresh token, in the ended session."""
+    oauth, url, verifier = _authorize(idp, scope="openid offline_access")
+    location = sign_in(idp.browser, url, idp.national_code).headers["location"]
+    assert [s.person_id for s in idp.services.logout.end_all(idp.person_id, reason="operator")] == [idp.person_id]
+    with pytest.raises(OAuthError, match="invalid_grant"):
+        oauth.fetch_token(f"{ISSUER}/token", authorization_response=location, code_verifier=verifier)
+
+
 def test_authorization_without_pkce_is_refused_back_to_the_client(idp: Idp) -> None:
     query = _error(_code_for(idp, challenge=None, method=None))
     assert query["error"] == ["invalid_request"] and "PKCE" in query["error_description"][0]
