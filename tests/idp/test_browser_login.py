@@ -1,8 +1,8 @@
 """Sign-in end to end in a real headless Chromium against the app served by uvicorn.
 
-The relying party's redirect URI (https://portal.example/callback) never reaches the network: the
-browser context intercepts it and answers with a tiny page, so the test reads the authorization
-response from the address bar, then redeems the code with Authlib as the portal would.
+The relying party's redirect URI is a page served on loopback (tests.browser.RelyingPartySite),
+so the browser really arrives there; the test reads the authorization response from the address
+bar, then redeems the code with Authlib as the portal would.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from idp.migrate import upgrade
 from idp.settings import Settings
 from idp.store import MemoryStore
 from levels.national_code import make_national_code
-from tests.browser import launch_chromium, serve
-from tests.idp.conftest import PASSWORD, REDIRECT_URI, Idp, _build
+from tests.browser import RelyingPartySite, launch_chromium, relying_party_site, serve
+from tests.idp.conftest import PASSWORD, Idp, _build
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -46,6 +46,7 @@ PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 class LiveIdp:
     base_url: str
     idp: Idp
+    portal: RelyingPartySite  # the "portal" client's only redirect URI is portal.callback
 
 
 @pytest.fixture
@@ -65,8 +66,9 @@ def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
     assert not settings.secure_cookies
     idp = _build(settings, MemoryStore())
     try:
-        with serve(create_app(settings, services=idp.services), sock):
-            yield LiveIdp(base_url, idp)
+        with serve(create_app(settings, services=idp.services), sock), relying_party_site("Portal") as portal:
+            idp.services.clients.update("portal", redirect_uris=[portal.callback])
+            yield LiveIdp(base_url, idp, portal)
     finally:
         idp.services.engine.dispose()
 
@@ -78,25 +80,19 @@ def chromium() -> Iterator[Browser]:
 
 
 def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browser, live_idp: LiveIdp) -> None:
-    from playwright.sync_api import Route, expect
+    from playwright.sync_api import expect
 
-    base, idp = live_idp.base_url, live_idp.idp
+    base, idp, redirect_uri = live_idp.base_url, live_idp.idp, live_idp.portal.callback
     verifier = secrets.token_urlsafe(48)
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     authorize_url = f"{base}/authorize?" + urlencode({
-        "response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI,
+        "response_type": "code", "client_id": "portal", "redirect_uri": redirect_uri,
         "scope": "openid profile", "state": state, "nonce": nonce,
         "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
     })
 
     context = chromium.new_context()
-    arrived: list[str] = []
-
-    def portal(route: Route) -> None:
-        arrived.append(route.request.url)
-        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Portal</title>")
-
-    context.route("https://portal.example/**", portal)
+    arrived = live_idp.portal.arrived
     page = context.new_page()
     page.set_default_timeout(10_000)
     html = page.locator("html")
@@ -139,7 +135,7 @@ def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browse
     national_code.fill(idp.national_code.translate(PERSIAN_DIGITS))
     password.fill(PASSWORD)
     sign_in.click()
-    page.wait_for_url(f"{REDIRECT_URI}?**")
+    page.wait_for_url(f"{redirect_uri}?**")
     callback = page.url
     assert arrived == [callback]
     response = parse_qs(urlparse(callback).query)
@@ -152,7 +148,7 @@ def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browse
     assert session["secure"] is False  # plain-http loopback issuer only
     context.close()
 
-    with OAuth2Client("portal", idp.portal_secret, redirect_uri=REDIRECT_URI, trust_env=False) as rp:
+    with OAuth2Client("portal", idp.portal_secret, redirect_uri=redirect_uri, trust_env=False) as rp:
         token = rp.fetch_token(f"{base}/token", authorization_response=callback, state=state,
                                code_verifier=verifier)
     keys = KeySet.import_key_set(httpx.get(f"{base}/jwks", trust_env=False).json())
