@@ -121,21 +121,19 @@ def _sms_challenge(ctx: PendingLogin, *, resend: bool) -> tuple[str, str | None,
     hint = ctx.svc.store.get(key + ":hint")
     if pending is not None and hint is not None and not resend:
         return hint.decode(), None, None
-    tr = ctx.svc.pages.gettext(ctx.locale)
+    shown_hint = hint.decode() if hint else mask_mobile(str(ctx.person.mobile))
     try:
         challenge = ctx.svc.sms_otp.send(ctx.person.id, str(ctx.person.mobile), "step-up", ctx.locale)
     except ResendTooSoon as exc:
-        wait = wait_for_code(tr, ctx.locale, exc.retry_in)
-        if exc.pending is None:
-            return (hint.decode() if hint else mask_mobile(str(ctx.person.mobile))), wait, \
-                exc.retry_in if resend else None
-        _bind(ctx, key, exc.pending)
-        if resend:
-            return exc.pending.mobile_hint, wait, exc.retry_in
-        return exc.pending.mobile_hint, CODE_SENT_MOMENTS_AGO, None
+        if exc.pending is not None:
+            _bind(ctx, key, exc.pending)
+            shown_hint = exc.pending.mobile_hint
+            if not resend:
+                return shown_hint, CODE_SENT_MOMENTS_AGO, None
+        wait = wait_for_code(ctx.svc.pages.gettext(ctx.locale), ctx.locale, exc.retry_in)
+        return shown_hint, wait, exc.retry_in if resend else None
     except TooManyAttempts as exc:
-        return (hint.decode() if hint else mask_mobile(str(ctx.person.mobile))), TOO_MANY_CODES, \
-            exc.resets_in if resend else None
+        return shown_hint, TOO_MANY_CODES, exc.resets_in if resend else None
     _bind(ctx, key, challenge)
     return challenge.mobile_hint, ("A new code was sent." if resend else None), None
 
