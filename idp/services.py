@@ -216,7 +216,9 @@ class Services:
         return cls(
             policy=make_policy(settings),
             services=service_store, acting=acting, consents=ConsentStore(engine),
-            sms_otp=SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1")),
+            sms_otp=SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1"),
+                           resend_after=settings.sms_resend_interval, max_sends=settings.sms_max_per_window,
+                           send_window=settings.sms_window),
             totp=Totp(),
             credentials=SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt),
             passkeys=Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",

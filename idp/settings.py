@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from levels.authenticators.sms_otp import CODE_TTL
+
 _RETIRED = {
     "IDP_TRUST_FORWARDED_FOR": "X-Forwarded-For is read only from trusted proxies; list your load balancers'"
                                " addresses or networks in IDP_TRUSTED_PROXIES instead.",
@@ -99,6 +101,13 @@ class Settings(BaseSettings):
     sms_outbox: Path = Path("var/sms-outbox.jsonl")
     sms_gateway_url: str | None = None
     sms_gateway_token: str | None = Field(default=None, repr=False)
+    # SMS codes per person and purpose (levels.authenticators.sms_otp): a new code at most every
+    # sms_resend_interval seconds unless the last one was used, at most sms_max_per_window codes
+    # per sms_window seconds. The interval is at most a code's lifetime, so a sign-in within it
+    # always has the previous code to use.
+    sms_resend_interval: int = Field(default=60, ge=0, le=CODE_TTL)
+    sms_max_per_window: int = Field(default=5, gt=0)
+    sms_window: int = Field(default=900, gt=0)
 
     # Threads per worker for synchronous protocol work (see idp.app); scale with more workers.
     threadpool_size: int = 4

@@ -1,4 +1,5 @@
-"""Real headless Chromium (Debian's, never downloaded) and a live app server for browser tests."""
+"""Real headless Chromium (Debian's, never downloaded), a live app server, and relying parties'
+pages on loopback for browser tests."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
@@ -66,3 +69,79 @@ def serve(app: ASGIApp, sock: socket.socket) -> Iterator[None]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@dataclass
+class RelyingPartySite:
+    """A relying party's pages on loopback: its redirect URI is `callback`; every authorization
+    response the browser brought there is in `arrived` (full URLs, in order).
+
+    A real server rather than `BrowserContext.route`: Playwright routes only the first request of a
+    redirect chain, so the IdP's 302 to a routed https://portal.example/... went out to DNS, failed,
+    and only Chromium's automatic reload of the error page reached the route, a second later. A
+    `wait_for_url` already listening (the passkey page submits after an asynchronous WebAuthn call,
+    so the click returns before the navigation starts) saw `net::ERR_NAME_NOT_RESOLVED` instead.
+    """
+
+    title: str
+    port: int = 0
+    arrived: list[str] = field(default_factory=list)
+    posted: list[tuple[str, str]] = field(default_factory=list)  # form_post responses: (URL, body)
+
+    @property
+    def callback(self) -> str:
+        return f"http://127.0.0.1:{self.port}/callback"
+
+
+class _SiteHandler(BaseHTTPRequestHandler):
+    server: _SiteServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        site = self.server.site
+        if self.path.split("?")[0] != "/callback":
+            self.send_error(404)
+            return
+        site.arrived.append(f"http://127.0.0.1:{site.port}{self.path}")
+        self._page()
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        site = self.server.site
+        if self.path != "/callback":
+            self.send_error(404)
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        site.posted.append((f"http://127.0.0.1:{site.port}{self.path}", self.rfile.read(length).decode()))
+        self._page()
+
+    def _page(self) -> None:
+        site = self.server.site
+        # No favicon request: a 404 for it would be a console error in tests that count them.
+        body = f'<!doctype html><title>{site.title}</title><link rel="icon" href="data:,">'.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+class _SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+    site: RelyingPartySite
+
+
+@contextmanager
+def relying_party_site(title: str) -> Iterator[RelyingPartySite]:
+    """Serve a relying party's callback page on 127.0.0.1 until the block ends."""
+    server = _SiteServer(("127.0.0.1", 0), _SiteHandler)
+    server.site = RelyingPartySite(title, port=server.server_address[1])
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.site
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -24,8 +24,6 @@ from idp.endpoints.deps import client_ip, retry_after, services
 from idp.endpoints.register import (
     FORM_EXPIRED,
     NO_SUCH_DATE,
-    TOO_MANY_CODES,
-    WAIT_FOR_CODE,
     WRONG_CODE,
     expired,
     load_tx,
@@ -34,9 +32,11 @@ from idp.endpoints.register import (
     translated,
 )
 from idp.endpoints.session_start import continue_signed_in
+from idp.endpoints.sms_codes import TOO_MANY_CODES, wait_for_code
 from idp.login_transactions import LoginTransaction
+from idp.notices import PASSWORD_CHANGED, send_notice
 from idp.pages import client_targets
-from idp.services import Services, make_sms_gateway
+from idp.services import Services
 from levels.authenticators.sms_otp import ResendTooSoon
 from levels.national_code import InvalidNationalCode, parse_national_code
 from levels.registration import InvalidBirthdate, WeakPassword, check_new_password, parse_birthdate
@@ -47,16 +47,8 @@ router = APIRouter()
 log = logging.getLogger("idp.recover")
 
 PENDING_TTL = 15 * 60
-RESEND_AFTER = 60
 MAX_SENDS = 3
 EXPIRED_TITLE = "This password reset has expired"
-
-_CHANGED = {
-    "fa": "گذرواژه ورود یکپارچه ملی شما تغییر کرد. اگر این کار را شما انجام نداده‌اید، همین حالا گذرواژه را"
-          " دوباره بازنشانی کنید و با پشتیبانی تماس بگیرید.",
-    "en": "Your national sign-in password was changed. If this wasn't you, reset it again right away and"
-          " contact support.",
-}
 
 
 def _key(pending_id: str) -> str:
@@ -80,25 +72,23 @@ def _save(svc: Services, pending_id: str, pending: dict[str, str | float]) -> No
 
 def _send_code(svc: Services, pending_id: str, person_id: str, mobile: str, locale: str) -> None:
     """Runs after the response. Limits and gateway failures are silent here: the pages already say
-    only "if the details match", and the person can ask for a new code."""
+    only "if the details match", and the person can ask for a new code. A recovery started moments
+    after another one uses the code that one sent, still valid, rather than none."""
     try:
         challenge = svc.sms_otp.send(person_id, mobile, "recover", locale)
-    except (ResendTooSoon, TooManyAttempts, SmsDeliveryFailed) as exc:
+    except ResendTooSoon as exc:
+        if exc.pending is None:
+            log.info("recovery code not sent: %s", type(exc).__name__)
+            return
+        challenge = exc.pending
+    except (TooManyAttempts, SmsDeliveryFailed) as exc:
         log.info("recovery code not sent: %s", type(exc).__name__)
         return
     svc.store.set(_key(pending_id) + ":challenge", challenge.id.encode(), PENDING_TTL)
 
 
 def notify_password_changed(svc: Services, mobile: str, locale: str) -> None:
-    gateway = make_sms_gateway(svc.settings)
-    try:
-        gateway.send(mobile, _CHANGED.get(locale, _CHANGED["en"]))
-    except SmsDeliveryFailed as exc:
-        log.warning("password change notice not sent: %s", exc)
-    finally:
-        close = getattr(gateway, "close", None)
-        if close is not None:
-            close()
+    send_notice(svc.settings, mobile, PASSWORD_CHANGED, locale)
 
 
 def _start_page(
@@ -201,11 +191,13 @@ async def verify_page(request: Request) -> Response:
 def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str, str | float]) -> Response:
     # Limited per pending entry, the same way for matches and mismatches; SmsOtp's own limits per
     # person apply on top, silently (see `_send_code`).
-    wait = RESEND_AFTER - (time.time() - float(pending["sent_at"]))
+    wait = svc.settings.sms_resend_interval - (time.time() - float(pending["sent_at"]))
     if wait > 0:
-        return retry_after(_code_page(svc, request, pending_id, pending, error=WAIT_FOR_CODE, status_code=429), wait)
+        locale = page_locale(svc, request, load_tx(svc, str(pending.get("tx", ""))))
+        return retry_after(_code_page(svc, request, pending_id, pending, status_code=429,
+                                      error=wait_for_code(svc.pages.gettext(locale), locale, wait)), wait)
     if int(pending["sends"]) >= MAX_SENDS:
-        # The pending entry is the unit limited: a new one can be started once it expires.
+        # No more codes for this reset: a new one can be started once it has expired.
         return retry_after(_code_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429),
                            svc.store.ttl(_key(pending_id)) or PENDING_TTL)
     pending.update(sent_at=time.time(), sends=int(pending["sends"]) + 1)

@@ -1,4 +1,12 @@
-"""Registration: national code, birth date, mobile (proven by an SMS code) and password → tier P1."""
+"""Registration: national code, birth date, mobile (proven by an SMS code) and password → tier P1.
+
+Whether the national code already has an account is not shown: the form is answered the same way,
+after the same work (the password hashed, a code sent to the typed number, a pending entry), and
+the code page, its resends, limits and wrong codes behave the same. Only a right code, which proves
+the typed number, ends differently: an account is created, or, for a registered national code,
+nothing is and the page says so. Meanwhile the account's own proven number is told that someone
+tried, after the response and at most once per window, so a page never waits for that message.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from datetime import UTC, date, datetime
 
 import orjson
 from fastapi import APIRouter
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -16,8 +25,10 @@ from starlette.responses import RedirectResponse, Response
 from idp.endpoints.account import ACCOUNT_HOME
 from idp.endpoints.deps import client_ip, retry_after, services
 from idp.endpoints.session_start import continue_signed_in
+from idp.endpoints.sms_codes import TOO_MANY_CODES, wait_for_code
 from idp.errors import OAuth2Error
 from idp.login_transactions import LoginTransaction
+from idp.notices import REGISTRATION_ATTEMPT, send_notice
 from idp.oauth_request import read_form
 from idp.pages import client_targets
 from idp.services import Services
@@ -45,8 +56,6 @@ REGISTRATION_WINDOW = 3600
 
 FORM_EXPIRED = "Your form expired. Please try again."
 WRONG_CODE = "That code is not correct or has expired."
-WAIT_FOR_CODE = "Please wait a minute before asking for a new code."
-TOO_MANY_CODES = "Too many codes were sent. Try again later."
 NO_SUCH_DATE = "This date does not exist. Check the year, month and day."
 NOT_SENT = "The text message could not be sent. Please try again."
 
@@ -106,7 +115,8 @@ def _links(tx: LoginTransaction | None) -> dict[str, str]:
 
 def _form_page(
     svc: Services, request: Request, tx: LoginTransaction | None, *, values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None, error: str | None = None, exists: bool = False, status_code: int = 200,
+    errors: dict[str, str] | None = None, error: str | None = None, not_created: bool = False,
+    status_code: int = 200,
 ) -> Response:
     locale = page_locale(svc, request, tx)
     tr = svc.pages.gettext(locale)
@@ -114,7 +124,8 @@ def _form_page(
     return svc.pages.render(
         request, "register.html", locale, status_code=status_code, tx=tx.id if tx else "",
         lang_query=[("tx", tx.id)] if tx else None, client_name=client.name if client else None,
-        values=values or {}, errors=errors or {}, error=tr.gettext(error) if error else None, exists=exists,
+        values=values or {}, errors=errors or {}, error=tr.gettext(error) if error else None,
+        not_created=not_created,
         **_links(tx),
     )
 
@@ -186,8 +197,7 @@ async def register_submit(request: Request) -> Response:
                                       status_code=429), exc.resets_in)
     # Every accepted form counts, existing accounts included: that also slows down probing.
     limits.failed(values["mobile"], ip)
-    if svc.people.get_by_national_code(values["national_code"]) is not None:
-        return _form_page(svc, request, tx, exists=True, status_code=409)
+    owner = await run_in_threadpool(svc.people.get_by_national_code, values["national_code"])
 
     password_hash = await run_in_threadpool(svc.passwords.hash, form.get("password", "")[:2048])
     pending_id = secrets.token_urlsafe(24)
@@ -199,7 +209,17 @@ async def register_submit(request: Request) -> Response:
         return _form_page(svc, request, tx, values=typed, error=NOT_SENT, status_code=503)
     pending.update(challenge=challenge.id, hint=challenge.mobile_hint)
     svc.store.set(_key(pending_id), orjson.dumps(pending), PENDING_TTL)
-    return RedirectResponse(f"/register/verify?id={pending_id}", status_code=303)
+    response = RedirectResponse(f"/register/verify?id={pending_id}", status_code=303)
+    if owner is not None and owner.mobile and owner.mobile_verified:
+        response.background = BackgroundTask(_tell_owner, svc, owner.id, owner.mobile)
+    return response
+
+
+def _tell_owner(svc: Services, person_id: str, mobile: str) -> None:
+    """Someone tried to register the national code of `person_id`: say so on their proven number,
+    at most once per window however often it is tried (each try costs the one who tries a code)."""
+    if svc.store.add(f"register-notice:{person_id}", b"1", REGISTRATION_WINDOW):
+        send_notice(svc.settings, mobile, REGISTRATION_ATTEMPT, svc.settings.default_locale)
 
 
 @router.get("/register/verify")
@@ -217,7 +237,8 @@ def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str,
     try:
         challenge = svc.sms_otp.send(pending_id, pending["mobile"], "register", locale)
     except ResendTooSoon as exc:
-        return retry_after(_verify_page(svc, request, pending_id, pending, error=WAIT_FOR_CODE, status_code=429),
+        wait = wait_for_code(svc.pages.gettext(locale), locale, exc.retry_in)
+        return retry_after(_verify_page(svc, request, pending_id, pending, error=wait, status_code=429),
                            exc.retry_in)
     except TooManyAttempts as exc:
         return retry_after(_verify_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429),
@@ -263,6 +284,9 @@ async def verify_submit(request: Request) -> Response:
 
 def _create(svc: Services, request: Request, pending: dict[str, str], ip: str) -> Response:
     tx = load_tx(svc, pending.get("tx"))
+    if svc.people.get_by_national_code(pending["national_code"]) is not None:
+        # A registered national code: nothing is created or changed (its owner was told already).
+        return _form_page(svc, request, tx, not_created=True, status_code=409)
     now = datetime.now(UTC)
     person = new_person(
         pending["national_code"], "", "", birthdate=date.fromisoformat(pending["birthdate"]),
@@ -272,7 +296,7 @@ def _create(svc: Services, request: Request, pending: dict[str, str], ip: str) -
         svc.people.add(person)
     except PersonExists:
         # Someone registered the same national code while this code was on its way.
-        return _form_page(svc, request, tx, exists=True, status_code=409)
+        return _form_page(svc, request, tx, not_created=True, status_code=409)
     svc.people.set_password_hash(person.id, pending["password_hash"], now)
     response, session = continue_signed_in(svc, request, person.id, ("pwd", "sms"), tx)
     sid = session.sid

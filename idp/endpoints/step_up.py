@@ -15,6 +15,7 @@ from idp.authorization_response import deliver
 from idp.checks import check_claims
 from idp.endpoints.authorize import raised_for, requirement_for
 from idp.endpoints.deps import client_ip, retry_after, services
+from idp.endpoints.sms_codes import CODE_SENT_MOMENTS_AGO, TOO_MANY_CODES, wait_for_code
 from idp.errors import OAuth2Error, UnmetAuthenticationRequirements
 from idp.interaction import AskFactor, CannotReach, Done, NeedProofing, decide
 from idp.login_transactions import LoginTransaction
@@ -22,7 +23,9 @@ from idp.methods import available_methods
 from idp.oauth_request import HttpRequest, read_form
 from idp.services import Services
 from idp.sessions import SsoSession
+from levels.authenticators.sms_otp import OtpChallenge, ResendTooSoon
 from levels.people import Person
+from levels.sms import mask_mobile
 from levels.throttle import TooManyAttempts
 
 router = APIRouter()
@@ -94,35 +97,51 @@ def _show(ctx: PendingLogin, *, error: str | None = None, status_code: int = 200
     assert isinstance(decision, AskFactor)
     extra: dict[str, object] = {}
     notice = None
+    wait = None
     if decision.method == "sms":
-        challenge, notice = _sms_challenge(ctx, resend=resend)
-        extra["mobile_hint"] = challenge
+        extra["mobile_hint"], notice, wait = _sms_challenge(ctx, resend=resend)
     if decision.method == "passkey":
         options, handle = ctx.svc.passkeys.authentication_options(ctx.person.id)
         extra.update(passkey_options=options, passkey_handle=handle)
-    return ctx.render("step.html", status_code=status_code, method=decision.method, error=error,
-                      notice=notice, **extra)
+    response = ctx.render("step.html", status_code=429 if wait is not None else status_code,
+                          method=decision.method, error=error, notice=notice, **extra)
+    return retry_after(response, wait) if wait is not None else response
 
 
-def _sms_challenge(ctx: PendingLogin, *, resend: bool) -> tuple[str, str | None]:
-    """The masked number a code was sent to for this step; sends one if none is pending."""
-    from levels.authenticators.sms_otp import ResendTooSoon
+def _sms_challenge(ctx: PendingLogin, *, resend: bool) -> tuple[str, str | None, float | None]:
+    """The masked number this step's code went to, what the page says about it, and the seconds
+    to wait when a new code was asked for too soon (the page is then a 429).
 
+    The code is bound to the step (`step-sms:<tx>`); a step arriving moments after another
+    sign-in for the same person is bound to the code that sign-in sent, still valid, rather than
+    left without one until the resend interval ends.
+    """
     key = f"step-sms:{ctx.tx.id}"
     pending = ctx.svc.store.get(key)
     hint = ctx.svc.store.get(key + ":hint")
     if pending is not None and hint is not None and not resend:
-        return hint.decode(), None
+        return hint.decode(), None, None
+    shown_hint = hint.decode() if hint else mask_mobile(str(ctx.person.mobile))
     try:
         challenge = ctx.svc.sms_otp.send(ctx.person.id, str(ctx.person.mobile), "step-up", ctx.locale)
-    except ResendTooSoon:
-        return (hint.decode() if hint else ""), "Please wait a minute before asking for a new code."
-    except TooManyAttempts:
-        return (hint.decode() if hint else ""), "Too many codes were sent. Try again later."
+    except ResendTooSoon as exc:
+        if exc.pending is not None:
+            _bind(ctx, key, exc.pending)
+            shown_hint = exc.pending.mobile_hint
+            if not resend:
+                return shown_hint, CODE_SENT_MOMENTS_AGO, None
+        wait = wait_for_code(ctx.svc.pages.gettext(ctx.locale), ctx.locale, exc.retry_in)
+        return shown_hint, wait, exc.retry_in if resend else None
+    except TooManyAttempts as exc:
+        return shown_hint, TOO_MANY_CODES, exc.resets_in if resend else None
+    _bind(ctx, key, challenge)
+    return challenge.mobile_hint, ("A new code was sent." if resend else None), None
+
+
+def _bind(ctx: PendingLogin, key: str, challenge: OtpChallenge) -> None:
     ttl = max(1.0, (challenge.expires_at - datetime.now(UTC)).total_seconds())
     ctx.svc.store.set(key, challenge.id.encode(), ttl)
     ctx.svc.store.set(key + ":hint", challenge.mobile_hint.encode(), ctx.svc.settings.login_transaction_ttl)
-    return challenge.mobile_hint, ("A new code was sent." if resend else None)
 
 
 async def pending_page(request: Request, show: Callable[[PendingLogin], Response]) -> Response:

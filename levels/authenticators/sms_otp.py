@@ -2,6 +2,10 @@
 
 A challenge is stored under its random id as HMAC(secret, id, subject, purpose, code): the code
 itself is never stored, and a code for one person or purpose does not verify for another.
+
+Codes are limited per subject and purpose, not per sign-in: a second sign-in moments after the
+first is not sent another code but offered the one still valid (`ResendTooSoon.pending`), which the
+person has on their phone; a code that was used lifts the wait, since the next one is then needed.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from levels.sms import SmsDeliveryFailed, SmsGateway, check_e164, mask_mobile
 from levels.throttle import TooManyAttempts
 
 CODE_DIGITS = 6
+CODE_TTL = 120  # seconds a code can be used
 
 _MESSAGES = {
     "fa": "کد ورود شما: {code}\nاین کد را به هیچ‌کس ندهید.",
@@ -59,14 +64,6 @@ class OtpStore(Protocol):
         ...
 
 
-class ResendTooSoon(Exception):
-    """A code was sent to this person for this purpose moments ago; `retry_in` seconds until another."""
-
-    def __init__(self, retry_in: float) -> None:
-        super().__init__(f"a code was just sent; retry in {retry_in:.0f} s")
-        self.retry_in = retry_in
-
-
 @dataclass(frozen=True, slots=True)
 class OtpChallenge:
     """A code on its way to the person: what the page needs to ask for it, and nothing secret."""
@@ -79,12 +76,26 @@ class OtpChallenge:
     resend_at: datetime
 
 
+class ResendTooSoon(Exception):
+    """A code was sent to this person for this purpose moments ago; `retry_in` seconds until another.
+
+    `pending` is that code's challenge while it can still be answered and went to the same number:
+    the caller asks for that code instead of leaving the person waiting. None once it was used up
+    by wrong guesses, or when it went to another number.
+    """
+
+    def __init__(self, retry_in: float, pending: OtpChallenge | None = None) -> None:
+        super().__init__(f"a code was just sent; retry in {retry_in:.0f} s")
+        self.retry_in = retry_in
+        self.pending = pending
+
+
 class SmsOtp:
     """Sends six-digit codes and checks them: single use, `ttl` seconds, `max_attempts` guesses.
 
-    Per subject and purpose, a new code can be sent `resend_after` seconds after the last one, and at
-    most `max_sends` times per `send_window` seconds, which bounds both the cost of messages and how
-    many codes an attacker can have live at once.
+    Per subject and purpose, a new code can be sent `resend_after` seconds after the last one (or
+    as soon as that one was verified), and at most `max_sends` times per `send_window` seconds,
+    which bounds both the cost of messages and how many codes an attacker can have live at once.
     """
 
     def __init__(
@@ -93,7 +104,7 @@ class SmsOtp:
         gateway: SmsGateway,
         *,
         secret: bytes,
-        ttl: float = 120,
+        ttl: float = CODE_TTL,
         max_attempts: int = 5,
         resend_after: float = 60,
         max_sends: int = 5,
@@ -117,24 +128,31 @@ class SmsOtp:
     def send(self, subject: str, mobile: str, purpose: str, locale: str = "fa") -> OtpChallenge:
         """Send a new code to `mobile` (E.164) and return its challenge.
 
-        Raises `ResendTooSoon` within `resend_after` of the previous code, `TooManyAttempts` past
-        `max_sends` in the window, `SmsDeliveryFailed` if the gateway refused the message (the
-        person may then retry at once), and ValueError for a number that is not E.164.
+        Raises `ResendTooSoon` within `resend_after` of the previous code unless that one was
+        verified (with the previous challenge if it is still pending for this number),
+        `TooManyAttempts` past `max_sends` in the window, `SmsDeliveryFailed` if the gateway refused
+        the message (the person may then retry at once), and ValueError for a number that is not E.164.
         """
         check_e164(mobile)
         limit_key = self._limit_key(subject, purpose)
         if self._resend_after > 0 and not self._store.add(limit_key + ":resend", b"1", self._resend_after):
-            raise ResendTooSoon(retry_in=self._store.ttl(limit_key + ":resend") or self._resend_after)
+            raise ResendTooSoon(retry_in=self._store.ttl(limit_key + ":resend") or self._resend_after,
+                                pending=self._pending(limit_key, subject, purpose, mobile))
         if self._store.incr(limit_key + ":sends", self._send_window) > self._max_sends:
+            # Nothing was sent, so there is nothing to wait for: asking again says "too many" again.
+            self._store.delete(limit_key + ":resend")
             raise TooManyAttempts(resets_in=self._store.ttl(limit_key + ":sends") or self._send_window)
 
         challenge_id = secrets.token_urlsafe(24)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         self._store.set(self._challenge_key(challenge_id), self._mac(challenge_id, subject, purpose, code), self._ttl)
+        # Recorded before the message goes out: a sign-in arriving meanwhile is offered this code.
+        self._store.set(limit_key + ":latest", self._latest(challenge_id, mobile), self._ttl)
         try:
             self._gateway.send(mobile, _MESSAGES.get(locale, _MESSAGES["en"]).format(code=code))
         except SmsDeliveryFailed:
             self._store.delete(self._challenge_key(challenge_id))
+            self._store.delete(limit_key + ":latest")
             self._store.delete(limit_key + ":resend")
             raise
         now = self._clock()
@@ -173,11 +191,40 @@ class SmsOtp:
         if taken is None or not hmac.compare_digest(taken, expected):
             return False
         self._store.delete(attempts_key)
+        # The person has just shown they receive the codes: the next sign-in may get one at once.
+        # (Wrong guesses never lift the wait, or each burnt code would buy another message.)
+        limit_key = self._limit_key(subject, purpose)
+        self._store.delete(limit_key + ":resend")
+        self._store.delete(limit_key + ":latest")
         return True
 
     def is_pending(self, challenge_id: str) -> bool:
         """True while the challenge can still be answered (not expired, used up, or verified)."""
         return self._store.get(self._challenge_key(challenge_id)) is not None
+
+    def _pending(self, limit_key: str, subject: str, purpose: str, mobile: str) -> OtpChallenge | None:
+        """The latest challenge for this subject and purpose, if it went to `mobile` and can still be
+        answered."""
+        raw = self._store.get(limit_key + ":latest")
+        if raw is None:
+            return None
+        challenge_id = raw[32:].decode()
+        if not hmac.compare_digest(raw, self._latest(challenge_id, mobile)):
+            return None
+        expires_in = self._store.ttl(self._challenge_key(challenge_id))
+        if expires_in is None:
+            return None
+        now = self._clock()
+        return OtpChallenge(
+            id=challenge_id, subject=subject, purpose=purpose, mobile_hint=mask_mobile(mobile),
+            expires_at=datetime.fromtimestamp(now + expires_in, UTC),
+            resend_at=datetime.fromtimestamp(now + (self._store.ttl(limit_key + ":resend") or 0.0), UTC),
+        )
+
+    def _latest(self, challenge_id: str, mobile: str) -> bytes:
+        # The number only as a MAC, like the subject in `_limit_key`: the store never sees it.
+        number = hmac.new(self._secret, json.dumps(["mobile", mobile]).encode(), hashlib.sha256).digest()
+        return number + challenge_id.encode()
 
     def _mac(self, challenge_id: str, subject: str, purpose: str, code: str) -> bytes:
         message = json.dumps([challenge_id, subject, purpose, code]).encode()

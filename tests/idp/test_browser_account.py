@@ -13,11 +13,11 @@ from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from tests.idp import test_browser_login as browser_login
-from tests.idp.conftest import PASSWORD, REDIRECT_URI
+from tests.idp.conftest import PASSWORD
 from tests.idp.test_browser_login import LiveIdp
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Route
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 pytestmark = pytest.mark.browser
 
@@ -28,20 +28,10 @@ FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Fi
 NEW_PASSWORD = "violet tractor lantern"
 
 
-def _context(
-    chromium: Browser, live: LiveIdp, arrived: list[str], **options: str
-) -> tuple[BrowserContext, Page, list[str]]:
-    """A browser context in English whose page records console errors (a CSP violation is one); the
-    portal's redirect URI is answered in the browser and recorded in `arrived`."""
-
-    def portal(route: Route) -> None:
-        arrived.append(route.request.url)
-        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Portal</title>")
-
+def _context(chromium: Browser, live: LiveIdp, **options: str) -> tuple[BrowserContext, Page, list[str]]:
+    """A browser context in English whose page records console errors (a CSP violation is one)."""
     context = chromium.new_context(**options)  # type: ignore[arg-type]
-    context.route("https://portal.example/**", portal)
-    base = live.base_url
-    context.add_cookies([{"name": live.idp.services.cookies.lang.name, "value": "en", "url": base}])
+    context.add_cookies([{"name": live.idp.services.cookies.lang.name, "value": "en", "url": live.base_url}])
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
@@ -59,8 +49,8 @@ def test_a_citizen_walks_the_account_pages(chromium: Browser, live_idp: LiveIdp)
     from playwright.sync_api import expect
 
     base, idp = live_idp.base_url, live_idp.idp
-    arrived: list[str] = []
-    context, page, errors = _context(chromium, live_idp, arrived)
+    redirect_uri, arrived = live_idp.portal.callback, live_idp.portal.arrived
+    context, page, errors = _context(chromium, live_idp)
     tabs = page.locator("nav.tabs")
 
     # The account asks to sign in, then shows the profile.
@@ -84,12 +74,12 @@ def test_a_citizen_walks_the_account_pages(chromium: Browser, live_idp: LiveIdp)
     # password again), redeemed by the portal.
     verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
     page.goto(f"{base}/authorize?" + urlencode({
-        "response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI,
+        "response_type": "code", "client_id": "portal", "redirect_uri": redirect_uri,
         "scope": "openid offline_access", "state": state, "prompt": "login",
         "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"}))
     _sign_in(page, idp.national_code)
-    page.wait_for_url(f"{REDIRECT_URI}?**")
-    with OAuth2Client("portal", idp.portal_secret, redirect_uri=REDIRECT_URI, trust_env=False) as rp:
+    page.wait_for_url(f"{redirect_uri}?**")
+    with OAuth2Client("portal", idp.portal_secret, redirect_uri=redirect_uri, trust_env=False) as rp:
         token = rp.fetch_token(f"{base}/token", authorization_response=arrived[-1], state=state,
                                code_verifier=verifier)
     assert token["refresh_token"]
@@ -102,7 +92,7 @@ def test_a_citizen_walks_the_account_pages(chromium: Browser, live_idp: LiveIdp)
     expect(services).to_contain_text("Keep you connected to this service when you are not using it")
 
     # A second device signs in; both are listed, this one marked.
-    other, other_page, other_errors = _context(chromium, live_idp, arrived, user_agent=FIREFOX)
+    other, other_page, other_errors = _context(chromium, live_idp, user_agent=FIREFOX)
     other_page.goto(f"{base}/account/sessions")
     _sign_in(other_page, idp.national_code)
     other_page.wait_for_url(f"{base}/account/sessions")

@@ -2,7 +2,7 @@
 
 The app is served by uvicorn on 127.0.0.1 but browsed as http://localhost:PORT, the issuer: that is
 a secure context whose host is the passkey RP ID ("localhost"), so WebAuthn runs against a CDP
-virtual authenticator. The relying party's redirect URI is intercepted by the browser context as in
+virtual authenticator. The relying party's redirect URI is a page on loopback as in
 test_browser_login; each code is redeemed with Authlib and the ID token's acr/amr are checked.
 """
 
@@ -29,13 +29,13 @@ from idp.app import create_app
 from idp.migrate import upgrade
 from idp.settings import Settings
 from idp.store import MemoryStore
-from tests.browser import serve
+from tests.browser import relying_party_site, serve
 from tests.idp import test_browser_login as browser_login
-from tests.idp.conftest import PASSWORD, REDIRECT_URI, _build
+from tests.idp.conftest import PASSWORD, _build
 from tests.idp.test_browser_login import LiveIdp
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Frame, Page, Route
+    from playwright.sync_api import Browser, BrowserContext, Frame, Page
 
 pytestmark = pytest.mark.browser
 
@@ -60,8 +60,9 @@ def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
     )
     idp = _build(settings, MemoryStore())
     try:
-        with serve(create_app(settings, services=idp.services), sock):
-            yield LiveIdp(base_url, idp)
+        with serve(create_app(settings, services=idp.services), sock), relying_party_site("Portal") as portal:
+            idp.services.clients.update("portal", redirect_uris=[portal.callback])
+            yield LiveIdp(base_url, idp, portal)
     finally:
         idp.services.engine.dispose()
 
@@ -71,26 +72,21 @@ class Portal:
 
     def __init__(self, live: LiveIdp, context: BrowserContext, page: Page) -> None:
         self.base, self.idp, self.page = live.base_url, live.idp, page
-        self.arrived: list[str] = []
+        self.redirect_uri, self.arrived = live.portal.callback, live.portal.arrived
         self.visited: list[str] = []  # paths of the IdP pages the browser was shown
         self._pending: dict[str, tuple[str, str]] = {}
-
-        def callback(route: Route) -> None:
-            self.arrived.append(route.request.url)
-            route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Portal</title>")
 
         def navigated(frame: Frame) -> None:
             if frame.url.startswith(self.base):
                 self.visited.append(urlparse(frame.url).path)
 
-        context.route("https://portal.example/**", callback)
         context.add_cookies([{"name": self.idp.services.cookies.lang.name, "value": "en", "url": self.base}])
         page.on("framenavigated", navigated)
 
     def authorize(self, acr_values: str | None = None) -> None:
         verifier, state, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         params = {
-            "response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI, "scope": "openid",
+            "response_type": "code", "client_id": "portal", "redirect_uri": self.redirect_uri, "scope": "openid",
             "state": state, "nonce": nonce,
             "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
         }
@@ -102,13 +98,13 @@ class Portal:
 
     def id_token(self) -> dict[str, Any]:
         """Wait for the browser to land on the redirect URI with a code; redeem it; the ID token claims."""
-        self.page.wait_for_url(f"{REDIRECT_URI}?**")
+        self.page.wait_for_url(f"{self.redirect_uri}?**")
         callback = self.page.url
         assert self.arrived[-1] == callback
         query = {key: values[0] for key, values in parse_qs(urlparse(callback).query).items()}
         assert "code" in query and "error" not in query and query["iss"] == self.base, callback
         verifier, nonce = self._pending.pop(query["state"])
-        with OAuth2Client("portal", self.idp.portal_secret, redirect_uri=REDIRECT_URI, trust_env=False) as rp:
+        with OAuth2Client("portal", self.idp.portal_secret, redirect_uri=self.redirect_uri, trust_env=False) as rp:
             token = rp.fetch_token(f"{self.base}/token", authorization_response=callback,
                                    state=query["state"], code_verifier=verifier)
         keys = KeySet.import_key_set(httpx.get(f"{self.base}/jwks", trust_env=False).json())

@@ -1,8 +1,8 @@
 """Sign-in end to end in a real headless Chromium against the app served by uvicorn.
 
-The relying party's redirect URI (https://portal.example/callback) never reaches the network: the
-browser context intercepts it and answers with a tiny page, so the test reads the authorization
-response from the address bar, then redeems the code with Authlib as the portal would.
+The relying party's redirect URI is a page served on loopback (tests.browser.RelyingPartySite),
+so the browser really arrives there; the test reads the authorization response from the address
+bar, then redeems the code with Authlib as the portal would.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from idp.migrate import upgrade
 from idp.settings import Settings
 from idp.store import MemoryStore
 from levels.national_code import make_national_code
-from tests.browser import launch_chromium, serve
-from tests.idp.conftest import PASSWORD, REDIRECT_URI, Idp, _build
+from tests.browser import RelyingPartySite, launch_chromium, relying_party_site, serve
+from tests.idp.conftest import PASSWORD, Idp, _build
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -46,6 +46,7 @@ PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 class LiveIdp:
     base_url: str
     idp: Idp
+    portal: RelyingPartySite  # the "portal" client's only redirect URI is portal.callback
 
 
 @pytest.fixture
@@ -65,8 +66,9 @@ def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
     assert not settings.secure_cookies
     idp = _build(settings, MemoryStore())
     try:
-        with serve(create_app(settings, services=idp.services), sock):
-            yield LiveIdp(base_url, idp)
+        with serve(create_app(settings, services=idp.services), sock), relying_party_site("Portal") as portal:
+            idp.services.clients.update("portal", redirect_uris=[portal.callback])
+            yield LiveIdp(base_url, idp, portal)
     finally:
         idp.services.engine.dispose()
 
@@ -78,25 +80,19 @@ def chromium() -> Iterator[Browser]:
 
 
 def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browser, live_idp: LiveIdp) -> None:
-    from playwright.sync_api import Route, expect
+    from playwright.sync_api import expect
 
-    base, idp = live_idp.base_url, live_idp.idp
+    base, idp, redirect_uri = live_idp.base_url, live_idp.idp, live_idp.portal.callback
     verifier = secrets.token_urlsafe(48)
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     authorize_url = f"{base}/authorize?" + urlencode({
-        "response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI,
+        "response_type": "code", "client_id": "portal", "redirect_uri": redirect_uri,
         "scope": "openid profile", "state": state, "nonce": nonce,
         "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
     })
 
     context = chromium.new_context()
-    arrived: list[str] = []
-
-    def portal(route: Route) -> None:
-        arrived.append(route.request.url)
-        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Portal</title>")
-
-    context.route("https://portal.example/**", portal)
+    arrived = live_idp.portal.arrived
     page = context.new_page()
     page.set_default_timeout(10_000)
     html = page.locator("html")
@@ -141,7 +137,7 @@ def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browse
     national_code.fill(idp.national_code.translate(PERSIAN_DIGITS))
     password.fill(PASSWORD)
     sign_in.click()
-    page.wait_for_url(f"{REDIRECT_URI}?**")
+    page.wait_for_url(f"{redirect_uri}?**")
     callback = page.url
     assert arrived == [callback]
     response = parse_qs(urlparse(callback).query)
@@ -154,7 +150,7 @@ def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browse
     assert session["secure"] is False  # plain-http loopback issuer only
     context.close()
 
-    with OAuth2Client("portal", idp.portal_secret, redirect_uri=REDIRECT_URI, trust_env=False) as rp:
+    with OAuth2Client("portal", idp.portal_secret, redirect_uri=redirect_uri, trust_env=False) as rp:
         token = rp.fetch_token(f"{base}/token", authorization_response=callback, state=state,
                                code_verifier=verifier)
     keys = KeySet.import_key_set(httpx.get(f"{base}/jwks", trust_env=False).json())
@@ -166,23 +162,16 @@ def test_citizen_signs_in_with_persian_digits_in_a_real_browser(chromium: Browse
 def test_form_post_response_reaches_the_client_in_a_real_browser(chromium: Browser, live_idp: LiveIdp) -> None:
     """response_mode=form_post: after the sign-in form, the response page posts the code to the
     client; the page's CSP (form-action) lets exactly that through, with no violation reported."""
-    from playwright.sync_api import Route
 
-    base, idp = live_idp.base_url, live_idp.idp
+    base, idp, portal = live_idp.base_url, live_idp.idp, live_idp.portal
+    redirect_uri = portal.callback
     verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
     authorize_url = f"{base}/authorize?" + urlencode({
-        "response_type": "code", "client_id": "portal", "redirect_uri": REDIRECT_URI, "scope": "openid",
+        "response_type": "code", "client_id": "portal", "redirect_uri": redirect_uri, "scope": "openid",
         "state": state, "nonce": "n", "response_mode": "form_post", "ui_locales": "en",
         "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
     })
     context = chromium.new_context()
-    posted: list[tuple[str, str, str]] = []
-
-    def portal(route: Route) -> None:
-        posted.append((route.request.method, route.request.url, route.request.post_data or ""))
-        route.fulfill(status=200, content_type="text/html", body="<!doctype html><title>Portal</title>")
-
-    context.route("https://portal.example/**", portal)
     page = context.new_page()
     page.set_default_timeout(10_000)
     violations: list[str] = []
@@ -192,17 +181,17 @@ def test_form_post_response_reaches_the_client_in_a_real_browser(chromium: Brows
     page.get_by_label("National code").fill(idp.national_code)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(REDIRECT_URI)
+    page.wait_for_url(redirect_uri)
     assert violations == []
-    [(method, url, body)] = posted
-    assert method == "POST" and url == REDIRECT_URI
+    [(url, body)] = portal.posted
+    assert url == redirect_uri and not portal.arrived
     response = parse_qs(body)
     assert set(response) == {"code", "state", "iss"}
     assert response["state"] == [state] and response["iss"] == [base]
     context.close()
 
-    callback = f"{REDIRECT_URI}?{urlencode({k: v[0] for k, v in response.items()})}"
-    with OAuth2Client("portal", idp.portal_secret, redirect_uri=REDIRECT_URI, trust_env=False) as rp:
+    callback = f"{redirect_uri}?{urlencode({k: v[0] for k, v in response.items()})}"
+    with OAuth2Client("portal", idp.portal_secret, redirect_uri=redirect_uri, trust_env=False) as rp:
         token = rp.fetch_token(f"{base}/token", authorization_response=callback, state=state,
                                code_verifier=verifier)
     assert "id_token" in token

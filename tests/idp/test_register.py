@@ -132,17 +132,77 @@ def test_each_invalid_field_is_explained_in_english_when_asked(sqlite_idp: Idp) 
     assert "این تاریخ وجود ندارد" in r.text
 
 
-def test_existing_national_code_offers_sign_in_and_recovery_and_reveals_nothing(idp: Idp) -> None:
-    _, challenge = pkce_pair()
-    tx = _tx(idp.browser, challenge, ui_locales="en")
-    r = _register(idp.browser, tx, national_code=idp.national_code.translate(PERSIAN))
-    assert r.status_code == 409
-    assert "An account already exists for this national code." in r.text
-    assert f'href="/login?tx={tx}"' in r.text and f'href="/recover?tx={tx}"' in r.text
+def _same_shape(html: str) -> str:
+    """The page with its per-request values (pending id, CSRF token) and numbers blanked out."""
+    html = re.sub(r'(id=|name="(?:id|csrf_token)" value=")[^"&]+', r"\1…", html)
+    return re.sub("[0-9۰-۹]+", "N", html)
+
+
+def _resend(browser: TestClient, location: str) -> httpx.Response:
+    page = browser.get(location)
+    csrf = CSRF_RE.search(page.text)
+    assert csrf
+    pending_id = parse_qs(urlparse(location).query)["id"][0]
+    return browser.post("/register/verify", data={"csrf_token": csrf.group(1), "id": pending_id, "resend": "1"})
+
+
+def test_a_registered_national_code_gets_the_same_answers_and_nothing_is_created(idp: Idp) -> None:
+    services, owner_code = idp.services, idp.national_code
+    before = services.people.get(idp.person_id)
+    password_hash = services.people.password_hash(idp.person_id)
+    newcomer, prober = idp.browser, idp.new_browser()
+    txs = [_tx(b, pkce_pair()[1], ui_locales="en") for b in (newcomer, prober)]
+
+    # The form: the same status, redirect and cookies, after the same work (a hash, a code).
+    new = _register(newcomer, txs[0])
+    taken = _register(prober, txs[1], national_code=owner_code.translate(PERSIAN))
+    assert new.status_code == taken.status_code == 303
+    assert _same_shape(new.headers["location"]) == _same_shape(taken.headers["location"])
+    assert sorted(new.headers.keys()) == sorted(taken.headers.keys())
+    for r in (new, taken):
+        pending_id = parse_qs(urlparse(r.headers["location"]).query)["id"][0]
+        raw = services.store.get(f"register:{pending_id}")
+        assert raw is not None and b"$argon2id$" in raw
+    codes = [m for m in _outbox(idp) if m["to"] == "+989123456789"]
+    assert len(codes) == 2 and _same_shape(codes[0]["text"]) == _same_shape(codes[1]["text"])
+
+    # The code page, a wrong code and a resend too soon: the same pages and statuses.
+    pages = [b.get(r.headers["location"]) for b, r in ((newcomer, new), (prober, taken))]
+    assert pages[0].status_code == pages[1].status_code == 200
+    assert _same_shape(pages[0].text) == _same_shape(pages[1].text)
+    wrongs = [_submit_code(b, r.headers["location"], "000000" if c["text"].find("000000") < 0 else "111111")
+              for b, r, c in ((newcomer, new, codes[0]), (prober, taken, codes[1]))]
+    assert wrongs[0].status_code == wrongs[1].status_code == 400
+    assert _same_shape(wrongs[0].text) == _same_shape(wrongs[1].text)
+    resends = [_resend(newcomer, new.headers["location"]), _resend(prober, taken.headers["location"])]
+    assert resends[0].status_code == resends[1].status_code == 429
+    assert all(0 < int(r.headers["Retry-After"]) <= 60 for r in resends)
+    assert _same_shape(resends[0].text) == _same_shape(resends[1].text)
+
+    # The owner's proven number is told, once, in Persian; it carries no code and no typed number.
+    (notice,) = [m for m in _outbox(idp) if m["to"] == "+989121234567"]
+    assert "کسی خواست با کد ملی شما" in notice["text"] and "بازنشانی" in notice["text"]
+    assert not re.search("[0-9]{6}", notice["text"]) and "6789" not in notice["text"]
+    again = _register(idp.new_browser(), national_code=owner_code, mobile="09351112233")
+    assert again.status_code == 303
+    assert len([m for m in _outbox(idp) if m["to"] == "+989121234567"]) == 1
+
+    # The right code proves the typed number: only now do the two differ. Nothing is created or
+    # changed for the registered code, and nobody is signed in.
+    code_for = {m["text"]: re.search("[0-9]{6}", m["text"]).group(0) for m in codes}  # type: ignore[union-attr]
+    done = _submit_code(newcomer, new.headers["location"], code_for[codes[0]["text"]])
+    assert done.status_code == 303 and services.people.get_by_national_code(NEW_CODE) is not None
+    refused = _submit_code(prober, taken.headers["location"], code_for[codes[1]["text"]])
+    assert refused.status_code == 409
+    assert "No account was created with these details." in refused.text
+    assert f'href="/login?tx={txs[1]}"' in refused.text and f'href="/recover?tx={txs[1]}"' in refused.text
     for detail in ("Sara", "Ahmadi", "4567", "1369", "1990"):
-        assert detail not in r.text
-    assert _outbox(idp) == []
-    assert idp.services.people.get_by_national_code(idp.national_code).id == idp.person_id  # type: ignore[union-attr]
+        assert detail not in refused.text
+    assert "idp_session" not in prober.cookies
+    assert services.people.get(idp.person_id) == before
+    assert services.people.password_hash(idp.person_id) == password_hash
+    assert [e.person_id for e in services.audit.recent(kind="person.registered")] == [
+        services.people.get_by_national_code(NEW_CODE).id]  # type: ignore[union-attr]
 
 
 def test_wrong_code_is_refused_and_creates_no_one(sqlite_idp: Idp) -> None:
@@ -174,9 +234,9 @@ def test_csrf_token_is_required(sqlite_idp: Idp) -> None:
 
 
 def test_registrations_to_one_mobile_number_are_limited(sqlite_idp: Idp) -> None:
-    responses = [_register(sqlite_idp.browser) for _ in range(6)]
-    assert [r.status_code for r in responses] == [303] * 5 + [429]
-    assert int(responses[-1].headers["retry-after"]) > 0
+    answers = [_register(sqlite_idp.browser) for _ in range(6)]
+    assert [r.status_code for r in answers] == [303] * 5 + [429]
+    assert 3500 < int(answers[-1].headers["Retry-After"]) <= 3600
     assert len(_outbox(sqlite_idp)) == 5
 
 

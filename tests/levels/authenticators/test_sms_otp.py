@@ -234,3 +234,99 @@ def test_rejects_a_number_not_in_e164(otp, phone):
 def test_needs_a_secret(store, phone):
     with pytest.raises(ValueError):
         SmsOtp(store, phone, secret=b"")
+
+
+def test_within_the_wait_the_code_still_valid_is_offered_instead_of_a_new_one(otp, phone):
+    first = otp.send(SUBJECT, MOBILE, "login")
+    with pytest.raises(ResendTooSoon) as raised:
+        otp.send(SUBJECT, MOBILE, "login", locale="en")
+    pending = raised.value.pending
+    assert pending is not None and len(phone.messages) == 1
+    assert (pending.id, pending.subject, pending.purpose, pending.mobile_hint) == (
+        first.id, SUBJECT, "login", "+98912***4567")
+    # From what the store has left of the code's lifetime and of the wait (it keeps its own time).
+    assert abs((pending.expires_at - first.expires_at).total_seconds()) < 1
+    assert abs((pending.resend_at - first.resend_at).total_seconds()) < 1
+    assert otp.verify(pending.id, SUBJECT, "login", phone.last_code())
+
+
+def test_the_code_offered_is_only_the_one_sent_to_the_same_number_for_the_same_purpose(otp, phone):
+    otp.send(SUBJECT, MOBILE, "login")
+    with pytest.raises(ResendTooSoon) as raised:
+        otp.send(SUBJECT, "+989351112233", "login")
+    assert raised.value.pending is None
+    otp.send(SUBJECT, MOBILE, "recover")
+    with pytest.raises(ResendTooSoon) as raised:
+        otp.send(SUBJECT, MOBILE, "recover")
+    assert raised.value.pending is not None and raised.value.pending.purpose == "recover"
+    assert not otp.verify(raised.value.pending.id, SUBJECT, "login", phone.last_code())
+
+
+def test_a_verified_code_lifts_the_wait_for_the_next_one(otp, phone):
+    first = otp.send(SUBJECT, MOBILE, "login")
+    assert otp.verify(first.id, SUBJECT, "login", phone.last_code())
+    second = otp.send(SUBJECT, MOBILE, "login")
+    assert second.id != first.id and len(phone.messages) == 2
+    assert otp.verify(second.id, SUBJECT, "login", phone.last_code())
+
+
+def test_a_code_used_up_by_wrong_guesses_is_not_offered_and_the_wait_stays(store, phone):
+    otp = SmsOtp(store, phone, secret=SECRET, max_attempts=2, clock=lambda: NOW)
+    challenge = otp.send(SUBJECT, MOBILE, "login")
+    wrong = f"{(int(phone.last_code()) + 1) % 1_000_000:06d}"
+    for _ in range(2):
+        assert not otp.verify(challenge.id, SUBJECT, "login", wrong)
+    with pytest.raises(ResendTooSoon) as raised:
+        otp.send(SUBJECT, MOBILE, "login")
+    assert raised.value.pending is None and 55 < raised.value.retry_in <= 60
+    assert len(phone.messages) == 1
+
+
+def test_a_sign_in_arriving_while_the_message_is_on_its_way_is_offered_that_code(store):
+    offered: list[object] = []
+
+    class SlowPhone(Phone):
+        def send(self, to: str, text: str) -> None:
+            # Another sign-in for the same person asks while the gateway is still sending.
+            with pytest.raises(ResendTooSoon) as raised:
+                otp.send(SUBJECT, MOBILE, "login")
+            offered.append(raised.value.pending)
+            super().send(to, text)
+
+    phone = SlowPhone()
+    otp = SmsOtp(store, phone, secret=SECRET)
+    challenge = otp.send(SUBJECT, MOBILE, "login")
+    assert [getattr(p, "id", None) for p in offered] == [challenge.id]
+
+
+def test_a_failed_delivery_is_never_offered(store):
+    phone = Phone()
+    otp = SmsOtp(store, phone, secret=SECRET)
+    phone.down = True
+    with pytest.raises(SmsDeliveryFailed):
+        otp.send(SUBJECT, MOBILE, "login")
+    phone.down = False
+    sent = otp.send(SUBJECT, MOBILE, "login")
+    with pytest.raises(ResendTooSoon) as raised:
+        otp.send(SUBJECT, MOBILE, "login")
+    assert raised.value.pending is not None and raised.value.pending.id == sent.id
+
+
+def test_the_store_never_sees_the_mobile_number(store, phone):
+    recording = Recording(store)
+    otp = SmsOtp(recording, phone, secret=SECRET)
+    otp.send(SUBJECT, MOBILE, "login")
+    with pytest.raises(ResendTooSoon):
+        otp.send(SUBJECT, MOBILE, "login")
+    assert not any(MOBILE.encode() in w or b"9121234567" in w for w in recording.written)
+
+
+def test_past_the_window_limit_asking_again_is_still_too_many_not_too_soon(store, phone):
+    otp = SmsOtp(store, phone, secret=SECRET, resend_after=60, max_sends=1, send_window=900)
+    challenge = otp.send(SUBJECT, MOBILE, "login")
+    assert otp.verify(challenge.id, SUBJECT, "login", phone.last_code())
+    for _ in range(2):
+        with pytest.raises(TooManyAttempts) as raised:
+            otp.send(SUBJECT, MOBILE, "login")
+        assert 800 < raised.value.resets_in <= 900
+    assert len(phone.messages) == 1
