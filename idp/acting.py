@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from legal_entities.entities import LegalEntities
-
 from idp.store import Store
+from legal_entities.entities import LegalEntities
 from legal_entities.models import Mandate
 from legal_entities.rules import entity_claim, may_act, powers_for_request
 

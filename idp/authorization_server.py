@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -25,7 +26,7 @@ from idp.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.refresh_token import RefreshTokenGrant
 from idp.refresh_tokens import RefreshToken, SqlRefreshTokenStore
-from idp.store import Store
+from idp.store import Store, StoreUnavailable
 from idp.tokens import TokenIssuer
 from levels.people import SqlPersonStore
 from levels.proofing import SqlProofingStore
@@ -80,10 +81,13 @@ class IdpAuthorizationServer(AuthorizationServer):
             error = InvalidClientError(description="Too many failed client authentications; try again later.")
             error.status_code = 429
             raise error from None
+        except StoreUnavailable:
+            pass  # fails open while the store is down (README "When a backend is down")
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
-            self.client_throttle.failed(key, ip)
+            with suppress(StoreUnavailable):
+                self.client_throttle.failed(key, ip)
             raise
 
     def save_token(self, token: dict[str, object], request: object) -> None:

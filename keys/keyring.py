@@ -170,6 +170,11 @@ class KeyRing:
             raise InvalidToken("claims are not a JSON object")
         return dict(decoded.header), dict(decoded.claims)
 
+    def reload_due(self) -> bool:
+        """True if the next hot-path call will read the store (callers on an event loop use this
+        to make that call from a thread)."""
+        return time.monotonic() >= self._due
+
     def maybe_reload(self) -> None:
         """Re-read the store if `reload_interval` seconds passed since the last load, so keys
         rotated by another process (the CLI) are picked up. Costs one clock read when not due."""

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -16,12 +15,12 @@ from idp.acting import SCOPE as ENTITY_SCOPE
 from idp.acting import SELF, Acting
 from idp.authorization_response import deliver
 from idp.checks import check_acr_values, check_claims, check_prompt, check_response_mode
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import PostedForm, client_ip, services
 from idp.errors import AccountSelectionRequiredError, LoginRequiredError, OAuth2Error
 from idp.interaction import Done, Requirement, decide
 from idp.login_transactions import LoginTransaction
 from idp.methods import available_methods
-from idp.oauth_request import HttpRequest, parse_pairs, read_form
+from idp.oauth_request import HttpRequest, parse_pairs
 from idp.services import Services
 from idp.tokens import AuthContext
 from idp.verified_claims import requested
@@ -31,24 +30,22 @@ router = APIRouter()
 
 
 @router.api_route("/authorize", methods=["GET", "POST"])
-async def authorize(request: Request) -> Response:
+def authorize(request: Request, posted: PostedForm) -> Response:
     svc = services(request)
     try:
-        pairs = await read_form(request) if request.method == "POST" else parse_pairs(
-            request.scope.get("query_string", b"")
-        )
+        pairs = posted.pairs() if request.method == "POST" else parse_pairs(request.scope.get("query_string", b""))
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
-    return await run_in_threadpool(authorization, svc, request, pairs, None)
+    return authorization(svc, request, pairs, None)
 
 
 @router.get("/authorize/resume")
-async def resume(request: Request) -> Response:
+def resume(request: Request) -> Response:
     svc = services(request)
     tx = svc.transactions.load(request.query_params.get("tx"))
     if tx is None:
         return svc.pages.link_expired(request)
-    return await run_in_threadpool(authorization, svc, request, tx.params, tx)
+    return authorization(svc, request, tx.params, tx)
 
 
 def authorization(

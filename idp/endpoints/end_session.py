@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import PostedForm, client_ip, services
 from idp.errors import OAuth2Error
-from idp.oauth_request import HttpRequest, parse_pairs, read_form
+from idp.oauth_request import HttpRequest, parse_pairs
 from idp.services import Services
 
 router = APIRouter()
@@ -19,11 +19,11 @@ _OWN_FIELDS = frozenset({"csrf_token", "confirm"})
 
 
 @router.api_route("/end_session", methods=["GET", "POST"])
-async def end_session(request: Request) -> Response:
+def end_session(request: Request, posted: PostedForm) -> Response:
     svc = services(request)
     try:
         query = parse_pairs(request.scope.get("query_string", b""))
-        form = await read_form(request)
+        form = posted.pairs()
         pairs = form if request.method == "POST" else query
         oreq = HttpRequest(request.method, svc.settings.issuer + "/end_session", request.headers, query, form)
         logout = svc.server.validate_endpoint_request("end_session", oreq)
