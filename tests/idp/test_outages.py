@@ -5,6 +5,7 @@ with a private redis-server (paused, killed, restarted empty) and PostgreSQL beh
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 import socket
 import threading
@@ -100,7 +101,7 @@ def providers(backends: Backends, tmp_path: Path, count: int = 1,
     and one Redis, all serving the same issuer, as behind a load balancer."""
     kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     socks = [_listening_socket() for _ in range(count)]
-    issuer = "http://127.0.0.1:{}".format(socks[0].getsockname()[1])
+    issuer = f"http://127.0.0.1:{socks[0].getsockname()[1]}"
     with ExitStack() as stack:
         instances = []
         for sock in socks:
@@ -244,8 +245,9 @@ def test_refresh_and_client_credentials_work_while_redis_is_down(backends: Backe
 
 
 def test_postgres_cut_answers_503_and_the_first_request_after_restore_succeeds(
-        backends: Backends, provider: Provider) -> None:
+        backends: Backends, provider: Provider, caplog: pytest.LogCaptureFixture) -> None:
     tokens = _signed_in_tokens(provider)
+    caplog.clear()
     backends.proxy.cut()
     r = httpx.post(f"{provider.base_url}/token", auth=("portal", provider.portal_secret),
                    data={"grant_type": "refresh_token", "refresh_token": str(tokens["refresh_token"])})
@@ -254,9 +256,14 @@ def test_postgres_cut_answers_503_and_the_first_request_after_restore_succeeds(
     _assert_unavailable_json(provider.machine_token())
     assert time.monotonic() - started < 0.5
     _assert_unavailable_page(provider.client().get(provider.authorize_url()[0]))
+    english = provider.client().get(provider.authorize_url()[0] + "&lang=en")
+    assert english.status_code == 503 and "The service is temporarily unavailable" in english.text
     ready = httpx.get(f"{provider.base_url}/readyz")
     assert ready.status_code == 503 and int(ready.headers["retry-after"]) >= 1
     assert httpx.get(f"{provider.base_url}/healthz").status_code == 200
+    # The operator's log: one line saying the database is down, no tracebacks.
+    assert [r.name for r in caplog.records if r.levelno >= logging.ERROR] == ["idp.backends"]
+    assert not [r for r in caplog.records if r.exc_info]
     backends.proxy.restore()
     time.sleep(BREAKER_INTERVAL)  # the breaker lets the next request probe the database
     r = httpx.post(f"{provider.base_url}/token", auth=("portal", provider.portal_secret),
