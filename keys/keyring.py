@@ -192,9 +192,10 @@ class KeyRing:
             if time.monotonic() >= self._due:
                 try:
                     self._reload_locked()
-                except KeysError:
-                    # Keep serving the keys we have: a database blip must not stop sign-ins.
-                    log.exception("reloading signing keys failed; keeping the previous keys")
+                except KeysError as exc:
+                    # Keep serving the keys we have: a database blip must not stop sign-ins. One
+                    # line per attempt, no traceback: an outage must not flood the log.
+                    log.error("reloading signing keys failed; keeping the previous keys: %s", exc)
                     self._due = time.monotonic() + self._reload_interval
         finally:
             self._lock.release()
