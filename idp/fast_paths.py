@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from idp import loop_guard
+
 Body = Callable[[], Awaitable[bytes]]
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -30,6 +32,7 @@ class FastPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            loop_guard.serving_request()
             method, path = scope["method"], scope["path"]
             if method == "POST" and path in self._posts:
                 await self._posts[path](scope, receive, send)

@@ -17,8 +17,7 @@ from idp.pages import Pages
 
 API_PATHS = frozenset({"/token", "/introspect", "/revoke", "/userinfo"})
 TITLE = "The service is temporarily unavailable"
-MESSAGE = ("We could not complete your request just now. Please try again in a minute; "
-           "nothing you entered has been lost.")
+MESSAGE = "We could not complete your request just now. Please try again in a minute."
 
 
 def api_response(exc: Unavailable) -> Response:

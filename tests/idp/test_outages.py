@@ -155,7 +155,7 @@ def _assert_unavailable_page(r: httpx.Response) -> None:
     assert r.status_code == 503, r.text
     assert r.headers["content-type"].startswith("text/html")
     assert int(r.headers["retry-after"]) >= 1
-    assert "سامانه موقتاً در دسترس نیست" in r.text  # Persian by default
+    assert "سامانه موقتاً در دسترس نیست" in r.text and "دوباره امتحان کنید" in r.text  # Persian by default
     assert "Traceback" not in r.text
 
 
