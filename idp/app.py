@@ -16,8 +16,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from idp import outages
 from idp.backchannel import run_deliveries
 from idp.background import every
+from idp.breaker import Unavailable
 from idp.endpoints import (
     account,
     account_companies,
@@ -39,10 +41,11 @@ from idp.endpoints.discovery import metadata_bytes
 from idp.endpoints.token import endpoints as oauth_endpoints
 from idp.errors import BrowserError
 from idp.fast_paths import FastPaths
+from idp.health import Health
 from idp.security_headers import SecurityHeaders
 from idp.services import Services
 from idp.settings import Settings
-from idp.store import Store, StoreUnavailable
+from idp.store import Store
 
 # Authlib logs issued tokens at debug level; never let that reach our logs.
 logging.getLogger("authlib").setLevel(logging.WARNING)
@@ -82,11 +85,9 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
     async def _browser_error(request: Request, exc: BrowserError) -> Response:
         return svc.pages.error(request, exc.title, exc.message, status_code=exc.status_code)
 
-    @app.exception_handler(StoreUnavailable)
-    async def _store_down(request: Request, exc: StoreUnavailable) -> Response:
-        logging.getLogger("idp").error("ephemeral store unavailable: %s", exc)
-        return JSONResponse({"error": "temporarily_unavailable",
-                             "error_description": "Please try again in a moment."}, status_code=503)
+    @app.exception_handler(Unavailable)
+    async def _backend_down(request: Request, exc: Unavailable) -> Response:
+        return outages.response(svc.pages, request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_input(request: Request, exc: RequestValidationError) -> Response:
@@ -100,10 +101,22 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
                             status_code=500)
 
     discovery = metadata_bytes(settings, svc.policy)
+
+    async def discovery_bytes() -> bytes:
+        return discovery
+
+    async def jwks_bytes() -> bytes:
+        # A due key reload reads the database: that happens in the thread pool, never on the loop.
+        if svc.keyring.reload_due():
+            return await anyio.to_thread.run_sync(svc.keyring.jwks_bytes)
+        return svc.keyring.jwks_bytes()
+
+    health = Health(svc.engine, svc.store)
     fast = FastPaths(
         app,
-        documents={"/.well-known/openid-configuration": lambda: discovery, "/jwks": svc.keyring.jwks_bytes},
+        documents={"/.well-known/openid-configuration": discovery_bytes, "/jwks": jwks_bytes},
         posts=oauth_endpoints(svc),
+        gets={"/healthz": health.healthz, "/readyz": health.readyz},
     )
     # Outermost: nosniff (and HSTS on https) on every response, the fast paths' included.
     return SecurityHeaders(fast, https=settings.issuer.startswith("https://"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -25,7 +26,7 @@ from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.refresh_token import RefreshTokenGrant
 from idp.one_time_ids import UsedAssertions
 from idp.refresh_tokens import RefreshToken, SqlRefreshTokenStore
-from idp.store import Store
+from idp.store import Store, StoreUnavailable
 from idp.tokens import TokenIssuer
 from levels.people import SqlPersonStore
 from levels.proofing import SqlProofingStore
@@ -80,13 +81,16 @@ class IdpAuthorizationServer(AuthorizationServer):
             self.client_throttle.check(claimed, ip)
         except TooManyAttempts as exc:
             raise ClientAuthenticationThrottled(exc.resets_in) from None
+        except StoreUnavailable:
+            pass  # fails open while the store is down (README "When a backend is down")
         try:
             # A malformed Basic header is refused whichever method comes first (RFC 6749 §2.3: one
             # method per request), so no other method is tried with it.
             basic_credentials(request.headers)
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
-            self.client_throttle.failed(claimed, ip)
+            with suppress(StoreUnavailable):
+                self.client_throttle.failed(claimed, ip)
             raise
 
     def save_token(self, token: dict[str, object], request: object) -> None:

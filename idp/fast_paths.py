@@ -3,7 +3,8 @@
 Discovery and JWKS are public, identical for everyone and change only on key rotation: they are
 pre-serialized bytes. The token, introspection and revocation endpoints are machine-to-machine
 form posts called at very high rates; they go straight to the Authlib server (see
-`idp.endpoints.token`). Everything else falls through to the FastAPI app.
+`idp.endpoints.token`). The health checks (`idp.health`) are polled every second. Everything else
+falls through to the FastAPI app.
 """
 
 from __future__ import annotations
@@ -12,27 +13,35 @@ from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-Body = Callable[[], bytes]
+from idp import loop_guard
+
+Body = Callable[[], Awaitable[bytes]]
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class FastPaths:
     def __init__(
-        self, app: ASGIApp, *, documents: dict[str, Body], posts: dict[str, Handler], max_age: int = 300,
+        self, app: ASGIApp, *, documents: dict[str, Body], posts: dict[str, Handler],
+        gets: dict[str, Handler] | None = None, max_age: int = 300,
     ) -> None:
         self.app = app
         self._documents = documents
         self._posts = posts
+        self._gets = gets or {}
         self._cache = f"public, max-age={max_age}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            loop_guard.serving_request()
             method, path = scope["method"], scope["path"]
             if method == "POST" and path in self._posts:
                 await self._posts[path](scope, receive, send)
                 return
             if method in ("GET", "HEAD") and path in self._documents:
-                await self._document(self._documents[path](), method, send)
+                await self._document(await self._documents[path](), method, send)
+                return
+            if method in ("GET", "HEAD") and path in self._gets:
+                await self._gets[path](scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -56,7 +56,8 @@ def make_store(settings: Settings) -> Store:
     if settings.redis_url:
         from idp.store_redis import RedisStore
 
-        return RedisStore(settings.redis_url, prefix=settings.redis_prefix)
+        return RedisStore(settings.redis_url, prefix=settings.redis_prefix, timeout=settings.redis_timeout,
+                          breaker_interval=settings.redis_breaker_interval)
     return MemoryStore()
 
 
@@ -170,7 +171,8 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, store: Store | None = None, engine: Engine | None = None) -> Services:
-        engine = engine or make_engine(settings.database_url)
+        engine = engine or make_engine(settings.database_url, timeout=settings.database_timeout,
+                                       breaker_interval=settings.database_breaker_interval)
         store = store or make_store(settings)
         kek = load_kek(settings)
         keyring = make_keyring(settings, engine, kek)

@@ -130,6 +130,14 @@ class Settings(BaseSettings):
     backchannel_max_delay: float = Field(default=3600.0, gt=0)
     backchannel_timeout: float = Field(default=5.0, gt=0)
 
+    # Backend faults (README "When a backend is down"): seconds a Redis command, or opening a
+    # database connection, may take before that backend counts as down; then its circuit breaker
+    # answers 503 with Retry-After at once for *_breaker_interval seconds before one request probes it.
+    redis_timeout: float = Field(default=0.5, gt=0)
+    redis_breaker_interval: float = Field(default=5.0, gt=0)
+    database_timeout: float = Field(default=3.0, gt=0)
+    database_breaker_interval: float = Field(default=5.0, gt=0)
+
     # What must survive the loss of the ephemeral store (docs/design.md, "What may be lost"):
     # a private_key_jwt assertion may expire at most this many seconds after it is made (RFC 7523
     # §3: its id is remembered, durably, until then); expired revocations and assertion ids are

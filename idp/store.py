@@ -11,9 +11,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from idp.breaker import Unavailable
 
-class StoreUnavailable(Exception):
+
+class StoreUnavailable(Unavailable):
     """The backing server could not be reached; callers answer 503, never 500."""
+
+    backend = "store"
 
 
 class Store(Protocol):

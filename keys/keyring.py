@@ -170,6 +170,11 @@ class KeyRing:
             raise InvalidToken("claims are not a JSON object")
         return dict(decoded.header), dict(decoded.claims)
 
+    def reload_due(self) -> bool:
+        """True if the next hot-path call will read the store (callers on an event loop use this
+        to make that call from a thread)."""
+        return time.monotonic() >= self._due
+
     def maybe_reload(self) -> None:
         """Re-read the store if `reload_interval` seconds passed since the last load, so keys
         rotated by another process (the CLI) are picked up. Costs one clock read when not due."""
@@ -187,9 +192,10 @@ class KeyRing:
             if time.monotonic() >= self._due:
                 try:
                     self._reload_locked()
-                except KeysError:
-                    # Keep serving the keys we have: a database blip must not stop sign-ins.
-                    log.exception("reloading signing keys failed; keeping the previous keys")
+                except KeysError as exc:
+                    # Keep serving the keys we have: a database blip must not stop sign-ins. One
+                    # line per attempt, no traceback: an outage must not flood the log.
+                    log.error("reloading signing keys failed; keeping the previous keys: %s", exc)
                     self._due = time.monotonic() + self._reload_interval
         finally:
             self._lock.release()

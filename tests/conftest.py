@@ -65,3 +65,13 @@ def record_audit(audit: list[tuple[str, dict[str, object]]]) -> Callable[[str, M
         audit.append((kind, dict(detail)))
 
     return record
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_blocking_io_on_the_event_loop() -> Iterator[None]:
+    """Any Redis or database call made on the event loop thread fails the test that made it."""
+    from idp import loop_guard
+
+    loop_guard.enable()
+    yield
+    loop_guard.enable(False)

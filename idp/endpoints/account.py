@@ -13,16 +13,14 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.endpoints.deps import client_ip, retry_after, services
+from idp.endpoints.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.errors import OAuth2Error
 from idp.i18n import format_day
 from idp.login_transactions import LoginTransaction
-from idp.oauth_request import read_form
 from idp.services import Services
 from idp.sessions import SsoSession
 from legal_entities.days import TEHRAN
@@ -98,9 +96,9 @@ def _page(svc: Services, request: Request, person: Person, *, status_code: int =
     )
 
 
-async def _form(svc: Services, request: Request) -> ImmutableMultiDict[str, str] | Response:
+def _form(svc: Services, request: Request, posted: Posted) -> ImmutableMultiDict[str, str] | Response:
     try:
-        form = ImmutableMultiDict(await read_form(request))
+        form = ImmutableMultiDict(posted.pairs())
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
     if not svc.pages.check_csrf(request, form.get("csrf_token")):
@@ -108,15 +106,15 @@ async def _form(svc: Services, request: Request) -> ImmutableMultiDict[str, str]
     return form
 
 
-async def posted_form(
-    request: Request, page: str = ACCOUNT_HOME
+def posted_form(
+    request: Request, posted: Posted, page: str = ACCOUNT_HOME
 ) -> tuple[Services, SsoSession, Person, ImmutableMultiDict[str, str]] | Response:
     """A signed-in person's account form, after its CSRF token checks out."""
     svc = services(request)
     who = signed_in(svc, request, page)
     if isinstance(who, Response):
         return who
-    form = await _form(svc, request)
+    form = _form(svc, request, posted)
     if isinstance(form, Response):
         return form
     return svc, who[0], who[1], form
@@ -126,20 +124,20 @@ _SECURITY_NOTICES = {"passkey": "Your passkey was added.", "password": PASSWORD_
 
 
 @router.get(SECURITY)
-async def security(request: Request) -> Response:
+def security(request: Request) -> Response:
     svc = services(request)
     who = signed_in(svc, request, SECURITY)
     if isinstance(who, Response):
         return who
     notice = _SECURITY_NOTICES.get(request.query_params.get("added", "") or request.query_params.get("done", ""))
-    return await run_in_threadpool(lambda: _page(svc, request, who[1], notice=notice))
+    return _page(svc, request, who[1], notice=notice)
 
 
 @router.post("/account/password")
-async def change_password(request: Request) -> Response:
+def change_password(request: Request, form_post: PostedForm) -> Response:
     """Change the password: the current one is checked (and throttled) like a sign-in; every other
     session of the person ends, this browser's goes on."""
-    posted = await posted_form(request, SECURITY)
+    posted = posted_form(request, form_post, SECURITY)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -153,25 +151,24 @@ async def change_password(request: Request) -> Response:
                      password_errors={k: tr.gettext(v) for k, v in errors.items()})
 
     if not current:
-        return await run_in_threadpool(refuse, 400, current="Enter your current password.")
+        return refuse(400, current="Enter your current password.")
     ip = client_ip(request, svc.settings.trusted_proxies)
     try:
         # The same counters as signing in: a borrowed session cannot be used to guess the password.
         svc.throttle.check(person.national_code, ip)
     except TooManyAttempts as exc:
-        return retry_after(await run_in_threadpool(refuse, 429, current="Too many attempts. Try again later."),
-                           exc.resets_in)
-    ok = await run_in_threadpool(svc.passwords.verify, svc.people.password_hash(person.id), current)
+        return retry_after(refuse(429, current="Too many attempts. Try again later."), exc.resets_in)
+    ok = svc.passwords.verify(svc.people.password_hash(person.id), current)
     if not ok:
         svc.throttle.failed(person.national_code, ip)
         svc.audit.record("password.change_failed", person_id=person.id, ip=ip, detail={"sid": session.sid})
-        return await run_in_threadpool(refuse, 400, current=WRONG_CURRENT_PASSWORD)
+        return refuse(400, current=WRONG_CURRENT_PASSWORD)
     svc.throttle.succeeded(person.national_code, ip)
     try:
         check_new_password(new, national_code=person.national_code)
     except WeakPassword as exc:
-        return await run_in_threadpool(refuse, 400, new=_weak_password_message(svc, request, str(exc)))
-    await run_in_threadpool(_store_password, svc, person, new, session, ip)
+        return refuse(400, new=_weak_password_message(svc, request, str(exc)))
+    _store_password(svc, person, new, session, ip)
     response = RedirectResponse(f"{SECURITY}?done=password", status_code=303)
     if person.mobile:
         from idp.endpoints.recover import notify_password_changed
@@ -197,8 +194,8 @@ def _store_password(svc: Services, person: Person, password: str, session: SsoSe
 
 
 @router.post("/account/totp/start")
-async def totp_start(request: Request) -> Response:
-    posted = await posted_form(request, SECURITY)
+def totp_start(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SECURITY)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -206,28 +203,28 @@ async def totp_start(request: Request) -> Response:
     # Kept aside until the person proves their app produces codes for it.
     svc.store.set(f"totp-pending:{session.sid}", secret.encode(), _PENDING_TTL)
     uri = svc.totp.provisioning_uri(secret, person.national_code)
-    return await run_in_threadpool(lambda: _page(
-        svc, request, person, enrolling=True, totp_secret=secret, qr_svg=svc.totp.qr_svg(uri)))
+    return _page(
+        svc, request, person, enrolling=True, totp_secret=secret, qr_svg=svc.totp.qr_svg(uri))
 
 
 @router.post("/account/totp/confirm")
-async def totp_confirm(request: Request) -> Response:
-    posted = await posted_form(request, SECURITY)
+def totp_confirm(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SECURITY)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
     pending = svc.store.get(f"totp-pending:{session.sid}")
     if pending is None:
-        return await run_in_threadpool(lambda: _page(svc, request, person, error="Start the setup again."))
+        return _page(svc, request, person, error="Start the setup again.")
     secret = pending.decode()
     from levels.national_code import normalize_digits
 
     counter = svc.totp.verify(secret, normalize_digits(form.get("code", ""))[:8], None)
     if counter is None:
         uri = svc.totp.provisioning_uri(secret, person.national_code)
-        return await run_in_threadpool(lambda: _page(
+        return _page(
             svc, request, person, status_code=400, enrolling=True, totp_secret=secret,
-            qr_svg=svc.totp.qr_svg(uri), error="That code is not correct."))
+            qr_svg=svc.totp.qr_svg(uri), error="That code is not correct.")
     from levels.authenticators.totp import hash_recovery_code, new_recovery_codes
 
     now = datetime.now(UTC)
@@ -238,22 +235,22 @@ async def totp_confirm(request: Request) -> Response:
     svc.store.delete(f"totp-pending:{session.sid}")
     svc.audit.record("authenticator.totp_added", person_id=person.id, detail={"sid": session.sid},
                      ip=client_ip(request, svc.settings.trusted_proxies))
-    return await run_in_threadpool(lambda: _page(svc, request, person, recovery_codes=codes))
+    return _page(svc, request, person, recovery_codes=codes)
 
 
 @router.post("/account/passkeys")
-async def passkey_add(request: Request) -> Response:
-    posted = await posted_form(request, SECURITY)
+def passkey_add(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SECURITY)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
     from levels.authenticators.passkey import PasskeyError
 
     try:
-        await run_in_threadpool(svc.passkeys.register, person.id, form.get("credential", ""), None)
+        svc.passkeys.register(person.id, form.get("credential", ""), None)
     except PasskeyError:
-        return await run_in_threadpool(lambda: _page(
-            svc, request, person, status_code=400, error="The passkey could not be added."))
+        return _page(
+            svc, request, person, status_code=400, error="The passkey could not be added.")
     svc.audit.record("authenticator.passkey_added", person_id=person.id, detail={"sid": session.sid},
                      ip=client_ip(request, svc.settings.trusted_proxies))
     return RedirectResponse(f"{SECURITY}?added=passkey", status_code=303)

@@ -7,13 +7,12 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.account import COMPANIES, posted_form, signed_in
 from idp.endpoints.act_as import ROLE_NAMES
-from idp.endpoints.deps import services
+from idp.endpoints.deps import PostedForm, services
 from idp.i18n import format_day
 from idp.services import Services
 from idp.sessions import SsoSession
@@ -61,19 +60,19 @@ def _page(svc: Services, request: Request, session: SsoSession, person: Person, 
 
 
 @router.get(COMPANIES)
-async def companies(request: Request) -> Response:
+def companies(request: Request) -> Response:
     svc = services(request)
     who = signed_in(svc, request, COMPANIES)
     if isinstance(who, Response):
         return who
     notice = {"granted": "The mandate was given.", "revoked": "The mandate was taken back."}.get(
         request.query_params.get("done", ""))
-    return await run_in_threadpool(lambda: _page(svc, request, *who, notice=notice))
+    return _page(svc, request, *who, notice=notice)
 
 
 @router.post(f"{COMPANIES}/grant")
-async def grant(request: Request) -> Response:
-    posted = await posted_form(request, COMPANIES)
+def grant(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, COMPANIES)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -89,35 +88,34 @@ async def grant(request: Request) -> Response:
                      form=fields)
 
     if mandate is None:
-        return await run_in_threadpool(refuse, "You cannot give mandates for this company.")
+        return refuse("You cannot give mandates for this company.")
     if fields["role"] not in DELEGATED_ROLES:
-        return await run_in_threadpool(refuse, "Choose a role.")
+        return refuse("Choose a role.")
     level = svc.policy.proven_level(person.proofing_tier, session.proven_factors(), datetime.now(UTC))
     if level is None or level < mandate.entity.min_level:
-        return await run_in_threadpool(
-            refuse, "This company requires a stronger sign-in. Sign in again at the level it needs.")
+        return refuse("This company requires a stronger sign-in. Sign in again at the level it needs.")
     try:
         until = mandate_end(parse_day(fields["until"])) if fields["until"].strip() else None
     except ValueError:
-        return await run_in_threadpool(refuse, "Enter the end date as year/month/day, for example 1405/06/31.")
+        return refuse("Enter the end date as year/month/day, for example 1405/06/31.")
     try:
-        representation = await run_in_threadpool(lambda: svc.acting.entities.delegate(
+        representation = svc.acting.entities.delegate(
             entity_id, by=person.national_code, to=normalize_digits(fields["national_code"]), role=fields["role"],
-            powers=frozenset(powers), valid_until=until))
+            powers=frozenset(powers), valid_until=until)
     except DelegationRefused as err:
-        return await run_in_threadpool(refuse, err.message, err.params)
+        return refuse(err.message, err.params)
     except InvalidNationalCode:
-        return await run_in_threadpool(refuse, "Enter the national code of the person, 10 digits.")
+        return refuse("Enter the national code of the person, 10 digits.")
     except InvalidRepresentation:
-        return await run_in_threadpool(refuse, "The mandate could not be given. Check the form and try again.")
+        return refuse("The mandate could not be given. Check the form and try again.")
     svc.audit.record("legal_entity.mandate_given", person_id=person.id, detail={
         "mandate_id": representation.id, "entity": entity_id, "sid": session.sid})
     return RedirectResponse(f"{COMPANIES}?done=granted", status_code=303)
 
 
 @router.post(f"{COMPANIES}/revoke")
-async def revoke(request: Request) -> Response:
-    posted = await posted_form(request, COMPANIES)
+def revoke(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, COMPANIES)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -125,8 +123,8 @@ async def revoke(request: Request) -> Response:
     # Only mandates this person gave (what descends from them ends with them).
     mine = {m.representation.id for m in svc.acting.entities.delegations_by(person.national_code)}
     if mandate_id not in mine:
-        return await run_in_threadpool(lambda: _page(
-            svc, request, session, person, status_code=400, error="You can only take back mandates you gave."))
-    await run_in_threadpool(lambda: svc.acting.entities.revoke(
-        mandate_id, actor=f"person:{person.id}", reason="taken back by the representative who gave it"))
+        return _page(
+            svc, request, session, person, status_code=400, error="You can only take back mandates you gave.")
+    svc.acting.entities.revoke(
+        mandate_id, actor=f"person:{person.id}", reason="taken back by the representative who gave it")
     return RedirectResponse(f"{COMPANIES}?done=revoked", status_code=303)

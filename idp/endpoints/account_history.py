@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -103,9 +102,9 @@ def _page(svc: Services, request: Request, person: Person) -> Response:
 
 
 @router.get(HISTORY)
-async def history(request: Request) -> Response:
+def history(request: Request) -> Response:
     svc = services(request)
     who = signed_in(svc, request, HISTORY)
     if isinstance(who, Response):
         return who
-    return await run_in_threadpool(_page, svc, request, who[1])
+    return _page(svc, request, who[1])

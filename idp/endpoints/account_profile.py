@@ -4,12 +4,11 @@ how to raise that: the civil registry check from here (P1 → P2), a counter off
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.account import ACCOUNT_HOME, posted_form, render_account, signed_in
-from idp.endpoints.deps import services
+from idp.endpoints.deps import PostedForm, services
 from idp.services import Services
 from levels.people import Person
 from levels.sms import mask_mobile
@@ -36,25 +35,24 @@ def _page(svc: Services, request: Request, person: Person, *, status_code: int =
 
 
 @router.get(ACCOUNT_HOME)
-async def profile(request: Request) -> Response:
+def profile(request: Request) -> Response:
     svc = services(request)
     who = signed_in(svc, request, ACCOUNT_HOME)
     if isinstance(who, Response):
         return who
     notice = REGISTRY_CONFIRMED if request.query_params.get("done") == "verified" else None
-    return await run_in_threadpool(_page, svc, request, who[1], notice=notice)
+    return _page(svc, request, who[1], notice=notice)
 
 
 @router.post(PROOFING)
-async def verify_with_registry(request: Request) -> Response:
-    posted = await posted_form(request, ACCOUNT_HOME)
+def verify_with_registry(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, ACCOUNT_HOME)
     if isinstance(posted, Response):
         return posted
     svc, _, person, _ = posted
     if person.proofing_tier >= 2:
         return RedirectResponse(ACCOUNT_HOME, status_code=303)  # nothing left for the registry to confirm
-    result = await run_in_threadpool(svc.proofing.verify_with_registry, person.id)
+    result = svc.proofing.verify_with_registry(person.id)
     if not result.ok:
-        return await run_in_threadpool(lambda: _page(svc, request, result.person, status_code=400,
-                                                     error=REGISTRY_REFUSED))
+        return _page(svc, request, result.person, status_code=400, error=REGISTRY_REFUSED)
     return RedirectResponse(f"{ACCOUNT_HOME}?done=verified", status_code=303)

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.account import SERVICES, posted_form, render_account, signed_in
 from idp.endpoints.consent import OTHER_TEXT, SCOPE_TEXT, SERVICE_TEXT
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import PostedForm, client_ip, services
 from idp.services import Services
 from levels.people import Person
 
@@ -74,18 +73,18 @@ def _page(svc: Services, request: Request, person: Person, *, status_code: int =
 
 
 @router.get(SERVICES)
-async def connected_services(request: Request) -> Response:
+def connected_services(request: Request) -> Response:
     svc = services(request)
     who = signed_in(svc, request, SERVICES)
     if isinstance(who, Response):
         return who
     notice = DISCONNECTED if request.query_params.get("done") == "disconnected" else None
-    return await run_in_threadpool(lambda: _page(svc, request, who[1], notice=notice))
+    return _page(svc, request, who[1], notice=notice)
 
 
 @router.post(f"{SERVICES}/revoke")
-async def disconnect(request: Request) -> Response:
-    posted = await posted_form(request, SERVICES)
+def disconnect(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SERVICES)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
@@ -102,4 +101,4 @@ async def disconnect(request: Request) -> Response:
             "sid": session.sid, "consent_withdrawn": withdrawn, "access_tokens_revoked": len(jtis)})
         return RedirectResponse(f"{SERVICES}?done=disconnected", status_code=303)
 
-    return await run_in_threadpool(run)
+    return run()

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.account import SESSIONS, posted_form, render_account, signed_in
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import PostedForm, client_ip, services
 from idp.endpoints.end_session import logged_out_page
 from idp.logout import EndedSession
 from idp.services import Services
@@ -64,13 +63,13 @@ def _page(svc: Services, request: Request, session: SsoSession, person: Person, 
 
 
 @router.get(SESSIONS)
-async def sessions(request: Request) -> Response:
+def sessions(request: Request) -> Response:
     svc = services(request)
     who = signed_in(svc, request, SESSIONS)
     if isinstance(who, Response):
         return who
     notice = SESSION_ENDED if request.query_params.get("done") == "ended" else None
-    return await run_in_threadpool(lambda: _page(svc, request, *who, notice=notice))
+    return _page(svc, request, *who, notice=notice)
 
 
 def _signed_out_here(svc: Services, request: Request, ended: list[EndedSession], *, everywhere: bool) -> Response:
@@ -81,35 +80,33 @@ def _signed_out_here(svc: Services, request: Request, ended: list[EndedSession],
 
 
 @router.post(f"{SESSIONS}/end")
-async def end_one(request: Request) -> Response:
-    posted = await posted_form(request, SESSIONS)
+def end_one(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SESSIONS)
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
     sid = form.get("sid", "")[:64]
     record = svc.sessions.register.get(sid) if sid else None
     if record is None or record.person_id != person.id:
-        return await run_in_threadpool(lambda: _page(
-            svc, request, session, person, status_code=400, error=NOT_YOUR_SESSION))
+        return _page(
+            svc, request, session, person, status_code=400, error=NOT_YOUR_SESSION)
     ip = client_ip(request, svc.settings.trusted_proxies)
-    ended = await run_in_threadpool(lambda: svc.logout.end(sid, reason="signed_out", actor=f"person:{person.id}",
-                                                           ip=ip))
+    ended = svc.logout.end(sid, reason="signed_out", actor=f"person:{person.id}", ip=ip)
     if sid == session.sid:
-        return await run_in_threadpool(lambda: _signed_out_here(svc, request, [ended] if ended else [],
-                                                                everywhere=False))
+        return _signed_out_here(svc, request, [ended] if ended else [], everywhere=False)
     # Front-channel logout only works in the browser that holds the services' cookies: another
     # device's services learn of it by back-channel only.
     return RedirectResponse(f"{SESSIONS}?done=ended", status_code=303)
 
 
 @router.post(f"{SESSIONS}/end-all")
-async def end_all(request: Request) -> Response:
-    posted = await posted_form(request, SESSIONS)
+def end_all(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SESSIONS)
     if isinstance(posted, Response):
         return posted
     svc, session, person, _ = posted
     ip = client_ip(request, svc.settings.trusted_proxies)
-    ended = await run_in_threadpool(lambda: svc.logout.end_all(
-        person.id, reason="everywhere", actor=f"person:{person.id}", ip=ip))
+    ended = svc.logout.end_all(
+        person.id, reason="everywhere", actor=f"person:{person.id}", ip=ip)
     here = [e for e in ended if e.sid == session.sid]
-    return await run_in_threadpool(lambda: _signed_out_here(svc, request, here, everywhere=True))
+    return _signed_out_here(svc, request, here, everywhere=True)

@@ -4,11 +4,11 @@ person acts for — themselves, or one of the entities they hold a mandate for w
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.acting import SELF, Acting
+from idp.endpoints.deps import PostedForm
 from idp.endpoints.step_up import PendingLogin, pending_page, posted_pending
 
 router = APIRouter()
@@ -39,19 +39,19 @@ def _show(ctx: PendingLogin, *, error: str | None = None, status_code: int = 200
 
 
 @router.get("/login/act-as")
-async def chooser(request: Request) -> Response:
-    return await pending_page(request, _show)
+def chooser(request: Request) -> Response:
+    return pending_page(request, _show)
 
 
 @router.post("/login/act-as")
-async def choose(request: Request) -> Response:
-    posted = await posted_pending(request, _show)
+def choose(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_pending(request, form_post, _show)
     if isinstance(posted, Response):
         return posted
     ctx, form = posted
     choice = form.get("choice", "")
-    if choice != SELF and not any(o.mandate_id == choice for o in await run_in_threadpool(_options, ctx)):
-        return await run_in_threadpool(lambda: _show(
-            ctx, error="Choose yourself or one of the companies listed.", status_code=400))
+    if choice != SELF and not any(o.mandate_id == choice for o in _options(ctx)):
+        return _show(
+            ctx, error="Choose yourself or one of the companies listed.", status_code=400)
     ctx.svc.acting.choose(ctx.tx.id, choice)
     return RedirectResponse(f"/authorize/resume?tx={ctx.tx.id}", status_code=303)

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -16,13 +15,13 @@ from idp.acting import SCOPE as ENTITY_SCOPE
 from idp.acting import SELF, Acting
 from idp.authorization_response import deliver
 from idp.checks import Refusal, check_acr_values, check_claims, check_input, check_prompt, check_response_mode
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import PostedParameters, client_ip, services
 from idp.errors import AccountSelectionRequiredError, LoginRequiredError, OAuth2Error
 from idp.input_limits import AUTHORIZATION_PARAMETERS
 from idp.interaction import Done, Requirement, decide
 from idp.login_transactions import LoginTransaction
 from idp.methods import available_methods
-from idp.oauth_request import HttpRequest, parse_pairs, read_pairs
+from idp.oauth_request import HttpRequest, parse_pairs
 from idp.services import Services
 from idp.tokens import AuthContext
 from idp.verified_claims import requested
@@ -32,24 +31,22 @@ router = APIRouter()
 
 
 @router.api_route("/authorize", methods=["GET", "POST"])
-async def authorize(request: Request) -> Response:
+def authorize(request: Request, posted: PostedParameters) -> Response:
     svc = services(request)
     try:
-        pairs = await read_pairs(request) if request.method == "POST" else parse_pairs(
-            request.scope.get("query_string", b"")
-        )
+        pairs = posted.pairs() if request.method == "POST" else parse_pairs(request.scope.get("query_string", b""))
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
-    return await run_in_threadpool(authorization, svc, request, pairs, None)
+    return authorization(svc, request, pairs, None)
 
 
 @router.get("/authorize/resume")
-async def resume(request: Request) -> Response:
+def resume(request: Request) -> Response:
     svc = services(request)
     tx = svc.transactions.load(request.query_params.get("tx"))
     if tx is None:
         return svc.pages.link_expired(request)
-    return await run_in_threadpool(authorization, svc, request, tx.params, tx)
+    return authorization(svc, request, tx.params, tx)
 
 
 def authorization(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -14,7 +13,7 @@ from clients.models import Client
 from idp.checks import check_claims
 from idp.consents import VERIFIED_CLAIMS, needs_consent
 from idp.endpoints.authorize import deliver_error
-from idp.endpoints.deps import client_ip
+from idp.endpoints.deps import PostedForm, client_ip
 from idp.endpoints.step_up import PendingLogin, pending_page, posted_pending, refuse_pending
 from idp.errors import AccessDeniedError, ConsentRequiredError, OAuth2Error
 from idp.login_transactions import LoginTransaction
@@ -111,20 +110,20 @@ def _show(ctx: PendingLogin, *, error: str | None = None, status_code: int = 200
 
 
 @router.get("/login/consent")
-async def consent_page(request: Request) -> Response:
-    return await pending_page(request, _show)
+def consent_page(request: Request) -> Response:
+    return pending_page(request, _show)
 
 
 @router.post("/login/consent")
-async def consent_decision(request: Request) -> Response:
-    posted = await posted_pending(request, _show)
+def consent_decision(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_pending(request, form_post, _show)
     if isinstance(posted, Response):
         return posted
     ctx, form = posted
     decision = form.get("decision")
     if ctx.client is None or decision not in ("allow", "deny"):
-        return await run_in_threadpool(lambda: _show(ctx, error=CHOOSE_TEXT, status_code=400))
-    return await run_in_threadpool(_decide, ctx, decision == "allow")
+        return _show(ctx, error=CHOOSE_TEXT, status_code=400)
+    return _decide(ctx, decision == "allow")
 
 
 def _decide(ctx: PendingLogin, allow: bool) -> Response:

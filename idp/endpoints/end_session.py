@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp import input_limits
-from idp.endpoints.deps import client_ip, services
+from idp.endpoints.deps import PostedForm, client_ip, services
 from idp.errors import OAuth2Error
-from idp.oauth_request import HttpRequest, parse_pairs, read_form
+from idp.oauth_request import HttpRequest, parse_pairs
 from idp.services import Services
 
 router = APIRouter()
@@ -22,11 +22,11 @@ _LOGOUT_PARAMETERS = frozenset({"id_token_hint", "logout_hint", "client_id", "po
 
 
 @router.api_route("/end_session", methods=["GET", "POST"])
-async def end_session(request: Request) -> Response:
+def end_session(request: Request, posted: PostedForm) -> Response:
     svc = services(request)
     try:
         query = input_limits.check(parse_pairs(request.scope.get("query_string", b"")))
-        form = await read_form(request)
+        form = posted.pairs()
         pairs = form if request.method == "POST" else query
         oreq = HttpRequest(request.method, svc.settings.issuer + "/end_session", request.headers, query, form)
         logout = svc.server.validate_endpoint_request("end_session", oreq)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import math
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.endpoints.deps import client_ip, retry_after, services
+from idp.endpoints.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.endpoints.session_start import continue_signed_in
 from idp.errors import OAuth2Error
 from idp.i18n import localize_digits
 from idp.login_transactions import LoginTransaction
-from idp.oauth_request import read_form
 from idp.services import Services
 from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
 from levels.people import Person
@@ -43,7 +41,7 @@ def _render(
 
 
 @router.get("/login")
-async def login_page(request: Request) -> Response:
+def login_page(request: Request) -> Response:
     svc = services(request)
     tx = svc.transactions.load(request.query_params.get("tx"))
     if tx is None:
@@ -52,11 +50,11 @@ async def login_page(request: Request) -> Response:
     return _render(svc, request, tx, national_code=hint if hint.isdigit() and len(hint) <= 10 else "")
 
 
-async def _posted(request: Request) -> tuple[Services, LoginTransaction, dict[str, str]] | Response:
+def _posted(request: Request, posted: Posted) -> tuple[Services, LoginTransaction, dict[str, str]] | Response:
     """A sign-in form with its pending transaction, after its CSRF token checks out."""
     svc = services(request)
     try:
-        form = dict(await read_form(request))
+        form = dict(posted.pairs())
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
     tx = svc.transactions.load(form.get("tx"))
@@ -68,8 +66,8 @@ async def _posted(request: Request) -> tuple[Services, LoginTransaction, dict[st
 
 
 @router.post("/login")
-async def login_submit(request: Request) -> Response:
-    posted = await _posted(request)
+def login_submit(request: Request, form_post: PostedForm) -> Response:
+    posted = _posted(request, form_post)
     if isinstance(posted, Response):
         return posted
     svc, tx, form = posted
@@ -97,7 +95,7 @@ async def login_submit(request: Request) -> Response:
     # Unknown people and wrong passwords cost the same queries and argon2 work and get the same
     # answer: the hash is looked up for an id no one has rather than skipped.
     stored_hash = svc.people.password_hash(person.id if person else "")
-    ok = await run_in_threadpool(svc.passwords.verify, stored_hash, password)
+    ok = svc.passwords.verify(stored_hash, password)
     if not ok or person is None or person.status != "active":
         svc.throttle.failed(national_code, ip, device)
         svc.audit.record("login.failed", person_id=person.id if person else None, ip=ip,
@@ -136,9 +134,9 @@ def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person: Pe
 
 
 @router.post("/login/passkey")
-async def login_passkey(request: Request) -> Response:
+def login_passkey(request: Request, form_post: PostedForm) -> Response:
     """Sign in with a passkey alone (discoverable credential, user verification required)."""
-    posted = await _posted(request)
+    posted = _posted(request, form_post)
     if isinstance(posted, Response):
         return posted
     svc, tx, form = posted
@@ -151,8 +149,7 @@ async def login_passkey(request: Request) -> Response:
     from levels.authenticators.passkey import PasskeyError
 
     try:
-        assertion = await run_in_threadpool(
-            svc.passkeys.authenticate, form.get("handle", ""), form.get("credential", ""), None)
+        assertion = svc.passkeys.authenticate(form.get("handle", ""), form.get("credential", ""), None)
     except PasskeyError:
         svc.throttle.failed(None, ip)
         return _render(svc, request, tx, error="The passkey could not be verified.", status_code=400)

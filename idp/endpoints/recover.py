@@ -15,12 +15,11 @@ from datetime import UTC, date, datetime
 import orjson
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.account import ACCOUNT_HOME
-from idp.endpoints.deps import client_ip, retry_after, services
+from idp.endpoints.deps import PostedForm, client_ip, retry_after, services
 from idp.endpoints.register import (
     FORM_EXPIRED,
     NO_SUCH_DATE,
@@ -122,15 +121,15 @@ def _code_page(
 
 
 @router.get("/recover")
-async def recover_page(request: Request) -> Response:
+def recover_page(request: Request) -> Response:
     svc = services(request)
     return _start_page(svc, request, load_tx(svc, request.query_params.get("tx")))
 
 
 @router.post("/recover")
-async def recover_submit(request: Request) -> Response:
+def recover_submit(request: Request, form_post: PostedForm) -> Response:
     svc = services(request)
-    form = await read_checked_form(svc, request)
+    form = read_checked_form(svc, request, form_post)
     if isinstance(form, Response):
         return form
     tx = load_tx(svc, form.get("tx"))
@@ -159,7 +158,7 @@ async def recover_submit(request: Request) -> Response:
                                        status_code=429), exc.resets_in)
     # Every request counts, matching or not, so the limit itself reveals nothing either.
     svc.throttle.failed(_throttle_key(national_code), ip)
-    person = await run_in_threadpool(svc.people.get_by_national_code, national_code)
+    person = svc.people.get_by_national_code(national_code)
     # An imported account has a mobile from the old system but no password yet: its first
     # sign-in sets one here, and the code proves the mobile at the same time.
     first_password = bool(person and person.mobile and not person.mobile_verified
@@ -179,7 +178,7 @@ async def recover_submit(request: Request) -> Response:
 
 
 @router.get("/recover/verify")
-async def verify_page(request: Request) -> Response:
+def verify_page(request: Request) -> Response:
     svc = services(request)
     pending_id = request.query_params.get("id", "")
     pending = _load(svc, pending_id)
@@ -212,9 +211,9 @@ def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str,
 
 
 @router.post("/recover/verify")
-async def verify_submit(request: Request) -> Response:
+def verify_submit(request: Request, form_post: PostedForm) -> Response:
     svc = services(request)
-    form = await read_checked_form(svc, request)
+    form = read_checked_form(svc, request, form_post)
     if isinstance(form, Response):
         return form
     pending_id = form.get("id", "")
@@ -224,7 +223,7 @@ async def verify_submit(request: Request) -> Response:
     if not svc.pages.check_csrf(request, form.get("csrf_token")):
         return _code_page(svc, request, pending_id, pending, error=FORM_EXPIRED, status_code=400)
     if form.get("resend"):
-        return await run_in_threadpool(_resend, svc, request, pending_id, pending)
+        return _resend(svc, request, pending_id, pending)
 
     tx = load_tx(svc, str(pending.get("tx", "")))
     national_code = str(pending["national_code"])
@@ -244,12 +243,11 @@ async def verify_submit(request: Request) -> Response:
     stored = svc.store.get(_key(pending_id) + ":challenge")
     # A mismatch checks a code against a challenge that does not exist: the same work, always False.
     challenge_id = stored.decode() if stored else secrets.token_urlsafe(24)
-    ok = await run_in_threadpool(svc.sms_otp.verify, challenge_id, person_id or pending_id, "recover",
-                                 form.get("code", "")[:12])
+    ok = svc.sms_otp.verify(challenge_id, person_id or pending_id, "recover", form.get("code", "")[:12])
     if not ok or not person_id or svc.store.take(_key(pending_id)) is None:
         svc.throttle.failed(_throttle_key(national_code), ip)
         return _code_page(svc, request, pending_id, pending, error=WRONG_CODE, status_code=400)
-    return await run_in_threadpool(_reset, svc, request, person_id, password, tx, ip)
+    return _reset(svc, request, person_id, password, tx, ip)
 
 
 def _reset(

@@ -18,18 +18,16 @@ from datetime import UTC, date, datetime
 import orjson
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.endpoints.account import ACCOUNT_HOME
-from idp.endpoints.deps import client_ip, retry_after, services
+from idp.endpoints.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.endpoints.session_start import continue_signed_in
 from idp.endpoints.sms_codes import TOO_MANY_CODES, wait_for_code
 from idp.errors import OAuth2Error
 from idp.login_transactions import LoginTransaction
 from idp.notices import REGISTRATION_ATTEMPT, send_notice
-from idp.oauth_request import read_form
 from idp.pages import client_targets
 from idp.services import Services
 from levels.authenticators.sms_otp import ResendTooSoon
@@ -83,9 +81,9 @@ def expired(svc: Services, request: Request, title: str) -> Response:
     return svc.pages.error(request, title, "Start again from the beginning.")
 
 
-async def read_checked_form(svc: Services, request: Request) -> dict[str, str] | Response:
+def read_checked_form(svc: Services, request: Request, posted: Posted) -> dict[str, str] | Response:
     try:
-        return dict(await read_form(request))
+        return dict(posted.pairs())
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
 
@@ -169,15 +167,15 @@ def _validate(svc: Services, locale: str, form: dict[str, str]) -> tuple[dict[st
 
 
 @router.get("/register")
-async def register_page(request: Request) -> Response:
+def register_page(request: Request) -> Response:
     svc = services(request)
     return _form_page(svc, request, load_tx(svc, request.query_params.get("tx")))
 
 
 @router.post("/register")
-async def register_submit(request: Request) -> Response:
+def register_submit(request: Request, form_post: PostedForm) -> Response:
     svc = services(request)
-    form = await read_checked_form(svc, request)
+    form = read_checked_form(svc, request, form_post)
     if isinstance(form, Response):
         return form
     tx = load_tx(svc, form.get("tx"))
@@ -197,14 +195,14 @@ async def register_submit(request: Request) -> Response:
                                       status_code=429), exc.resets_in)
     # Every accepted form counts, existing accounts included: that also slows down probing.
     limits.failed(values["mobile"], ip)
-    owner = await run_in_threadpool(svc.people.get_by_national_code, values["national_code"])
+    owner = svc.people.get_by_national_code(values["national_code"])
 
-    password_hash = await run_in_threadpool(svc.passwords.hash, form.get("password", "")[:2048])
+    password_hash = svc.passwords.hash(form.get("password", "")[:2048])
     pending_id = secrets.token_urlsafe(24)
     pending = {**values, "password_hash": password_hash, "tx": tx.id if tx else ""}
     locale = page_locale(svc, request, tx)
     try:
-        challenge = await run_in_threadpool(svc.sms_otp.send, pending_id, values["mobile"], "register", locale)
+        challenge = svc.sms_otp.send(pending_id, values["mobile"], "register", locale)
     except SmsDeliveryFailed:
         return _form_page(svc, request, tx, values=typed, error=NOT_SENT, status_code=503)
     pending.update(challenge=challenge.id, hint=challenge.mobile_hint)
@@ -223,7 +221,7 @@ def _tell_owner(svc: Services, person_id: str, mobile: str) -> None:
 
 
 @router.get("/register/verify")
-async def verify_page(request: Request) -> Response:
+def verify_page(request: Request) -> Response:
     svc = services(request)
     pending_id = request.query_params.get("id", "")
     pending = _load_pending(svc, pending_id)
@@ -251,9 +249,9 @@ def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str,
 
 
 @router.post("/register/verify")
-async def verify_submit(request: Request) -> Response:
+def verify_submit(request: Request, form_post: PostedForm) -> Response:
     svc = services(request)
-    form = await read_checked_form(svc, request)
+    form = read_checked_form(svc, request, form_post)
     if isinstance(form, Response):
         return form
     pending_id = form.get("id", "")
@@ -263,7 +261,7 @@ async def verify_submit(request: Request) -> Response:
     if not svc.pages.check_csrf(request, form.get("csrf_token")):
         return _verify_page(svc, request, pending_id, pending, error=FORM_EXPIRED, status_code=400)
     if form.get("resend"):
-        return await run_in_threadpool(_resend, svc, request, pending_id, pending)
+        return _resend(svc, request, pending_id, pending)
 
     ip = client_ip(request, svc.settings.trusted_proxies)
     account = f"register-code:{pending_id}"
@@ -272,14 +270,14 @@ async def verify_submit(request: Request) -> Response:
     except TooManyAttempts as exc:
         return retry_after(_verify_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
                                         status_code=429), exc.resets_in)
-    ok = await run_in_threadpool(svc.sms_otp.verify, pending["challenge"], pending_id, "register",
+    ok = svc.sms_otp.verify(pending["challenge"], pending_id, "register",
                                  form.get("code", "")[:12])
     # Taking the entry makes the code single-use even if two requests carry it at once.
     if not ok or svc.store.take(_key(pending_id)) is None:
         svc.throttle.failed(account, ip)
         return _verify_page(svc, request, pending_id, pending, error=WRONG_CODE, status_code=400)
     svc.throttle.succeeded(account, ip)
-    return await run_in_threadpool(_create, svc, request, pending, ip)
+    return _create(svc, request, pending, ip)
 
 
 def _create(svc: Services, request: Request, pending: dict[str, str], ip: str) -> Response:

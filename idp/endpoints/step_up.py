@@ -6,7 +6,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -14,13 +13,13 @@ from idp.acting import SELF
 from idp.authorization_response import deliver
 from idp.checks import check_claims
 from idp.endpoints.authorize import raised_for, requirement_for
-from idp.endpoints.deps import client_ip, retry_after, services
+from idp.endpoints.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.endpoints.sms_codes import CODE_SENT_MOMENTS_AGO, TOO_MANY_CODES, wait_for_code
 from idp.errors import OAuth2Error, UnmetAuthenticationRequirements
 from idp.interaction import AskFactor, CannotReach, Done, NeedProofing, decide
 from idp.login_transactions import LoginTransaction
 from idp.methods import available_methods
-from idp.oauth_request import HttpRequest, read_form
+from idp.oauth_request import HttpRequest
 from idp.services import Services
 from idp.sessions import SsoSession
 from levels.authenticators.sms_otp import OtpChallenge, ResendTooSoon
@@ -144,64 +143,64 @@ def _bind(ctx: PendingLogin, key: str, challenge: OtpChallenge) -> None:
     ctx.svc.store.set(key + ":hint", challenge.mobile_hint.encode(), ctx.svc.settings.login_transaction_ttl)
 
 
-async def pending_page(request: Request, show: Callable[[PendingLogin], Response]) -> Response:
+def pending_page(request: Request, show: Callable[[PendingLogin], Response]) -> Response:
     """GET of a sign-in page that continues a pending authorization (`?tx=`)."""
     loaded = load_pending(services(request), request, request.query_params.get("tx"))
     if isinstance(loaded, Response):
         return loaded
-    return await run_in_threadpool(show, loaded)
+    return show(loaded)
 
 
 @router.get("/login/step")
-async def step_page(request: Request) -> Response:
-    return await pending_page(request, _show)
+def step_page(request: Request) -> Response:
+    return pending_page(request, _show)
 
 
-async def posted_pending(
-    request: Request, show: Callable[..., Response]
+def posted_pending(
+    request: Request, posted: Posted, show: Callable[..., Response]
 ) -> tuple[PendingLogin, dict[str, str]] | Response:
     """A sign-in form's pending transaction and session, after its CSRF token checks out; `show`
     renders the form's page again with an error when it does not."""
     svc = services(request)
     try:
-        form = dict(await read_form(request))
+        form = dict(posted.pairs())
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
     loaded = load_pending(svc, request, form.get("tx"))
     if isinstance(loaded, Response):
         return loaded
     if not svc.pages.check_csrf(request, form.get("csrf_token"), loaded.tx):
-        return await run_in_threadpool(lambda: show(loaded, error="Your form expired. Please try again.",
-                                                    status_code=400))
+        return show(loaded, error="Your form expired. Please try again.",
+                                                    status_code=400)
     return loaded, form
 
 
 @router.post("/login/step")
-async def step_submit(request: Request) -> Response:
-    posted = await posted_pending(request, _show)
+def step_submit(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_pending(request, form_post, _show)
     if isinstance(posted, Response):
         return posted
     ctx, form = posted
     svc = ctx.svc
     method = form.get("method", "")
     if method == "sms" and form.get("resend"):
-        return await run_in_threadpool(lambda: _show(ctx, resend=True))
+        return _show(ctx, resend=True)
     ip = client_ip(request, svc.settings.trusted_proxies)
     account = f"{method}:{ctx.person.id}"
     try:
         svc.throttle.check(account, ip)
     except TooManyAttempts as exc:
-        return retry_after(await run_in_threadpool(lambda: _show(
-            ctx, error="Too many attempts. Try again later.", status_code=429)), exc.resets_in)
-    ok = await run_in_threadpool(_verify, ctx, method, form)
+        return retry_after(_show(
+            ctx, error="Too many attempts. Try again later.", status_code=429), exc.resets_in)
+    ok = _verify(ctx, method, form)
     if not ok:
         svc.throttle.failed(account, ip)
         svc.audit.record("login.failed", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,
                          detail={"method": method, "step_up": True})
-        return await run_in_threadpool(lambda: _show(ctx, error=_WRONG.get(method, _WRONG["pwd"]), status_code=400))
+        return _show(ctx, error=_WRONG.get(method, _WRONG["pwd"]), status_code=400)
     svc.throttle.succeeded(account, ip)
     # Written to the session register (the database) first: off the event loop.
-    await run_in_threadpool(svc.sessions.add_factor, ctx.cookie, ctx.session, method)
+    svc.sessions.add_factor(ctx.cookie, ctx.session, method)
     svc.audit.record("login.step_up", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,
                      detail={"method": method, "sid": ctx.session.sid})
     return _resume(ctx)
@@ -261,26 +260,26 @@ def verify_totp_or_recovery(svc: Services, person_id: str, code: str) -> bool:
 
 
 @router.post("/login/proofing")
-async def proofing_submit(request: Request) -> Response:
-    posted = await posted_pending(request, _show)
+def proofing_submit(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_pending(request, form_post, _show)
     if isinstance(posted, Response):
         return posted
     ctx, form = posted
     svc = ctx.svc
-    result = await run_in_threadpool(svc.proofing.verify_with_registry, ctx.person.id)
+    result = svc.proofing.verify_with_registry(ctx.person.id)
     if not result.ok:
-        return await run_in_threadpool(lambda: _show(
-            ctx, error="The registry could not confirm your details.", status_code=400))
+        return _show(
+            ctx, error="The registry could not confirm your details.", status_code=400)
     return _resume(ctx)
 
 
 @router.post("/login/cancel")
-async def cancel(request: Request) -> Response:
+def cancel(request: Request, form_post: PostedForm) -> Response:
     """The person gives up on reaching the level: tell the client, per OIDC's
     unmet_authentication_requirements, at its validated redirect URI."""
     svc = services(request)
     try:
-        form = dict(await read_form(request))
+        form = dict(form_post.pairs())
     except OAuth2Error as err:
         return svc.pages.error(request, "This request is not valid", err.description or "")
     tx = svc.transactions.load(form.get("tx"))

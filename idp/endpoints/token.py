@@ -16,17 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from idp import outages
+from idp.breaker import Unavailable
 from idp.endpoints.deps import client_ip
 from idp.errors import OAuth2Error
 from idp.oauth_request import HttpRequest, read_form
 from idp.services import Services
-from idp.store import StoreUnavailable
 
 log = logging.getLogger("idp")
-
-# Grants that touch no database on the common path (cached client, one store call) run on the
-# event loop; a thread hop would cost more than the work itself.
-_INLINE_GRANTS = frozenset({"client_credentials"})
 
 
 class OAuthEndpoint:
@@ -35,9 +32,6 @@ class OAuthEndpoint:
     def __init__(self, services: Services, name: str) -> None:
         self._svc = services
         self._name = name
-        # The embedded SQLite database has a single connection, so threads add no concurrency,
-        # only a hand-off per request: there, everything runs on the event loop.
-        self._all_inline = services.engine.dialect.name == "sqlite"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         svc = self._svc
@@ -51,24 +45,19 @@ class OAuthEndpoint:
             response = await self._respond(oreq)
         except OAuth2Error as err:
             response = svc.server.handle_error_response(None, err)
-        except StoreUnavailable as exc:
-            log.error("ephemeral store unavailable: %s", exc)
-            response = _json(503, {"error": "temporarily_unavailable", "error_description": "Try again shortly."})
+        except Unavailable as exc:
+            response = outages.api_response(exc)
         except Exception:
             log.exception("unhandled error on %s", scope["path"])
             response = _json(500, {"error": "server_error", "error_description": "Something went wrong on our side."})
         await response(scope, receive, send)
 
     async def _respond(self, oreq: HttpRequest) -> Response:
+        # Every grant may reach Redis or the database (client authentication alone counts failures
+        # in the store): all of it runs in the thread pool, so a hung backend never stalls the loop.
         server = self._svc.server
         if self._name == "token":
-            # A client assertion's id is claimed in the database: that request takes a thread.
-            if self._all_inline or (oreq.form.get("grant_type") in _INLINE_GRANTS
-                                    and "client_assertion" not in oreq.form):
-                return server.create_token_response(oreq)  # type: ignore[no-any-return]
             return await anyio.to_thread.run_sync(server.create_token_response, oreq)  # type: ignore[no-any-return]
-        if self._all_inline:
-            return server.create_endpoint_response(self._name, oreq)  # type: ignore[no-any-return]
         return await anyio.to_thread.run_sync(server.create_endpoint_response, self._name, oreq)  # type: ignore[no-any-return]
 
 

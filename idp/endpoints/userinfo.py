@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -54,10 +53,10 @@ def _userinfo(svc: Services, token: str) -> Response:
 
 
 @router.api_route("/userinfo", methods=["GET", "POST"])
-async def userinfo(request: Request) -> Response:
+def userinfo(request: Request) -> Response:
     svc = services(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _unauthorized("Send the access token as 'Authorization: Bearer <token>'.", error=None)
-    return await run_in_threadpool(_userinfo, svc, token.strip())
+    return _userinfo(svc, token.strip())
