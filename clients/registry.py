@@ -87,6 +87,13 @@ class ClientRegistry:
                 self._cache[client_id] = (expires, client)
         return client
 
+    def cached(self, client_id: str, margin: float = 1.0) -> bool:
+        """Whether `get` will answer from this process's cache, without reading the store, for at
+        least `margin` more seconds (callers use it to skip a thread hop on the event loop)."""
+        with self._lock:
+            hit = self._cache.get(client_id)
+        return hit is not None and hit[0] > self._monotonic() + margin
+
     def list(self) -> list[Client]:
         """Every client, ordered by client_id, read from the store (never cached)."""
         return self._store.list()

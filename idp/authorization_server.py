@@ -76,7 +76,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         """Authlib's client authentication, with failures counted per claimed client at the caller's
         address and per address: wrong secrets from elsewhere never stop a client's own calls."""
         ip = getattr(request, "client_ip", "unknown")
-        claimed = _claimed_client_id(request)
+        claimed = claimed_client_id(request)
         try:
             self.client_throttle.check(claimed, ip)
         except TooManyAttempts as exc:
@@ -192,7 +192,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         """Not used: the endpoint module ends the SSO session after validation."""
 
 
-def _claimed_client_id(request) -> str:  # type: ignore[no-untyped-def]
+def claimed_client_id(request) -> str:  # type: ignore[no-untyped-def]
     """Who the request says it is, before any check: for counting failures, never for trust."""
     try:
         credentials = basic_credentials(request.headers)

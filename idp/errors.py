@@ -47,7 +47,6 @@ __all__ = [
     "RegistrationNotSupportedError",
     "RequestNotSupportedError",
     "RequestURINotSupportedError",
-    "ServiceUnavailable",
     "UnauthorizedClientError",
     "UnmetAuthenticationRequirements",
     "UnsupportedGrantTypeError",
@@ -87,10 +86,6 @@ class ClientAuthenticationThrottled(InvalidClientError):
     def get_headers(self) -> list[tuple[str, str]]:
         return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
 
-
-class ServiceUnavailable(OAuth2Error):
-    error = "temporarily_unavailable"
-    status_code = 503
 
 
 class BrowserError(Exception):

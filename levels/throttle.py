@@ -22,6 +22,7 @@ sets a separate `:blocked` (or `:wait`) key that lives as long as the block; `ch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -62,6 +63,7 @@ class TooManyAttempts(Exception):
         self.resets_in = resets_in
 
 
+@functools.lru_cache(maxsize=4096)
 def place(ip: str) -> str:
     """The unit a per-IP limit counts: the address itself, but an IPv6 address's /64 network (one
     subscriber's allocation); anything that is not an address (a test client's name) as given."""

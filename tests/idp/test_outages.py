@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
+from joserfc import jwt
+from joserfc.jwk import ECKey
 
 from idp.app import create_app
 from idp.database import PING_IF_IDLE
@@ -241,8 +243,40 @@ def test_refresh_and_client_credentials_work_while_redis_is_down(backends: Backe
     r = httpx.post(f"{provider.base_url}/token", auth=("backend", "wrong"),
                    data={"grant_type": "client_credentials"})
     assert r.status_code == 401
+    # Revocations live in PostgreSQL: userinfo and introspection answer, and a token revoked while
+    # Redis is down is refused at once.
+    access = str(refreshed["access_token"])
+    bearer = {"Authorization": f"Bearer {access}"}
+    assert httpx.get(f"{provider.base_url}/userinfo", headers=bearer).status_code == 200
+    portal = ("portal", provider.portal_secret)
+    assert httpx.post(f"{provider.base_url}/introspect", auth=portal, data={"token": access}).json()["active"] is True
+    assert httpx.post(f"{provider.base_url}/revoke", auth=portal, data={"token": access}).status_code == 200
+    assert httpx.post(f"{provider.base_url}/introspect", auth=portal, data={"token": access}).json() == {
+        "active": False}
+    assert httpx.get(f"{provider.base_url}/userinfo", headers=bearer).status_code == 401
     # Signing in needs Redis (login transactions, codes): a page that says so.
     _assert_unavailable_page(provider.client().get(provider.authorize_url()[0]))
+
+
+def test_private_key_jwt_works_and_cannot_be_replayed_while_redis_is_down(
+        backends: Backends, provider: Provider) -> None:
+    key = ECKey.generate_key("P-256", parameters={"kid": "signer-1", "alg": "ES256", "use": "sig"})
+    provider.services.clients.create(
+        client_id="signer", name="Inquiry signer", redirect_uris=[], grant_types=["client_credentials"],
+        scopes=["inquiry.read"], audiences=["https://api.example"], token_endpoint_auth_method="private_key_jwt",
+        jwks={"keys": [key.as_dict(private=False)]},
+    )
+    backends.redis.kill()
+    now = int(time.time())
+    assertion = jwt.encode({"alg": "ES256", "kid": "signer-1"}, {
+        "iss": "signer", "sub": "signer", "aud": f"{provider.base_url}/token", "iat": now, "exp": now + 60,
+        "jti": secrets.token_urlsafe(16)}, key)
+    form = {"grant_type": "client_credentials", "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    first = httpx.post(f"{provider.base_url}/token", data=form, timeout=10)
+    assert first.status_code == 200, first.text
+    replayed = httpx.post(f"{provider.base_url}/token", data=form, timeout=10)
+    assert replayed.status_code == 401 and "already used" in replayed.json()["error_description"]
 
 
 def test_postgres_cut_answers_503_and_the_first_request_after_restore_succeeds(
