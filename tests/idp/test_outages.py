@@ -19,8 +19,6 @@ from pathlib import Path
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
-from joserfc import jwt
-from joserfc.jwk import ECKey
 
 from idp.app import create_app
 from idp.database import PING_IF_IDLE
@@ -32,6 +30,7 @@ from tests.backends import postgres_database
 from tests.browser import serve
 from tests.faults import RedisServer, TcpProxy, postgres_behind_proxy, redis_server
 from tests.idp.conftest import PASSWORD, REDIRECT_URI, pkce_pair, sign_in
+from tests.idp.flows import assertion_grant, register_signer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -260,19 +259,9 @@ def test_refresh_and_client_credentials_work_while_redis_is_down(backends: Backe
 
 def test_private_key_jwt_works_and_cannot_be_replayed_while_redis_is_down(
         backends: Backends, provider: Provider) -> None:
-    key = ECKey.generate_key("P-256", parameters={"kid": "signer-1", "alg": "ES256", "use": "sig"})
-    provider.services.clients.create(
-        client_id="signer", name="Inquiry signer", redirect_uris=[], grant_types=["client_credentials"],
-        scopes=["inquiry.read"], audiences=["https://api.example"], token_endpoint_auth_method="private_key_jwt",
-        jwks={"keys": [key.as_dict(private=False)]},
-    )
+    key = register_signer(provider.services.clients)
     backends.redis.kill()
-    now = int(time.time())
-    assertion = jwt.encode({"alg": "ES256", "kid": "signer-1"}, {
-        "iss": "signer", "sub": "signer", "aud": f"{provider.base_url}/token", "iat": now, "exp": now + 60,
-        "jti": secrets.token_urlsafe(16)}, key)
-    form = {"grant_type": "client_credentials", "client_assertion": assertion,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    form = assertion_grant(key, f"{provider.base_url}/token")
     first = httpx.post(f"{provider.base_url}/token", data=form, timeout=10)
     assert first.status_code == 200, first.text
     replayed = httpx.post(f"{provider.base_url}/token", data=form, timeout=10)

@@ -11,7 +11,6 @@ back-channel logout to its services — never silently gone.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -23,7 +22,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
@@ -37,6 +36,7 @@ from idp.store_sql import AccessTokenRevocationRow, Base, SsoSessionRow, UsedCli
 from tests.backends import postgres_database
 from tests.faults import redis_server
 from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, _build, _settings, pkce_pair, sign_in, submit_step
+from tests.idp.flows import assertion_grant, register_signer
 from tests.idp.test_account_pages import _post as post_account_form
 from tests.idp.test_store import race
 from tests.relying_party import RelyingParty, claims_unverified
@@ -200,16 +200,7 @@ def test_access_tokens_of_an_ended_session_stay_revoked_when_the_store_is_lost(l
 
 def test_a_used_client_assertion_is_refused_when_the_store_is_lost(lossy: Lossy) -> None:
     idp = lossy.idp
-    key = ECKey.generate_key("P-256", parameters={"kid": "k1", "alg": "ES256", "use": "sig"})
-    idp.add_client("signer", redirect_uris=[], grant_types=["client_credentials"], scopes=["inquiry.read"],
-                   audiences=["https://api.example"], token_endpoint_auth_method="private_key_jwt",
-                   jwks={"keys": [key.as_dict(private=False)]})
-    now = int(time.time())
-    assertion = jwt.encode({"alg": "ES256", "kid": "k1"}, {
-        "iss": "signer", "sub": "signer", "aud": f"{ISSUER}/token", "iat": now, "exp": now + 120,
-        "jti": secrets.token_urlsafe(16)}, key)
-    form = {"grant_type": "client_credentials", "client_assertion": assertion,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    form = assertion_grant(register_signer(idp.services.clients), f"{ISSUER}/token")
     assert idp.browser.post("/token", data=form).status_code == 200
 
     idp, _ = lossy.after_loss()
