@@ -10,6 +10,7 @@ Front-Channel Logout URLs are returned for the page the browser is on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +21,10 @@ from idp.audit import AuditLog
 from idp.backchannel import LogoutOutbox
 from idp.refresh_tokens import SqlRefreshTokenStore
 from idp.session_register import SessionRecord, SqlSessionRegister
-from idp.store import Store
+from idp.store import Store, StoreUnavailable
 from idp.tokens import TokenIssuer
+
+log = logging.getLogger("idp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +74,19 @@ class SingleLogout:
         return count
 
     def _fan_out(self, record: SessionRecord, *, reason: str, actor: str | None, ip: str | None) -> EndedSession:
-        self._store.delete(record.store_key)
+        # What protects people goes to the database first: once the register says ended, nothing
+        # retries this, so a store that is down must not stop the revocations or the notifications.
         # Access tokens issued without a refresh token are not on record; they all carry the sid.
         self._issuer.revoke_access_tokens(self._refresh.revoke_session(record.sid), sid=record.sid)
         queued = self._outbox.enqueue(sid=record.sid, person_id=record.person_id, client_ids=record.clients)
         self._audit.record("session.ended", actor=actor, person_id=record.person_id, ip=ip, detail={
             "sid": record.sid, "reason": reason, "clients": list(record.clients), "backchannel_queued": queued})
+        try:
+            self._store.delete(record.store_key)
+        except StoreUnavailable as exc:
+            # A copy left in the store can no longer yield tokens: the session's sid is revoked, which
+            # the code exchange, userinfo and introspection check.
+            log.warning("session %s ended; its store copy could not be removed: %s", record.sid, exc)
         return EndedSession(record.sid, record.person_id, record.clients)
 
     def frontchannel_urls(self, ended: list[EndedSession]) -> list[str]:

@@ -31,6 +31,7 @@ from tests.browser import serve
 from tests.faults import RedisServer, TcpProxy, postgres_behind_proxy, redis_server
 from tests.idp.conftest import PASSWORD, REDIRECT_URI, pkce_pair, sign_in
 from tests.idp.flows import assertion_grant, register_signer
+from tests.relying_party import claims_unverified
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -266,6 +267,38 @@ def test_private_key_jwt_works_and_cannot_be_replayed_while_redis_is_down(
     assert first.status_code == 200, first.text
     replayed = httpx.post(f"{provider.base_url}/token", data=form, timeout=10)
     assert replayed.status_code == 401 and "already used" in replayed.json()["error_description"]
+
+
+def test_a_session_ended_while_redis_hangs_is_revoked_and_yields_no_more_tokens(
+        backends: Backends, provider: Provider) -> None:
+    browser = provider.client()
+    tokens = _signed_in_tokens(provider, browser)
+    sid = str(claims_unverified(str(tokens["id_token"]))["sid"])
+    backends.redis.pause()
+    try:
+        # An operator's sign-out (or the expiry sweep) while the store cannot delete its copy.
+        assert provider.services.logout.end(sid, reason="signed_out", actor="operator:test") is not None
+    finally:
+        backends.redis.resume()
+    assert [e.detail["sid"] for e in provider.services.audit.recent(kind="session.ended")] == [sid]
+    token_url = f"{provider.base_url}/token"
+    refused = httpx.post(token_url, auth=("portal", provider.portal_secret),
+                         data={"grant_type": "refresh_token", "refresh_token": str(tokens["refresh_token"])})
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert httpx.get(f"{provider.base_url}/userinfo", headers=bearer).status_code == 401
+    time.sleep(BREAKER_INTERVAL)  # Redis answers again, still holding the session's copy
+    url, verifier = provider.authorize_url()
+    r = browser.get(url + "&prompt=none")
+    assert r.status_code == 302 and r.headers["location"].startswith(REDIRECT_URI)
+    answer = httpx.URL(r.headers["location"]).params
+    if "code" in answer:  # the copy may still open /authorize, but its code buys nothing
+        exchanged = httpx.post(token_url, auth=("portal", provider.portal_secret), data={
+            "grant_type": "authorization_code", "code": answer["code"], "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier})
+        assert exchanged.status_code == 400 and exchanged.json()["error"] == "invalid_grant", exchanged.text
+    else:
+        assert answer["error"] == "login_required"
 
 
 def test_postgres_cut_answers_503_and_the_first_request_after_restore_succeeds(
