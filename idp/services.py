@@ -104,11 +104,11 @@ def make_login_throttle(settings: Settings, store: Store, secret: bytes) -> Logi
     )
 
 
-def make_client_throttle(settings: Settings, store: Store) -> LoginThrottle:
+def make_client_throttle(settings: Settings, store: Store, secret: bytes) -> LoginThrottle:
     # No per-client limit: it would let anyone stop a portal by sending wrong secrets in its name.
     return LoginThrottle(
         store, per_ip=settings.client_auth_failures_per_ip, per_account_ip=settings.client_auth_failures_per_client_ip,
-        window=settings.client_auth_failure_window, namespace="client-auth",
+        window=settings.client_auth_failure_window, secret=secret, namespace="client-auth",
     )
 
 
@@ -204,7 +204,7 @@ class Services:
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
             access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
             token_endpoint=settings.endpoint("/token"),
-            client_throttle=make_client_throttle(settings, store),
+            client_throttle=make_client_throttle(settings, store, _derive(kek, b"idp client throttle v1")),
             proofing_records=SqlProofingStore(engine), entity_access=acting,
             used_assertions=used_assertions, assertion_max_lifetime=settings.client_assertion_max_lifetime,
         )

@@ -30,6 +30,11 @@ class RetiredSetting(Exception):
     """A setting that is no longer read is set."""
 
 
+class UnsafeSetting(Exception):
+    """Settings that together would weaken what the provider promises (not a ValidationError, whose
+    message would repeat every input, secrets included)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IDP_", frozen=True, extra="ignore")
 
@@ -173,6 +178,14 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("issuer must be an http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _secure_cookies_on_https(self) -> Settings:
+        # On https every cookie is `__Host-` and Secure (idp.cookies): no setting may turn that off.
+        if self.cookie_secure is False and self.issuer.startswith("https://"):
+            raise UnsafeSetting("IDP_COOKIE_SECURE=false is refused with an https issuer: cookies there are "
+                                "always Secure and __Host- prefixed.")
+        return self
 
     @property
     def secure_cookies(self) -> bool:

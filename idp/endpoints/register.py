@@ -56,6 +56,7 @@ FORM_EXPIRED = "Your form expired. Please try again."
 WRONG_CODE = "That code is not correct or has expired."
 NO_SUCH_DATE = "This date does not exist. Check the year, month and day."
 NOT_SENT = "The text message could not be sent. Please try again."
+SMS_RETRY_AFTER = 30  # seconds: the SMS gateway refused or failed; a short wait before trying again
 
 
 # Shared with recovery ------------------------------------------------------------------------------
@@ -204,7 +205,8 @@ def register_submit(request: Request, form_post: PostedForm) -> Response:
     try:
         challenge = svc.sms_otp.send(pending_id, values["mobile"], "register", locale)
     except SmsDeliveryFailed:
-        return _form_page(svc, request, tx, values=typed, error=NOT_SENT, status_code=503)
+        return retry_after(_form_page(svc, request, tx, values=typed, error=NOT_SENT, status_code=503),
+                           SMS_RETRY_AFTER)
     pending.update(challenge=challenge.id, hint=challenge.mobile_hint)
     svc.store.set(_key(pending_id), orjson.dumps(pending), PENDING_TTL)
     response = RedirectResponse(f"/register/verify?id={pending_id}", status_code=303)
@@ -242,7 +244,8 @@ def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str,
         return retry_after(_verify_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429),
                            exc.resets_in)
     except SmsDeliveryFailed:
-        return _verify_page(svc, request, pending_id, pending, error=NOT_SENT, status_code=503)
+        return retry_after(_verify_page(svc, request, pending_id, pending, error=NOT_SENT, status_code=503),
+                           SMS_RETRY_AFTER)
     pending["challenge"] = challenge.id
     svc.store.set(_key(pending_id), orjson.dumps(pending), svc.store.ttl(_key(pending_id)) or 1.0)
     return _verify_page(svc, request, pending_id, pending, notice="A new code was sent.")

@@ -63,7 +63,8 @@ class OAuthEndpoint:
         database) may wait, and goes to the thread pool."""
         return (self._store_in_process and oreq.form.get("grant_type") == "client_credentials"
                 and "client_assertion" not in oreq.form
-                and self._svc.clients.cached(claimed_client_id(oreq)))
+                and self._svc.clients.cached(claimed_client_id(oreq))
+                and not self._svc.keyring.reload_due())  # signing would reread the keys first
 
     async def _respond(self, oreq: HttpRequest) -> Response:
         # Every grant may reach Redis or the database (client authentication alone counts failures

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
@@ -12,8 +13,11 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from starlette.testclient import TestClient
 
+from idp.migrate import upgrade
+from idp.store import MemoryStore
 from levels.national_code import make_national_code
-from tests.idp.conftest import CSRF_RE, ISSUER, REDIRECT_URI, Idp, pkce_pair
+from tests.faults import free_port
+from tests.idp.conftest import CSRF_RE, ISSUER, REDIRECT_URI, Idp, _build, _settings, pkce_pair
 
 NEW_CODE = make_national_code("004455667")
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
@@ -281,3 +285,18 @@ def test_a_registered_citizen_reaches_level_two_through_the_registry(sqlite_idp:
     assert claims["acr"] == "urn:idp:loa:2"
     person = sqlite_idp.services.people.get_by_national_code("0023456711")
     assert person is not None and person.proofing_tier == 2 and person.given_name == "علی"
+
+
+def test_an_unreachable_sms_gateway_is_a_503_that_says_when_to_retry(tmp_path: Path) -> None:
+    # The gateway's address has nothing listening: a real refused connection, not a simulated one.
+    url = f"sqlite:///{tmp_path / 'idp.db'}"
+    upgrade(url)
+    settings = _settings(url, tmp_path).model_copy(update={"sms_gateway_url": f"http://127.0.0.1:{free_port()}/send"})
+    idp = _build(settings, MemoryStore())
+    try:
+        r = _register(idp.browser)
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) > 0
+        assert 'role="alert"' in r.text
+        assert idp.services.people.get_by_national_code(NEW_CODE) is None
+    finally:
+        idp.services.engine.dispose()

@@ -15,11 +15,13 @@ from starlette.testclient import TestClient
 
 from idp.migrate import upgrade
 from idp.pages import origin_source
+from idp.settings import Settings, UnsafeSetting
 from idp.store import MemoryStore
 from levels.national_code import make_national_code
 from levels.people import new_person
 from tests.idp.conftest import (
     CSRF_RE,
+    ISSUER,
     PASSWORD,
     REDIRECT_URI,
     Idp,
@@ -217,3 +219,9 @@ def test_the_sign_out_confirmation_may_continue_to_the_post_logout_uri(idp: Idp)
 ])
 def test_form_action_names_only_an_exact_origin(uri: str, source: str | None) -> None:
     assert origin_source(uri) == source
+
+
+def test_cookies_cannot_be_made_insecure_on_an_https_issuer() -> None:
+    with pytest.raises(UnsafeSetting, match="IDP_COOKIE_SECURE"):
+        Settings(issuer=ISSUER, cookie_secure=False)
+    assert Settings(issuer="http://127.0.0.1:8000", cookie_secure=False).secure_cookies is False
