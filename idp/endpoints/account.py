@@ -153,17 +153,18 @@ def change_password(request: Request, form_post: PostedForm) -> Response:
     if not current:
         return refuse(400, current="Enter your current password.")
     ip = client_ip(request, svc.settings.trusted_proxies)
+    device = svc.device_cookies.recognise(request, person.national_code)
     try:
         # The same counters as signing in: a borrowed session cannot be used to guess the password.
-        svc.throttle.check(person.national_code, ip)
+        svc.throttle.check(person.national_code, ip, device)
     except TooManyAttempts as exc:
         return retry_after(refuse(429, current="Too many attempts. Try again later."), exc.resets_in)
     ok = svc.passwords.verify(svc.people.password_hash(person.id), current)
     if not ok:
-        svc.throttle.failed(person.national_code, ip)
+        svc.throttle.failed(person.national_code, ip, device)
         svc.audit.record("password.change_failed", person_id=person.id, ip=ip, detail={"sid": session.sid})
         return refuse(400, current=WRONG_CURRENT_PASSWORD)
-    svc.throttle.succeeded(person.national_code, ip)
+    svc.throttle.succeeded(person.national_code, ip, device)
     try:
         check_new_password(new, national_code=person.national_code)
     except WeakPassword as exc:

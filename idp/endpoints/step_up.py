@@ -186,19 +186,22 @@ def step_submit(request: Request, form_post: PostedForm) -> Response:
     if method == "sms" and form.get("resend"):
         return _show(ctx, resend=True)
     ip = client_ip(request, svc.settings.trusted_proxies)
-    account = f"{method}:{ctx.person.id}"
+    # A password is the same secret wherever it is typed: the sign-in counters, so a borrowed
+    # session gets no fresh allowance; other factors have their own.
+    account = ctx.person.national_code if method == "pwd" else f"{method}:{ctx.person.id}"
+    device = svc.device_cookies.recognise(request, ctx.person.national_code)
     try:
-        svc.throttle.check(account, ip)
+        svc.throttle.check(account, ip, device)
     except TooManyAttempts as exc:
         return retry_after(_show(
             ctx, error="Too many attempts. Try again later.", status_code=429), exc.resets_in)
     ok = _verify(ctx, method, form)
     if not ok:
-        svc.throttle.failed(account, ip)
+        svc.throttle.failed(account, ip, device)
         svc.audit.record("login.failed", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,
                          detail={"method": method, "step_up": True})
         return _show(ctx, error=_WRONG.get(method, _WRONG["pwd"]), status_code=400)
-    svc.throttle.succeeded(account, ip)
+    svc.throttle.succeeded(account, ip, device)
     # Written to the session register (the database) first: off the event loop.
     svc.sessions.add_factor(ctx.cookie, ctx.session, method)
     svc.audit.record("login.step_up", person_id=ctx.person.id, ip=ip, client_id=ctx.tx.client_id,

@@ -287,10 +287,11 @@ def test_guessing_the_current_password_is_limited_like_signing_in(idp: Idp) -> N
     assert blocked.status_code == 429 and "Too many attempts" in blocked.text
     assert int(blocked.headers["retry-after"]) > 0
     assert idp.services.passwords.verify(idp.services.people.password_hash(idp.person_id), PASSWORD)
-    # The same counters as the sign-in page.
-    fresh = idp.new_browser()
-    login = fresh.get(fresh.get("/account").headers["location"])
-    assert submit_login(fresh, login.text, idp.national_code, PASSWORD).status_code == 429
+    # The same counters as the sign-in page: this browser cannot sign in again either (its guesses
+    # count against it, as a known browser's own failures do at sign-in).
+    idp.browser.cookies.delete(idp.services.cookies.session.name)
+    login = idp.browser.get(idp.browser.get("/account").headers["location"])
+    assert submit_login(idp.browser, login.text, idp.national_code, PASSWORD).status_code == 429
 
 
 # -- connected services --------------------------------------------------------------------------
