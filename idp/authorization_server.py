@@ -86,7 +86,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         try:
             # A malformed Basic header is refused whichever method comes first (RFC 6749 §2.3: one
             # method per request), so no other method is tried with it.
-            basic_credentials(request.headers)
+            basic_credentials(request)
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
             with suppress(StoreUnavailable):
@@ -195,7 +195,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
 def claimed_client_id(request) -> str:  # type: ignore[no-untyped-def]
     """Who the request says it is, before any check: for counting failures, never for trust."""
     try:
-        credentials = basic_credentials(request.headers)
+        credentials = basic_credentials(request)
     except InvalidClientError:
         return "?"
     if credentials is not None:

@@ -10,10 +10,11 @@ probe that never reports back is harmless: letting it through re-armed the inter
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
+
+from idp.errors import whole_seconds
 
 log = logging.getLogger("idp.backends")
 
@@ -48,7 +49,7 @@ class CircuitBreaker:
         opened_at = self._opened_at
         if opened_at is None:
             return 1
-        return max(1, math.ceil(opened_at + self.interval - self._clock()))
+        return whole_seconds(opened_at + self.interval - self._clock())
 
     def allow(self) -> bool:
         """True if a call may go to the backend now: closed, or this call is the probe."""

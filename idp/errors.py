@@ -73,6 +73,12 @@ class InvalidTokenError(OAuth2Error):
     status_code = 401
 
 
+def whole_seconds(seconds: float) -> int:
+    """A wait as people and `Retry-After` (RFC 9110 §10.2.3) count it: whole seconds, rounded up,
+    at least one."""
+    return max(1, math.ceil(seconds))
+
+
 class ClientAuthenticationThrottled(InvalidClientError):
     """Too many failed client authentications from this client at this address: 429 (RFC 6585 §4)
     with `Retry-After`, and `invalid_client` so OAuth clients treat it as the failure it is."""
@@ -81,7 +87,7 @@ class ClientAuthenticationThrottled(InvalidClientError):
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(description="Too many failed client authentications; try again later.")
-        self.retry_after = max(1, math.ceil(retry_after))
+        self.retry_after = whole_seconds(retry_after)
 
     def get_headers(self) -> list[tuple[str, str]]:
         return [*super().get_headers(), ("Retry-After", str(self.retry_after))]

@@ -7,7 +7,6 @@ event loop first, by the `PostedForm` dependency, and handed to the handler.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -17,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.client_address import Network, client_address
-from idp.errors import OAuth2Error
+from idp.errors import OAuth2Error, whole_seconds
 from idp.oauth_request import read_form, read_pairs
 from idp.services import Services
 
@@ -35,7 +34,7 @@ def client_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:
 
 def retry_after(response: Response, seconds: float) -> Response:
     """Say how long to wait (RFC 9110 §10.2.3, whole seconds, at least one): every 429 carries it."""
-    response.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+    response.headers["Retry-After"] = str(whole_seconds(seconds))
     return response
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.endpoints.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.endpoints.session_start import continue_signed_in
-from idp.errors import OAuth2Error
+from idp.errors import OAuth2Error, whole_seconds
 from idp.i18n import localize_digits
 from idp.login_transactions import LoginTransaction
 from idp.services import Services
@@ -114,7 +112,7 @@ def _too_many(
     tr = svc.pages.gettext(locale)
     if wait < 60:
         message = tr.gettext("Too many attempts. Try again in %(seconds)s seconds.") % {
-            "seconds": localize_digits(str(max(1, math.ceil(wait))), locale)}
+            "seconds": localize_digits(str(whole_seconds(wait)), locale)}
     else:
         message = tr.gettext("Too many attempts. Try again in %(minutes)s minutes.") % {
             "minutes": localize_digits(str(max(1, round(wait / 60))), locale)}

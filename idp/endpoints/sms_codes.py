@@ -4,19 +4,14 @@ sent right now (their 429s carry `idp.endpoints.deps.retry_after`)."""
 from __future__ import annotations
 
 import gettext
-import math
 
+from idp.errors import whole_seconds
 from idp.i18n import localize_digits
 
 TOO_MANY_CODES = "Too many codes were sent. Try again later."
 CODE_SENT_MOMENTS_AGO = "We sent you a code a moment ago. Enter that code: it is still valid."
 _WAIT = ("Please wait %(seconds)s second before asking for a new code.",
          "Please wait %(seconds)s seconds before asking for a new code.")
-
-
-def whole_seconds(seconds: float) -> int:
-    """A wait as people and Retry-After count it: whole seconds, rounded up, at least one."""
-    return max(1, math.ceil(seconds))
 
 
 def wait_for_code(tr: gettext.NullTranslations, locale: str, seconds: float) -> str:

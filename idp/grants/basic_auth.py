@@ -26,15 +26,32 @@ def _unauthorized(description: str) -> InvalidClientError:
     return InvalidClientError(status_code=401, description=description)
 
 
-def basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
-    """(client_id, client_secret) from an `Authorization: Basic` header; None without one.
+_PARSED = "_basic_credentials"  # where a request keeps its parsed header (or the error it gave)
 
-    Raises `InvalidClientError` (401) when the header is Basic but malformed.
+
+def basic_credentials(request) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
+    """(client_id, client_secret) from the request's `Authorization: Basic` header; None without one.
+
+    Raises `InvalidClientError` (401) when the header is Basic but malformed. Parsed once per
+    request: the throttle, the malformed-header check and the authentication method all ask.
     """
+    parsed = request.__dict__.get(_PARSED)
+    if parsed is None:
+        try:
+            parsed = _parse(request.headers)
+        except InvalidClientError as exc:
+            parsed = exc
+        request.__dict__[_PARSED] = parsed
+    if isinstance(parsed, InvalidClientError):
+        raise parsed
+    return parsed or None
+
+
+def _parse(headers: Mapping[str, str]) -> tuple[str, str] | tuple[()]:
     header = headers.get("Authorization") or ""
     scheme, _, encoded = header.strip().partition(" ")
     if scheme.lower() != "basic":
-        return None
+        return ()
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
@@ -55,7 +72,7 @@ def basic_credentials(headers: Mapping[str, str]) -> tuple[str, str] | None:
 
 def authenticate_client_secret_basic(query_client: Callable[[str], Client | None], request) -> Client | None:  # type: ignore[no-untyped-def]
     """Authlib client authentication method `client_secret_basic`, with `basic_credentials`."""
-    credentials = basic_credentials(request.headers)
+    credentials = basic_credentials(request)
     if credentials is None:
         return None
     client_id, secret = credentials
