@@ -21,13 +21,13 @@ from sqlalchemy import Engine, create_engine, insert, text
 
 from clients.registry import ClientRegistry
 from clients.store_sql import SqlClientStore
-from idp.database import make_engine
-from idp.migrate import upgrade
-from idp.refresh_tokens import hash_token
+from idp.oauth.refresh_tokens import hash_token
 from idp.services import make_keyring
 from idp.settings import Settings
-from idp.store_redis import RedisStore
-from idp.store_sql import RefreshTokenRow
+from idp.storage.database import make_engine
+from idp.storage.migrate import upgrade
+from idp.storage.redis import RedisStore
+from idp.storage.tables import RefreshTokenRow
 from levels.national_code import make_national_code
 from levels.people import SqlPersonStore, new_person
 

@@ -42,7 +42,7 @@ def server_env(idp_env: Mapping[str, str]) -> dict[str, str]:
 
 def _command(port: int) -> list[str]:
     return [
-        str(_UVICORN), "--factory", "idp.asgi:create", "--host", HOST, "--port", str(port),
+        str(_UVICORN), "--factory", "idp.web.asgi:create", "--host", HOST, "--port", str(port),
         "--workers", "1", "--no-access-log", "--loop", "asyncio", "--http", "httptools",
     ]
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, insert, select
 
-from idp.store_sql import AuditEventRow
+from idp.storage.tables import AuditEventRow
 
 log = logging.getLogger("idp.audit")
 

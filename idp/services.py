@@ -14,27 +14,27 @@ from sqlalchemy import Engine
 from clients.registry import ClientRegistry
 from clients.services import SqlServiceStore
 from clients.store_sql import SqlClientStore
-from idp.access_tokens import AccessTokenReader
-from idp.acting import EntityAccess
 from idp.audit import AuditLog
-from idp.authorization_server import IdpAuthorizationServer
-from idp.backchannel import LogoutDeliverer, LogoutOutbox, make_backchannel
-from idp.consents import ConsentStore
-from idp.cookies import Cookies
-from idp.csrf import CsrfTokens
-from idp.database import make_engine
-from idp.device_cookie import DeviceCookies
-from idp.login_transactions import LoginTransactions
-from idp.logout import SingleLogout
-from idp.one_time_ids import UsedAssertions
-from idp.pages import Pages
-from idp.refresh_tokens import SqlRefreshTokenStore
-from idp.revocations import AccessTokenRevocations
-from idp.session_register import SqlSessionRegister
-from idp.sessions import SessionManager
+from idp.oauth.access_tokens import AccessTokenReader
+from idp.oauth.one_time_ids import UsedAssertions
+from idp.oauth.refresh_tokens import SqlRefreshTokenStore
+from idp.oauth.revocations import AccessTokenRevocations
+from idp.oauth.server import IdpAuthorizationServer
+from idp.oauth.tokens import TokenIssuer, TokenLifetimes
+from idp.sessions.backchannel import LogoutDeliverer, LogoutOutbox, make_backchannel
+from idp.sessions.consents import ConsentStore
+from idp.sessions.logout import SingleLogout
+from idp.sessions.register import SqlSessionRegister
+from idp.sessions.sso import SessionManager
+from idp.sessions.transactions import LoginTransactions
 from idp.settings import Settings
-from idp.store import MemoryStore, Store
-from idp.tokens import TokenIssuer, TokenLifetimes
+from idp.signin.acting import EntityAccess
+from idp.storage.database import make_engine
+from idp.storage.store import MemoryStore, Store
+from idp.web.cookies import Cookies
+from idp.web.csrf import CsrfTokens
+from idp.web.device_cookie import DeviceCookies
+from idp.web.pages import Pages
 from keys.encryption import KeyEncryptor, kek_from_text, load_or_create_kek
 from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
@@ -54,7 +54,7 @@ from levels.throttle import LoginThrottle
 
 def make_store(settings: Settings) -> Store:
     if settings.redis_url:
-        from idp.store_redis import RedisStore
+        from idp.storage.redis import RedisStore
 
         return RedisStore(settings.redis_url, prefix=settings.redis_prefix, timeout=settings.redis_timeout,
                           breaker_interval=settings.redis_breaker_interval)

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     client_cache_ttl: float = 5.0
     key_reload_interval: float = 30.0
 
-    # Client addresses and rate limits (idp.client_address, levels.throttle). Failures are counted
+    # Client addresses and rate limits (idp.web.client_address, levels.throttle). Failures are counted
     # in windows of login_failure_window seconds: per client address; per account from one address
     # (from the login_failures_before_delay-th on, each failure makes the next attempt wait
     # login_first_delay seconds, doubling); per browser that signed in to the account before
@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     sms_max_per_window: int = Field(default=5, gt=0)
     sms_window: int = Field(default=900, gt=0)
 
-    # Threads per worker for synchronous protocol work (see idp.app); scale with more workers.
+    # Threads per worker for synchronous protocol work (see idp.web.app); scale with more workers.
     threadpool_size: int = 4
 
     default_locale: Literal["fa", "en"] = "fa"
@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
 
-    # OIDC Back-Channel Logout delivery (idp.backchannel), in seconds: how often each server process
+    # OIDC Back-Channel Logout delivery (idp.sessions.backchannel), in seconds: how often each server process
     # polls the outbox, the HTTP timeout per POST, and the retry schedule: attempt n waits
     # min(max_delay, base_delay * 2**(n-1)) after it fails; after max_attempts the notification is
     # recorded as failed (defaults: 8 attempts spread over about 21 minutes).
@@ -181,7 +181,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secure_cookies_on_https(self) -> Settings:
-        # On https every cookie is `__Host-` and Secure (idp.cookies): no setting may turn that off.
+        # On https every cookie is `__Host-` and Secure (idp.web.cookies): no setting may turn that off.
         if self.cookie_secure is False and self.issuer.startswith("https://"):
             raise UnsafeSetting("IDP_COOKIE_SECURE=false is refused with an https issuer: cookies there are "
                                 "always Secure and __Host- prefixed.")

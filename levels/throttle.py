@@ -30,7 +30,7 @@ from typing import Protocol
 
 
 class Counter(Protocol):
-    """The part of the ephemeral store a throttle needs (`idp.store.Store` has all of it)."""
+    """The part of the ephemeral store a throttle needs (`idp.storage.store.Store` has all of it)."""
 
     def incr(self, key: str, window: float) -> int:
         """Add one to a counter and return it; the counter expires window seconds after it started."""

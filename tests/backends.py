@@ -42,7 +42,7 @@ def _migrated_template() -> str:
         from sqlalchemy import create_engine, text
         from sqlalchemy.engine import make_url
 
-        from idp.migrate import upgrade
+        from idp.storage.migrate import upgrade
 
         name = f"idp_tmpl_{uuid.uuid4().hex[:12]}"
         admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
@@ -86,7 +86,7 @@ def postgres_database(*, migrated: bool = False) -> Iterator[str]:
 @contextmanager
 def redis_store() -> Iterator[object]:
     """A RedisStore on the local server under a prefix of its own, emptied afterwards."""
-    from idp.store_redis import RedisStore
+    from idp.storage.redis import RedisStore
 
     store = RedisStore(REDIS_URL, prefix=f"idp-test-{uuid.uuid4().hex[:12]}:")
     try:

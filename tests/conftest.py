@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from idp.database import make_engine
-from idp.migrate import upgrade
+from idp.storage.database import make_engine
+from idp.storage.migrate import upgrade
 from tests.backends import postgres_database, redis_store
 from tests.relying_party import rp  # noqa: F401 - a fixture: a relying party's logout endpoint
 
@@ -35,7 +35,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 def store(request: pytest.FixtureRequest) -> Iterator[object]:
     """The ephemeral store: in-process, then the local Redis under a private prefix."""
     if request.param == "memory":
-        from idp.store import MemoryStore
+        from idp.storage.store import MemoryStore
 
         yield MemoryStore()
     else:
@@ -70,7 +70,7 @@ def record_audit(audit: list[tuple[str, dict[str, object]]]) -> Callable[[str, M
 @pytest.fixture(autouse=True, scope="session")
 def _no_blocking_io_on_the_event_loop() -> Iterator[None]:
     """Any Redis or database call made on the event loop thread fails the test that made it."""
-    from idp import loop_guard
+    from idp.web import loop_guard
 
     loop_guard.enable()
     yield

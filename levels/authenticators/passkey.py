@@ -117,7 +117,7 @@ class PasskeyAssertion:
 
 
 class ChallengeStore(Protocol):
-    """The part of the ephemeral store ceremonies need (`idp.store.Store` has all of it)."""
+    """The part of the ephemeral store ceremonies need (`idp.storage.store.Store` has all of it)."""
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
         """Store value under key for ttl seconds, replacing any previous value."""

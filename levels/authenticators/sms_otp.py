@@ -33,7 +33,7 @@ _MESSAGES = {
 }
 
 class OtpStore(Protocol):
-    """The part of the ephemeral store SMS codes need (`idp.store.Store` has all of it)."""
+    """The part of the ephemeral store SMS codes need (`idp.storage.store.Store` has all of it)."""
 
     def get(self, key: str) -> bytes | None:
         """Return the value, or None if the key is unknown or expired."""

@@ -13,8 +13,8 @@ import pytest
 from clients.models import Client
 from clients.store import ClientExists, ClientStore, MemoryClientStore, UnknownClient
 from clients.store_sql import SqlClientStore
-from idp.database import make_engine
-from idp.migrate import upgrade
+from idp.storage.database import make_engine
+from idp.storage.migrate import upgrade
 from tests.backends import postgres_database
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -20,11 +20,11 @@ import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from starlette.testclient import TestClient
 
-from idp.app import create_app
-from idp.migrate import upgrade
 from idp.services import Services
 from idp.settings import Settings
-from idp.store import MemoryStore
+from idp.storage.migrate import upgrade
+from idp.storage.store import MemoryStore
+from idp.web.app import create_app
 from levels.national_code import make_national_code
 from levels.people import new_person
 from tests.backends import postgres_database, redis_store

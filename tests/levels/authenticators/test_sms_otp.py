@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from idp.store import MemoryStore
+from idp.storage.store import MemoryStore
 from levels.authenticators.sms_otp import OtpStore, ResendTooSoon, SmsOtp
 from levels.sms import SmsDeliveryFailed
 from levels.throttle import TooManyAttempts

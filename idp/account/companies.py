@@ -1,0 +1,130 @@
+"""Account page "Companies I represent": the person's mandates, and for holders of the `delegate`
+power, giving mandates to other people and taking them back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.account.security import COMPANIES, posted_form, signed_in
+from idp.services import Services
+from idp.sessions.sso import SsoSession
+from idp.signin.act_as import ROLE_NAMES
+from idp.web.deps import PostedForm, services
+from idp.web.i18n import format_day
+from legal_entities.days import last_day, mandate_end
+from legal_entities.entities import InvalidRepresentation
+from legal_entities.models import ALL_POWERS, DELEGATE, Mandate
+from legal_entities.registry_file import parse_day
+from legal_entities.rules import DelegationRefused, is_current, may_act
+from levels.national_code import InvalidNationalCode, normalize_digits
+from levels.people import Person
+
+router = APIRouter()
+
+# Roles a representative can give; the companies registry is the source of officer roles.
+DELEGATED_ROLES = ("employee", "agent", "signatory")
+
+
+def _can_delegate(mandate: Mandate, now: datetime) -> bool:
+    return DELEGATE in mandate.representation.powers and may_act(mandate, now)
+
+
+def _page(svc: Services, request: Request, session: SsoSession, person: Person, *, status_code: int = 200,
+          error: str | None = None, error_params: Mapping[str, object] | None = None, notice: str | None = None,
+          form: dict[str, str] | None = None) -> Response:
+    locale = svc.pages.locale(request)
+    tr = svc.pages.gettext(locale)
+    if error:
+        # Rule messages carry their values apart, so the sentence is translated before they are filled in.
+        error = tr.gettext(error) % {k: format_day(v, locale) if isinstance(v, date) else v
+                                     for k, v in (error_params or {}).items()}
+        error_params = None
+    now = datetime.now(UTC)
+    mandates = svc.acting.entities.mandates_of(person.national_code)
+    return svc.pages.render(
+        request, "account_companies.html", locale, status_code=status_code,
+        person_name=f"{person.given_name} {person.family_name}".strip(),
+        mandates=[(m, may_act(m, now), _can_delegate(m, now)) for m in mandates],
+        given=[m for m in svc.acting.entities.delegations_by(person.national_code)
+               if is_current(m.representation, now)],
+        last_day=last_day, role_names=ROLE_NAMES, delegated_roles=DELEGATED_ROLES, all_powers=ALL_POWERS,
+        delegate_power=DELEGATE,
+        error=error, notice=tr.gettext(notice) if notice else None,
+        form=form or {},
+    )
+
+
+@router.get(COMPANIES)
+def companies(request: Request) -> Response:
+    svc = services(request)
+    who = signed_in(svc, request, COMPANIES)
+    if isinstance(who, Response):
+        return who
+    notice = {"granted": "The mandate was given.", "revoked": "The mandate was taken back."}.get(
+        request.query_params.get("done", ""))
+    return _page(svc, request, *who, notice=notice)
+
+
+@router.post(f"{COMPANIES}/grant")
+def grant(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, COMPANIES)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
+    fields = {k: str(form.get(k, ""))[:300] for k in ("entity", "national_code", "role", "until", "services")}
+    powers = {p for p in fields["services"].split() if p}
+    powers.update(p for p in form.getlist("power") if p)
+    entity_id = normalize_digits(fields["entity"])
+    mandate = next((m for m in svc.acting.entities.mandates_of(person.national_code)
+                    if m.entity.national_id == entity_id and _can_delegate(m, datetime.now(UTC))), None)
+
+    def refuse(message: str, params: Mapping[str, object] | None = None) -> Response:
+        return _page(svc, request, session, person, status_code=400, error=message, error_params=params,
+                     form=fields)
+
+    if mandate is None:
+        return refuse("You cannot give mandates for this company.")
+    if fields["role"] not in DELEGATED_ROLES:
+        return refuse("Choose a role.")
+    level = svc.policy.proven_level(person.proofing_tier, session.proven_factors(), datetime.now(UTC))
+    if level is None or level < mandate.entity.min_level:
+        return refuse("This company requires a stronger sign-in. Sign in again at the level it needs.")
+    try:
+        until = mandate_end(parse_day(fields["until"])) if fields["until"].strip() else None
+    except ValueError:
+        return refuse("Enter the end date as year/month/day, for example 1405/06/31.")
+    try:
+        representation = svc.acting.entities.delegate(
+            entity_id, by=person.national_code, to=normalize_digits(fields["national_code"]), role=fields["role"],
+            powers=frozenset(powers), valid_until=until)
+    except DelegationRefused as err:
+        return refuse(err.message, err.params)
+    except InvalidNationalCode:
+        return refuse("Enter the national code of the person, 10 digits.")
+    except InvalidRepresentation:
+        return refuse("The mandate could not be given. Check the form and try again.")
+    svc.audit.record("legal_entity.mandate_given", person_id=person.id, detail={
+        "mandate_id": representation.id, "entity": entity_id, "sid": session.sid})
+    return RedirectResponse(f"{COMPANIES}?done=granted", status_code=303)
+
+
+@router.post(f"{COMPANIES}/revoke")
+def revoke(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, COMPANIES)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
+    mandate_id = str(form.get("mandate", ""))[:64]
+    # Only mandates this person gave (what descends from them ends with them).
+    mine = {m.representation.id for m in svc.acting.entities.delegations_by(person.national_code)}
+    if mandate_id not in mine:
+        return _page(
+            svc, request, session, person, status_code=400, error="You can only take back mandates you gave.")
+    svc.acting.entities.revoke(
+        mandate_id, actor=f"person:{person.id}", reason="taken back by the representative who gave it")
+    return RedirectResponse(f"{COMPANIES}?done=revoked", status_code=303)

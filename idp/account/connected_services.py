@@ -1,0 +1,104 @@
+"""Account page "Connected services": each service the person allowed to receive their information
+(consent) or that can stay connected for them (a live refresh token), with what it may access, and
+"Disconnect": the consent is withdrawn and the service's refresh and access tokens are revoked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.account.security import SERVICES, posted_form, render_account, signed_in
+from idp.services import Services
+from idp.signin.consent import OTHER_TEXT, SCOPE_TEXT, SERVICE_TEXT
+from idp.web.deps import PostedForm, client_ip, services
+from levels.people import Person
+
+router = APIRouter()
+
+DISCONNECTED = "The service was disconnected. It will ask for your permission again the next time you use it."
+NOT_CONNECTED = "This service is not connected to your account."
+STAYS_CONNECTED = "offline_access"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    client_id: str
+    name: str
+    lines: list[tuple[str, str | None]]  # (sentence, scope shown after it or None), as on the consent page
+    allowed_at: datetime | None  # when the person gave (or last widened) their consent
+    last_connected_at: datetime | None  # when the service's newest live refresh token was issued
+
+
+def _lines(svc: Services, client_id: str, scopes: list[str]) -> list[tuple[str, str | None]]:
+    own_services = {s.scope for s in svc.services.services_for(client_id)}
+    lines: list[tuple[str, str | None]] = []
+    for scope in scopes:
+        if scope in own_services:
+            lines.append((SERVICE_TEXT, scope))
+        elif scope in SCOPE_TEXT:
+            lines.append((SCOPE_TEXT[scope], None))
+        else:
+            lines.append((OTHER_TEXT, scope))  # never hide what it may access
+    return lines
+
+
+def connections(svc: Services, person_id: str) -> list[Connection]:
+    """Every service connected to the person, by name."""
+    consents = {c.client_id: c for c in svc.consents.for_person(person_id)}
+    tokens = svc.refresh_tokens.clients_of(person_id)
+    found = []
+    for client_id in consents.keys() | tokens.keys():
+        client = svc.clients.get(client_id)
+        consent = consents.get(client_id)
+        scopes = sorted(consent.scopes, key=lambda s: (s != "openid", s not in SCOPE_TEXT, s)) if consent else []
+        if client_id in tokens:
+            # A refresh token is the service staying connected, whether or not it ever asked.
+            scopes = [s for s in scopes if s != STAYS_CONNECTED] or ["openid"]
+            scopes.append(STAYS_CONNECTED)
+        found.append(Connection(
+            client_id=client_id, name=client.name if client is not None and client.name else client_id,
+            lines=_lines(svc, client_id, scopes), allowed_at=consent.granted_at if consent else None,
+            last_connected_at=tokens.get(client_id)))
+    return sorted(found, key=lambda c: (c.name, c.client_id))
+
+
+def _page(svc: Services, request: Request, person: Person, *, status_code: int = 200, error: str | None = None,
+          notice: str | None = None) -> Response:
+    return render_account(svc, request, "account_services.html", person, status_code=status_code, error=error,
+                          notice=notice, connections=connections(svc, person.id))
+
+
+@router.get(SERVICES)
+def connected_services(request: Request) -> Response:
+    svc = services(request)
+    who = signed_in(svc, request, SERVICES)
+    if isinstance(who, Response):
+        return who
+    notice = DISCONNECTED if request.query_params.get("done") == "disconnected" else None
+    return _page(svc, request, who[1], notice=notice)
+
+
+@router.post(f"{SERVICES}/revoke")
+def disconnect(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SERVICES)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
+    client_id = form.get("client_id", "")[:128]
+    ip = client_ip(request, svc.settings.trusted_proxies)
+
+    def run() -> Response:
+        if not client_id or client_id not in {c.client_id for c in connections(svc, person.id)}:
+            return _page(svc, request, person, status_code=400, error=NOT_CONNECTED)
+        withdrawn = svc.consents.withdraw(person.id, client_id)
+        jtis = svc.refresh_tokens.revoke_client(person.id, client_id)
+        svc.issuer.revoke_access_tokens(jtis)
+        svc.audit.record("service.disconnected", person_id=person.id, client_id=client_id, ip=ip, detail={
+            "sid": session.sid, "consent_withdrawn": withdrawn, "access_tokens_revoked": len(jtis)})
+        return RedirectResponse(f"{SERVICES}?done=disconnected", status_code=303)
+
+    return run()

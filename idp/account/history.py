@@ -1,0 +1,110 @@
+"""Account page "Activity": the person's last sign-ins and security events from the audit log, in
+plain words, newest first, with when, from which IP and for which service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.account.security import HISTORY, render_account, signed_in
+from idp.services import Services
+from idp.web.deps import services
+from levels.people import Person
+
+router = APIRouter()
+
+SHOWN = 50
+
+# What each kind of event means to the person (the Persian is in locales/fa/LC_MESSAGES/account.po).
+EVENT_TEXT = {
+    "person.registered": "Account created",
+    "login.succeeded": "Signed in",
+    "login.failed": "Failed sign-in attempt",
+    "login.step_up": "Confirmed it's you again",
+    "password.reset": "Password reset with a code sent to your mobile",
+    "password.changed": "Password changed",
+    "password.change_failed": "Wrong current password when changing the password",
+    "authenticator.totp_added": "Authenticator app set up",
+    "authenticator.passkey_added": "Passkey added",
+    "session.ended": "Session ended",
+    "consent.granted": "Allowed a service to receive your information",
+    "consent.denied": "Did not allow a service to receive your information",
+    "service.disconnected": "Disconnected a service",
+    "token.revoked": "A service gave up its access",
+    "token.refresh_reused": "A service's access was ended because an old token of it was used again",
+    "proofing.tier_raised": "Identity confirmed to a higher level",
+    "proofing.failed": "The civil registry could not confirm your details",
+    "legal_entity.acted": "Acted for a company",
+    "legal_entity.mandate_given": "Gave a mandate for a company",
+}
+OTHER_EVENT = "Other activity"
+# Why a session ended (`SingleLogout` reasons).
+END_REASON_TEXT = {
+    "signed_out": "signed out from the account page",
+    "everywhere": "signed out everywhere",
+    "rp_logout": "signed out from a service",
+    "other_sign_in": "another account signed in on the same device",
+    "password_changed": "the password was changed",
+    "password_reset": "the password was reset",
+    "expired": "the session expired",
+    "operator": "by an operator",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: datetime
+    text: str  # already in the page language
+    kind: str | None  # the raw kind, shown only when it has no words of its own
+    ip: str | None
+    service: str | None
+
+
+def describe(kind: str, detail: object, gettext: Callable[[str], str]) -> tuple[str, str | None]:
+    """The event in words, and the raw kind when there are none."""
+    if kind not in EVENT_TEXT:
+        return gettext(OTHER_EVENT), kind
+    text = gettext(EVENT_TEXT[kind])
+    if kind == "session.ended" and isinstance(detail, dict):
+        reason = detail.get("reason")
+        if isinstance(reason, str) and reason in END_REASON_TEXT:
+            text = f"{text} ({gettext(END_REASON_TEXT[reason])})"
+    return text, None
+
+
+def events(svc: Services, person: Person, gettext: Callable[[str], str]) -> list[Event]:
+    names: dict[str, str] = {}
+
+    def service(client_id: str | None) -> str | None:
+        if not client_id:
+            return None  # the account pages themselves
+        if client_id not in names:
+            client = svc.clients.get(client_id)
+            names[client_id] = client.name if client is not None and client.name else client_id
+        return names[client_id]
+
+    out = []
+    for row in svc.audit.for_person(person.id, limit=SHOWN):
+        text, kind = describe(row.kind, row.detail, gettext)
+        at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)  # SQLite keeps no time zone
+        out.append(Event(at=at, text=text, kind=kind, ip=row.ip, service=service(row.client_id)))
+    return out
+
+
+def _page(svc: Services, request: Request, person: Person) -> Response:
+    gettext = svc.pages.gettext(svc.pages.locale(request)).gettext
+    return render_account(svc, request, "account_history.html", person, events=events(svc, person, gettext))
+
+
+@router.get(HISTORY)
+def history(request: Request) -> Response:
+    svc = services(request)
+    who = signed_in(svc, request, HISTORY)
+    if isinstance(who, Response):
+        return who
+    return _page(svc, request, who[1])

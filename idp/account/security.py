@@ -1,0 +1,257 @@
+"""The citizen's own account: shared helpers of the account pages, and "Sign-in and security"
+(password, authenticator app with recovery codes, passkeys).
+
+The other pages live in their own modules: profile (`account_profile`), where you're signed in
+(`account_sessions`), connected services (`account_services`), activity (`account_history`) and
+companies I represent (`account_companies`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from starlette.background import BackgroundTask
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.errors import OAuth2Error
+from idp.services import Services
+from idp.sessions.sso import SsoSession
+from idp.sessions.transactions import LoginTransaction
+from idp.web.deps import Posted, PostedForm, client_ip, retry_after, services
+from idp.web.i18n import format_day
+from legal_entities.days import TEHRAN
+from levels.people import Person
+from levels.registration import WeakPassword, check_new_password
+from levels.throttle import TooManyAttempts
+
+router = APIRouter()
+log = logging.getLogger("idp.account")
+
+ACCOUNT_HOME = "/account"  # the profile page; where a sign-in from no service ends up
+SECURITY = "/account/security"
+SESSIONS = "/account/sessions"
+SERVICES = "/account/services"
+HISTORY = "/account/history"
+COMPANIES = "/account/companies"
+ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, SECURITY, SESSIONS, SERVICES, HISTORY, COMPANIES})
+_PENDING_TTL = 600
+
+PASSWORD_CHANGED = "Your password was changed. You were signed out on your other devices."
+WRONG_CURRENT_PASSWORD = "Your current password is not correct."
+
+
+def account_page_for(tx: LoginTransaction | None) -> str | None:
+    """The account page a sign-in was started from, if it was (only our own pages, never a URL)."""
+    page = tx.get("return_to") if tx is not None else None
+    return page if page in ACCOUNT_PAGES else None
+
+
+def signed_in(svc: Services, request: Request, page: str = ACCOUNT_HOME) -> tuple[SsoSession, Person] | Response:
+    """The browser's session and person, or a redirect to sign in that comes back to `page`."""
+    cookie = svc.cookies.session.read(request)
+    session = svc.sessions.load(cookie)
+    person = svc.people.get(session.person_id) if session else None
+    if cookie is None or session is None or person is None or person.status != "active":
+        tx = svc.transactions.start([("return_to", page)], client_id="")
+        return RedirectResponse(f"/login?tx={tx.id}", status_code=303)
+    return svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trusted_proxies)), person
+
+
+def format_moment(moment: datetime, locale: str) -> str:
+    """A moment as people read it: the day (Jalali in Persian) and the time on Tehran's clock."""
+    local = moment.astimezone(TEHRAN)
+    return f"{format_day(local.date(), locale)} {local:%H:%M}"
+
+
+def full_name(person: Person) -> str:
+    return f"{person.given_name} {person.family_name}".strip()
+
+
+def render_account(
+    svc: Services, request: Request, template: str, person: Person, *, status_code: int = 200,
+    error: str | None = None, notice: str | None = None, **context: object,
+) -> Response:
+    """An account page in the person's language; `error` and `notice` are message ids, translated here."""
+    locale = svc.pages.locale(request)
+    tr = svc.pages.gettext(locale)
+    return svc.pages.render(
+        request, template, locale, status_code=status_code, person=person, person_name=full_name(person),
+        error=tr.gettext(error) if error else None, notice=tr.gettext(notice) if notice else None,
+        format_moment=lambda moment: format_moment(moment, locale), **context,
+    )
+
+
+def _page(svc: Services, request: Request, person: Person, *, status_code: int = 200, **extra: object) -> Response:
+    registration = svc.passkeys.registration_options(person.id, person.national_code, full_name(person))
+    return render_account(
+        svc, request, "account_security.html", person, status_code=status_code,
+        has_totp=svc.credentials.has_totp(person.id),
+        recovery_left=svc.credentials.remaining_recovery_codes(person.id),
+        passkeys=svc.passkeys.list(person.id), passkey_options=registration,
+        **extra,
+    )
+
+
+def _form(svc: Services, request: Request, posted: Posted) -> ImmutableMultiDict[str, str] | Response:
+    try:
+        form = ImmutableMultiDict(posted.pairs())
+    except OAuth2Error as err:
+        return svc.pages.error(request, "This request is not valid", err.description or "")
+    if not svc.pages.check_csrf(request, form.get("csrf_token")):
+        return svc.pages.error(request, "Your form expired. Please try again.", "")
+    return form
+
+
+def posted_form(
+    request: Request, posted: Posted, page: str = ACCOUNT_HOME
+) -> tuple[Services, SsoSession, Person, ImmutableMultiDict[str, str]] | Response:
+    """A signed-in person's account form, after its CSRF token checks out."""
+    svc = services(request)
+    who = signed_in(svc, request, page)
+    if isinstance(who, Response):
+        return who
+    form = _form(svc, request, posted)
+    if isinstance(form, Response):
+        return form
+    return svc, who[0], who[1], form
+
+
+_SECURITY_NOTICES = {"passkey": "Your passkey was added.", "password": PASSWORD_CHANGED}
+
+
+@router.get(SECURITY)
+def security(request: Request) -> Response:
+    svc = services(request)
+    who = signed_in(svc, request, SECURITY)
+    if isinstance(who, Response):
+        return who
+    notice = _SECURITY_NOTICES.get(request.query_params.get("added", "") or request.query_params.get("done", ""))
+    return _page(svc, request, who[1], notice=notice)
+
+
+@router.post("/account/password")
+def change_password(request: Request, form_post: PostedForm) -> Response:
+    """Change the password: the current one is checked (and throttled) like a sign-in; every other
+    session of the person ends, this browser's goes on."""
+    posted = posted_form(request, form_post, SECURITY)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
+    current = form.get("current_password", "")[:1024]
+    new = form.get("new_password", "")[:2048]
+
+    def refuse(status_code: int, **errors: str) -> Response:
+        locale = svc.pages.locale(request)
+        tr = svc.pages.gettext(locale)
+        return _page(svc, request, person, status_code=status_code,
+                     password_errors={k: tr.gettext(v) for k, v in errors.items()})
+
+    if not current:
+        return refuse(400, current="Enter your current password.")
+    ip = client_ip(request, svc.settings.trusted_proxies)
+    device = svc.device_cookies.recognise(request, person.national_code)
+    try:
+        # The same counters as signing in: a borrowed session cannot be used to guess the password.
+        svc.throttle.check(person.national_code, ip, device)
+    except TooManyAttempts as exc:
+        return retry_after(refuse(429, current="Too many attempts. Try again later."), exc.resets_in)
+    ok = svc.passwords.verify(svc.people.password_hash(person.id), current)
+    if not ok:
+        svc.throttle.failed(person.national_code, ip, device)
+        svc.audit.record("password.change_failed", person_id=person.id, ip=ip, detail={"sid": session.sid})
+        return refuse(400, current=WRONG_CURRENT_PASSWORD)
+    svc.throttle.succeeded(person.national_code, ip, device)
+    try:
+        check_new_password(new, national_code=person.national_code)
+    except WeakPassword as exc:
+        return refuse(400, new=_weak_password_message(svc, request, str(exc)))
+    _store_password(svc, person, new, session, ip)
+    response = RedirectResponse(f"{SECURITY}?done=password", status_code=303)
+    if person.mobile:
+        from idp.account.recover import notify_password_changed
+
+        response.background = BackgroundTask(notify_password_changed, svc, person.mobile, svc.pages.locale(request))
+    return response
+
+
+def _weak_password_message(svc: Services, request: Request, message: str) -> str:
+    """The reason as a message id with a translation in the page language; a general one when the
+    reason has none (messages that carry a number, like a maximum length)."""
+    locale = svc.pages.locale(request)
+    translated = svc.pages.gettext(locale).gettext(message) != message
+    return message if translated or locale == "en" else "Choose another password."
+
+
+def _store_password(svc: Services, person: Person, password: str, session: SsoSession, ip: str) -> None:
+    svc.people.set_password_hash(person.id, svc.passwords.hash(password), datetime.now(UTC))
+    # Whoever knew the old password is signed out; this browser, which just proved it, stays.
+    ended = svc.logout.end_all(person.id, reason="password_changed", ip=ip, keep=session.sid)
+    svc.audit.record("password.changed", person_id=person.id, ip=ip, detail={
+        "sid": session.sid, "other_sessions_ended": len(ended)})
+
+
+@router.post("/account/totp/start")
+def totp_start(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SECURITY)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
+    secret = svc.totp.new_secret()
+    # Kept aside until the person proves their app produces codes for it.
+    svc.store.set(f"totp-pending:{session.sid}", secret.encode(), _PENDING_TTL)
+    uri = svc.totp.provisioning_uri(secret, person.national_code)
+    return _page(
+        svc, request, person, enrolling=True, totp_secret=secret, qr_svg=svc.totp.qr_svg(uri))
+
+
+@router.post("/account/totp/confirm")
+def totp_confirm(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SECURITY)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
+    pending = svc.store.get(f"totp-pending:{session.sid}")
+    if pending is None:
+        return _page(svc, request, person, error="Start the setup again.")
+    secret = pending.decode()
+    from levels.national_code import normalize_digits
+
+    counter = svc.totp.verify(secret, normalize_digits(form.get("code", ""))[:8], None)
+    if counter is None:
+        uri = svc.totp.provisioning_uri(secret, person.national_code)
+        return _page(
+            svc, request, person, status_code=400, enrolling=True, totp_secret=secret,
+            qr_svg=svc.totp.qr_svg(uri), error="That code is not correct.")
+    from levels.authenticators.totp import hash_recovery_code, new_recovery_codes
+
+    now = datetime.now(UTC)
+    codes = new_recovery_codes()
+    svc.credentials.set_totp(person.id, secret, now)
+    svc.credentials.advance_totp_counter(person.id, counter, now)
+    svc.credentials.replace_recovery_codes(person.id, [hash_recovery_code(c, svc.recovery_key) for c in codes], now)
+    svc.store.delete(f"totp-pending:{session.sid}")
+    svc.audit.record("authenticator.totp_added", person_id=person.id, detail={"sid": session.sid},
+                     ip=client_ip(request, svc.settings.trusted_proxies))
+    return _page(svc, request, person, recovery_codes=codes)
+
+
+@router.post("/account/passkeys")
+def passkey_add(request: Request, form_post: PostedForm) -> Response:
+    posted = posted_form(request, form_post, SECURITY)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, form = posted
+    from levels.authenticators.passkey import PasskeyError
+
+    try:
+        svc.passkeys.register(person.id, form.get("credential", ""), None)
+    except PasskeyError:
+        return _page(
+            svc, request, person, status_code=400, error="The passkey could not be added.")
+    svc.audit.record("authenticator.passkey_added", person_id=person.id, detail={"sid": session.sid},
+                     ip=client_ip(request, svc.settings.trusted_proxies))
+    return RedirectResponse(f"{SECURITY}?added=passkey", status_code=303)

@@ -1,0 +1,132 @@
+"""Admin CLI verbs for the back-channel logout outbox: list, deliver (one pass now), retry failed.
+
+The server's background loop delivers on its own; these are for seeing what is stuck at which
+portal, pushing a pass by hand, and giving failed notifications another round after an outage.
+`build_app` takes a factory rather than the outbox, so `--help` and usage errors never open the
+database; the `idp` CLI supplies the factory from its settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from idp.cli.output import EXIT_INVALID, database_error
+from idp.cli.output import fail as _fail
+from idp.cli.output import print_json as _print_json
+from idp.cli.output import print_table as _print_table
+from idp.sessions.backchannel import Delivery, LogoutDeliverer, LogoutOutbox
+
+# Exit codes: 1 for a failed operation (database), 2 for invalid input.
+
+Factory = Callable[[], tuple[LogoutOutbox, LogoutDeliverer]]
+
+
+class Status(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+SidOpt = Annotated[str | None, typer.Option("--sid", help="Only the notifications of this session.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")]
+
+
+def build_app(get: Factory) -> typer.Typer:
+    """The `logout` command group, operating on the outbox and deliverer `get()` returns."""
+    app = typer.Typer(help="Back-channel logout notifications to clients.", no_args_is_help=True,
+                      add_completion=False)
+
+    @app.command()
+    def deliver(limit: LimitOpt = 100, as_json: JsonFlag = False) -> None:
+        """Send the notifications that are due now (one pass, as the server does every few seconds)."""
+        with _errors():
+            _, deliverer = get()
+            try:
+                report = deliverer.deliver_due(limit)
+            finally:
+                deliverer.close()
+        if as_json:
+            _print_json({"delivered": report.delivered, "retried": report.retried, "failed": report.failed})
+            return
+        typer.echo(f"Delivered {report.delivered}, to retry {report.retried}, failed {report.failed}.")
+
+    @app.command("list")
+    def list_(
+        status: Annotated[Status | None, typer.Option("--status", help="Only rows in this state.")] = None,
+        sid: SidOpt = None,
+        limit: LimitOpt = 100,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """List notifications, newest first."""
+        with _errors():
+            outbox, _ = get()
+            rows = outbox.deliveries(sid=sid, status=status.value if status else None, limit=limit)
+        if as_json:
+            _print_json([delivery_dict(d) for d in rows])
+            return
+        if not rows:
+            typer.echo("No back-channel logout notifications.")
+            return
+        table = [
+            (str(d.id), d.client_id, d.sid, d.status, str(d.attempts),
+             _time(d.next_attempt_at) if d.status == Status.pending else "-", d.last_error or "-")
+            for d in rows
+        ]
+        _print_table(("ID", "CLIENT", "SID", "STATUS", "ATTEMPTS", "NEXT_ATTEMPT", "LAST_ERROR"), table)
+
+    @app.command()
+    def retry(
+        delivery_id: Annotated[list[int] | None, typer.Option("--id", help="Repeatable: a row id from list.")] = None,
+        sid: SidOpt = None,
+        client: Annotated[str | None, typer.Option("--client", help="Only this client's notifications.")] = None,
+        all_failed: Annotated[bool, typer.Option("--all", help="Every failed notification.")] = False,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Give failed notifications a fresh set of attempts, due now (e.g. after a portal's outage)."""
+        if not (delivery_id or sid or client or all_failed):
+            _fail("name what to retry: --id, --sid, --client, or --all", EXIT_INVALID)
+        with _errors():
+            outbox, _ = get()
+            count = outbox.retry_failed(ids=delivery_id or (), sid=sid, client_id=client, everything=all_failed)
+        if as_json:
+            _print_json({"reopened": count})
+            return
+        typer.echo(f"Reopened {count} failed notification(s); the server sends them on its next pass.")
+
+    return app
+
+
+def delivery_dict(delivery: Delivery) -> dict[str, object]:
+    return {
+        "id": delivery.id, "client_id": delivery.client_id, "uri": delivery.uri, "sid": delivery.sid,
+        "person_id": delivery.person_id, "jti": delivery.jti, "status": delivery.status,
+        "attempts": delivery.attempts, "next_attempt_at": delivery.next_attempt_at.isoformat(),
+        "last_error": delivery.last_error, "created_at": delivery.created_at.isoformat(),
+        "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+    }
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn invalid input and database errors into one line on stderr and an exit code."""
+    try:
+        yield
+    except ValueError as exc:
+        _fail(str(exc), EXIT_INVALID)
+    except SQLAlchemyError as exc:
+        database_error(exc)
+
+
+

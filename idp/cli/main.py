@@ -1,0 +1,240 @@
+"""The `idp` command: serve, migrate, and administer keys, clients, people and legal entities."""
+
+from __future__ import annotations
+
+import typer
+
+from clients.registry import ClientRegistry
+from clients.services import ServiceCatalogue, SqlServiceStore
+from clients.store_sql import SqlClientStore
+from idp.audit import AuditLog
+from idp.cli.clients import build_app as build_clients_app
+from idp.cli.entities import build_app as build_entities_app
+from idp.cli.keys import build_app as build_keys_app
+from idp.cli.logout import build_app as build_logout_app
+from idp.cli.people import PeopleContext
+from idp.cli.people import build_app as build_people_app
+from idp.sessions.backchannel import LogoutDeliverer, LogoutOutbox
+from idp.settings import Settings
+from idp.storage.database import make_engine
+from keys.keyring import KeyRing
+from legal_entities.entities import LegalEntities
+
+app = typer.Typer(help="National single sign-on identity provider.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # noqa: BLE001 - pydantic's message names the bad variable
+        typer.echo(f"error: invalid IDP_* settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _keyring() -> KeyRing:
+    from idp.services import make_keyring
+
+    settings = _settings()
+    return make_keyring(settings, make_engine(settings.database_url))
+
+
+def _registry() -> ClientRegistry:
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=AuditLog(engine).sink("cli"))
+
+
+def _services() -> ServiceCatalogue:
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    audit = AuditLog(engine).sink("cli")
+    registry = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit)
+    return ServiceCatalogue(registry, SqlServiceStore(engine), audit=audit)
+
+
+def _people_context() -> PeopleContext:
+    from idp.services import make_proofing
+    from levels.people import SqlPersonStore
+    from levels.proofing import SqlProofingStore
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    audit = AuditLog(engine).sink("cli")
+    return PeopleContext(people=SqlPersonStore(engine), proofing=make_proofing(settings, engine, audit),
+                         records=SqlProofingStore(engine), engine=engine, audit=audit)
+
+
+def _entities() -> LegalEntities:
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    return LegalEntities(engine, AuditLog(engine).sink("cli"))
+
+
+def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
+    from idp.services import make_keyring
+    from idp.sessions.backchannel import make_backchannel
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    audit = AuditLog(engine)
+    clients = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"))
+    return make_backchannel(settings, engine, make_keyring(settings, engine), clients, audit)
+
+
+app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
+app.add_typer(build_clients_app(_registry, _services), name="clients",
+              help="Registered clients (agency portals) and their services.")
+
+people_app = build_people_app(_people_context)
+app.add_typer(people_app, name="people",
+              help="People: add, show, verify in person, import existing accounts, sign out everywhere.")
+app.add_typer(build_entities_app(_entities), name="entities",
+              help="Legal entities: import from the companies registry, list, show, grant and revoke mandates.")
+
+
+app.add_typer(build_logout_app(_backchannel), name="logout",
+              help="Back-channel logout notifications: list, deliver now, retry failed.")
+
+
+@people_app.command("sign-out")
+def people_sign_out(
+    national_code: str = typer.Option(..., "--national-code", help="The person's national code."),
+    operator: str = typer.Option("cli", "--operator", help="Who is doing this, for the audit log."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """End every session of the person on every device: their clients get back-channel logout
+    notifications and the refresh tokens issued in those sessions stop working."""
+    import json
+
+    from idp.services import Services
+    from levels.national_code import InvalidNationalCode, parse_national_code
+
+    try:
+        code = parse_national_code(national_code)
+    except InvalidNationalCode as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    svc = Services.build(_settings())
+    person = svc.people.get_by_national_code(code)
+    if person is None:
+        typer.echo("error: no person with this national code", err=True)
+        raise typer.Exit(1)
+    ended = svc.logout.end_all(person.id, reason="operator", actor=f"operator:{operator}")
+    svc.engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"sessions_ended": [e.sid for e in ended],
+                               "clients_notified": sorted({c for e in ended for c in e.clients})}))
+        return
+    clients = sorted({c for e in ended for c in e.clients})
+    typer.echo(f"Ended {len(ended)} session(s)" + (f"; notifying {', '.join(clients)}." if clients else "."))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("heads")) -> None:
+    """Apply schema migrations."""
+    from idp.storage.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def init() -> None:
+    """Migrate the database, create the key-encryption key file and the signing keys."""
+    from idp.storage.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    _keyring().ensure()
+    typer.echo("initialised: database migrated, signing keys ready")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000),
+    workers: int = typer.Option(1),
+    access_log: bool = typer.Option(False, help="Log every request."),
+) -> None:
+    """Run the provider with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("idp.web.asgi:create", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, proxy_headers=False, server_header=False, log_level="info")
+
+
+@app.command("demo-rp")
+def demo_rp(port: int = typer.Option(8400, help="Loopback port the demo portals listen on.")) -> None:
+    """The demo portals' side of `make run`: shows their codes and prints the logouts they receive."""
+    from idp.demo.data import PORTAL_PATHS
+    from idp.demo.relying_party import serve as serve_demo_rp
+
+    serve_demo_rp(_settings().issuer, port, PORTAL_PATHS)
+
+
+@app.command()
+def demo(port: int = typer.Option(8000)) -> None:
+    """Embedded development setup: SQLite under var/, demo data, then serve on 127.0.0.1."""
+    from idp.demo.data import HEALTH_ID, MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed
+    from idp.storage.migrate import upgrade
+    from levels.authenticators.password import Passwords
+    from levels.people import SqlPersonStore
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    from idp.services import make_keyring
+
+    make_keyring(settings, engine).ensure()
+    registry = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=AuditLog(engine).sink("demo"))
+    creds = seed(registry, SqlServiceStore(engine), SqlPersonStore(engine),
+                 Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
+                 settings.issuer)
+    engine.dispose()
+    token_url = f"{settings.issuer}/token"
+    typer.echo(f"""
+National identity provider (demo data) at {settings.issuer}
+  discovery:   {settings.issuer}/.well-known/openid-configuration
+
+Demo citizen     national code {creds.national_code}   password {creds.password}
+Demo portal      client_id {PORTAL_ID}   secret {creds.portal_secret}
+                 redirect_uri {PORTAL_REDIRECT}
+Demo back end    client_id {MACHINE_ID}   secret {creds.machine_secret}
+
+1. Open this URL, sign in as the demo citizen:
+   {creds.authorize_url}
+2. Your browser lands on {PORTAL_REDIRECT}?code=...  (run `.venv/bin/idp demo-rp` in another
+   terminal to have the demo portals show the code there; otherwise copy it from the address bar)
+3. Exchange it (code_verifier {creds.code_verifier}):
+   curl -s -u {PORTAL_ID}:{creds.portal_secret} {token_url} -d grant_type=authorization_code \\
+     -d redirect_uri={PORTAL_REDIRECT} -d code_verifier={creds.code_verifier} -d code=PASTE_CODE
+Machine token:
+   curl -s -u {MACHINE_ID}:{creds.machine_secret} {token_url} -d grant_type=client_credentials
+
+Acting for a company (demo employee: national code {creds.employee_national_code}   password \
+{creds.employee_password})
+a. Import the demo company, with the demo citizen as its chief executive:
+   .venv/bin/idp entities import legal_entities/data/demo-companies.csv
+b. As the demo citizen, open {settings.issuer}/account/companies and give the employee a mandate
+   for the service tax.file.
+c. In another browser (or a private window), open this URL and sign in as the employee; choose
+   the company under "Act as", then exchange the code as in step 3:
+   {creds.entity_authorize_url}
+
+Single logout (keep `.venv/bin/idp demo-rp` running in another terminal: it prints what each portal hears)
+i.   Sign in at the demo portal (step 1), then open the second portal, which asks for consent:
+     {creds.health_authorize_url}
+ii.  Sign out once, at {settings.issuer}/account/sessions ("Sign out") or through the portal's
+     RP-initiated logout: {settings.issuer}/end_session?client_id={PORTAL_ID}&post_logout_redirect_uri=http://127.0.0.1:8400/
+iii. Within a few seconds demo-rp prints a verified back-channel logout token for {PORTAL_ID} and
+     {HEALTH_ID} (and the front-channel frame for the latter); `.venv/bin/idp logout list` shows them
+     delivered, and opening either authorization URL asks for the password again.
+""")
+    serve(host="127.0.0.1", port=port, workers=1, access_log=True)
+
+
+if __name__ == "__main__":
+    app()

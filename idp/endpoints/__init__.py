@@ -1,1 +1,0 @@
-"""One router per endpoint; `idp.app` includes them."""

@@ -1,1 +1,0 @@
-"""Token grants, one module each, registered on the authorization server by `idp.app`."""

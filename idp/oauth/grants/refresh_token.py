@@ -1,0 +1,80 @@
+"""Refresh token grant with rotation and reuse detection.
+
+https://www.rfc-editor.org/rfc/rfc6749#section-6,
+https://datatracker.ietf.org/doc/html/draft-ietf-oauth-security-topics#section-4.14
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from authlib.oauth2.rfc6749 import grants
+
+from idp.errors import InvalidGrantError
+from idp.oauth.grants.client_auth import ALL_METHODS
+from idp.oauth.refresh_tokens import AlreadyUsed, RefreshToken
+from idp.oauth.tokens import AuthContext
+
+if TYPE_CHECKING:
+    from idp.oauth.server import IdpAuthorizationServer
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+    server: IdpAuthorizationServer
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        token = self.server.refresh_tokens.find(refresh_token)
+        if token is None or token.revoked_at is not None or token.is_expired():
+            return None
+        if token.used_at is not None:
+            self._revoke_family(token, "token.refresh_reused")
+            return None
+        return token
+
+    def _revoke_family(self, token: RefreshToken, event: str) -> None:
+        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(token.family_id))
+        self.server.audit.record(
+            event, person_id=token.person_id, client_id=token.client_id,
+            detail={"family_id": token.family_id},
+        )
+
+    def authenticate_user(self, refresh_token: RefreshToken) -> AuthContext | None:
+        if not refresh_token.person_active:
+            return None
+        return AuthContext.from_refresh(refresh_token.person_id, refresh_token.family_id, refresh_token.auth)
+
+    def _still_acting(self, old: RefreshToken, ctx: AuthContext) -> AuthContext:
+        """Tokens issued for a legal entity last only as long as the mandate: once it is revoked,
+        expired, or the entity is suspended or dissolved, the whole grant ends."""
+        claim = ctx.legal_entity or {}
+        mandate = self.server.entity_access.still_holds(claim.get("mandate_id"))
+        if mandate is None:
+            self._revoke_family(old, "token.mandate_ended")
+            raise InvalidGrantError("The mandate to act for this legal entity has ended.")
+        # The entity may have been renamed since; the role and powers of a mandate never change.
+        return replace(ctx, legal_entity={**claim, "name": mandate.entity.name})
+
+    def create_token_response(self):  # type: ignore[no-untyped-def]
+        old: RefreshToken = self.request.refresh_token
+        client = self.request.client
+        ctx = self.authenticate_user(old)
+        if ctx is None:
+            raise InvalidGrantError("The account behind this token is no longer active.")
+        if ctx.legal_entity is not None:
+            ctx = self._still_acting(old, ctx)
+        self.request.user = ctx
+        scope = self.request.payload.scope or old.scope
+        try:
+            token, _ = self.server.issuer.user_tokens(
+                client, scope, ctx, with_refresh=True, refresh_scope=old.scope, replaces=old.token_hash
+            )
+        except AlreadyUsed:
+            # Lost a race with another use of the same token: that is reuse too.
+            self._revoke_family(old, "token.refresh_reused")
+            raise InvalidGrantError("The refresh token was already used.") from None
+        if "openid" in scope.split():
+            token["id_token"] = self.server.issuer.id_token(client, ctx, str(token["access_token"]))
+        return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -1,0 +1,179 @@
+"""Refresh tokens: opaque, stored only as SHA-256, rotated on every use.
+
+Each token belongs to a family (everything descended from one authorization code). Presenting a
+token that was already rotated means it leaked or was replayed: the whole family is revoked, so
+neither the thief nor the legitimate client can continue (OAuth 2.0 Security BCP §4.14).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, bindparam, insert, select, update
+
+from idp.storage.tables import RefreshTokenRow
+from levels.store_sql import PersonRow
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    token_hash: str
+    family_id: str
+    client_id: str
+    person_id: str
+    session_id: str | None
+    scope: str
+    auth: dict[str, object]
+    access_jti: str | None
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+    person_active: bool = False  # read with the token, so a refresh costs one query fewer
+
+    # Authlib TokenMixin-style accessors used by its refresh and revocation grants.
+    def check_client(self, client: object) -> bool:
+        return getattr(client, "client_id", None) == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.expires_at - self.issued_at).total_seconds())
+
+    def is_revoked(self) -> bool:
+        """Revoked, or already exchanged for a newer token (so no longer usable)."""
+        return self.revoked_at is not None or self.used_at is not None
+
+    def is_expired(self) -> bool:
+        return _aware(self.expires_at) <= datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _from_row(row: RefreshTokenRow) -> RefreshToken:
+    return RefreshToken(
+        token_hash=row.token_hash, family_id=row.family_id, client_id=row.client_id,
+        person_id=row.person_id, session_id=row.session_id, scope=row.scope, auth=dict(row.auth),
+        access_jti=row.access_jti, issued_at=_aware(row.issued_at), expires_at=_aware(row.expires_at),
+        used_at=row.used_at and _aware(row.used_at), revoked_at=row.revoked_at and _aware(row.revoked_at),
+        person_active=getattr(row, "person_status", None) == "active",
+    )
+
+
+class AlreadyUsed(Exception):
+    """The refresh token being rotated was used before: a replay or a lost race."""
+
+
+_table = RefreshTokenRow.__table__
+# Statements are built once: building them per call is a visible cost on the refresh hot path.
+_INSERT = insert(_table)
+_people = PersonRow.__table__
+_FIND = (
+    select(_table, _people.c.status.label("person_status"))
+    .outerjoin(_people, _people.c.id == _table.c.person_id)
+    .where(_table.c.token_hash == bindparam("token_hash"))
+)
+_MARK_USED = (
+    update(_table)
+    .where(_table.c.token_hash == bindparam("old_hash"), _table.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+)
+_REVOKE_FAMILY = (
+    update(_table)
+    .where(_table.c.family_id == bindparam("family"), _table.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_FAMILY_JTIS = select(_table.c.access_jti).where(_table.c.family_id == bindparam("family"))
+_REVOKE_SESSION = (
+    update(_table)
+    .where(_table.c.session_id == bindparam("sid"), _table.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_SESSION_JTIS = select(_table.c.access_jti).where(_table.c.session_id == bindparam("sid"))
+_REVOKE_CLIENT = (
+    update(_table)
+    .where(_table.c.person_id == bindparam("person"), _table.c.client_id == bindparam("client"),
+           _table.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("now"))
+)
+_CLIENT_JTIS = select(_table.c.access_jti).where(
+    _table.c.person_id == bindparam("person"), _table.c.client_id == bindparam("client"))
+
+
+class SqlRefreshTokenStore:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def issue(
+        self, *, family_id: str, client_id: str, person_id: str, session_id: str | None, scope: str,
+        auth: dict[str, object], access_jti: str | None, ttl: int, replaces: str | None = None,
+    ) -> str:
+        """Store a new token and return it. With `replaces`, the old token (by hash) is marked used
+        in the same transaction; if it already was, nothing is stored and `AlreadyUsed` is raised."""
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._engine.begin() as conn:
+            if replaces is not None and conn.execute(_MARK_USED, {"old_hash": replaces, "now": now}).rowcount != 1:
+                raise AlreadyUsed
+            conn.execute(_INSERT, {
+                "token_hash": hash_token(token), "family_id": family_id, "client_id": client_id,
+                "person_id": person_id, "session_id": session_id, "scope": scope, "auth": auth,
+                "access_jti": access_jti, "issued_at": now, "expires_at": now + timedelta(seconds=ttl),
+                "used_at": None, "revoked_at": None,
+            })
+        return token
+
+    def find(self, token: str) -> RefreshToken | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(_FIND, {"token_hash": hash_token(token)}).first()
+        return _from_row(row) if row else None  # type: ignore[arg-type]
+
+    def revoke_family(self, family_id: str) -> list[str]:
+        """Revoke every token of the family; return the access-token ids issued alongside them."""
+        with self._engine.begin() as conn:
+            conn.execute(_REVOKE_FAMILY, {"family": family_id, "now": self._clock()})
+            jtis = conn.execute(_FAMILY_JTIS, {"family": family_id}).scalars().all()
+        return [j for j in jtis if j]
+
+    def revoke_session(self, session_id: str) -> list[str]:
+        """Revoke every token issued in the SSO session (it ended); return their access-token ids."""
+        with self._engine.begin() as conn:
+            conn.execute(_REVOKE_SESSION, {"sid": session_id, "now": self._clock()})
+            jtis = conn.execute(_SESSION_JTIS, {"sid": session_id}).scalars().all()
+        return [j for j in jtis if j]
+
+    def revoke_client(self, person_id: str, client_id: str) -> list[str]:
+        """Revoke every token the client holds for the person (the person disconnected the service)."""
+        params = {"person": person_id, "client": client_id}
+        with self._engine.begin() as conn:
+            conn.execute(_REVOKE_CLIENT, {**params, "now": self._clock()})
+            jtis = conn.execute(_CLIENT_JTIS, params).scalars().all()
+        return [j for j in jtis if j]
+
+    def clients_of(self, person_id: str) -> dict[str, datetime]:
+        """Clients holding a live refresh token for the person, with when the newest was issued."""
+        query = (
+            select(_table.c.client_id, _table.c.issued_at)
+            .where(_table.c.person_id == person_id, _table.c.revoked_at.is_(None), _table.c.used_at.is_(None),
+                   _table.c.expires_at > self._clock())
+        )
+        out: dict[str, datetime] = {}
+        with self._engine.connect() as conn:
+            for client_id, issued_at in conn.execute(query):
+                issued = _aware(issued_at)
+                if client_id not in out or issued > out[client_id]:
+                    out[client_id] = issued
+        return out

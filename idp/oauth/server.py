@@ -1,0 +1,203 @@
+"""Authlib's `AuthorizationServer` wired to our stores, grants and endpoints."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import orjson
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
+from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from starlette.responses import Response
+
+from clients.models import Client, is_client_id
+from clients.registry import ClientRegistry
+from idp.audit import AuditLog
+from idp.errors import ClientAuthenticationThrottled, InvalidClientError
+from idp.oauth.access_tokens import AccessToken, AccessTokenReader
+from idp.oauth.grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
+from idp.oauth.grants.basic_auth import authenticate_client_secret_basic, basic_credentials
+from idp.oauth.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
+from idp.oauth.grants.client_credentials import ClientCredentialsGrant
+from idp.oauth.grants.refresh_token import RefreshTokenGrant
+from idp.oauth.one_time_ids import UsedAssertions
+from idp.oauth.refresh_tokens import RefreshToken, SqlRefreshTokenStore
+from idp.oauth.tokens import TokenIssuer
+from idp.signin.acting import EntityAccess
+from idp.storage.store import Store, StoreUnavailable
+from levels.people import SqlPersonStore
+from levels.proofing import SqlProofingStore
+from levels.throttle import LoginThrottle, TooManyAttempts
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class IdpAuthorizationServer(AuthorizationServer):
+    def __init__(
+        self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: SqlPersonStore,
+        refresh_tokens: SqlRefreshTokenStore, access_tokens: AccessTokenReader, audit: AuditLog,
+        code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: SqlProofingStore,
+        entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
+    ) -> None:
+        super().__init__()
+        self.clients = clients
+        self.issuer = issuer
+        self.store = store
+        self.people = people
+        self.refresh_tokens = refresh_tokens
+        self.access_tokens = access_tokens
+        self.audit = audit
+        self.code_ttl = code_ttl
+        self.client_throttle = client_throttle
+        self.proofing_records = proofing_records
+        self.entity_access = entity_access
+        self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
+        self.register_client_auth_method(
+            PrivateKeyJwt.CLIENT_AUTH_METHOD,
+            PrivateKeyJwt([issuer.issuer, token_endpoint], used_assertions, max_lifetime=assertion_max_lifetime),
+        )
+        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
+        self.register_grant(RefreshTokenGrant)
+        self.register_grant(ClientCredentialsGrant)
+        self.register_endpoint(IntrospectionEndpoint)
+        self.register_endpoint(RevocationEndpoint)
+        self.register_endpoint(EndSessionEndpoint)
+
+    def query_client(self, client_id: str) -> Client | None:
+        if not is_client_id(client_id):
+            return None  # not even the shape of one: no cache entry, no database query
+        client = self.clients.get(client_id)
+        return client if client is not None and client.enabled else None
+
+    def authenticate_client(self, request, methods, endpoint="token"):  # type: ignore[no-untyped-def]
+        """Authlib's client authentication, with failures counted per claimed client at the caller's
+        address and per address: wrong secrets from elsewhere never stop a client's own calls."""
+        ip = getattr(request, "client_ip", "unknown")
+        claimed = claimed_client_id(request)
+        try:
+            self.client_throttle.check(claimed, ip)
+        except TooManyAttempts as exc:
+            raise ClientAuthenticationThrottled(exc.resets_in) from None
+        except StoreUnavailable:
+            pass  # fails open while the store is down (README "When a backend is down")
+        try:
+            # A malformed Basic header is refused whichever method comes first (RFC 6749 §2.3: one
+            # method per request), so no other method is tried with it.
+            basic_credentials(request)
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            with suppress(StoreUnavailable):
+                self.client_throttle.failed(claimed, ip)
+            raise
+
+    def save_token(self, token: dict[str, object], request: object) -> None:
+        """Grants persist what they issue themselves (refresh tokens); nothing else is stored."""
+
+    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
+        return None
+
+    def create_oauth2_request(self, request):  # type: ignore[no-untyped-def]
+        return request  # endpoints build the HttpRequest before calling in
+
+    def handle_response(self, status: int, body: object, headers: list[tuple[str, str]]) -> Response:
+        out = dict(headers)
+        if isinstance(body, dict):
+            out.update(NO_STORE)
+            out["Content-Type"] = "application/json"
+            return Response(orjson.dumps(body), status_code=status, headers=out)
+        return Response(body or b"", status_code=status, headers=out)
+
+    def find_token(self, token: str, hint: str | None) -> AccessToken | RefreshToken | None:
+        if hint != "refresh_token":
+            at = self.access_tokens.read(token)
+            if at is not None:
+                return at
+        refresh = self.refresh_tokens.find(token) if len(token) <= 128 else None
+        if refresh is not None and refresh.auth.get("legal_entity") is not None and refresh.revoked_at is None \
+                and not self.entity_access.token_claim_holds(refresh.auth["legal_entity"]):
+            # Issued for a legal entity whose mandate has ended: as good as revoked.
+            refresh = replace(refresh, revoked_at=datetime.now(UTC))
+        return refresh
+
+
+class IntrospectionEndpoint(_IntrospectionEndpoint):
+    """RFC 7662: https://www.rfc-editor.org/rfc/rfc7662#section-2"""
+
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+    server: IdpAuthorizationServer
+
+    def query_token(self, token_string: str, token_type_hint: str | None):  # type: ignore[no-untyped-def]
+        return self.server.find_token(token_string, token_type_hint)
+
+    def check_permission(self, token, client: Client, request) -> bool:  # type: ignore[no-untyped-def]
+        # The client the token was issued to, or a resource server the token is addressed to.
+        if isinstance(token, AccessToken):
+            return token.client_id == client.client_id or client.client_id in token.audiences
+        return token.client_id == client.client_id
+
+    def introspect_token(self, token):  # type: ignore[no-untyped-def]
+        if isinstance(token, AccessToken):
+            payload = {k: v for k, v in token.claims.items() if k != "jti"}
+            payload.update(active=True, token_type="Bearer", jti=token.jti)
+            return payload
+        auth = token.auth
+        payload = {
+            "active": True, "token_type": "refresh_token", "client_id": token.client_id,
+            "sub": token.person_id, "scope": token.scope, "iss": self.server.issuer.issuer,
+            "exp": int(token.expires_at.timestamp()), "iat": int(token.issued_at.timestamp()),
+        }
+        payload.update({k: auth[k] for k in ("acr", "amr", "auth_time", "legal_entity") if auth.get(k) is not None})
+        return payload
+
+
+class RevocationEndpoint(_RevocationEndpoint):
+    """RFC 7009: https://www.rfc-editor.org/rfc/rfc7009#section-2"""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+    server: IdpAuthorizationServer
+
+    def query_token(self, token_string: str, token_type_hint: str | None):  # type: ignore[no-untyped-def]
+        return self.server.find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token, request) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(token, AccessToken):
+            self.server.issuer.revoke_access_tokens([token.jti])
+            return
+        # Revoking a refresh token ends the whole grant, access tokens included (RFC 7009 §2.1).
+        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(token.family_id))
+        self.server.audit.record(
+            "token.revoked", person_id=token.person_id, client_id=token.client_id,
+            detail={"family_id": token.family_id},
+        )
+
+
+class EndSessionEndpoint(_EndSessionEndpoint):
+    """OIDC RP-Initiated Logout 1.0: https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout
+
+    Only validation is used from Authlib; `idp.sessions.end_session` ends the session itself.
+    """
+
+    server: IdpAuthorizationServer
+
+    def get_server_jwks(self) -> dict[str, object]:
+        return self.server.access_tokens.keyring.jwks()
+
+    def _is_valid_post_logout_redirect_uri(self, client: Client, post_logout_redirect_uri: str) -> bool:
+        return post_logout_redirect_uri in client.post_logout_redirect_uris
+
+    def end_session(self, end_session_request: object) -> None:
+        """Not used: the endpoint module ends the SSO session after validation."""
+
+
+def claimed_client_id(request) -> str:  # type: ignore[no-untyped-def]
+    """Who the request says it is, before any check: for counting failures, never for trust."""
+    try:
+        credentials = basic_credentials(request)
+    except InvalidClientError:
+        return "?"
+    if credentials is not None:
+        return credentials[0][:128]
+    return str(request.form.get("client_id") or ("assertion" if request.form.get("client_assertion") else "?"))[:128]

@@ -1,0 +1,166 @@
+"""Minting of access tokens (RFC 9068 JWTs), ID tokens and refresh tokens.
+
+The `AuthContext` is what Authlib calls the grant's "user": who authenticated, with which factors,
+when, and in which SSO session. It travels inside the authorization code and the refresh token, so
+a refreshed token can never claim more than the original authentication proved.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from authlib.oidc.core.util import create_half_hash
+
+from clients.models import Client
+from idp.oauth.refresh_tokens import SqlRefreshTokenStore
+from idp.oauth.revocations import AccessTokenRevocations
+from keys.keyring import KeyRing
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    person_id: str
+    auth_time: int
+    acr: str
+    amr: tuple[str, ...]
+    sid: str | None = None
+    nonce: str | None = None
+    family_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    # Identity Assurance: verified claim names asked for in the ID token / at userinfo (None: not asked).
+    id_token_verified: tuple[str, ...] | None = None
+    userinfo_verified: tuple[str, ...] | None = None
+    # Acting for a legal entity: the `legal_entity` claim (None: the person acts in their own name).
+    legal_entity: dict[str, object] | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"auth_time": self.auth_time, "acr": self.acr, "amr": list(self.amr), "sid": self.sid,
+                "userinfo_verified": list(self.userinfo_verified) if self.userinfo_verified is not None else None,
+                "legal_entity": self.legal_entity}
+
+    @classmethod
+    def from_refresh(cls, person_id: str, family_id: str, auth: dict[str, object]) -> AuthContext:
+        return cls(
+            person_id=person_id, auth_time=int(auth["auth_time"]),  # type: ignore[call-overload]
+            acr=str(auth["acr"]), amr=tuple(auth.get("amr") or ()),  # type: ignore[arg-type]
+            sid=auth.get("sid"), family_id=family_id,  # type: ignore[arg-type]
+            userinfo_verified=tuple(auth["userinfo_verified"]) if auth.get("userinfo_verified") is not None  # type: ignore[arg-type]
+            else None,
+            legal_entity=auth.get("legal_entity"),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLifetimes:
+    access: int = 300
+    id_token: int = 300
+    refresh: int = 30 * 24 * 3600
+
+
+class TokenIssuer:
+    def __init__(
+        self, *, issuer: str, keyring: KeyRing, refresh_tokens: SqlRefreshTokenStore,
+        revocations: AccessTokenRevocations, lifetimes: TokenLifetimes, default_alg: str = "ES256",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer
+        self._keyring = keyring
+        self._refresh = refresh_tokens
+        self._revocations = revocations
+        self.lifetimes = lifetimes
+        self._alg = default_alg
+        self._clock = clock
+
+    # -- access tokens -------------------------------------------------------------------------
+    def access_token(
+        self, client: Client, scope: str, audience: list[str], ctx: AuthContext | None
+    ) -> tuple[str, str]:
+        """Return (jwt, jti). User tokens carry sub=person, machine tokens sub=client (RFC 9068 §2.2)."""
+        now = int(self._clock())
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, object] = {
+            "iss": self.issuer,
+            "sub": ctx.person_id if ctx else client.client_id,
+            "aud": audience[0] if len(audience) == 1 else audience,
+            "exp": now + self.lifetimes.access,
+            "iat": now,
+            "jti": jti,
+            "client_id": client.client_id,
+            "scope": scope,
+        }
+        if ctx:
+            claims.update(auth_time=ctx.auth_time, acr=ctx.acr, amr=list(ctx.amr))
+            if ctx.sid:
+                claims["sid"] = ctx.sid
+            if ctx.legal_entity is not None:
+                claims["legal_entity"] = ctx.legal_entity
+            if ctx.userinfo_verified is not None:
+                # Lets userinfo answer the claims request this token was issued for.
+                claims["verified_claims_request"] = list(ctx.userinfo_verified)
+        return self._keyring.sign(claims, alg=self._alg, typ="at+jwt"), jti
+
+    def revoke_access_tokens(self, jtis: Iterable[str], *, sid: str | None = None) -> None:
+        """Revoke these access tokens and, with `sid`, every access token of that SSO session (it ended)."""
+        self._revocations.revoke(jtis, sid=sid)
+
+    def is_access_token_revoked(self, jti: str, sid: str | None = None) -> bool:
+        return self._revocations.is_revoked(jti, sid)
+
+    def session_revoked(self, sid: str) -> bool:
+        return self._revocations.session_revoked(sid)
+
+    # -- ID tokens ------------------------------------------------------------------------------
+    def id_token(
+        self, client: Client, ctx: AuthContext, access_token: str | None,
+        extra: dict[str, object] | None = None,
+    ) -> str:
+        now = int(self._clock())
+        alg = client.id_token_signed_response_alg or self._alg
+        claims: dict[str, object] = {
+            "iss": self.issuer,
+            "sub": ctx.person_id,
+            "aud": client.client_id,
+            "exp": now + self.lifetimes.id_token,
+            "iat": now,
+            "auth_time": ctx.auth_time,
+            "acr": ctx.acr,
+            "amr": list(ctx.amr),
+        }
+        if ctx.sid:
+            claims["sid"] = ctx.sid
+        if ctx.nonce:
+            claims["nonce"] = ctx.nonce
+        if ctx.legal_entity is not None:
+            claims["legal_entity"] = ctx.legal_entity
+        if access_token:
+            claims["at_hash"] = create_half_hash(access_token, alg).decode()  # type: ignore[union-attr]
+        if extra:
+            claims.update(extra)
+        return self._keyring.sign(claims, alg=alg, typ="JWT")
+
+    # -- whole token responses ------------------------------------------------------------------
+    def user_tokens(
+        self, client: Client, scope: str, ctx: AuthContext, *, with_refresh: bool,
+        audience: list[str] | None = None, refresh_scope: str | None = None, replaces: str | None = None,
+    ) -> tuple[dict[str, object], str]:
+        """Return the token response body and the access token's jti. `replaces` is the hash of the
+        refresh token being rotated (see `SqlRefreshTokenStore.issue`)."""
+        access, jti = self.access_token(client, scope, audience or [self.issuer], ctx)
+        token: dict[str, object] = {
+            "access_token": access, "token_type": "Bearer",
+            "expires_in": self.lifetimes.access, "scope": scope,
+        }
+        if with_refresh:
+            token["refresh_token"] = self._refresh.issue(
+                family_id=ctx.family_id, client_id=client.client_id, person_id=ctx.person_id,
+                session_id=ctx.sid, scope=refresh_scope or scope, auth=ctx.to_dict(), access_jti=jti,
+                ttl=self.lifetimes.refresh, replaces=replaces,
+            )
+        return token, jti
+
+    def client_token(self, client: Client, scope: str, audience: list[str]) -> dict[str, object]:
+        access, _ = self.access_token(client, scope, audience, None)
+        return {"access_token": access, "token_type": "Bearer",
+                "expires_in": self.lifetimes.access, "scope": scope}

@@ -1,0 +1,62 @@
+"""UserInfo endpoint: https://openid.net/specs/openid-connect-core-1_0.html#UserInfo"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.oauth.claims import person_claims
+from idp.oauth.verified_claims import verified_claims
+from idp.services import Services
+from idp.web.deps import services
+
+router = APIRouter()
+
+
+def _unauthorized(description: str, error: str | None = "invalid_token") -> Response:
+    # RFC 6750 §3: the challenge says why; no error code when no token was sent at all.
+    challenge = 'Bearer realm="userinfo"'
+    if error:
+        challenge += f', error="{error}", error_description="{description}"'
+    return Response(
+        orjson.dumps({"error": error or "invalid_request", "error_description": description}),
+        status_code=401, media_type="application/json",
+        headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
+    )
+
+
+def _userinfo(svc: Services, token: str) -> Response:
+    at = svc.access_tokens.read_active(token, audience=svc.settings.issuer)
+    if at is None:
+        return _unauthorized("The access token is invalid, expired or revoked.")
+    scopes = set(at.get_scope().split())
+    if "openid" not in scopes:
+        return Response(
+            orjson.dumps({"error": "insufficient_scope", "error_description": "The token lacks scope openid."}),
+            status_code=403, media_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
+        )
+    person = svc.people.get(str(at.claims["sub"]))
+    if person is None or person.status != "active":
+        return _unauthorized("The account behind this token is no longer active.")
+    body: dict[str, object] = {"sub": person.id, **person_claims(person, scopes)}
+    # How and when the person authenticated, as in the token (a user token always has these).
+    body.update({k: at.claims[k] for k in ("acr", "amr", "auth_time", "legal_entity") if k in at.claims})
+    names = at.claims.get("verified_claims_request")
+    if isinstance(names, list):
+        stated = verified_claims(person, svc.proofing_records.latest(person.id), [str(n) for n in names])
+        if stated:
+            body["verified_claims"] = stated
+    return Response(orjson.dumps(body), media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.api_route("/userinfo", methods=["GET", "POST"])
+def userinfo(request: Request) -> Response:
+    svc = services(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized("Send the access token as 'Authorization: Bearer <token>'.", error=None)
+    return _userinfo(svc, token.strip())

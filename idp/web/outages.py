@@ -1,0 +1,40 @@
+"""What a person or a program sees while a backend is down: 503 with `Retry-After`, never a 500.
+
+Programs (the token, introspection, revocation and userinfo endpoints, or a client that asks for
+JSON rather than HTML) get an OAuth-style JSON error (`temporarily_unavailable`, RFC 6749 §4.1.2.1);
+browsers get the translated error page. The circuit breakers log the failure itself, once: a
+request refused because a breaker is open adds no log line.
+"""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.storage.breaker import Unavailable
+from idp.web.pages import Pages
+
+API_PATHS = frozenset({"/token", "/introspect", "/revoke", "/userinfo"})
+TITLE = "The service is temporarily unavailable"
+MESSAGE = "We could not complete your request just now. Please try again in a minute."
+
+
+def api_response(exc: Unavailable) -> Response:
+    body = {"error": "temporarily_unavailable",
+            "error_description": "The service is temporarily unavailable; try again shortly."}
+    return Response(orjson.dumps(body), status_code=503, media_type="application/json",
+                    headers={"Cache-Control": "no-store", "Retry-After": str(exc.retry_after)})
+
+
+def wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.url.path in API_PATHS or ("application/json" in accept and "text/html" not in accept)
+
+
+def response(pages: Pages, request: Request, exc: Unavailable) -> Response:
+    if wants_json(request):
+        return api_response(exc)
+    page = pages.error(request, TITLE, MESSAGE, status_code=503)
+    page.headers["Retry-After"] = str(exc.retry_after)
+    return page
