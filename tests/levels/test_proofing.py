@@ -8,16 +8,14 @@ from levels.national_code import is_valid_national_code, make_national_code
 from levels.people import Person, SqlPersonStore, UnknownPerson, new_person
 from levels.proofing import (
     SIMULATED_REGISTRY,
-    TRUST_FRAMEWORK,
     CivilRegistry,
     InvalidDocument,
     MobileOwnership,
     ProofingFailure,
-    ProofingRecordStore,
     ProofingService,
     SimulatedRegistry,
-    SqlProofingStore,
 )
+from levels.proofing_sql import SqlProofingStore
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
 DATA = json.loads(SIMULATED_REGISTRY.read_text(encoding="utf-8"))["people"]
@@ -108,31 +106,6 @@ def test_simulated_registry_refuses_a_line_registered_twice(tmp_path):
     path.write_text(json.dumps({"people": twice}), encoding="utf-8")
     with pytest.raises(ValueError, match="registered twice"):
         SimulatedRegistry(path)
-
-
-# Proofing records ----------------------------------------------------------------------------------
-
-
-def test_sql_proofing_store_satisfies_the_protocol(records):
-    store: ProofingRecordStore = records
-    assert store is records
-
-
-def test_latest_record_is_the_most_recent(people, records):
-    person = enrol(people, SARA)
-    assert records.latest(person.id) is None
-    records.add(person.id, tier=2, method="registry", trust_framework=TRUST_FRAMEWORK, evidence={"a": 1},
-                verified_at=NOW)
-    later = records.add(person.id, tier=3, method="in_person", trust_framework=TRUST_FRAMEWORK,
-                        evidence={"b": [1, 2]}, verified_at=NOW + timedelta(days=1), operator="op-7")
-    assert records.latest(person.id) == later
-    assert later.verified_at.tzinfo is not None and later.operator == "op-7"
-
-
-def test_record_for_an_unknown_person_is_refused(records):
-    with pytest.raises(UnknownPerson):
-        records.add("nobody", tier=2, method="registry", trust_framework=TRUST_FRAMEWORK, evidence={},
-                    verified_at=NOW)
 
 
 # Registry verification (P2) ------------------------------------------------------------------------
