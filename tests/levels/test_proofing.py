@@ -13,6 +13,7 @@ from levels.proofing import (
     MobileOwnership,
     ProofingFailure,
     ProofingService,
+    RegistryRecord,
     SimulatedRegistry,
 )
 from levels.proofing_sql import SqlProofingStore
@@ -154,6 +155,20 @@ def test_person_without_a_mobile_is_missing_data(people, service):
     person = new_person(SARA["national_code"], "S", "A", birthdate=date.fromisoformat(SARA["birthdate"]), now=NOW)
     people.add(person)
     assert service.verify_with_registry(person.id).failure is ProofingFailure.MISSING_DATA
+
+
+def test_registry_names_are_stored_with_persian_yeh_and_kaf(people, records, audit):
+    class ArabicSpellingRegistry(SimulatedRegistry):
+        def lookup(self, national_code, birthdate):
+            found = super().lookup(national_code, birthdate)
+            return found and RegistryRecord("علي", "كريمى", found.alive)
+
+    registry = ArabicSpellingRegistry()
+    service = ProofingService(people, records, registry, registry, audit, clock=lambda: NOW)
+    person = enrol(people, SARA)
+    result = service.verify_with_registry(person.id)
+    assert result.ok
+    assert (result.person.given_name, result.person.family_name) == ("علی", "کریمی")
 
 
 def test_registry_verification_of_unknown_person_raises(service):

@@ -73,6 +73,13 @@ def test_add_then_show(app: typer.Typer, audit: list) -> None:
     assert plain.exit_code == 0 and "proofing_tier: 1" in plain.stdout and "has_password: False" in plain.stdout
 
 
+def test_add_stores_names_with_persian_yeh_and_kaf(app: typer.Typer, engine: Engine) -> None:
+    added = run(app, "add", "--national-code", CODE, "--given-name", "علي", "--family-name", "كريمى")
+    assert added.exit_code == 0, added.output
+    person = SqlPersonStore(engine).get_by_national_code(CODE)
+    assert (person.given_name, person.family_name) == ("علی", "کریمی")
+
+
 def test_show_never_prints_the_password_hash(app: typer.Typer, engine: Engine) -> None:
     run(app, "add", "--national-code", CODE, "--given-name", "S", "--family-name", "A")
     people = SqlPersonStore(engine)
