@@ -36,8 +36,9 @@ from levels.iranian_input import (
 
 
 def test_digit_tables_are_in_order():
-    assert [int(to_ascii_digits(d)) for d in PERSIAN_DIGITS] == list(range(10))
-    assert [int(to_ascii_digits(d)) for d in ARABIC_INDIC_DIGITS] == list(range(10))
+    # Compared as text: int() itself reads Persian digits, so it would not notice a shuffled table.
+    assert to_ascii_digits(PERSIAN_DIGITS) == to_ascii_digits(ARABIC_INDIC_DIGITS) == "0123456789"
+    assert [int(d) for d in PERSIAN_DIGITS] == [int(d) for d in ARABIC_INDIC_DIGITS] == list(range(10))
     assert to_persian_digits("0123456789") == PERSIAN_DIGITS
 
 
@@ -72,6 +73,13 @@ def test_normalize_name(typed, stored):
 
 def test_normalized_names_have_no_arabic_yeh_or_kaf():
     assert not {"\u064a", "\u0649", "\u0643"} & set(normalize_name("يىك ي ى ك"))
+
+
+@given(st.text())
+def test_normalize_name_is_idempotent(text):
+    once = normalize_name(text)
+    assert normalize_name(once) == once
+    assert not {"\u064a", "\u0649", "\u0643"} & set(once)
 
 
 # Dates ---------------------------------------------------------------------------------------------
