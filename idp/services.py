@@ -47,7 +47,8 @@ from levels.credentials_sql import SqlCredentialStore
 from levels.level import Level
 from levels.people import SqlPersonStore
 from levels.policy import LevelRule, Policy
-from levels.proofing import ProofingService, SimulatedRegistry, SqlProofingStore
+from levels.proofing import ProofingService, SimulatedRegistry
+from levels.proofing_sql import SqlProofingStore
 from levels.sms import HttpSmsGateway, OutboxGateway, SmsGateway
 from levels.throttle import LoginThrottle
 

@@ -11,7 +11,7 @@ from typing import Protocol
 from sqlalchemy import Engine, RowMapping, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from levels.national_code import InvalidNationalCode, is_valid_national_code
+from levels.iranian_input import InvalidNationalCode, is_valid_national_code, normalize_name
 from levels.store_sql import PasswordCredentialRow, PersonRow
 
 STATUSES = frozenset({"active", "locked"})
@@ -52,7 +52,11 @@ def new_person(
     proofing_tier: int = 1,
     now: datetime,
 ) -> Person:
-    """A new active person with a fresh random id; raises ValueError for values that cannot be stored."""
+    """A new active person with a fresh random id; raises ValueError for values that cannot be stored.
+
+    Names are stored as `normalize_name` writes them (Persian ی and ک, not their Arabic look-alikes),
+    whoever creates the person: registration, the CLI, an import or demonstration data.
+    """
     if not is_valid_national_code(national_code):
         raise InvalidNationalCode("This is not a valid national code.")
     if mobile is not None and not _E164.fullmatch(mobile):
@@ -68,8 +72,8 @@ def new_person(
         # must not reveal or let anyone recompute the national ID.
         id=secrets.token_urlsafe(24),
         national_code=national_code,
-        given_name=given_name,
-        family_name=family_name,
+        given_name=normalize_name(given_name),
+        family_name=normalize_name(family_name),
         birthdate=birthdate,
         mobile=mobile,
         mobile_verified=mobile_verified,

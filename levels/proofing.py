@@ -12,27 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    insert,
-    select,
-)
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
-
-from levels.national_code import is_valid_national_code
+from levels.iranian_input import is_valid_national_code, normalize_name
 from levels.people import Person, UnknownPerson
-from levels.store_sql import Base
 
 Clock = Callable[[], datetime]
 Audit = Callable[[str, Mapping[str, object]], None]
@@ -114,6 +97,8 @@ class ProofingRecord:
 
 
 class ProofingRecordStore(Protocol):
+    """Durable proofing records (`levels.proofing_sql.SqlProofingStore` on the database)."""
+
     def add(
         self,
         person_id: str,
@@ -134,73 +119,6 @@ class ProofingRecordStore(Protocol):
     def latest(self, person_id: str) -> ProofingRecord | None:
         """Return the person's most recent record, or None if they were never verified."""
         ...
-
-
-class ProofingRecordRow(Base):
-    __tablename__ = "proofing_records"
-    __table_args__ = (Index("ix_proofing_person_at", "person_id", "verified_at"),)
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
-    tier: Mapped[int] = mapped_column(Integer)
-    method: Mapped[str] = mapped_column(String(32))
-    trust_framework: Mapped[str] = mapped_column(String(64))
-    evidence: Mapped[dict[str, object]] = mapped_column(JSON)
-    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    operator: Mapped[str | None] = mapped_column(String(128), nullable=True)
-
-
-_RECORDS = cast(Table, ProofingRecordRow.__table__)
-
-
-class SqlProofingStore:
-    """A `ProofingRecordStore` on the `proofing_records` table."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def add(
-        self,
-        person_id: str,
-        *,
-        tier: int,
-        method: str,
-        trust_framework: str,
-        evidence: Mapping[str, object],
-        verified_at: datetime,
-        operator: str | None = None,
-    ) -> ProofingRecord:
-        verified_at = verified_at.astimezone(UTC)
-        try:
-            with self._engine.begin() as conn:
-                new_id: int = conn.execute(insert(_RECORDS).values(
-                    person_id=person_id, tier=tier, method=method, trust_framework=trust_framework,
-                    evidence=dict(evidence), verified_at=verified_at, operator=operator,
-                ).returning(_RECORDS.c.id)).scalar_one()
-        except IntegrityError:
-            raise UnknownPerson(person_id) from None
-        return ProofingRecord(new_id, person_id, tier, method, trust_framework, dict(evidence), verified_at, operator)
-
-    def latest(self, person_id: str) -> ProofingRecord | None:
-        query = (
-            select(_RECORDS).where(_RECORDS.c.person_id == person_id)
-            .order_by(_RECORDS.c.verified_at.desc(), _RECORDS.c.id.desc()).limit(1)
-        )
-        with self._engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        verified_at: datetime = row["verified_at"]
-        # SQLite hands back naive datetimes; every stored time is UTC.
-        if verified_at.tzinfo is None:
-            verified_at = verified_at.replace(tzinfo=UTC)
-        return ProofingRecord(
-            id=row["id"], person_id=row["person_id"], tier=row["tier"], method=row["method"],
-            trust_framework=row["trust_framework"], evidence=row["evidence"], verified_at=verified_at,
-            operator=row["operator"],
-        )
 
 
 # The service ---------------------------------------------------------------------------------------
@@ -284,7 +202,9 @@ class ProofingService:
                       "mobile_ownership": True},
             verified_at=self._clock(),
         )
-        self._people.set_proofing(person.id, 2, given_name=found.given_name, family_name=found.family_name)
+        # Registry exports write names with Arabic ي and ك as often as with the Persian letters.
+        self._people.set_proofing(person.id, 2, given_name=normalize_name(found.given_name),
+                                  family_name=normalize_name(found.family_name))
         return ProofingResult(self._raised(person, record), None, record)
 
     def verify_in_person(self, national_code: str, operator: str, document: str) -> Person:

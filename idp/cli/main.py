@@ -58,13 +58,14 @@ def _services() -> ServiceCatalogue:
 def _people_context() -> PeopleContext:
     from idp.services import make_proofing
     from levels.people import SqlPersonStore
-    from levels.proofing import SqlProofingStore
+    from levels.people_import_sql import SqlPeopleImport
+    from levels.proofing_sql import SqlProofingStore
 
     settings = _settings()
     engine = make_engine(settings.database_url)
     audit = AuditLog(engine).sink("cli")
     return PeopleContext(people=SqlPersonStore(engine), proofing=make_proofing(settings, engine, audit),
-                         records=SqlProofingStore(engine), engine=engine, audit=audit)
+                         records=SqlProofingStore(engine), imports=SqlPeopleImport(engine), audit=audit)
 
 
 def _entities() -> LegalEntities:

@@ -6,46 +6,36 @@ the database; the `idp` CLI supplies the factory from its settings.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
-import jdatetime
 import typer
-from sqlalchemy import Connection, Engine, RowMapping, Table, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, database_error
 from idp.cli.output import fail as _fail
-from levels.national_code import InvalidNationalCode, parse_national_code
-from levels.people import PersonExists, SqlPersonStore, UnknownPerson, new_person
-from levels.proofing import InvalidDocument, ProofingRecordStore, ProofingService
-from levels.registration import (
-    ImportRow,
-    InvalidBirthdate,
-    InvalidImportRow,
+from levels.iranian_input import (
     InvalidMobile,
-    check_import_fields,
-    is_secret_field,
+    InvalidNationalCode,
+    format_jalali,
     normalize_mobile,
-    parse_birthdate,
-    parse_import_row,
+    parse_national_code,
 )
-from levels.store_sql import PersonRow
+from levels.people import PersonExists, SqlPersonStore, UnknownPerson, new_person
+from levels.people_import import PeopleImporter, PeopleImportStore, csv_records, jsonl_records
+from levels.proofing import InvalidDocument, ProofingRecordStore, ProofingService
+from levels.registration import InvalidBirthdate, parse_birthdate
 
 # Exit codes: 1 for a failed operation (unknown or duplicate person, database, rows rejected by an
 # import), 2 for invalid input.
-
-# Rejected rows listed in `import --json` output; the rest are counted (and all go to stderr).
-MAX_LISTED_ERRORS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +43,7 @@ class PeopleContext:
     people: SqlPersonStore
     proofing: ProofingService
     records: ProofingRecordStore
-    # The import writes the people table in bulk, below the one-person-at-a-time store.
-    engine: Engine
+    imports: PeopleImportStore
     audit: Callable[[str, Mapping[str, object]], None]
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -90,7 +79,7 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
             born = parse_birthdate(birthdate) if birthdate else None
             line = normalize_mobile(mobile) if mobile else None
             ctx = get_context()
-            person = new_person(code, given_name.strip(), family_name.strip(), birthdate=born, mobile=line,
+            person = new_person(code, given_name, family_name, birthdate=born, mobile=line,
                                 proofing_tier=tier, now=ctx.clock())
             ctx.people.add(person)
             ctx.audit("person.created", {"person_id": person.id, "proofing_tier": tier})
@@ -112,7 +101,7 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
             "given_name": person.given_name,
             "family_name": person.family_name,
             "birthdate": person.birthdate.isoformat() if person.birthdate else None,
-            "birthdate_jalali": _jalali(person.birthdate) if person.birthdate else None,
+            "birthdate_jalali": format_jalali(person.birthdate) if person.birthdate else None,
             "mobile": person.mobile,
             "mobile_verified": person.mobile_verified,
             "proofing_tier": person.proofing_tier,
@@ -170,11 +159,12 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
         fmt = fmt or (ImportFormat.jsonl if file.suffix.lower() in (".jsonl", ".ndjson") else ImportFormat.csv)
         with file.open("rb") as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-            records = _csv_records(text) if fmt is ImportFormat.csv else _jsonl_records(text)
+            records = csv_records(text) if fmt is ImportFormat.csv else jsonl_records(text)
             with _errors():
+                # The header (or a first object with a password) is checked before the database is opened.
                 first = next(records, None)
                 ctx = get_context()
-                importer = _Importer(ctx.engine, batch_size, ctx.clock())
+                importer = PeopleImporter(ctx.imports, batch_size=batch_size, now=ctx.clock(), on_reject=_rejected)
                 size = file.stat().st_size
                 with typer.progressbar(length=size, label="Importing", file=sys.stderr) as bar:
                     if first is not None:
@@ -198,198 +188,11 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
     return app
 
 
-# Reading import files ------------------------------------------------------------------------------
-
-Record = tuple[int, Mapping[str, object] | InvalidImportRow]
-
-
-def _csv_records(text: io.TextIOWrapper) -> Iterator[Record]:
-    reader = csv.reader(text)
-    header = [name.strip() for name in next(reader, [])]
-    try:
-        check_import_fields(header)
-    except InvalidImportRow as exc:
-        _fail(f"line 1: {exc}", EXIT_INVALID)
-    for row in reader:
-        if not row or row == [""]:
-            continue
-        if len(row) != len(header):
-            yield reader.line_num, InvalidImportRow(f"{len(row)} fields, the header has {len(header)}")
-        else:
-            yield reader.line_num, dict(zip(header, row, strict=True))
-
-
-def _jsonl_records(text: io.TextIOWrapper) -> Iterator[Record]:
-    first = True
-    for number, line in enumerate(text, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            yield number, InvalidImportRow("not valid JSON")
-            continue
-        if not isinstance(value, dict):
-            yield number, InvalidImportRow("not a JSON object")
-            continue
-        # As for a CSV header: a file of accounts with passwords is refused before anything is written.
-        if first and any(is_secret_field(key) for key in value):
-            try:
-                check_import_fields(list(value))
-            except InvalidImportRow as exc:
-                _fail(f"line {number}: {exc}", EXIT_INVALID)
-        first = False
-        yield number, value
-
-
-# Writing batches -----------------------------------------------------------------------------------
-
-_PEOPLE = cast(Table, PersonRow.__table__)
-_EXISTING = select(
-    _PEOPLE.c.id, _PEOPLE.c.national_code, _PEOPLE.c.given_name, _PEOPLE.c.family_name, _PEOPLE.c.birthdate,
-    _PEOPLE.c.mobile, _PEOPLE.c.mobile_verified, _PEOPLE.c.proofing_tier,
-).where(_PEOPLE.c.national_code.in_(bindparam("codes", expanding=True)))
-_UPDATE = update(_PEOPLE).where(_PEOPLE.c.id == bindparam("b_id")).values(
-    given_name=bindparam("b_given_name"), family_name=bindparam("b_family_name"),
-    birthdate=bindparam("b_birthdate"), mobile=bindparam("b_mobile"),
-    mobile_verified=bindparam("b_mobile_verified"), proofing_tier=bindparam("b_proofing_tier"),
-)
-_MERGED = ("given_name", "family_name", "birthdate", "mobile", "mobile_verified", "proofing_tier")
-
-
-@dataclass(slots=True)
-class _Counts:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    errors: list[dict[str, object]] = field(default_factory=list)
-
-    def totals(self) -> dict[str, int]:
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "rejected": self.rejected}
-
-
-class _Importer:
-    """Collects valid rows into batches and writes each batch in one transaction."""
-
-    def __init__(self, engine: Engine, batch_size: int, now: datetime) -> None:
-        self._engine = engine
-        self._batch_size = batch_size
-        self._now = now
-        self._today = now.date()
-        self._pending: dict[str, tuple[int, ImportRow]] = {}
-        self.counts = _Counts()
-        self.flushed = False
-
-    def feed(self, line: int, fields: Mapping[str, object] | InvalidImportRow) -> None:
-        self.flushed = False
-        try:
-            if isinstance(fields, InvalidImportRow):
-                raise fields
-            row = parse_import_row(fields, today=self._today)
-        except InvalidImportRow as exc:
-            self._reject(line, str(exc))
-            return
-        # A national code seen again in this batch starts a new one, so later rows apply over
-        # earlier ones exactly as they would across batches.
-        if row.national_code in self._pending or len(self._pending) >= self._batch_size:
-            self.flush()
-        self._pending[row.national_code] = (line, row)
-
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        # One retry: a person signing up between our select and insert makes the batch collide.
-        for attempt in range(2):
-            try:
-                with self._engine.begin() as conn:
-                    outcome = self._write(conn, self._pending)
-                break
-            except IntegrityError:
-                if attempt:
-                    raise
-        created, updated, unchanged, rejected = outcome
-        self.counts.created += created
-        self.counts.updated += updated
-        self.counts.unchanged += unchanged
-        for line, message in rejected:
-            self._reject(line, message)
-        self._pending = {}
-        self.flushed = True
-
-    def _write(
-        self, conn: Connection, pending: dict[str, tuple[int, ImportRow]]
-    ) -> tuple[int, int, int, list[tuple[int, str]]]:
-        existing = {r["national_code"]: r for r in conn.execute(_EXISTING, {"codes": list(pending)}).mappings()}
-        inserts: list[dict[str, object]] = []
-        updates: list[dict[str, object]] = []
-        rejected: list[tuple[int, str]] = []
-        unchanged = 0
-        for code, (line, row) in pending.items():
-            old = existing.get(code)
-            if old is None:
-                inserts.append(self._new(row))
-                continue
-            merged = _merge(old, row)
-            if isinstance(merged, str):
-                rejected.append((line, merged))
-            elif merged is None:
-                unchanged += 1
-            else:
-                updates.append({"b_id": old["id"], **{f"b_{k}": v for k, v in merged.items()}})
-        if inserts:
-            conn.execute(insert(_PEOPLE), inserts)
-        if updates:
-            conn.execute(_UPDATE, updates)
-        return len(inserts), len(updates), unchanged, rejected
-
-    def _new(self, row: ImportRow) -> dict[str, object]:
-        person = new_person(row.national_code, row.given_name or "", row.family_name or "",
-                            birthdate=row.birthdate, mobile=row.mobile, proofing_tier=row.proofing_tier,
-                            now=self._now)
-        return {
-            "id": person.id, "national_code": person.national_code, "given_name": person.given_name,
-            "family_name": person.family_name, "birthdate": person.birthdate, "mobile": person.mobile,
-            "mobile_verified": False, "proofing_tier": person.proofing_tier, "status": person.status,
-            "created_at": person.created_at.astimezone(UTC),
-        }
-
-    def _reject(self, line: int, message: str) -> None:
-        self.counts.rejected += 1
-        if len(self.counts.errors) < MAX_LISTED_ERRORS:
-            self.counts.errors.append({"line": line, "error": message})
-        typer.echo(f"line {line}: {message}", err=True)
-
-
-def _merge(old: RowMapping, row: ImportRow) -> dict[str, object] | str | None:
-    """The stored values after importing `row` over `old`: None if nothing changes, a message if the
-    row conflicts. Empty fields keep stored values and the tier is never lowered; for people proven
-    at P2 or above the birth date and names came from the registry or an operator, so they stay."""
-    verified = old["proofing_tier"] >= 2
-    if verified and row.birthdate and old["birthdate"] and row.birthdate != old["birthdate"]:
-        return "birth_date differs from the identity-verified record; row not applied"
-    mobile = row.mobile or old["mobile"]
-    new = {
-        "given_name": old["given_name"] if verified else row.given_name or old["given_name"],
-        "family_name": old["family_name"] if verified else row.family_name or old["family_name"],
-        "birthdate": row.birthdate or old["birthdate"],
-        "mobile": mobile,
-        # A different number has not been proven by a one-time code here.
-        "mobile_verified": bool(old["mobile_verified"]) and mobile == old["mobile"],
-        "proofing_tier": max(old["proofing_tier"], row.proofing_tier),
-    }
-    if all(new[k] == (bool(old[k]) if k == "mobile_verified" else old[k]) for k in _MERGED):
-        return None
-    return new
-
-
 # Output and errors ---------------------------------------------------------------------------------
 
 
-def _jalali(day: date) -> str:
-    jalali: str = jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d")
-    return jalali
+def _rejected(line: int, message: str) -> None:
+    typer.echo(f"line {line}: {message}", err=True)
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from idp.oauth.tokens import TokenIssuer
 from idp.signin.acting import EntityAccess
 from idp.storage.store import Store, StoreUnavailable
 from levels.people import SqlPersonStore
-from levels.proofing import SqlProofingStore
+from levels.proofing_sql import SqlProofingStore
 from levels.throttle import LoginThrottle, TooManyAttempts
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

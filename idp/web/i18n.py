@@ -11,10 +11,11 @@ from datetime import date
 from io import BytesIO
 from pathlib import Path
 
-import jdatetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+
+from levels.iranian_input import format_jalali, to_persian_digits
 
 LOCALES = ("fa", "en")
 RTL = frozenset({"fa"})
@@ -56,17 +57,11 @@ def pick_locale(ui_locales: str | None, cookie: str | None, default: str) -> str
     return default
 
 
-_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-
-
 def localize_digits(text: str, locale: str) -> str:
     """Numbers in Persian text are written with Persian digits."""
-    return text.translate(_PERSIAN_DIGITS) if locale == "fa" else text
+    return to_persian_digits(text) if locale == "fa" else text
 
 
 def format_day(day: date, locale: str) -> str:
     """A calendar day as people read it: the Jalali calendar in Persian, ISO 8601 otherwise."""
-    if locale == "fa":
-        jalali: str = jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d")
-        return jalali
-    return day.isoformat()
+    return format_jalali(day) if locale == "fa" else day.isoformat()

@@ -57,6 +57,13 @@ def test_new_person_rejects_values_that_cannot_be_stored(kwargs):
         new_person(**args)
 
 
+def test_new_person_stores_names_with_persian_yeh_and_kaf():
+    # Typed on an Arabic keyboard or exported by a legacy system: ي ى ك look like ی ی ک but do not
+    # compare equal, so a search for the Persian spelling would never find the person.
+    p = new_person(CODE, " علي\u200f ", "كريمى  زاده", now=NOW)
+    assert (p.given_name, p.family_name) == ("علی", "کریمی زاده")
+
+
 def test_new_person_rejects_invalid_national_code_with_its_own_error():
     with pytest.raises(InvalidNationalCode):
         new_person("1111111111", "A", "B", now=NOW)

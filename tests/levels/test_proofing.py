@@ -8,16 +8,15 @@ from levels.national_code import is_valid_national_code, make_national_code
 from levels.people import Person, SqlPersonStore, UnknownPerson, new_person
 from levels.proofing import (
     SIMULATED_REGISTRY,
-    TRUST_FRAMEWORK,
     CivilRegistry,
     InvalidDocument,
     MobileOwnership,
     ProofingFailure,
-    ProofingRecordStore,
     ProofingService,
+    RegistryRecord,
     SimulatedRegistry,
-    SqlProofingStore,
 )
+from levels.proofing_sql import SqlProofingStore
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
 DATA = json.loads(SIMULATED_REGISTRY.read_text(encoding="utf-8"))["people"]
@@ -110,31 +109,6 @@ def test_simulated_registry_refuses_a_line_registered_twice(tmp_path):
         SimulatedRegistry(path)
 
 
-# Proofing records ----------------------------------------------------------------------------------
-
-
-def test_sql_proofing_store_satisfies_the_protocol(records):
-    store: ProofingRecordStore = records
-    assert store is records
-
-
-def test_latest_record_is_the_most_recent(people, records):
-    person = enrol(people, SARA)
-    assert records.latest(person.id) is None
-    records.add(person.id, tier=2, method="registry", trust_framework=TRUST_FRAMEWORK, evidence={"a": 1},
-                verified_at=NOW)
-    later = records.add(person.id, tier=3, method="in_person", trust_framework=TRUST_FRAMEWORK,
-                        evidence={"b": [1, 2]}, verified_at=NOW + timedelta(days=1), operator="op-7")
-    assert records.latest(person.id) == later
-    assert later.verified_at.tzinfo is not None and later.operator == "op-7"
-
-
-def test_record_for_an_unknown_person_is_refused(records):
-    with pytest.raises(UnknownPerson):
-        records.add("nobody", tier=2, method="registry", trust_framework=TRUST_FRAMEWORK, evidence={},
-                    verified_at=NOW)
-
-
 # Registry verification (P2) ------------------------------------------------------------------------
 
 
@@ -181,6 +155,20 @@ def test_person_without_a_mobile_is_missing_data(people, service):
     person = new_person(SARA["national_code"], "S", "A", birthdate=date.fromisoformat(SARA["birthdate"]), now=NOW)
     people.add(person)
     assert service.verify_with_registry(person.id).failure is ProofingFailure.MISSING_DATA
+
+
+def test_registry_names_are_stored_with_persian_yeh_and_kaf(people, records, audit):
+    class ArabicSpellingRegistry(SimulatedRegistry):
+        def lookup(self, national_code, birthdate):
+            found = super().lookup(national_code, birthdate)
+            return found and RegistryRecord("علي", "كريمى", found.alive)
+
+    registry = ArabicSpellingRegistry()
+    service = ProofingService(people, records, registry, registry, audit, clock=lambda: NOW)
+    person = enrol(people, SARA)
+    result = service.verify_with_registry(person.id)
+    assert result.ok
+    assert (result.person.given_name, result.person.family_name) == ("علی", "کریمی")
 
 
 def test_registry_verification_of_unknown_person_raises(service):

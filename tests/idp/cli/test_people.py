@@ -15,7 +15,9 @@ from typer.testing import CliRunner, Result
 from idp.cli.people import PeopleContext, build_app
 from levels.national_code import make_national_code
 from levels.people import SqlPersonStore
-from levels.proofing import ProofingService, SimulatedRegistry, SqlProofingStore
+from levels.people_import_sql import SqlPeopleImport
+from levels.proofing import ProofingService, SimulatedRegistry
+from levels.proofing_sql import SqlProofingStore
 from levels.store_sql import PersonRow
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
@@ -34,8 +36,8 @@ def app(engine: Engine, record_audit: Callable[[str, Mapping[str, object]], None
     def context() -> PeopleContext:
         people, records, registry = SqlPersonStore(engine), SqlProofingStore(engine), SimulatedRegistry()
         proofing = ProofingService(people, records, registry, registry, record, clock=lambda: NOW)
-        return PeopleContext(people=people, proofing=proofing, records=records, engine=engine, audit=record,
-                             clock=lambda: NOW)
+        return PeopleContext(people=people, proofing=proofing, records=records, imports=SqlPeopleImport(engine),
+                             audit=record, clock=lambda: NOW)
 
     return build_app(context)
 
@@ -69,6 +71,13 @@ def test_add_then_show(app: typer.Typer, audit: list) -> None:
 
     plain = run(app, "show", "--national-code", CODE)
     assert plain.exit_code == 0 and "proofing_tier: 1" in plain.stdout and "has_password: False" in plain.stdout
+
+
+def test_add_stores_names_with_persian_yeh_and_kaf(app: typer.Typer, engine: Engine) -> None:
+    added = run(app, "add", "--national-code", CODE, "--given-name", "علي", "--family-name", "كريمى")
+    assert added.exit_code == 0, added.output
+    person = SqlPersonStore(engine).get_by_national_code(CODE)
+    assert (person.given_name, person.family_name) == ("علی", "کریمی")
 
 
 def test_show_never_prints_the_password_hash(app: typer.Typer, engine: Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from babel.messages.extract import extract_from_file
 
 from idp.signin.act_as import ROLE_NAMES
 from idp.web import pages
-from idp.web.i18n import load_translations
+from idp.web.i18n import format_day, load_translations, localize_digits
 
 TEMPLATES = sorted((Path(pages.__file__).parent / "templates").glob("*.html"))
 assert TEMPLATES, "no templates found: the parametrized check below would test nothing"
@@ -62,3 +63,10 @@ def test_refused_delegations_are_explained_in_persian() -> None:
     assert [m for m in messages if persian.gettext(m) == m] == []
     for message in messages:
         assert sorted(PLACEHOLDER.findall(persian.gettext(message))) == sorted(PLACEHOLDER.findall(message))
+
+
+def test_numbers_and_days_are_written_in_persian_only_for_persian_pages() -> None:
+    assert localize_digits("30 ثانیه، 2 دقیقه", "fa") == "۳۰ ثانیه، ۲ دقیقه"
+    assert localize_digits("30 seconds", "en") == "30 seconds"
+    assert format_day(date(1990, 3, 21), "fa") == "1369/01/01"
+    assert format_day(date(1990, 3, 21), "en") == "1990-03-21"
