@@ -86,7 +86,7 @@ def _check_header(header: list[str]) -> list[str]:
 
 def _csv_row(fields: Mapping[str, str], line: int, entities: dict[str, _CsvEntity], errors: Errors) -> None:
     head, problems = read_head(fields.get("national_id"), fields.get("name"), fields.get("type"),
-                           fields.get("status"), fields.get("min_level"))
+                               fields.get("status"), fields.get("min_level"))
     has_officer = any(fields.get(c, "").strip() for c in _OFFICER_COLUMNS)
     officer: RegistryOfficer | None = None
     if has_officer:

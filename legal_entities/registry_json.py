@@ -192,7 +192,7 @@ def _json_entity(value: object, line: int, errors: Errors) -> RegistryEntity | N
     if unknown:
         problems.append(f"unknown key(s): {', '.join(unknown)}; expected {', '.join(sorted(_ENTITY_KEYS))}")
     head, head_problems = read_head(value.get("national_id"), value.get("name"), value.get("type"),
-                                value.get("status"), value.get("min_level"))
+                                    value.get("status"), value.get("min_level"))
     problems += head_problems
     officers: dict[tuple[str, str], RegistryOfficer] = {}
     raw_officers = value.get("officers")
