@@ -33,6 +33,7 @@ class _CsvEntity:
 
 
 def read_csv(text: IO[str], errors: Errors) -> list[RegistryEntity]:
+    """The valid entities of a CSV export; every problem goes to `errors`, on the line its row starts."""
     reader = csv.reader(text)
     try:
         header_row = next(reader, None)

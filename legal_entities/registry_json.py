@@ -44,6 +44,8 @@ _PLAIN = json.JSONDecoder()  # for values that are not ours to judge, and to ste
 
 
 def read_json(text: str, errors: Errors) -> list[RegistryEntity]:
+    """The valid entities of a JSON export; every problem (up to where the text stops being JSON) goes
+    to `errors`."""
     seen: dict[str, int] = {}
     entities: list[RegistryEntity] = []
     try:
@@ -149,6 +151,7 @@ class _Cursor:
 
 
 def read_jsonl(lines: Iterable[str], errors: Errors) -> list[RegistryEntity]:
+    """The valid entities of a JSON Lines export; every problem goes to `errors`, by line."""
     seen: dict[str, int] = {}
     entities: list[RegistryEntity] = []
     number = 0
