@@ -38,7 +38,8 @@ from idp.web.pages import Pages
 from keys.encryption import KeyEncryptor, kek_from_text, load_or_create_kek
 from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
-from legal_entities.entities import LegalEntities
+from legal_entities.service import LegalEntities
+from legal_entities.store_sql import SqlLegalEntitiesStore
 from levels.authenticators.passkey import Passkeys, SqlPasskeyStore
 from levels.authenticators.password import Passwords
 from levels.authenticators.sms_otp import SmsOtp
@@ -196,7 +197,7 @@ class Services:
         )
         service_store = SqlServiceStore(engine)
         acting = EntityAccess(
-            LegalEntities(engine, audit.sink("web")),
+            LegalEntities(SqlLegalEntitiesStore(engine), audit.sink("web")),
             lambda client_id: frozenset(s.scope for s in service_store.services_for(client_id)),
             store, choice_ttl=settings.login_transaction_ttl,
         )

@@ -20,7 +20,10 @@ def mandate_end(day: date) -> datetime:
 
 def last_day(end: datetime) -> date:
     """The last day, on Tehran's clock, of a mandate that ends at `end` (the inverse of `mandate_end`)."""
-    return (end.astimezone(TEHRAN) - timedelta(microseconds=1)).date()
+    # Step back in UTC, then read Tehran's calendar: arithmetic on an aware datetime moves its clock face,
+    # and on a day whose midnight was skipped (summer time before 2022 began at 00:00) `end` reads 01:00,
+    # so stepping back on the face would stay on the next day.
+    return (end - timedelta(microseconds=1)).astimezone(TEHRAN).date()
 
 
 def first_day(start: datetime) -> date:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -61,6 +62,18 @@ class Mandate:
 
 
 @dataclass(frozen=True, slots=True)
+class Revoked:
+    """A representation a revocation ended, and the one whose revocation ended it (itself for a root)."""
+
+    id: str
+    entity_id: str
+    national_code: str
+    role: str
+    source: str
+    root: str
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryOfficer:
     """An officer as the companies registry lists them."""
 
@@ -95,3 +108,25 @@ class ImportReport:
     changes: list[str] | None = None  # one line per change, e.g. "10380284790: ceo 0012345679 added"
     # Officers listed with a term that has already ended: nothing to import, but worth telling.
     skipped: list[str] | None = None
+
+
+def new_entity_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def new_representation_id() -> str:
+    # Short enough to read out over the phone to an operator, random enough never to collide in practice.
+    return "m-" + secrets.token_hex(6)
+
+
+def new_representation(
+    entity_id: str, national_code: str, role: str, powers: frozenset[str], valid_from: datetime,
+    valid_until: datetime | None, source: Source, *, now: datetime, granted_by: str | None = None,
+    parent_id: str | None = None,
+) -> Representation:
+    """A representation made at `now`, not revoked, with a fresh id."""
+    return Representation(
+        id=new_representation_id(), entity_id=entity_id, national_code=national_code, role=role, powers=powers,
+        valid_from=valid_from, valid_until=valid_until, source=source, granted_by=granted_by, parent_id=parent_id,
+        created_at=now, revoked_at=None,
+    )

@@ -7,10 +7,11 @@ the same way, and so the rules can be tested exhaustively without a database.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from datetime import date, datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from legal_entities.days import last_day
+from legal_entities.errors import DelegationRefused
 from legal_entities.models import ALL_POWERS, DELEGATE, EntityStatus, Mandate, Representation
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); services are scopes of that form.
@@ -22,20 +23,27 @@ _NOT_ACTIVE = {
 }
 
 
-class DelegationRefused(ValueError):
-    """A delegation breaks a rule. `message` is an English sentence with %(name)s placeholders that
-    the web layer translates before filling in `params` (dates as `date`, shown in the reader's
-    calendar); `reason` is the filled-in English sentence."""
-
-    def __init__(self, message: str, **params: object) -> None:
-        self.message = message
-        self.params = params
-        self.reason = message % {k: v.isoformat() if isinstance(v, date) else v for k, v in params.items()}
-        super().__init__(self.reason)
-
-
 MAX_ROLE_LENGTH = 64
 _ROLE = re.compile("[a-z][a-z0-9_]*")
+# Roles a representative can give by delegation; the companies registry is the source of officer roles.
+DELEGATED_ROLES = ("employee", "agent", "signatory")
+
+__all__ = [
+    "DELEGATED_ROLES",
+    "DelegationRefused",
+    "can_delegate",
+    "check_delegation",
+    "entity_claim",
+    "fits_within",
+    "grantor_order",
+    "invalid_powers",
+    "is_current",
+    "is_power",
+    "is_role",
+    "may_act",
+    "powers_for_client",
+    "powers_for_request",
+]
 
 
 def is_role(text: object) -> bool:
@@ -62,6 +70,23 @@ def may_act(mandate: Mandate, now: datetime) -> bool:
     """True if the representative may act for the entity at `now`: a suspended or dissolved entity has
     no one acting for it, whatever representations are stored."""
     return mandate.entity.status is EntityStatus.ACTIVE and is_current(mandate.representation, now)
+
+
+def can_delegate(mandate: Mandate, now: datetime) -> bool:
+    """True if the representative may give mandates for the entity at `now`: they hold `delegate` and
+    may act themselves. Which powers and how long are checked per delegation by `check_delegation`."""
+    return DELEGATE in mandate.representation.powers and may_act(mandate, now)
+
+
+def grantor_order(now: datetime) -> Callable[[Mandate], tuple[bool, bool, bool, str]]:
+    """Sort key putting first the representations most likely to allow a delegation, so that the
+    grantor is one holding every power if possible, and a refusal gives the most relevant reason."""
+
+    def key(m: Mandate) -> tuple[bool, bool, bool, str]:
+        powers = m.representation.powers
+        return (not may_act(m, now), DELEGATE not in powers, ALL_POWERS not in powers, m.representation.id)
+
+    return key
 
 
 def powers_for_client(powers: frozenset[str], client_services: frozenset[str]) -> frozenset[str]:

@@ -23,7 +23,7 @@ from idp.cli.output import fail as _fail
 from idp.cli.output import print_json as _print_json
 from idp.cli.output import print_table as _print_table
 from legal_entities.days import TEHRAN, first_day, last_day, mandate_end, mandate_start
-from legal_entities.entities import InvalidRegistryRecord, LegalEntities, UnknownEntity, UnknownRepresentation
+from legal_entities.errors import InvalidRegistryRecord, UnknownEntity, UnknownRepresentation
 from legal_entities.models import Entity, EntityStatus, ImportReport, Representation
 from legal_entities.national_id import InvalidNationalId, parse_national_id
 from legal_entities.registry_file import (
@@ -36,6 +36,7 @@ from legal_entities.registry_file import (
     read_registry_file,
 )
 from legal_entities.rules import DelegationRefused
+from legal_entities.service import LegalEntities
 from levels.national_code import InvalidNationalCode, parse_national_code
 from levels.registration import InvalidDate
 

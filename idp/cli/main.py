@@ -18,7 +18,8 @@ from idp.sessions.backchannel import LogoutDeliverer, LogoutOutbox
 from idp.settings import Settings
 from idp.storage.database import make_engine
 from keys.keyring import KeyRing
-from legal_entities.entities import LegalEntities
+from legal_entities.service import LegalEntities
+from legal_entities.store_sql import SqlLegalEntitiesStore
 
 app = typer.Typer(help="National single sign-on identity provider.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -71,7 +72,7 @@ def _people_context() -> PeopleContext:
 def _entities() -> LegalEntities:
     settings = _settings()
     engine = make_engine(settings.database_url)
-    return LegalEntities(engine, AuditLog(engine).sink("cli"))
+    return LegalEntities(SqlLegalEntitiesStore(engine), AuditLog(engine).sink("cli"))
 
 
 def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from idp.storage.store import Store
-from legal_entities.entities import LegalEntities
 from legal_entities.models import Mandate
 from legal_entities.rules import entity_claim, may_act, powers_for_request
+from legal_entities.service import LegalEntities
 
 SCOPE = "legal_entity"
 SELF = "self"  # the choice "Myself": the person acts in their own name

@@ -16,8 +16,10 @@ from legal_entities.models import (
 )
 from legal_entities.rules import (
     DelegationRefused,
+    can_delegate,
     check_delegation,
     entity_claim,
+    grantor_order,
     is_current,
     may_act,
     powers_for_client,
@@ -244,3 +246,26 @@ def test_a_granted_request_covers_every_requested_service(powers, client, reques
         assert result and (ALL_POWERS in result or requested <= result)
     elif powers_for_client(powers, client):
         assert not requested <= powers and ALL_POWERS not in powers
+
+
+# Who may give mandates
+
+
+def test_only_a_holder_of_delegate_who_may_act_can_give_mandates():
+    assert can_delegate(mandate(), NOW)
+    assert can_delegate(mandate(("tax.file", DELEGATE)), NOW)
+    assert not can_delegate(mandate(("tax.file",)), NOW)
+    assert not can_delegate(mandate(status=EntityStatus.SUSPENDED), NOW)
+    assert not can_delegate(mandate(valid_until=NOW), NOW)
+
+
+def test_the_grantor_most_likely_to_allow_a_delegation_comes_first():
+    def with_id(m: Mandate, id_: str) -> Mandate:
+        return Mandate(m.entity, replace(m.representation, id=id_))
+
+    full = with_id(mandate(), "m-4")
+    partial = with_id(mandate(("tax.file", DELEGATE)), "m-3")
+    without = with_id(mandate(("tax.file",)), "m-1")
+    ended = with_id(mandate(valid_until=NOW), "m-0")
+    ordered = sorted([ended, without, partial, full], key=grantor_order(NOW))
+    assert [m.representation.id for m in ordered] == ["m-4", "m-3", "m-1", "m-0"]

@@ -11,9 +11,10 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner, Result
 
 from idp.cli.entities import build_app
-from legal_entities.entities import LegalEntities
 from legal_entities.national_id import make_national_id
 from legal_entities.registry_file import CSV_COLUMNS
+from legal_entities.service import LegalEntities
+from legal_entities.store_sql import SqlLegalEntitiesStore
 from levels.national_code import make_national_code
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
@@ -40,7 +41,7 @@ def engine(sqlite_engine: Engine) -> Engine:
 @pytest.fixture
 def app(engine: Engine, record_audit: Callable[[str, Mapping[str, object]], None]) -> typer.Typer:
     # A fresh service per command, as the real CLI builds one per process.
-    return build_app(lambda: LegalEntities(engine, record_audit, clock=lambda: NOW))
+    return build_app(lambda: LegalEntities(SqlLegalEntitiesStore(engine), record_audit, clock=lambda: NOW))
 
 
 def run(app: typer.Typer, *args: str | Path) -> Result:

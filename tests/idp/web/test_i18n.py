@@ -42,11 +42,11 @@ def _refusal_messages() -> list[str]:
     raised in the rules and the service, and the status sentences they pick from."""
     import ast
 
-    import legal_entities.entities
     import legal_entities.rules
+    import legal_entities.service
 
     found = list(legal_entities.rules._NOT_ACTIVE.values())
-    for module in (legal_entities.rules, legal_entities.entities):
+    for module in (legal_entities.rules, legal_entities.service):
         tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DelegationRefused" and node.args:

@@ -3,14 +3,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-import legal_entities.entities as entities_module
-from legal_entities.entities import (
-    InvalidRegistryRecord,
-    InvalidRepresentation,
-    LegalEntities,
-    UnknownEntity,
-    UnknownRepresentation,
-)
+import legal_entities.models as models_module
+import legal_entities.registry_import as registry_import_module
 from legal_entities.models import (
     ALL_POWERS,
     DELEGATE,
@@ -21,6 +15,14 @@ from legal_entities.models import (
 )
 from legal_entities.national_id import make_national_id
 from legal_entities.rules import DelegationRefused, may_act
+from legal_entities.service import (
+    InvalidRegistryRecord,
+    InvalidRepresentation,
+    LegalEntities,
+    UnknownEntity,
+    UnknownRepresentation,
+)
+from legal_entities.store_sql import SqlLegalEntitiesStore
 from levels.national_code import InvalidNationalCode, make_national_code
 from tests.clock import Clock
 
@@ -47,7 +49,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def service(engine, record_audit, clock) -> LegalEntities:
-    return LegalEntities(engine, record_audit, clock)
+    return LegalEntities(SqlLegalEntitiesStore(engine), record_audit, clock)
 
 
 def officer(code=CEO, role="ceo", powers=(ALL_POWERS, DELEGATE), valid_from=None, valid_until=None):
@@ -250,8 +252,8 @@ def test_import_rejects_records_it_cannot_store(service, record, reason):
 def test_import_is_all_or_nothing_when_the_database_refuses_a_later_record(service, audit, monkeypatch):
     service.import_registry([acme(officer(SIGNATORY, "signatory", ("tax.file",)))], actor="cli")
     audit.clear()
-    monkeypatch.setattr(entities_module, "IMPORT_BATCH", 1)  # the first entity is written before the failure
-    monkeypatch.setattr(entities_module, "_new_representation_id", lambda: "m-000000000000")
+    monkeypatch.setattr(registry_import_module, "IMPORT_BATCH", 1)  # the first entity is written before the failure
+    monkeypatch.setattr(models_module, "new_representation_id", lambda: "m-000000000000")
     records = [acme(officer()), acme(officer(MANAGER), nid=BETA, line=3)]  # the same id twice: a primary key clash
     with pytest.raises(IntegrityError):
         service.import_registry(records, actor="cli")
@@ -263,7 +265,7 @@ def test_import_is_all_or_nothing_when_the_database_refuses_a_later_record(servi
 
 
 def test_a_large_import_in_many_batches_matches_a_small_one(service, monkeypatch):
-    monkeypatch.setattr(entities_module, "IMPORT_BATCH", 2)
+    monkeypatch.setattr(registry_import_module, "IMPORT_BATCH", 2)
     nids = [make_national_id(f"10{n:08d}") for n in range(11, 16)]
     records = [acme(officer(), nid=nid, name=f"Company {i}", line=i) for i, nid in enumerate(nids)]
     first = service.import_registry(records, actor="cli")
