@@ -35,7 +35,7 @@ from idp.storage.tables import AccessTokenRevocationRow, Base, SsoSessionRow, Us
 from idp.web.app import create_app
 from tests.backends import postgres_database
 from tests.faults import redis_server
-from tests.idp.account.test_pages import _post as post_account_form
+from tests.idp.account.helpers import post_form as post_account_form
 from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, _build, _settings, pkce_pair, sign_in, submit_step
 from tests.idp.flows import assertion_grant, register_signer
 from tests.idp.storage.test_store import race

@@ -1,4 +1,5 @@
-"""Which address a request comes from: the X-Forwarded-For walk, and the setting that drives it."""
+"""Which address a request comes from: the X-Forwarded-For walk (its setting, `IDP_TRUSTED_PROXIES`,
+is parsed and checked in tests/idp/test_settings.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from ipaddress import ip_network
 
 import pytest
 
-from idp.settings import RetiredSetting, Settings
 from idp.web.client_address import client_address, parse_address
 
 PROXIES = (ip_network("10.0.0.0/24"), ip_network("2001:db8:ffff::/48"))
@@ -66,32 +66,3 @@ def test_ports_brackets_and_mapped_addresses() -> None:
 def test_a_peer_that_is_no_address() -> None:
     assert client_address("testclient", ["203.0.113.9"], PROXIES) == "testclient"
     assert client_address(None, ["203.0.113.9"], PROXIES) == "unknown"
-
-
-def test_trusted_proxies_setting_takes_addresses_and_networks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IDP_TRUSTED_PROXIES", "10.0.0.0/24, 192.0.2.1 ,2001:db8::/32")
-    assert Settings().trusted_proxies == (ip_network("10.0.0.0/24"), ip_network("192.0.2.1/32"),
-                                          ip_network("2001:db8::/32"))
-    monkeypatch.delenv("IDP_TRUSTED_PROXIES")
-    assert Settings().trusted_proxies == ()
-
-
-@pytest.mark.parametrize("value", ["10.0.0.1/8", "proxy.internal", "10.0.0.0/33"])
-def test_a_wrong_trusted_proxy_stops_start_up(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
-    monkeypatch.setenv("IDP_TRUSTED_PROXIES", value)
-    with pytest.raises(ValueError, match="trusted_proxies"):
-        Settings()
-
-
-def test_the_old_forwarded_for_switch_is_an_error_that_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IDP_TRUST_FORWARDED_FOR", "true")
-    monkeypatch.setenv("IDP_KEK", "a-secret-that-must-not-appear")
-    with pytest.raises(RetiredSetting, match="IDP_TRUSTED_PROXIES") as info:
-        Settings()
-    assert "a-secret-that-must-not-appear" not in str(info.value)
-
-
-def test_renamed_limits_are_errors_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IDP_LOGIN_ATTEMPTS_PER_ACCOUNT", "5")
-    with pytest.raises(RetiredSetting, match="IDP_LOGIN_FAILURES_PER_ACCOUNT"):
-        Settings()

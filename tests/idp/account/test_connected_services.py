@@ -1,0 +1,63 @@
+"""Connected services (`idp.account.connected_services`): the services holding a consent or a
+refresh token, and disconnecting one."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+from authlib.integrations.base_client import OAuthError
+
+from idp.account import connected_services as account_services
+from idp.web.i18n import load_translations
+from tests.idp.account.helpers import (
+    page_text,
+    post_form,
+    sign_in_at,
+)
+from tests.idp.conftest import ISSUER, Idp, pkce_pair
+from tests.idp.flows import user_tokens
+
+
+def test_disconnecting_a_service_ends_its_tokens_and_consent(idp: Idp) -> None:
+    idp.add_client("shop", name="Online pharmacy", scopes=["openid", "profile"], require_consent=True)
+    tokens = user_tokens(idp)  # the portal stays connected with a refresh token
+    idp.services.consents.grant(idp.person_id, "shop", ["openid", "profile"])
+
+    page = page_text(idp.browser.get("/account/services?lang=en").text)
+    assert "Tax portal" in page and "Keep you connected to this service when you are not using it" in page
+    assert "Online pharmacy" in page and "Your name and date of birth" in page and "Allowed on" in page
+
+    done = post_form(idp.browser, "/account/services/revoke", client_id="portal")
+    assert done.status_code == 303 and done.headers["location"] == "/account/services?done=disconnected"
+    page = page_text(idp.browser.get(done.headers["location"]).text)
+    assert "The service was disconnected." in page and "Tax portal" not in page and "Online pharmacy" in page
+    with pytest.raises(OAuthError) as refused:
+        idp.oauth().refresh_token(f"{ISSUER}/token", refresh_token=tokens["refresh_token"])
+    assert refused.value.error == "invalid_grant"
+    intro = idp.browser.post("/introspect", auth=("portal", idp.portal_secret), data={"token": tokens["access_token"]})
+    assert intro.json() == {"active": False}
+
+    assert post_form(idp.browser, "/account/services/revoke", client_id="shop").status_code == 303
+    assert "No service is connected to your account." in page_text(idp.browser.get("/account/services?lang=en").text)
+    # The pharmacy must ask again.
+    _, challenge = pkce_pair()
+    again = idp.browser.get(f"{ISSUER}/authorize?" + urlencode({
+        "response_type": "code", "client_id": "shop", "redirect_uri": "https://shop.example/callback",
+        "scope": "openid profile", "code_challenge": challenge, "code_challenge_method": "S256"}))
+    assert again.status_code == 302 and again.headers["location"].startswith("/login/consent?")
+    disconnected = idp.services.audit.recent(kind="service.disconnected")
+    assert sorted(e.client_id for e in disconnected) == ["portal", "shop"]
+
+
+def test_a_service_that_is_not_connected_cannot_be_disconnected(idp: Idp) -> None:
+    sign_in_at(idp.browser, idp.national_code)
+    r = post_form(idp.browser, "/account/services/revoke", client_id="portal")
+    assert r.status_code == 400
+    assert idp.services.audit.recent(kind="service.disconnected") == []
+
+
+def test_every_sentence_the_services_page_shows_has_a_persian_translation() -> None:
+    persian = load_translations()["fa"]
+    messages = [account_services.DISCONNECTED, account_services.NOT_CONNECTED]
+    assert [m for m in messages if persian.gettext(m) == m] == []

@@ -1,0 +1,58 @@
+"""The account's activity page (`idp.account.history`): the person's own audit events, in words."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+from starlette.testclient import TestClient
+
+from idp.account import history as account_history
+from idp.web.i18n import load_translations
+from tests.idp.account.helpers import (
+    other_person,
+    page_text,
+    portal_url,
+    post_form,
+    sign_in_at,
+)
+from tests.idp.conftest import PASSWORD, Idp, submit_login
+
+
+def _events(browser: TestClient) -> list[tuple[str, str]]:
+    """(what, the rest of the line) for each entry of the activity page."""
+    page = browser.get("/account/history?lang=en")
+    assert page.status_code == 200
+    items = re.findall(r'<li class="row event">\s*<strong class="what">([^<]+)</strong>(.*?)</li>', page.text, re.S)
+    return [(unescape(what), page_text(rest)) for what, rest in items]
+
+
+def test_activity_lists_sign_ins_and_the_failed_attempt_newest_first(idp: Idp) -> None:
+    browser = idp.new_browser()
+    r = browser.get(portal_url())
+    login = browser.get(r.headers["location"] + "&lang=en")
+    assert submit_login(browser, login.text, idp.national_code, "not the password").status_code == 400
+    assert submit_login(browser, login.text, idp.national_code, PASSWORD).status_code == 303
+    sign_in_at(idp.new_browser(), other_person(idp))  # someone else's sign-in is not in this list
+
+    events = _events(browser)
+    assert [what for what, _ in events] == ["Signed in", "Failed sign-in attempt"]
+    for _, rest in events:
+        assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d · IP address: testclient · Tax portal$", rest), rest
+
+    # Signing out everywhere shows with its reason in words; the account pages name no service.
+    post_form(browser, "/account/sessions/end-all")
+    sign_in_at(browser, idp.national_code)
+    events = _events(browser)
+    assert [what for what, _ in events[:2]] == ["Signed in", "Session ended (signed out everywhere)"]
+    assert "Tax portal" not in events[0][1]
+    # In Persian, the Jalali calendar.
+    persian = browser.get("/account/history?lang=fa").text
+    assert re.search(r"<time datetime=\"[^\"]+\">14\d\d/\d\d/\d\d \d\d:\d\d</time>", persian)
+
+
+def test_every_sentence_the_activity_page_shows_has_a_persian_translation() -> None:
+    persian = load_translations()["fa"]
+    messages = [account_history.OTHER_EVENT, *account_history.EVENT_TEXT.values(),
+                *account_history.END_REASON_TEXT.values()]
+    assert [m for m in messages if persian.gettext(m) == m] == []
