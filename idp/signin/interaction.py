@@ -88,6 +88,7 @@ class Interaction:
     def signed_in_as(self, cookie: str | None, session: SsoSession | None, person: Person | None) -> None:
         """The browser's session and its (active) person, read once the request itself checked out."""
         self.cookie, self.session, self.person = cookie, session, person
+        self.now = datetime.now(UTC)  # factors are judged against a clock read after the session
 
     # -- what the client asked for ------------------------------------------------------------
     @cached_property
@@ -127,15 +128,22 @@ class Interaction:
             raise bad_max_age
         return requirement
 
-    def check(self) -> None:
-        """Raise the `invalid_request` an unsupported acr or a malformed max_age deserves."""
-        self._required(None)
+    @cached_property
+    def _own_requirement(self) -> Requirement:
+        return self._required(None)
+
+    def check(self) -> Requirement:
+        """The requirement before any entity is chosen; raises the `invalid_request` an unsupported
+        acr or a malformed max_age deserves."""
+        return self._own_requirement
 
     @cached_property
     def requirement(self) -> Requirement:
         """The level and authentication age this authorization needs, the chosen entity's included."""
         acting = self.acting
-        return self._required(acting.mandate.entity.min_level if acting is not None else None)
+        if acting is None:
+            return self._own_requirement
+        return self._required(acting.mandate.entity.min_level)
 
     # -- whom the person acts for -------------------------------------------------------------
     @cached_property
