@@ -182,6 +182,14 @@ class Policy:
                     options.append(option)
         return Shortfall(level, proofing=False, options=tuple(options))
 
+    def fresh(
+        self, level: Level, factors: Sequence[ProvenFactor], now: datetime, *, max_age: timedelta | None = None
+    ) -> frozenset[str]:
+        """The known methods among `factors` that still count towards `level` (ages as in
+        `proven_level`): the factors behind a level, i.e. a token's `amr`."""
+        _check_now(now, max_age)
+        return self._fresh(level, factors, now, max_age)
+
     def amr(self, methods: Iterable[str]) -> list[str]:
         """RFC 8176 `amr` values for these methods, sorted; `mfa` for two kinds or a passkey.
 

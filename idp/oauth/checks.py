@@ -1,4 +1,7 @@
-"""Authorization request rules beyond what Authlib validates: one `check_*` function per rule."""
+"""Authorization request rules beyond what Authlib validates: one `check_*` function per rule.
+
+The level a request needs is `levels.requirement.required`, asked by `idp.signin.interaction`.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from clients.models import Client
-from clients.services import Service
 from idp.errors import (
     InvalidRequestError,
     OAuth2Error,
@@ -16,10 +17,7 @@ from idp.errors import (
     RequestURINotSupportedError,
 )
 from idp.oauth.response import RESPONSE_MODES
-from idp.signin.interaction import Requirement
 from idp.web.input_limits import MAX_AUTHORIZATION_REQUEST, violations
-from levels.level import Level
-from levels.policy import Policy
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 
@@ -103,46 +101,3 @@ def check_claims(data: Mapping[str, str]) -> dict[str, dict[str, object]]:
     ):
         raise InvalidRequestError("The claims parameter must be a JSON object of JSON objects.")
     return {k: claims[k] for k in ("id_token", "userinfo") if k in claims}
-
-
-def _acr_request(claims: Mapping[str, Mapping[str, object]]) -> list[str]:
-    """acr values asked for as essential in the claims parameter."""
-    wanted: list[str] = []
-    for member in claims.values():
-        acr = member.get("acr")
-        if isinstance(acr, dict) and acr.get("essential") is True:
-            if isinstance(acr.get("value"), str):
-                wanted.append(acr["value"])
-            values = acr.get("values")
-            if isinstance(values, list):
-                wanted.extend(v for v in values if isinstance(v, str))
-    return wanted
-
-
-def check_acr_values(
-    policy: Policy, client: Client, data: Mapping[str, str], claims: Mapping[str, Mapping[str, object]],
-    services: Sequence[Service] = (),
-) -> Requirement:
-    """The level (and authentication age) this authorization needs.
-
-    The maximum of the client's minimum, each requested service's minimum, `acr_values` and an
-    essential `acr` in the claims parameter. Each of the last two lists acceptable levels, so the
-    lowest one named counts. We enforce it rather than treat it as a hint: an agency asking for
-    level 2 must never receive a level-1 token.
-    """
-    required = Level(client.min_level)
-    scopes = set((data.get("scope") or "").split())
-    ages = [s.max_auth_age for s in services if s.scope in scopes and s.max_auth_age is not None]
-    for service in services:
-        if service.scope in scopes:
-            required = max(required, Level(service.min_level))
-    for source, values in (("acr_values", (data.get("acr_values") or "").split()), ("claims", _acr_request(claims))):
-        if values:
-            named = [lvl for lvl in (policy.level_for_acr(v) for v in values) if lvl is not None]
-            if not named:
-                raise InvalidRequestError(f"No acr in {source} is supported; see acr_values_supported.")
-            required = max(required, min(named))
-    max_age = check_max_age(data)
-    if max_age is not None:
-        ages.append(max_age)
-    return Requirement(required, min(ages) if ages else None)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.signin.acting import SELF, Acting
-from idp.signin.step_up import PendingLogin, pending_page, posted_pending
+from idp.signin.interaction import Interaction, pending_page, posted_pending
 from idp.web.deps import PostedForm
 
 router = APIRouter()
@@ -24,14 +24,13 @@ ROLE_NAMES = {
 }
 
 
-def _options(ctx: PendingLogin) -> list[Acting]:
+def _options(ctx: Interaction) -> list[Acting]:
     if ctx.client is None:
         return []
-    scopes = ctx.client.get_allowed_scope(ctx.data.get("scope", "")).split()
-    return ctx.svc.acting.options(ctx.person.national_code, ctx.client.client_id, scopes)
+    return ctx.entity_options
 
 
-def _show(ctx: PendingLogin, *, error: str | None = None, status_code: int = 200) -> Response:
+def _show(ctx: Interaction, *, error: str | None = None, status_code: int = 200) -> Response:
     if ctx.client is None:
         return ctx.svc.pages.link_expired(ctx.request)
     return ctx.render("act_as.html", status_code=status_code, error=error, options=_options(ctx),

@@ -48,9 +48,15 @@ class EntityAccess:
         self._choice_ttl = choice_ttl
         self._clock = clock
 
-    def options(self, national_code: str, client_id: str, scopes: list[str]) -> list[Acting]:
-        """Every entity the person may act for now with this client and these requested scopes."""
-        services = self._client_services(client_id)
+    def options(
+        self, national_code: str, client_id: str, scopes: list[str], *, services: frozenset[str] | None = None,
+    ) -> list[Acting]:
+        """Every entity the person may act for now with this client and these requested scopes.
+
+        `services`: the client's service scopes when the caller has already read them.
+        """
+        if services is None:
+            services = self._client_services(client_id)
         requested = frozenset(s for s in scopes if s in services)
         now = self._clock()
         found: dict[str, Acting] = {}

@@ -362,3 +362,12 @@ def test_a_lower_tier_never_reaches_higher(
     at_low = POLICY.proven_level(low, factors, NOW, max_age=max_age)
     at_high = POLICY.proven_level(high, factors, NOW, max_age=max_age)
     assert at_low is None or at_least(at_high, at_low)
+
+
+def test_fresh_lists_the_known_methods_that_still_count_for_a_level() -> None:
+    factors = [ago(PWD, minutes=30), ago(SMS, hours=2), ago("carrier_pigeon", minutes=1)]
+    assert POLICY.fresh(L1, factors, NOW) == {PWD, SMS}
+    assert POLICY.fresh(L2, factors, NOW) == {PWD}
+    assert POLICY.fresh(L1, factors, NOW, max_age=timedelta(minutes=10)) == frozenset()
+    with pytest.raises(ValueError):
+        POLICY.fresh(L1, factors, NOW.replace(tzinfo=None))
