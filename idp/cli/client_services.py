@@ -11,7 +11,7 @@ import typer
 
 from clients.services import Service, ServiceCatalogue
 from idp.cli.client_options import ClientIdArg, errors
-from idp.cli.output import EXIT_FAILED, JsonFlag, fail, print_json, print_table
+from idp.cli.output import EXIT_FAILED, JsonFlag, fail, print_json, print_list
 
 ScopeArg = Annotated[str, typer.Option("--scope", help="The service's scope, e.g. tax.file.")]
 
@@ -50,17 +50,11 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
         """List a client's services."""
         with errors():
             services = get_services().services_for(client_id)
-        if as_json:
-            print_json([service_dict(s) for s in services])
-            return
-        if not services:
-            typer.echo(f"Client {client_id} has no services.")
-            return
-        rows = [
-            (s.scope, str(s.min_level), str(s.max_auth_age) if s.max_auth_age is not None else "-")
-            for s in services
-        ]
-        print_table(("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE"), rows)
+        print_list(
+            services, as_json=as_json, to_json=service_dict, empty=f"Client {client_id} has no services.",
+            header=("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE"),
+            row=lambda s: (s.scope, str(s.min_level), str(s.max_auth_age) if s.max_auth_age is not None else "-"),
+        )
 
     @app.command()
     def remove(client_id: ClientIdArg, scope: ScopeArg, as_json: JsonFlag = False) -> None:

@@ -19,7 +19,7 @@ from clients.services import ServiceCatalogue
 from clients.store import UnknownClient
 from idp.cli.client_options import CLEARABLE, NO_FIELDS, ClientFields, ClientIdArg, client_fields, errors
 from idp.cli.client_services import build_services_app
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, fail, print_json, print_table
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, fail, print_json, print_list
 
 SECRET_NOTE = "Store this secret now: it is shown only once and cannot be shown again."
 
@@ -70,18 +70,12 @@ def build_app(
         """List every client."""
         with errors():
             clients = get_registry().list()
-        if as_json:
-            print_json([client_dict(c) for c in clients])
-            return
-        if not clients:
-            typer.echo("No clients.")
-            return
-        rows = [
-            (c.client_id, c.name, c.token_endpoint_auth_method, ",".join(c.grant_types),
-             str(c.min_level), "yes" if c.enabled else "no")
-            for c in clients
-        ]
-        print_table(("CLIENT_ID", "NAME", "AUTH", "GRANTS", "LEVEL", "ENABLED"), rows)
+        print_list(
+            clients, as_json=as_json, to_json=client_dict, empty="No clients.",
+            header=("CLIENT_ID", "NAME", "AUTH", "GRANTS", "LEVEL", "ENABLED"),
+            row=lambda c: (c.client_id, c.name, c.token_endpoint_auth_method, ",".join(c.grant_types),
+                           str(c.min_level), "yes" if c.enabled else "no"),
+        )
 
     @app.command()
     def show(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:

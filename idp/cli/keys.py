@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from idp.cli.output import EXIT_FAILED, Errors, print_json, print_table, utc_time
+from idp.cli.output import EXIT_FAILED, Errors, print_json, print_list, utc_time
 from keys.errors import KeysError
 from keys.keyring import KeyRing
 from keys.models import SUPPORTED_ALGS, KeyState, SigningKey, check_alg
@@ -27,14 +27,11 @@ def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
         """Show every published key (next, active, retired)."""
         with _errors():
             keys = get_keyring().keys()
-        if as_json:
-            print_json([_key_json(k) for k in keys])
-            return
-        rows = [
-            (k.kid, k.alg, k.state.value, utc_time(k.created_at), utc_time(k.activated_at), utc_time(k.retired_at))
-            for k in keys
-        ]
-        print_table(("KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED"), rows)
+        print_list(
+            keys, as_json=as_json, to_json=_key_json, header=("KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED"),
+            row=lambda k: (k.kid, k.alg, k.state.value, utc_time(k.created_at), utc_time(k.activated_at),
+                           utc_time(k.retired_at)),
+        )
 
     @app.command("rotate")
     def rotate(

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from idp.cli.output import EXIT_INVALID, Errors, JsonFlag, fail, print_json, print_table, utc_time
+from idp.cli.output import EXIT_INVALID, Errors, JsonFlag, fail, print_json, print_list, utc_time
 from idp.sessions.delivery import LogoutDeliverer
 from idp.sessions.outbox import Delivery, LogoutOutbox
 
@@ -64,18 +64,12 @@ def build_app(get: Factory) -> typer.Typer:
         with _errors():
             outbox, _ = get()
             rows = outbox.deliveries(sid=sid, status=status.value if status else None, limit=limit)
-        if as_json:
-            print_json([delivery_dict(d) for d in rows])
-            return
-        if not rows:
-            typer.echo("No back-channel logout notifications.")
-            return
-        table = [
-            (str(d.id), d.client_id, d.sid, d.status, str(d.attempts),
-             utc_time(d.next_attempt_at) if d.status == Status.pending else "-", d.last_error or "-")
-            for d in rows
-        ]
-        print_table(("ID", "CLIENT", "SID", "STATUS", "ATTEMPTS", "NEXT_ATTEMPT", "LAST_ERROR"), table)
+        print_list(
+            rows, as_json=as_json, to_json=delivery_dict, empty="No back-channel logout notifications.",
+            header=("ID", "CLIENT", "SID", "STATUS", "ATTEMPTS", "NEXT_ATTEMPT", "LAST_ERROR"),
+            row=lambda d: (str(d.id), d.client_id, d.sid, d.status, str(d.attempts),
+                           utc_time(d.next_attempt_at) if d.status == Status.pending else "-", d.last_error or "-"),
+        )
 
     @app.command()
     def retry(

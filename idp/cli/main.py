@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
 from clients.services import ServiceCatalogue, SqlServiceStore
@@ -35,25 +36,32 @@ def _settings() -> Settings:
         fail(f"invalid IDP_* settings: {exc}", EXIT_INVALID)
 
 
+def _database() -> tuple[Settings, Engine]:
+    settings = _settings()
+    return settings, make_engine(settings.database_url)
+
+
 def _keyring() -> KeyRing:
     from idp.services import make_keyring
 
-    settings = _settings()
-    return make_keyring(settings, make_engine(settings.database_url))
+    settings, engine = _database()
+    return make_keyring(settings, engine)
+
+
+def _client_registry(engine: Engine, audit: AuditLog) -> ClientRegistry:
+    # No cache: every command reads the clients as they are now.
+    return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"))
 
 
 def _registry() -> ClientRegistry:
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=AuditLog(engine).sink("cli"))
+    _, engine = _database()
+    return _client_registry(engine, AuditLog(engine))
 
 
 def _services() -> ServiceCatalogue:
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    audit = AuditLog(engine).sink("cli")
-    registry = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit)
-    return ServiceCatalogue(registry, SqlServiceStore(engine), audit=audit)
+    _, engine = _database()
+    audit = AuditLog(engine)
+    return ServiceCatalogue(_client_registry(engine, audit), SqlServiceStore(engine), audit=audit.sink("cli"))
 
 
 def _people_context() -> PeopleContext:
@@ -69,8 +77,7 @@ def _people_context() -> PeopleContext:
 
 
 def _entities() -> LegalEntities:
-    settings = _settings()
-    engine = make_engine(settings.database_url)
+    _, engine = _database()
     return LegalEntities(engine, AuditLog(engine).sink("cli"))
 
 
@@ -78,11 +85,9 @@ def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
     from idp.services import make_keyring
     from idp.sessions.delivery import make_backchannel
 
-    settings = _settings()
-    engine = make_engine(settings.database_url)
+    settings, engine = _database()
     audit = AuditLog(engine)
-    clients = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"))
-    return make_backchannel(settings, engine, make_keyring(settings, engine), clients, audit)
+    return make_backchannel(settings, engine, make_keyring(settings, engine), _client_registry(engine, audit), audit)
 
 
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")

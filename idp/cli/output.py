@@ -9,13 +9,15 @@ in `with errors():`; database errors are in every table.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
+
+_T = TypeVar("_T")
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -67,6 +69,20 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_list(
+    items: Sequence[_T], *, as_json: bool, to_json: Callable[[_T], object], header: tuple[str, ...],
+    row: Callable[[_T], tuple[str, ...]], empty: str | None = None,
+) -> None:
+    """A listing: a JSON array with `--json`, else `empty` if there is nothing (and it is given),
+    else a table."""
+    if as_json:
+        print_json([to_json(item) for item in items])
+    elif not items and empty is not None:
+        typer.echo(empty)
+    else:
+        print_table(header, [row(item) for item in items])
 
 
 def utc_time(value: datetime | None) -> str:
