@@ -21,9 +21,10 @@ from idp.oauth.refresh_tokens import SqlRefreshTokenStore
 from idp.oauth.revocations import AccessTokenRevocations
 from idp.oauth.server import IdpAuthorizationServer
 from idp.oauth.tokens import TokenIssuer, TokenLifetimes
-from idp.sessions.backchannel import LogoutDeliverer, LogoutOutbox, make_backchannel
 from idp.sessions.consents import ConsentStore
+from idp.sessions.delivery import LogoutDeliverer, make_backchannel
 from idp.sessions.logout import SingleLogout
+from idp.sessions.outbox import LogoutOutbox
 from idp.sessions.register import SqlSessionRegister
 from idp.sessions.sso import SessionManager
 from idp.sessions.transactions import LoginTransactions

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = 19 * 1024
     argon2_time_cost: int = 2
 
-    # OIDC Back-Channel Logout delivery (idp.sessions.backchannel), in seconds: how often each server process
+    # OIDC Back-Channel Logout delivery (idp.sessions.delivery), in seconds: how often each server process
     # polls the outbox, the HTTP timeout per POST, and the retry schedule: attempt n waits
     # min(max_delay, base_delay * 2**(n-1)) after it fails; after max_attempts the notification is
     # recorded as failed (defaults: 8 attempts spread over about 21 minutes).

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
+from idp.cli.output import EXIT_FAILED, Errors, print_json, print_list, utc_time
 from keys.errors import KeysError
 from keys.keyring import KeyRing
 from keys.models import SUPPORTED_ALGS, KeyState, SigningKey, check_alg
+
+# Exit code 1 for every failure here, an unsupported algorithm included.
+_errors = Errors(((KeysError, ValueError, OSError), str, EXIT_FAILED))
 
 
 def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
@@ -26,14 +27,11 @@ def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
         """Show every published key (next, active, retired)."""
         with _errors():
             keys = get_keyring().keys()
-        if as_json:
-            typer.echo(json.dumps([_key_json(k) for k in keys], indent=2))
-            return
-        rows = [
-            (k.kid, k.alg, k.state.value, _when(k.created_at), _when(k.activated_at), _when(k.retired_at))
-            for k in keys
-        ]
-        typer.echo(_table(("KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED"), rows))
+        print_list(
+            keys, as_json=as_json, to_json=_key_json, header=("KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED"),
+            row=lambda k: (k.kid, k.alg, k.state.value, utc_time(k.created_at), utc_time(k.activated_at),
+                           utc_time(k.retired_at)),
+        )
 
     @app.command("rotate")
     def rotate(
@@ -55,7 +53,7 @@ def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
             "created_next": created[0] if plan.create_next and created else None,
         }
         if as_json:
-            typer.echo(json.dumps(result, indent=2))
+            print_json(result)
             return
         for kid in plan.retire:
             typer.echo(f"retired    {kid}")
@@ -69,15 +67,6 @@ def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
     return app
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except (KeysError, ValueError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-
-
 def _key_json(key: SigningKey) -> dict[str, Any]:
     return {
         "kid": key.kid,
@@ -87,15 +76,3 @@ def _key_json(key: SigningKey) -> dict[str, Any]:
         "activated_at": key.activated_at.isoformat() if key.activated_at else None,
         "retired_at": key.retired_at.isoformat() if key.retired_at else None,
     }
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(cell)) for cell in col) for col in zip(header, *rows, strict=False)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    )

@@ -8,22 +8,18 @@ database; the `idp` CLI supplies the factory from its settings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli.output import EXIT_INVALID, database_error
-from idp.cli.output import fail as _fail
-from idp.cli.output import print_json as _print_json
-from idp.cli.output import print_table as _print_table
-from idp.sessions.backchannel import Delivery, LogoutDeliverer, LogoutOutbox
+from idp.cli.output import EXIT_INVALID, Errors, JsonFlag, fail, print_json, print_list, utc_time
+from idp.sessions.delivery import LogoutDeliverer
+from idp.sessions.outbox import Delivery, LogoutOutbox
 
 # Exit codes: 1 for a failed operation (database), 2 for invalid input.
+_errors = Errors((ValueError, str, EXIT_INVALID))
 
 Factory = Callable[[], tuple[LogoutOutbox, LogoutDeliverer]]
 
@@ -34,7 +30,6 @@ class Status(StrEnum):
     failed = "failed"
 
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 SidOpt = Annotated[str | None, typer.Option("--sid", help="Only the notifications of this session.")]
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")]
 
@@ -54,7 +49,7 @@ def build_app(get: Factory) -> typer.Typer:
             finally:
                 deliverer.close()
         if as_json:
-            _print_json({"delivered": report.delivered, "retried": report.retried, "failed": report.failed})
+            print_json({"delivered": report.delivered, "retried": report.retried, "failed": report.failed})
             return
         typer.echo(f"Delivered {report.delivered}, to retry {report.retried}, failed {report.failed}.")
 
@@ -69,18 +64,12 @@ def build_app(get: Factory) -> typer.Typer:
         with _errors():
             outbox, _ = get()
             rows = outbox.deliveries(sid=sid, status=status.value if status else None, limit=limit)
-        if as_json:
-            _print_json([delivery_dict(d) for d in rows])
-            return
-        if not rows:
-            typer.echo("No back-channel logout notifications.")
-            return
-        table = [
-            (str(d.id), d.client_id, d.sid, d.status, str(d.attempts),
-             _time(d.next_attempt_at) if d.status == Status.pending else "-", d.last_error or "-")
-            for d in rows
-        ]
-        _print_table(("ID", "CLIENT", "SID", "STATUS", "ATTEMPTS", "NEXT_ATTEMPT", "LAST_ERROR"), table)
+        print_list(
+            rows, as_json=as_json, to_json=delivery_dict, empty="No back-channel logout notifications.",
+            header=("ID", "CLIENT", "SID", "STATUS", "ATTEMPTS", "NEXT_ATTEMPT", "LAST_ERROR"),
+            row=lambda d: (str(d.id), d.client_id, d.sid, d.status, str(d.attempts),
+                           utc_time(d.next_attempt_at) if d.status == Status.pending else "-", d.last_error or "-"),
+        )
 
     @app.command()
     def retry(
@@ -92,12 +81,12 @@ def build_app(get: Factory) -> typer.Typer:
     ) -> None:
         """Give failed notifications a fresh set of attempts, due now (e.g. after a portal's outage)."""
         if not (delivery_id or sid or client or all_failed):
-            _fail("name what to retry: --id, --sid, --client, or --all", EXIT_INVALID)
+            fail("name what to retry: --id, --sid, --client, or --all", EXIT_INVALID)
         with _errors():
             outbox, _ = get()
             count = outbox.retry_failed(ids=delivery_id or (), sid=sid, client_id=client, everything=all_failed)
         if as_json:
-            _print_json({"reopened": count})
+            print_json({"reopened": count})
             return
         typer.echo(f"Reopened {count} failed notification(s); the server sends them on its next pass.")
 
@@ -112,21 +101,3 @@ def delivery_dict(delivery: Delivery) -> dict[str, object]:
         "last_error": delivery.last_error, "created_at": delivery.created_at.isoformat(),
         "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
     }
-
-
-def _time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn invalid input and database errors into one line on stderr and an exit code."""
-    try:
-        yield
-    except ValueError as exc:
-        _fail(str(exc), EXIT_INVALID)
-    except SQLAlchemyError as exc:
-        database_error(exc)
-
-
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
 from clients.services import ServiceCatalogue, SqlServiceStore
@@ -12,9 +13,11 @@ from idp.cli.clients import build_app as build_clients_app
 from idp.cli.entities import build_app as build_entities_app
 from idp.cli.keys import build_app as build_keys_app
 from idp.cli.logout import build_app as build_logout_app
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, fail, print_json
 from idp.cli.people import PeopleContext
 from idp.cli.people import build_app as build_people_app
-from idp.sessions.backchannel import LogoutDeliverer, LogoutOutbox
+from idp.sessions.delivery import LogoutDeliverer
+from idp.sessions.outbox import LogoutOutbox
 from idp.settings import Settings
 from idp.storage.database import make_engine
 from keys.keyring import KeyRing
@@ -31,29 +34,35 @@ def _settings() -> Settings:
     try:
         return Settings()
     except Exception as exc:  # noqa: BLE001 - pydantic's message names the bad variable
-        typer.echo(f"error: invalid IDP_* settings: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(f"invalid IDP_* settings: {exc}", EXIT_INVALID)
+
+
+def _database() -> tuple[Settings, Engine]:
+    settings = _settings()
+    return settings, make_engine(settings.database_url)
 
 
 def _keyring() -> KeyRing:
     from idp.services import make_keyring
 
-    settings = _settings()
-    return make_keyring(settings, make_engine(settings.database_url))
+    settings, engine = _database()
+    return make_keyring(settings, engine)
+
+
+def _client_registry(engine: Engine, audit: AuditLog) -> ClientRegistry:
+    # No cache: every command reads the clients as they are now.
+    return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"))
 
 
 def _registry() -> ClientRegistry:
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=AuditLog(engine).sink("cli"))
+    _, engine = _database()
+    return _client_registry(engine, AuditLog(engine))
 
 
 def _services() -> ServiceCatalogue:
-    settings = _settings()
-    engine = make_engine(settings.database_url)
-    audit = AuditLog(engine).sink("cli")
-    registry = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit)
-    return ServiceCatalogue(registry, SqlServiceStore(engine), audit=audit)
+    _, engine = _database()
+    audit = AuditLog(engine)
+    return ServiceCatalogue(_client_registry(engine, audit), SqlServiceStore(engine), audit=audit.sink("cli"))
 
 
 def _people_context() -> PeopleContext:
@@ -70,20 +79,17 @@ def _people_context() -> PeopleContext:
 
 
 def _entities() -> LegalEntities:
-    settings = _settings()
-    engine = make_engine(settings.database_url)
+    _, engine = _database()
     return LegalEntities(SqlLegalEntitiesStore(engine), AuditLog(engine).sink("cli"))
 
 
 def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
     from idp.services import make_keyring
-    from idp.sessions.backchannel import make_backchannel
+    from idp.sessions.delivery import make_backchannel
 
-    settings = _settings()
-    engine = make_engine(settings.database_url)
+    settings, engine = _database()
     audit = AuditLog(engine)
-    clients = ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"))
-    return make_backchannel(settings, engine, make_keyring(settings, engine), clients, audit)
+    return make_backchannel(settings, engine, make_keyring(settings, engine), _client_registry(engine, audit), audit)
 
 
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
@@ -109,28 +115,23 @@ def people_sign_out(
 ) -> None:
     """End every session of the person on every device: their clients get back-channel logout
     notifications and the refresh tokens issued in those sessions stop working."""
-    import json
-
     from idp.services import Services
     from levels.national_code import InvalidNationalCode, parse_national_code
 
     try:
         code = parse_national_code(national_code)
     except InvalidNationalCode as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc), EXIT_INVALID)
     svc = Services.build(_settings())
     person = svc.people.get_by_national_code(code)
     if person is None:
-        typer.echo("error: no person with this national code", err=True)
-        raise typer.Exit(1)
+        fail("no person with this national code", EXIT_FAILED)
     ended = svc.logout.end_all(person.id, reason="operator", actor=f"operator:{operator}")
     svc.engine.dispose()
-    if as_json:
-        typer.echo(json.dumps({"sessions_ended": [e.sid for e in ended],
-                               "clients_notified": sorted({c for e in ended for c in e.clients})}))
-        return
     clients = sorted({c for e in ended for c in e.clients})
+    if as_json:
+        print_json({"sessions_ended": [e.sid for e in ended], "clients_notified": clients})
+        return
     typer.echo(f"Ended {len(ended)} session(s)" + (f"; notifying {', '.join(clients)}." if clients else "."))
 
 

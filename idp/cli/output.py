@@ -1,16 +1,32 @@
 """What every `idp` sub-command prints and how it exits, the same way everywhere: errors as one line
 on stderr (`error: …`), exit code 1 for a failed operation and 2 for invalid input, JSON with
-`--json`, aligned tables otherwise."""
+`--json`, aligned tables otherwise.
+
+Each command group lists the exceptions it expects once, in an `Errors` table, and wraps its work
+in `with errors():`; database errors are in every table.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+_T = TypeVar("_T")
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+
+# The `--json` switch of every command that has no more specific help for it.
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+# (exception class or classes, the message for a caught exception, exit code)
+ErrorRule = tuple[type[Exception] | tuple[type[Exception], ...], Callable[[Any], str], int]
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -22,6 +38,29 @@ def database_error(exc: Exception) -> NoReturn:
     fail(f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}", EXIT_FAILED)
 
 
+class Errors:
+    """A command group's expected exceptions, each turned into one line on stderr and an exit code.
+
+    Rules are tried in order, so a subclass goes before its base; anything else propagates (a bug
+    shows its traceback). `with table():` guards the work of one command.
+    """
+
+    def __init__(self, *rules: ErrorRule) -> None:
+        self._rules = rules
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            database_error(exc)
+        except Exception as exc:
+            for kinds, message, code in self._rules:
+                if isinstance(exc, kinds):
+                    fail(message(exc), code)
+            raise
+
+
 def print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -30,3 +69,26 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_list(
+    items: Sequence[_T], *, as_json: bool, to_json: Callable[[_T], object], header: tuple[str, ...],
+    row: Callable[[_T], tuple[str, ...]], empty: str | None = None,
+) -> None:
+    """A listing: a JSON array with `--json`, else `empty` if there is nothing (and it is given),
+    else a table."""
+    if as_json:
+        print_json([to_json(item) for item in items])
+    elif not items and empty is not None:
+        typer.echo(empty)
+    else:
+        print_table(header, [row(item) for item in items])
+
+
+def utc_time(value: datetime | None) -> str:
+    """A moment as tables show it (`2025-01-31 08:00:00Z`), or `-` for none; naive means UTC."""
+    if value is None:
+        return "-"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%SZ")

@@ -4,7 +4,7 @@ RP-initiated logout, "sign out" on the account page, "sign out everywhere", a ne
 same browser, a password reset, an operator's `idp people sign-out`, and the expiry sweep all call
 `SingleLogout`: the session is closed in the register (exactly once, whoever gets there first), its
 store entry removed, the refresh and access tokens issued in it revoked, and an OIDC
-Back-Channel Logout notification queued for every client in it (delivered by `idp.sessions.backchannel`).
+Back-Channel Logout notification queued for every client in it (delivered by `idp.sessions.delivery`).
 Front-Channel Logout URLs are returned for the page the browser is on.
 """
 
@@ -20,7 +20,7 @@ from clients.registry import ClientRegistry
 from idp.audit import AuditLog
 from idp.oauth.refresh_tokens import SqlRefreshTokenStore
 from idp.oauth.tokens import TokenIssuer
-from idp.sessions.backchannel import LogoutOutbox
+from idp.sessions.outbox import LogoutOutbox
 from idp.sessions.register import SessionRecord, SqlSessionRegister
 from idp.storage.store import Store, StoreUnavailable
 

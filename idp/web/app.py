@@ -23,14 +23,13 @@ from idp.account import profile as account_profile
 from idp.account import recover, register
 from idp.account import security as account
 from idp.account import sessions as account_sessions
-from idp.background import every
+from idp.background import every, run_deliveries
 from idp.errors import BrowserError
 from idp.oauth import authorize, userinfo
 from idp.oauth.discovery import metadata_bytes
 from idp.oauth.token import endpoints as oauth_endpoints
 from idp.services import Services
 from idp.sessions import end_session
-from idp.sessions.backchannel import run_deliveries
 from idp.settings import Settings
 from idp.signin import act_as, consent, login, step_up
 from idp.storage.breaker import Unavailable

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from idp.services import Services
-from idp.sessions.backchannel import BACKCHANNEL_LOGOUT_EVENT
+from idp.sessions.logout_token import BACKCHANNEL_LOGOUT_EVENT
 from idp.web.app import create_app
 from levels.national_code import make_national_code
 from levels.people import new_person

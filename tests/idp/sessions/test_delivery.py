@@ -1,124 +1,36 @@
 """OIDC Back-Channel Logout delivery through the outbox, against a real HTTP server on loopback.
 
-Every test runs on SQLite and on PostgreSQL (the `engine` fixture). Time is an injected clock the
-tests move by hand, so the retry schedule is checked without sleeping.
+Every test runs on SQLite and on PostgreSQL (the `engine` fixture) unless marked `sqlite_only`. Time
+is an injected clock the tests move by hand, so the retry schedule is checked without sleeping.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
-import typer
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import Engine
-from typer.testing import CliRunner
 
 from clients.registry import ClientRegistry
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
-from idp.cli.logout import build_app
-from idp.sessions.backchannel import (
-    BACKCHANNEL_LOGOUT_EVENT,
-    CLIENT_GONE,
-    INTERRUPTED,
-    Delivery,
-    DeliveryReport,
-    LogoutDeliverer,
-    LogoutOutbox,
-    LogoutTokens,
-    make_backchannel,
-    run_deliveries,
-)
+from idp.sessions.delivery import CLIENT_GONE, INTERRUPTED, DeliveryReport, LogoutDeliverer, make_backchannel
+from idp.sessions.logout_token import BACKCHANNEL_LOGOUT_EVENT
 from idp.settings import Settings
 from idp.storage.database import make_engine
 from keys.encryption import KeyEncryptor
 from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
+from tests.backchannel import ISSUER, KEK, PERSON, SID, Backchannel, only, sqlite_only
 from tests.clock import Clock
 from tests.relying_party import RelyingParty, claims_unverified
-
-ISSUER = "https://idp.test"
-KEK = bytes(range(32))
-PERSON = "person-1"
-SID = "sid-1"
-# For behaviour with no storage rules of its own (signing, HTTP handling, the CLI): SQLite is enough.
-sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def keyring(engine: Engine) -> KeyRing:
-    ring = KeyRing(SqlKeyStore(engine), KeyEncryptor(KEK), reload_interval=3600)
-    ring.ensure(["ES256"])
-    return ring
-
-
-@pytest.fixture
-def registry(engine: Engine) -> ClientRegistry:
-    return ClientRegistry(SqlClientStore(engine), cache_ttl=0)
-
-
-@pytest.fixture
-def audit(engine: Engine, clock: Clock) -> AuditLog:
-    return AuditLog(engine, clock=clock)
-
-
-class Backchannel:
-    """Builds outboxes and deliverers on one database, as a server process would at start."""
-
-    def __init__(self, engine: Engine, keyring: KeyRing, registry: ClientRegistry, audit: AuditLog,
-                 clock: Clock) -> None:
-        self.engine, self.keyring, self.registry, self.audit, self.clock = engine, keyring, registry, audit, clock
-        self._opened: list[LogoutDeliverer] = []
-
-    def outbox(self) -> LogoutOutbox:
-        return LogoutOutbox(self.engine, self.registry, clock=self.clock)
-
-    def deliverer(self, *, transport: httpx.BaseTransport | None = None, **kwargs: object) -> LogoutDeliverer:
-        kwargs.setdefault("timeout", 2.0)
-        tokens = LogoutTokens(self.keyring, ISSUER, clock=self.clock.epoch)
-        http = httpx.Client(trust_env=False, transport=transport)
-        deliverer = LogoutDeliverer(self.engine, tokens, self.registry, http, self.audit,
-                                    clock=self.clock, **kwargs)  # type: ignore[arg-type]
-        self._opened.append(deliverer)
-        return deliverer
-
-    def register(self, client_id: str, uri: str | None, **fields: object) -> None:
-        self.registry.create(client_id=client_id, name=client_id, redirect_uris=[f"https://{client_id}.example/cb"],
-                             backchannel_logout_uri=uri, **fields)  # type: ignore[arg-type]
-
-    def close(self) -> None:
-        for deliverer in self._opened:
-            deliverer.close()
-
-
-@pytest.fixture
-def bc(
-    engine: Engine, keyring: KeyRing, registry: ClientRegistry, audit: AuditLog, clock: Clock
-) -> Iterator[Backchannel]:
-    backchannel = Backchannel(engine, keyring, registry, audit, clock)
-    yield backchannel
-    backchannel.close()
-
-
-def only(deliveries: list[Delivery]) -> Delivery:
-    assert len(deliveries) == 1, deliveries
-    return deliveries[0]
 
 
 def test_delivered_token_verifies_against_our_jwks_and_is_the_only_form_field(
@@ -156,36 +68,6 @@ def test_delivered_token_verifies_against_our_jwks_and_is_the_only_form_field(
     clock.advance(3600)
     assert deliverer.deliver_due() == DeliveryReport()
     assert len(rp.requests) == 1
-
-
-@sqlite_only
-def test_token_is_signed_with_the_clients_id_token_alg(bc: Backchannel, rp: RelyingParty, keyring: KeyRing) -> None:
-    keyring.ensure(["RS256"])
-    bc.register("rsa-portal", rp.url(), id_token_signed_response_alg="RS256")
-    bc.outbox().enqueue(sid=SID, person_id=PERSON, client_ids=["rsa-portal"])
-    assert bc.deliverer().deliver_due().delivered == 1
-    token = jwt.decode(rp.requests[0].token, KeySet.import_key_set(keyring.jwks()), algorithms=["RS256"])
-    assert token.header["alg"] == "RS256" and token.header["typ"] == "logout+jwt"
-
-
-def test_only_enabled_clients_with_a_backchannel_uri_get_one_row_each(bc: Backchannel, rp: RelyingParty) -> None:
-    bc.register("tax", rp.url())
-    bc.register("health", rp.url("/health-logout"))
-    bc.register("no-uri", None)
-    bc.register("off", rp.url("/off"))
-    bc.registry.set_enabled("off", False)
-    outbox = bc.outbox()
-
-    queued = outbox.enqueue(sid=SID, person_id=PERSON, client_ids=["tax", "no-uri", "tax", "off", "gone", "health"])
-
-    assert queued == 2
-    rows = outbox.deliveries(sid=SID)
-    assert sorted((d.client_id, d.uri) for d in rows) == [("health", rp.url("/health-logout")), ("tax", rp.url())]
-    assert len({d.jti for d in rows}) == 2
-    assert outbox.enqueue(sid="sid-2", person_id=PERSON, client_ids=["no-uri"]) == 0
-    assert outbox.deliveries(sid="sid-2") == []
-    assert bc.deliverer().deliver_due() == DeliveryReport(delivered=2)
-    assert sorted(r.path for r in rp.requests) == ["/backchannel-logout", "/health-logout"]
 
 
 def test_failing_endpoint_is_retried_with_growing_delays_then_failed_and_audited(
@@ -421,72 +303,6 @@ def test_a_worker_that_overran_its_lease_cannot_overwrite_newer_state(
     if status == "pending":
         assert row == taken_over and row.next_attempt_at == clock.now + timedelta(seconds=20)
     assert rp.jtis() == [row.jti] * 2
-
-
-@sqlite_only
-def test_cli_lists_pending_and_failed_and_delivers_on_demand(
-    bc: Backchannel, rp: RelyingParty, clock: Clock
-) -> None:
-    rp.default = 500
-    bc.register("tax", rp.url())
-    bc.register("health", rp.url("/health"))
-    bc.outbox().enqueue(sid=SID, person_id=PERSON, client_ids=["tax"])
-    app: typer.Typer = build_app(lambda: (bc.outbox(), bc.deliverer(max_attempts=1)))
-    runner = CliRunner()
-
-    listed = runner.invoke(app, ["list"])
-    assert listed.exit_code == 0, listed.output
-    header, row = listed.stdout.splitlines()
-    assert header.split() == ["ID", "CLIENT", "SID", "STATUS", "ATTEMPTS", "NEXT_ATTEMPT", "LAST_ERROR"]
-    assert row.split()[1:5] == ["tax", SID, "pending", "0"]
-
-    delivered = runner.invoke(app, ["deliver", "--json"])
-    assert delivered.exit_code == 0, delivered.output
-    assert json.loads(delivered.stdout) == {"delivered": 0, "retried": 0, "failed": 1}
-
-    failed = runner.invoke(app, ["list", "--status", "failed"])
-    assert "tax" in failed.stdout and "failed" in failed.stdout and "HTTP 500" in failed.stdout
-    assert "No back-channel" in runner.invoke(app, ["list", "--status", "pending"]).stdout
-    [shown] = json.loads(runner.invoke(app, ["list", "--sid", SID, "--json"]).stdout)
-    assert (shown["client_id"], shown["status"], shown["attempts"], shown["last_error"]) == ("tax", "failed", 1,
-                                                                                             "HTTP 500")
-
-    # After the portal is fixed, an operator reopens the failure and it goes out with the same jti.
-    assert runner.invoke(app, ["retry"]).exit_code == 2  # refuses to guess what to reopen
-    reopened = runner.invoke(app, ["retry", "--client", "tax"])
-    assert reopened.exit_code == 0 and "Reopened 1" in reopened.stdout
-    rp.default = 200
-    again = runner.invoke(app, ["deliver"])
-    assert again.stdout.strip() == "Delivered 1, to retry 0, failed 0."
-    assert len(set(rp.jtis())) == 1 and len(rp.requests) == 2
-    assert runner.invoke(app, ["list", "--status", "bogus"]).exit_code == 2
-
-
-def test_background_loop_survives_errors_runs_off_the_event_loop_and_stops(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    calls: list[str] = []
-
-    class FlakyDeliverer:
-        def deliver_due(self, limit: int = 100, *, should_stop: object = None) -> DeliveryReport:
-            calls.append(threading.current_thread().name)
-            if len(calls) == 1:
-                raise RuntimeError("database went away")
-            return DeliveryReport(delivered=1)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_deliveries(FlakyDeliverer(), interval=0.01, stop=stop))  # type: ignore[arg-type]
-        while len(calls) < 3:
-            await asyncio.sleep(0.005)
-        stop.set()
-        await asyncio.wait_for(task, 2)
-        assert threading.current_thread().name not in calls  # passes ran in worker threads
-
-    with caplog.at_level(logging.ERROR, logger="idp.sessions.backchannel"):
-        asyncio.run(main())
-    assert len(calls) >= 3
-    assert "delivery pass failed" in caplog.text and "database went away" in caplog.text
 
 
 @sqlite_only

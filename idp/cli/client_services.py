@@ -1,0 +1,75 @@
+"""`idp clients services add|list|remove`: a client's service catalogue (scopes with the level and
+authentication age they need). `idp.cli.clients` mounts the app from `build_services_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from clients.services import Service, ServiceCatalogue
+from idp.cli.client_options import ClientIdArg, errors
+from idp.cli.output import EXIT_FAILED, JsonFlag, fail, print_json, print_list
+
+ScopeArg = Annotated[str, typer.Option("--scope", help="The service's scope, e.g. tax.file.")]
+
+
+def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Typer:
+    """The `clients services` command group, operating on the catalogue `get_services()` returns."""
+    app = typer.Typer(help="Manage a client's services.", no_args_is_help=True, add_completion=False)
+
+    @app.command()
+    def add(
+        client_id: ClientIdArg,
+        scope: ScopeArg,
+        min_level: Annotated[int, typer.Option("--min-level", help="Minimum assurance level (1-3).")],
+        max_age: Annotated[
+            int | None,
+            typer.Option("--max-age", help="Maximum authentication age in seconds (default: the level's own)."),
+        ] = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Add a service, or change it if the client already has one with this scope.
+
+        The scope is also registered with the client, so it may request it.
+        """
+        with errors():
+            service = get_services().add(Service(client_id, scope, min_level, max_age))
+        if as_json:
+            print_json(service_dict(service))
+            return
+        age = "the level's maximum authentication age"
+        if service.max_auth_age is not None:
+            age = f"authentication at most {service.max_auth_age} s old"
+        typer.echo(f"Client {client_id}: service {service.scope} needs level {service.min_level}, {age}.")
+
+    @app.command("list")
+    def list_(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
+        """List a client's services."""
+        with errors():
+            services = get_services().services_for(client_id)
+        print_list(
+            services, as_json=as_json, to_json=service_dict, empty=f"Client {client_id} has no services.",
+            header=("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE"),
+            row=lambda s: (s.scope, str(s.min_level), str(s.max_auth_age) if s.max_auth_age is not None else "-"),
+        )
+
+    @app.command()
+    def remove(client_id: ClientIdArg, scope: ScopeArg, as_json: JsonFlag = False) -> None:
+        """Remove a service. Its scope stays registered with the client."""
+        with errors():
+            removed = get_services().remove(client_id, scope)
+        if not removed:
+            fail(f"client {client_id!r} has no service {scope!r}", EXIT_FAILED)
+        if as_json:
+            print_json({"client_id": client_id, "scope": scope, "removed": True})
+        else:
+            typer.echo(f"Removed service {scope} of client {client_id}.")
+
+    return app
+
+
+def service_dict(service: Service) -> dict[str, object]:
+    return asdict(service)
