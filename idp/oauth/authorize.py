@@ -108,6 +108,7 @@ def authorization(
     decision = None if must_identify else decide(
         svc.policy, person.proofing_tier, session.proven_factors(),  # type: ignore[union-attr]
         lambda: available_methods(svc, person), requirement, datetime.now(UTC),  # type: ignore[arg-type]
+        preference=svc.factors.authenticators.preference,
     )
     if not isinstance(decision, Done):
         if "none" in prompts:

@@ -7,15 +7,16 @@ authenticators cannot reach the level.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from levels.level import Level
 from levels.policy import Policy, ProvenFactor
 
-# When several factors would do, ask the one that is strongest and quickest for the person.
-_PREFERENCE = {"passkey": 0, "otp": 1, "sms": 2, "pwd": 3}
+# When several factors would do, ask the one that is strongest and quickest for the person. The
+# registry's ranks (each authenticator's `preference`) are passed in; these are the built-ins'.
+_PREFERENCE: Mapping[str, int] = {"passkey": 0, "otp": 1, "sms": 2, "pwd": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +52,10 @@ Decision = Done | AskFactor | NeedProofing | CannotReach
 
 def decide(
     policy: Policy, tier: int, factors: Sequence[ProvenFactor], available: Callable[[], frozenset[str]],
-    requirement: Requirement, now: datetime,
+    requirement: Requirement, now: datetime, *, preference: Mapping[str, int] = _PREFERENCE,
 ) -> Decision:
-    """`available` lists the methods the person can use (looked up only when a step is needed)."""
+    """`available` lists the methods the person can use (looked up only when a step is needed);
+    `preference` ranks methods, lower asked first (unranked ones last)."""
     max_age = timedelta(seconds=requirement.max_age) if requirement.max_age is not None else None
     level = policy.proven_level(tier, factors, now, max_age=max_age)
     if level is not None and level >= requirement.level:
@@ -70,5 +72,5 @@ def decide(
     # Re-asking a factor the session already had (now stale) beats introducing a new one.
     used = frozenset(f.method for f in factors)
     best = min(feasible, key=lambda option: (
-        len(option), not option <= used, sorted(_PREFERENCE.get(m, 9) for m in option)))
-    return AskFactor(min(best, key=lambda m: -_PREFERENCE.get(m, 9)), requirement.level)
+        len(option), not option <= used, sorted(preference.get(m, 9) for m in option)))
+    return AskFactor(min(best, key=lambda m: -preference.get(m, 9)), requirement.level)
