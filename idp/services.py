@@ -227,28 +227,28 @@ class Services:
         totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
         host = urlsplit(settings.issuer).hostname or "localhost"
         cookies = Cookies(secure=settings.secure_cookies, session_name=settings.cookie_name)
-        deps = FactorDeps(
-            settings=settings, store=store, people=people,
-            passwords=Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
-            sms_otp=SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1"),
-                           resend_after=settings.sms_resend_interval, max_sends=settings.sms_max_per_window,
-                           send_window=settings.sms_window),
-            totp=Totp(),
-            credentials=SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt),
-            passkeys=Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",
-                              origin=_origin(settings.issuer)),
-            recovery_key=_derive(kek, b"idp recovery codes v1"),
-        )
-        factors = make_factors(deps, extra_factors)
+        passwords = Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost)
+        sms_otp = SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1"),
+                         resend_after=settings.sms_resend_interval, max_sends=settings.sms_max_per_window,
+                         send_window=settings.sms_window)
+        credentials = SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt)
+        passkeys = Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",
+                            origin=_origin(settings.issuer))
+        recovery_key = _derive(kek, b"idp recovery codes v1")
+        totp = Totp()
+        factors = make_factors(FactorDeps(
+            settings=settings, store=store, people=people, passwords=passwords, sms_otp=sms_otp, totp=totp,
+            credentials=credentials, recovery_key=recovery_key, passkeys=passkeys,
+        ), extra_factors)
         return cls(
             policy=make_policy(settings, factors.authenticators),
             services=service_store, acting=acting, consents=ConsentStore(engine),
-            sms_otp=deps.sms_otp, totp=deps.totp, credentials=deps.credentials, passkeys=deps.passkeys,
-            factors=factors, recovery_key=deps.recovery_key,
+            sms_otp=sms_otp, totp=totp, credentials=credentials, passkeys=passkeys,
+            factors=factors, recovery_key=recovery_key,
             proofing=make_proofing(settings, engine, audit.sink("web")),
             proofing_records=server.proofing_records,
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
-            passwords=deps.passwords,
+            passwords=passwords,
             throttle=make_login_throttle(settings, store, _derive(kek, b"idp throttle v1")),
             device_cookies=DeviceCookies(
                 _derive(kek, b"idp device cookies v1"), ttl=settings.device_cookie_ttl,
