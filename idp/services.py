@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from idp.sessions.sso import SessionManager
 from idp.sessions.transactions import LoginTransactions
 from idp.settings import Settings
 from idp.signin.acting import EntityAccess
+from idp.signin.factors import FactorDeps, FactorPage, Factors, make_factors
 from idp.storage.database import make_engine
 from idp.storage.store import MemoryStore, Store
 from idp.web.cookies import Cookies
@@ -41,7 +42,9 @@ from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
 from legal_entities.service import LegalEntities
 from legal_entities.store_sql import SqlLegalEntitiesStore
-from levels.authenticators.passkey import Passkeys, SqlPasskeyStore
+from levels.authenticators.base import Authenticator, Authenticators
+from levels.authenticators.passkey import Passkeys
+from levels.authenticators.passkey_sql import SqlPasskeyStore
 from levels.authenticators.password import Passwords
 from levels.authenticators.sms_otp import SmsOtp
 from levels.authenticators.totp import Totp
@@ -83,13 +86,17 @@ def make_proofing(
     return ProofingService(SqlPersonStore(engine), SqlProofingStore(engine), registry, registry, audit)
 
 
-def make_policy(settings: Settings) -> Policy:
+def make_policy(settings: Settings, authenticators: Authenticators | None = None) -> Policy:
+    """The level rules from settings; the factors' kinds and amr values from the registry."""
     rows = (
         (Level.LOW, settings.acr_level1, 1, settings.max_age_level1),
         (Level.SUBSTANTIAL, settings.acr_level2, 2, settings.max_age_level2),
         (Level.HIGH, settings.acr_level3, 3, settings.max_age_level3),
     )
-    return Policy({lvl: LevelRule(lvl, acr, tier, timedelta(seconds=age)) for lvl, acr, tier, age in rows})
+    rules = {lvl: LevelRule(lvl, acr, tier, timedelta(seconds=age)) for lvl, acr, tier, age in rows}
+    if authenticators is None:
+        return Policy(rules)
+    return Policy(rules, kinds=authenticators.kinds, amr=authenticators.amr)
 
 
 def make_sms_gateway(settings: Settings) -> SmsGateway:
@@ -150,6 +157,7 @@ class Services:
     totp: Totp
     credentials: SqlCredentialStore
     passkeys: Passkeys
+    factors: Factors  # the authenticators by method, with their page glue (idp.signin.factors)
     recovery_key: bytes
     proofing: ProofingService
     proofing_records: SqlProofingStore
@@ -173,7 +181,11 @@ class Services:
         return self.pages.cookies
 
     @classmethod
-    def build(cls, settings: Settings, *, store: Store | None = None, engine: Engine | None = None) -> Services:
+    def build(
+        cls, settings: Settings, *, store: Store | None = None, engine: Engine | None = None,
+        extra_factors: Iterable[tuple[Authenticator, FactorPage]] = (),
+    ) -> Services:
+        """`extra_factors`: authenticators (with their page glue) beyond the built-in ones."""
         engine = engine or make_engine(settings.database_url, timeout=settings.database_timeout,
                                        breaker_interval=settings.database_breaker_interval)
         store = store or make_store(settings)
@@ -218,21 +230,28 @@ class Services:
         totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
         host = urlsplit(settings.issuer).hostname or "localhost"
         cookies = Cookies(secure=settings.secure_cookies, session_name=settings.cookie_name)
+        passwords = Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost)
+        sms_otp = SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1"),
+                         resend_after=settings.sms_resend_interval, max_sends=settings.sms_max_per_window,
+                         send_window=settings.sms_window)
+        credentials = SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt)
+        passkeys = Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",
+                            origin=_origin(settings.issuer))
+        recovery_key = _derive(kek, b"idp recovery codes v1")
+        totp = Totp()
+        factors = make_factors(FactorDeps(
+            settings=settings, store=store, people=people, passwords=passwords, sms_otp=sms_otp, totp=totp,
+            credentials=credentials, recovery_key=recovery_key, passkeys=passkeys,
+        ), extra_factors)
         return cls(
-            policy=make_policy(settings),
+            policy=make_policy(settings, factors.authenticators),
             services=service_store, acting=acting, consents=ConsentStore(engine),
-            sms_otp=SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1"),
-                           resend_after=settings.sms_resend_interval, max_sends=settings.sms_max_per_window,
-                           send_window=settings.sms_window),
-            totp=Totp(),
-            credentials=SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt),
-            passkeys=Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",
-                              origin=_origin(settings.issuer)),
-            recovery_key=_derive(kek, b"idp recovery codes v1"),
+            sms_otp=sms_otp, totp=totp, credentials=credentials, passkeys=passkeys,
+            factors=factors, recovery_key=recovery_key,
             proofing=make_proofing(settings, engine, audit.sink("web")),
             proofing_records=server.proofing_records,
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
-            passwords=Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
+            passwords=passwords,
             throttle=make_login_throttle(settings, store, _derive(kek, b"idp throttle v1")),
             device_cookies=DeviceCookies(
                 _derive(kek, b"idp device cookies v1"), ttl=settings.device_cookie_ttl,

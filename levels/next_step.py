@@ -21,9 +21,10 @@ stored consent) are passed as callables and asked only when their check is reach
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from levels.level import Level
 from levels.policy import Policy, ProvenFactor
@@ -34,8 +35,9 @@ __all__ = [
     "next_step",
 ]
 
-# When several factors would do, ask the one that is strongest and quickest for the person.
-_PREFERENCE = {"passkey": 0, "otp": 1, "sms": 2, "pwd": 3}
+# When several factors would do, ask the one that is strongest and quickest for the person. The
+# authenticator registry's ranks are passed in (`Snapshot.preference`); these are the built-ins'.
+_PREFERENCE: Mapping[str, int] = MappingProxyType({"passkey": 0, "otp": 1, "sms": 2, "pwd": 3})
 
 LOGIN_REQUIRED = "login_required"
 ACCOUNT_SELECTION_REQUIRED = "account_selection_required"
@@ -114,6 +116,7 @@ class Snapshot:
     entity_chosen: bool = False  # someone (or "myself") chosen, under a mandate that still holds
     entity_options: Callable[[], bool] = _no  # is there anyone to act for?
     consent_needed: Callable[[], bool] = _no  # must the person still allow the client?
+    preference: Mapping[str, int] = field(default_factory=lambda: _PREFERENCE)  # method -> rank, lower asked first (unranked last)
 
 
 def next_step(policy: Policy, s: Snapshot) -> Step:
@@ -158,5 +161,5 @@ def _level(policy: Policy, s: Snapshot) -> Issue | StepUp | Proofing | CannotRea
     # Re-asking a factor the session already had (now stale) beats introducing a new one.
     used = frozenset(f.method for f in s.factors)
     best = min(feasible, key=lambda option: (
-        len(option), not option <= used, sorted(_PREFERENCE.get(m, 9) for m in option)))
-    return StepUp(min(best, key=lambda m: -_PREFERENCE.get(m, 9)), requirement.level)
+        len(option), not option <= used, sorted(s.preference.get(m, 9) for m in option)))
+    return StepUp(min(best, key=lambda m: -s.preference.get(m, 9)), requirement.level)

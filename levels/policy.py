@@ -2,8 +2,10 @@
 
 Pure: no I/O and no clock of its own. Callers pass the person's proofing tier, the factors the
 session has proven (each with its time) and `now`; a level is recomputed every time it is needed.
-A new authenticator is one row in `FACTOR_KINDS` (and in `_AMR`); the per-level factor rules are
-stated in terms of kinds, so they do not change.
+The factors' kinds and amr values are given at construction (the authenticator registry's
+declarations, `levels.authenticators.base.Authenticators`); `FACTOR_KINDS` and `_AMR` are the
+defaults for the built-in factors. The per-level factor rules are stated in terms of kinds, so a
+new authenticator never changes them.
 """
 
 from __future__ import annotations
@@ -84,21 +86,21 @@ class Shortfall:
     options: tuple[frozenset[str], ...]
 
 
-def _any_factor(methods: frozenset[str]) -> bool:
+def _any_factor(methods: frozenset[str], kind_of: Mapping[str, FactorKind]) -> bool:
     return bool(methods)
 
 
-def _two_kinds_or_phishing_resistant(methods: frozenset[str]) -> bool:
-    kinds = {FACTOR_KINDS[m] for m in methods}
+def _two_kinds_or_phishing_resistant(methods: frozenset[str], kind_of: Mapping[str, FactorKind]) -> bool:
+    kinds = {kind_of[m] for m in methods}
     return FactorKind.PHISHING_RESISTANT in kinds or len(kinds) >= 2
 
 
-def _phishing_resistant_plus_one(methods: frozenset[str]) -> bool:
-    return any(FACTOR_KINDS[m] is FactorKind.PHISHING_RESISTANT for m in methods) and len(methods) >= 2
+def _phishing_resistant_plus_one(methods: frozenset[str], kind_of: Mapping[str, FactorKind]) -> bool:
+    return any(kind_of[m] is FactorKind.PHISHING_RESISTANT for m in methods) and len(methods) >= 2
 
 
 # What the fresh, known methods of a session must satisfy for each level (besides proofing).
-_FACTOR_RULES: Mapping[Level, Callable[[frozenset[str]], bool]] = MappingProxyType({
+_FACTOR_RULES: Mapping[Level, Callable[[frozenset[str], Mapping[str, FactorKind]], bool]] = MappingProxyType({
     Level.LOW: _any_factor,
     Level.SUBSTANTIAL: _two_kinds_or_phishing_resistant,
     Level.HIGH: _phishing_resistant_plus_one,
@@ -106,12 +108,31 @@ _FACTOR_RULES: Mapping[Level, Callable[[frozenset[str]], bool]] = MappingProxyTy
 
 
 class Policy:
-    """The level rules: an acr, a minimum proofing tier and a maximum factor age per level."""
+    """The level rules: an acr, a minimum proofing tier and a maximum factor age per level.
 
-    def __init__(self, rules: Mapping[Level, LevelRule]) -> None:
+    `kinds` and `amr` name the known factors (method → kind, method → amr values); methods not in
+    `kinds` never count towards a level.
+    """
+
+    def __init__(
+        self,
+        rules: Mapping[Level, LevelRule],
+        *,
+        kinds: Mapping[str, FactorKind] = FACTOR_KINDS,
+        amr: Mapping[str, tuple[str, ...]] = _AMR,
+    ) -> None:
         _check_rules(rules)
+        if set(amr) != set(kinds):
+            raise InvalidPolicy("give amr values for exactly the methods that have a kind")
+        self._kinds: Mapping[str, FactorKind] = MappingProxyType(dict(kinds))
+        self._amr: Mapping[str, tuple[str, ...]] = MappingProxyType({m: tuple(v) for m, v in amr.items()})
         self._rules = {level: rules[level] for level in sorted(Level)}
         self._by_acr: dict[str, Level] = {**EIDAS_ALIASES, **{r.acr: level for level, r in self._rules.items()}}
+
+    @property
+    def kinds(self) -> Mapping[str, FactorKind]:
+        """The known methods and their kinds."""
+        return self._kinds
 
     @classmethod
     def default(cls) -> Policy:
@@ -146,7 +167,7 @@ class Policy:
         """The highest level reached, or None.
 
         A factor counts for a level if it was proven at most min(rule.max_age, max_age) before
-        `now` and not after `now`; methods not in `FACTOR_KINDS` never count.
+        `now` and not after `now`; methods without a kind (see the class) never count.
         """
         _check_now(now, max_age)
         for level in sorted(Level, reverse=True):
@@ -170,15 +191,15 @@ class Policy:
             return Shortfall(level, proofing=True, options=())
         fresh = self._fresh(level, factors, now, max_age)
         meets = _FACTOR_RULES[level]
-        if meets(fresh):
+        if meets(fresh, self._kinds):
             return Shortfall(level, proofing=False, options=())
-        others = sorted(FACTOR_KINDS.keys() - fresh)
+        others = sorted(self._kinds.keys() - fresh)
         options: list[frozenset[str]] = []
         # Ascending size, so an option is minimal exactly when no option found before is inside it.
         for size in range(1, len(others) + 1):
             for combo in combinations(others, size):
                 option = frozenset(combo)
-                if meets(fresh | option) and not any(found <= option for found in options):
+                if meets(fresh | option, self._kinds) and not any(found <= option for found in options):
                     options.append(option)
         return Shortfall(level, proofing=False, options=tuple(options))
 
@@ -193,11 +214,11 @@ class Policy:
     def amr(self, methods: Iterable[str]) -> list[str]:
         """RFC 8176 `amr` values for these methods, sorted; `mfa` for two kinds or a passkey.
 
-        Methods not in `FACTOR_KINDS` are left out.
+        Methods without a kind are left out.
         """
-        known = {m for m in methods if m in FACTOR_KINDS}
-        values = {value for m in known for value in _AMR[m]}
-        kinds = {FACTOR_KINDS[m] for m in known}
+        known = {m for m in methods if m in self._kinds}
+        values = {value for m in known for value in self._amr[m]}
+        kinds = {self._kinds[m] for m in known}
         if len(kinds) >= 2 or FactorKind.PHISHING_RESISTANT in kinds:
             values.add("mfa")
         return sorted(values)
@@ -206,7 +227,7 @@ class Policy:
         self, level: Level, tier: int, factors: Sequence[ProvenFactor], now: datetime, max_age: timedelta | None
     ) -> bool:
         return tier >= self._rules[level].min_tier and _FACTOR_RULES[level](
-            self._fresh(level, factors, now, max_age)
+            self._fresh(level, factors, now, max_age), self._kinds
         )
 
     def _fresh(
@@ -216,7 +237,7 @@ class Policy:
         if max_age is not None:
             window = min(window, max_age)
         oldest = now - window
-        return frozenset(f.method for f in factors if f.method in FACTOR_KINDS and oldest <= f.at <= now)
+        return frozenset(f.method for f in factors if f.method in self._kinds and oldest <= f.at <= now)
 
 
 def _check_now(now: datetime, max_age: timedelta | None) -> None:

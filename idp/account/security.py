@@ -1,5 +1,5 @@
 """The citizen's own account: shared helpers of the account pages, and "Sign-in and security"
-(password, authenticator app with recovery codes, passkeys).
+(the password, and setting up each factor that has a section here: `idp.signin.factors`).
 
 The other pages live in their own modules: profile (`account_profile`), where you're signed in
 (`account_sessions`), connected services (`account_services`), activity (`account_history`) and
@@ -9,6 +9,7 @@ companies I represent (`account_companies`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
@@ -21,9 +22,11 @@ from idp.errors import OAuth2Error
 from idp.services import Services
 from idp.sessions.sso import SsoSession
 from idp.sessions.transactions import LoginTransaction
+from idp.signin.factors import BUILT_IN, FactorPage
 from idp.web.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.web.i18n import format_day
 from legal_entities.days import TEHRAN
+from levels.authenticators.base import EnrolmentFailed
 from levels.people import Person
 from levels.registration import WeakPassword, check_new_password
 from levels.throttle import TooManyAttempts
@@ -85,15 +88,21 @@ def render_account(
     )
 
 
-def _page(svc: Services, request: Request, person: Person, *, status_code: int = 200, **extra: object) -> Response:
-    registration = svc.passkeys.registration_options(person.id, person.national_code, full_name(person))
-    return render_account(
-        svc, request, "account_security.html", person, status_code=status_code,
-        has_totp=svc.credentials.has_totp(person.id),
-        recovery_left=svc.credentials.remaining_recovery_codes(person.id),
-        passkeys=svc.passkeys.list(person.id), passkey_options=registration,
-        **extra,
-    )
+def _page(
+    svc: Services, request: Request, person: Person, *, status_code: int = 200, ticket: str = "",
+    shown: tuple[str, Mapping[str, object]] | None = None, **extra: object,
+) -> Response:
+    """The security page: the password form and one section per factor set up here (its partial,
+    `idp/web/templates/factors/*_account.html`); `shown` adds what one factor's set-up just
+    returned (a QR code, recovery codes) to its section."""
+    sections = []
+    for method, authenticator, page in svc.factors.enrollable():
+        values = page.account(authenticator, person, ticket)
+        if shown is not None and shown[0] == method:
+            values.update(shown[1])
+        sections.append({"partial": page.account_partial, "view": values})
+    return render_account(svc, request, "account_security.html", person, status_code=status_code,
+                          factor_sections=sections, **extra)
 
 
 def _form(svc: Services, request: Request, posted: Posted) -> ImmutableMultiDict[str, str] | Response:
@@ -120,7 +129,8 @@ def posted_form(
     return svc, who[0], who[1], form
 
 
-_SECURITY_NOTICES = {"passkey": "Your passkey was added.", "password": PASSWORD_CHANGED}
+_SECURITY_NOTICES = {"password": PASSWORD_CHANGED, **{
+    page.enrolled_name: page.added_notice for page in (m.PAGE for m in BUILT_IN) if page.added_notice}}
 
 
 @router.get(SECURITY)
@@ -194,64 +204,36 @@ def _store_password(svc: Services, person: Person, password: str, session: SsoSe
         "sid": session.sid, "other_sessions_ended": len(ended)})
 
 
-@router.post("/account/totp/start")
-def totp_start(request: Request, form_post: PostedForm) -> Response:
-    posted = posted_form(request, form_post, SECURITY)
-    if isinstance(posted, Response):
-        return posted
-    svc, session, person, form = posted
-    secret = svc.totp.new_secret()
-    # Kept aside until the person proves their app produces codes for it.
-    svc.store.set(f"totp-pending:{session.sid}", secret.encode(), _PENDING_TTL)
-    uri = svc.totp.provisioning_uri(secret, person.national_code)
-    return _page(
-        svc, request, person, enrolling=True, totp_secret=secret, qr_svg=svc.totp.qr_svg(uri))
+def _enrolment(page: FactorPage, action: str) -> Callable[[Request, PostedForm], Response]:
+    """The POST handler that begins or finishes setting up one factor (its `enrol_paths`)."""
+
+    def handler(request: Request, form_post: PostedForm) -> Response:
+        posted = posted_form(request, form_post, SECURITY)
+        if isinstance(posted, Response):
+            return posted
+        svc, session, person, form = posted
+        found = [(m, a) for m, a, p in svc.factors.enrollable() if p is page]
+        if not found:
+            return svc.pages.error(request, "This request is not valid", "")
+        method, authenticator = found[0]
+        if action == "begin":
+            shown = authenticator.begin_enrolment(person, session.sid)
+            return _page(svc, request, person, ticket=session.sid, shown=(method, shown))
+        try:
+            shown = authenticator.finish_enrolment(person, session.sid, form)
+        except EnrolmentFailed as exc:
+            return _page(svc, request, person, status_code=page.failure_status(exc), ticket=session.sid,
+                         shown=(method, exc.data), error=exc.message)
+        svc.audit.record(f"authenticator.{page.enrolled_name}_added", person_id=person.id,
+                         detail={"sid": session.sid}, ip=client_ip(request, svc.settings.trusted_proxies))
+        if page.added_notice:
+            return RedirectResponse(f"{SECURITY}?added={page.enrolled_name}", status_code=303)
+        return _page(svc, request, person, ticket=session.sid, shown=(method, shown))
+
+    return handler
 
 
-@router.post("/account/totp/confirm")
-def totp_confirm(request: Request, form_post: PostedForm) -> Response:
-    posted = posted_form(request, form_post, SECURITY)
-    if isinstance(posted, Response):
-        return posted
-    svc, session, person, form = posted
-    pending = svc.store.get(f"totp-pending:{session.sid}")
-    if pending is None:
-        return _page(svc, request, person, error="Start the setup again.")
-    secret = pending.decode()
-    from levels.national_code import normalize_digits
-
-    counter = svc.totp.verify(secret, normalize_digits(form.get("code", ""))[:8], None)
-    if counter is None:
-        uri = svc.totp.provisioning_uri(secret, person.national_code)
-        return _page(
-            svc, request, person, status_code=400, enrolling=True, totp_secret=secret,
-            qr_svg=svc.totp.qr_svg(uri), error="That code is not correct.")
-    from levels.authenticators.totp import hash_recovery_code, new_recovery_codes
-
-    now = datetime.now(UTC)
-    codes = new_recovery_codes()
-    svc.credentials.set_totp(person.id, secret, now)
-    svc.credentials.advance_totp_counter(person.id, counter, now)
-    svc.credentials.replace_recovery_codes(person.id, [hash_recovery_code(c, svc.recovery_key) for c in codes], now)
-    svc.store.delete(f"totp-pending:{session.sid}")
-    svc.audit.record("authenticator.totp_added", person_id=person.id, detail={"sid": session.sid},
-                     ip=client_ip(request, svc.settings.trusted_proxies))
-    return _page(svc, request, person, recovery_codes=codes)
-
-
-@router.post("/account/passkeys")
-def passkey_add(request: Request, form_post: PostedForm) -> Response:
-    posted = posted_form(request, form_post, SECURITY)
-    if isinstance(posted, Response):
-        return posted
-    svc, session, person, form = posted
-    from levels.authenticators.passkey import PasskeyError
-
-    try:
-        svc.passkeys.register(person.id, form.get("credential", ""), None)
-    except PasskeyError:
-        return _page(
-            svc, request, person, status_code=400, error="The passkey could not be added.")
-    svc.audit.record("authenticator.passkey_added", person_id=person.id, detail={"sid": session.sid},
-                     ip=client_ip(request, svc.settings.trusted_proxies))
-    return RedirectResponse(f"{SECURITY}?added=passkey", status_code=303)
+# Each factor's set-up forms post to its own paths (`FactorPage.enrol_paths`).
+for _module in BUILT_IN:
+    for _path, _action in _module.PAGE.enrol_paths.items():
+        router.add_api_route(_path, _enrolment(_module.PAGE, _action), methods=["POST"])

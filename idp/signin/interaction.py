@@ -29,6 +29,7 @@ from idp.signin.acting import SCOPE as ENTITY_SCOPE
 from idp.signin.acting import SELF, Acting
 from idp.signin.methods import available_methods
 from idp.web.deps import Posted, services
+from levels.authenticators.base import Step as FactorStep
 from levels.next_step import Snapshot, Step, next_step
 from levels.people import Person
 from levels.requirement import NoSupportedAcr, Requirement, ServiceNeed, essential_acr, required
@@ -210,6 +211,7 @@ class Interaction:
             started_at=datetime.fromtimestamp(self.tx.created_at, UTC) if self.tx is not None else None,
             wants_entity=self.wants_entity, entity_chosen=self.choice is not None,
             entity_options=lambda: bool(self.entity_options), consent_needed=lambda: self.consent_needed,
+            preference=self.svc.factors.authenticators.preference,
         )
 
     @cached_property
@@ -218,6 +220,11 @@ class Interaction:
         if self.client is None:
             return None
         return next_step(self.svc.policy, self.snapshot())
+
+    def factor_step(self) -> FactorStep:
+        """This pending sign-in as the place a factor is asked: challenges are bound to it."""
+        assert self.person is not None and self.tx is not None
+        return FactorStep(self.person, self.tx.id, self.locale)
 
     # -- pages --------------------------------------------------------------------------------
     def render(self, template: str, *, status_code: int = 200, **extra: object) -> Response:

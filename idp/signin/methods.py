@@ -1,4 +1,5 @@
-"""Which authentication methods a person can use right now (to choose what a step-up asks)."""
+"""Which authentication methods a person can use right now (to choose what a step-up asks): the
+registered authenticators that say the person has them."""
 
 from __future__ import annotations
 
@@ -11,13 +12,4 @@ if TYPE_CHECKING:
 
 
 def available_methods(svc: Services, person: Person) -> frozenset[str]:
-    methods: set[str] = set()
-    if svc.people.password_hash(person.id):
-        methods.add("pwd")
-    if person.mobile and person.mobile_verified:
-        methods.add("sms")
-    if svc.credentials.has_totp(person.id):
-        methods.add("otp")
-    if svc.passkeys.list(person.id):
-        methods.add("passkey")
-    return frozenset(methods)
+    return svc.factors.authenticators.available(person)

@@ -7,34 +7,19 @@ Every ceremony's challenge lives in the ephemeral store and is taken (deleted) b
 is checked, so a response can be presented only once, whether it passes or fails. User
 verification is always required: without it a passkey is a single possession factor, and the
 level policy counts it as multi-factor.
+
+The credentials' table and its store are in `passkey_sql`.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    DateTime,
-    Engine,
-    ForeignKey,
-    LargeBinary,
-    RowMapping,
-    String,
-    delete,
-    insert,
-    select,
-    update,
-)
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -58,7 +43,9 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from levels.store_sql import Base
+from levels.authenticators.base import Challenge, EnrolmentFailed, Step
+from levels.people import Person
+from levels.policy import FactorKind
 
 Clock = Callable[[], datetime]
 
@@ -362,96 +349,47 @@ def _descriptor(credential: PasskeyCredential) -> PublicKeyCredentialDescriptor:
     return PublicKeyCredentialDescriptor(id=base64url_to_bytes(credential.credential_id), transports=transports or None)
 
 
+class PasskeyAuthenticator:
+    """A passkey as a step-up factor: WebAuthn options for the person's own credentials, then the
+    assertion; set up from the account page (registration options on every visit)."""
 
-class PasskeyCredentialRow(Base):
-    __tablename__ = "passkey_credentials"
+    method = "passkey"
+    kind = FactorKind.PHISHING_RESISTANT
+    amr = ("hwk", "user")
+    preference = 0  # the strongest and quickest
 
-    credential_id: Mapped[str] = mapped_column(String(MAX_CREDENTIAL_ID_LENGTH), primary_key=True)
-    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
-    public_key: Mapped[bytes] = mapped_column(LargeBinary)
-    # The counter is an unsigned 32-bit number: it outgrows a signed INTEGER.
-    sign_count: Mapped[int] = mapped_column(BigInteger)
-    transports: Mapped[list[str]] = mapped_column(JSON)
-    aaguid: Mapped[str] = mapped_column(String(36))
-    backed_up: Mapped[bool] = mapped_column(Boolean)
-    name: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    def __init__(self, passkeys: Passkeys) -> None:
+        self._passkeys = passkeys
 
+    def available(self, person: Person) -> bool:
+        return bool(self._passkeys.list(person.id))
 
-# From the metadata rather than `__table__`, which is typed as a FromClause that insert/update refuse.
-_TABLE = Base.metadata.tables[PasskeyCredentialRow.__tablename__]
+    def challenge(self, step: Step, *, again: bool = False) -> Challenge:
+        options, handle = self._passkeys.authentication_options(step.person.id)
+        return Challenge({"options": options, "handle": handle})
 
-
-class SqlPasskeyStore:
-    """A `PasskeyStore` on the `passkey_credentials` table."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def add(self, credential: PasskeyCredential) -> None:
+    def verify(self, step: Step, form: Mapping[str, str]) -> bool:
         try:
-            with self._engine.begin() as conn:
-                conn.execute(insert(_TABLE).values(
-                    credential_id=credential.credential_id,
-                    person_id=credential.person_id,
-                    public_key=credential.public_key,
-                    sign_count=credential.sign_count,
-                    transports=list(credential.transports),
-                    aaguid=credential.aaguid,
-                    backed_up=credential.backed_up,
-                    name=credential.name,
-                    created_at=credential.created_at.astimezone(UTC),
-                    last_used_at=None if credential.last_used_at is None else credential.last_used_at.astimezone(UTC),
-                ))
-        except IntegrityError:
-            raise PasskeyExists(credential.credential_id) from None
+            self._passkeys.authenticate(form.get("handle", ""), form.get("credential", ""), step.person.id)
+        except PasskeyError:
+            return False
+        return True
 
-    def get(self, credential_id: str) -> PasskeyCredential | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(_TABLE).where(_TABLE.c.credential_id == credential_id)).mappings().first()
-        return _to_credential(row) if row is not None else None
+    def enrolled(self, person: Person) -> Mapping[str, object]:
+        return {"passkeys": self._passkeys.list(person.id)}
 
-    def for_person(self, person_id: str) -> list[PasskeyCredential]:
-        query = select(_TABLE).where(_TABLE.c.person_id == person_id).order_by(
-            _TABLE.c.created_at, _TABLE.c.credential_id
-        )
-        with self._engine.connect() as conn:
-            return [_to_credential(r) for r in conn.execute(query).mappings()]
+    def begin_enrolment(self, person: Person, ticket: str) -> Mapping[str, object]:
+        name = f"{person.given_name} {person.family_name}".strip()
+        return {"options": self._passkeys.registration_options(person.id, person.national_code, name)}
 
-    def record_use(self, credential_id: str, sign_count: int, backed_up: bool, at: datetime) -> bool:
-        forward = _TABLE.c.sign_count == 0 if sign_count == 0 else _TABLE.c.sign_count < sign_count
-        with self._engine.begin() as conn:
-            changed = conn.execute(
-                update(_TABLE).where(_TABLE.c.credential_id == credential_id, forward)
-                .values(sign_count=sign_count, backed_up=backed_up, last_used_at=at.astimezone(UTC))
-            ).rowcount
-        return bool(changed)
+    def finish_enrolment(self, person: Person, ticket: str, form: Mapping[str, str]) -> Mapping[str, object]:
+        try:
+            credential = self._passkeys.register(person.id, form.get("credential", ""), None)
+        except PasskeyError:
+            raise EnrolmentFailed("The passkey could not be added.") from None
+        return {"added": credential.credential_id}
 
-    def remove(self, person_id: str, credential_id: str) -> bool:
-        with self._engine.begin() as conn:
-            deleted = conn.execute(
-                delete(_TABLE).where(_TABLE.c.credential_id == credential_id, _TABLE.c.person_id == person_id)
-            ).rowcount
-        return bool(deleted)
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite has no time zone type and hands back naive datetimes; every stored time is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
-def _to_credential(r: RowMapping) -> PasskeyCredential:
-    last_used_at: datetime | None = r["last_used_at"]
-    return PasskeyCredential(
-        credential_id=r["credential_id"],
-        person_id=r["person_id"],
-        public_key=bytes(r["public_key"]),
-        sign_count=r["sign_count"],
-        transports=tuple(r["transports"]),
-        aaguid=r["aaguid"],
-        backed_up=bool(r["backed_up"]),
-        name=r["name"],
-        created_at=_utc(r["created_at"]),
-        last_used_at=None if last_used_at is None else _utc(last_used_at),
-    )
+    def remove(self, person: Person, credential_id: str | None = None) -> bool:
+        if credential_id is None:
+            return False
+        return self._passkeys.remove(person.id, credential_id)

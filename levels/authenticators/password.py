@@ -7,9 +7,15 @@ which is what makes the per-account and per-IP throttles affordable rather than 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from typing import Protocol
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from levels.authenticators.base import Challenge, Step
+from levels.people import Person
+from levels.policy import FactorKind
 
 MIN_LENGTH = 8
 # The login form reads at most this many characters, so a longer password could never be entered.
@@ -53,3 +59,34 @@ class Passwords:
     def needs_rehash(self, hash: str) -> bool:
         """True if `hash` was made with other parameters than this instance's; rehash after login."""
         return self._hasher.check_needs_rehash(hash)
+
+
+class PasswordHashes(Protocol):
+    """Where a person's password hash is kept (`levels.people.SqlPersonStore` is one)."""
+
+    def password_hash(self, person_id: str) -> str | None:
+        """The person's hash, or None if they have no password."""
+        ...
+
+
+class PasswordAuthenticator:
+    """The password as a step-up factor: re-typed on the step page, checked against the stored hash."""
+
+    method = "pwd"
+    kind = FactorKind.KNOWLEDGE
+    amr = ("pwd",)
+    preference = 3  # the weakest factor and the one people forget: asked last
+
+    def __init__(self, passwords: Passwords, hashes: PasswordHashes) -> None:
+        self._passwords = passwords
+        self._hashes = hashes
+
+    def available(self, person: Person) -> bool:
+        return bool(self._hashes.password_hash(person.id))
+
+    def challenge(self, step: Step, *, again: bool = False) -> Challenge:
+        return Challenge()
+
+    def verify(self, step: Step, form: Mapping[str, str]) -> bool:
+        password = form.get("password", "")[:MAX_LENGTH]
+        return self._passwords.verify(self._hashes.password_hash(step.person.id), password)

@@ -15,12 +15,15 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from levels.authenticators.base import Challenge, Step
 from levels.national_code import normalize_digits
+from levels.people import Person
+from levels.policy import FactorKind
 from levels.sms import SmsDeliveryFailed, SmsGateway, check_e164, mask_mobile
 from levels.throttle import TooManyAttempts
 
@@ -237,3 +240,67 @@ class SmsOtp:
         # Hashed so that a subject which is a national code or a phone number stays out of the store.
         digest = hmac.new(self._secret, json.dumps(["limit", subject, purpose]).encode(), hashlib.sha256)
         return f"{self._ns}:limit:{digest.hexdigest()[:32]}"
+
+
+class SmsAuthenticator:
+    """A code by SMS as a step-up factor, to the person's verified mobile number.
+
+    The code is bound to the step (`step-sms:<binding>`); a step arriving moments after another
+    sign-in for the same person is bound to the code that sign-in sent, still valid, rather than
+    left without one until the resend interval ends. Challenge statuses: `ready` (the bound code
+    still stands), `sent`, `resent`, `reused` (another sign-in's code), `too_soon`, `too_many`.
+    """
+
+    method = "sms"
+    kind = FactorKind.POSSESSION
+    amr = ("sms",)
+    preference = 2
+    purpose = "step-up"
+
+    def __init__(self, otp: SmsOtp, store: OtpStore, *, hint_ttl: float) -> None:
+        self._otp = otp
+        self._store = store
+        self._hint_ttl = hint_ttl  # as long as the step can last: the page shows the number throughout
+
+    def available(self, person: Person) -> bool:
+        return bool(person.mobile and person.mobile_verified)
+
+    def challenge(self, step: Step, *, again: bool = False) -> Challenge:
+        key = self._key(step)
+        pending = self._store.get(key)
+        hint = self._store.get(key + ":hint")
+        if pending is not None and hint is not None and not again:
+            return Challenge({"mobile_hint": hint.decode()})
+        shown_hint = hint.decode() if hint else mask_mobile(str(step.person.mobile))
+        try:
+            challenge = self._otp.send(step.person.id, str(step.person.mobile), self.purpose, step.locale)
+        except ResendTooSoon as exc:
+            if exc.pending is not None:
+                self._bind(key, exc.pending)
+                shown_hint = exc.pending.mobile_hint
+                if not again:
+                    return Challenge({"mobile_hint": shown_hint}, "reused")
+            return Challenge({"mobile_hint": shown_hint}, "too_soon", exc.retry_in, refused=again)
+        except TooManyAttempts as exc:
+            return Challenge({"mobile_hint": shown_hint}, "too_many", exc.resets_in, refused=again)
+        self._bind(key, challenge)
+        return Challenge({"mobile_hint": challenge.mobile_hint}, "resent" if again else "sent")
+
+    def verify(self, step: Step, form: Mapping[str, str]) -> bool:
+        key = self._key(step)
+        challenge = self._store.get(key)
+        if challenge is None:
+            return False
+        if self._otp.verify(challenge.decode(), step.person.id, self.purpose, form.get("code", "")[:12]):
+            self._store.delete(key)
+            return True
+        return False
+
+    def _bind(self, key: str, challenge: OtpChallenge) -> None:
+        ttl = max(1.0, (challenge.expires_at - datetime.now(UTC)).total_seconds())
+        self._store.set(key, challenge.id.encode(), ttl)
+        self._store.set(key + ":hint", challenge.mobile_hint.encode(), self._hint_ttl)
+
+    @staticmethod
+    def _key(step: Step) -> str:
+        return f"step-sms:{step.binding}"

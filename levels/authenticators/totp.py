@@ -11,12 +11,20 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
 import pyotp
 import segno
 
+from levels.authenticators.base import Challenge, EnrolmentFailed, Step
 from levels.national_code import normalize_digits
+from levels.people import Person
+from levels.policy import FactorKind
+
+if TYPE_CHECKING:
+    from levels.credentials_sql import CredentialStore
 
 SECRET_BASE32_CHARS = 32  # 160 bits, the HMAC-SHA1 block-size recommendation of RFC 4226 §4
 
@@ -103,3 +111,97 @@ def is_recovery_code_form(code: str) -> bool:
 def hash_recovery_code(code: str, secret: bytes) -> str:
     """HMAC-SHA256 (hex) of the normalized code: what is stored and looked up, never the code itself."""
     return hmac.new(secret, normalize_recovery_code(code).encode(), hashlib.sha256).hexdigest()
+
+
+class PendingSecrets(Protocol):
+    """Where a secret waits while the person proves their app makes codes for it (the ephemeral store)."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+ENROLMENT_TTL = 600  # seconds to scan the QR code and type the first code
+
+
+class TotpAuthenticator:
+    """An authenticator app (TOTP) as a step-up factor; a recovery code stands in for a code.
+
+    Enrolment keeps the new secret aside (under the ticket, the session id) until a code from the
+    app proves it was scanned; then the secret is stored and ten recovery codes are shown once.
+    """
+
+    method = "otp"
+    kind = FactorKind.POSSESSION
+    amr = ("otp",)
+    preference = 1
+
+    def __init__(self, totp: Totp, credentials: CredentialStore, pending: PendingSecrets, *,
+                 recovery_key: bytes) -> None:
+        self._totp = totp
+        self._credentials = credentials
+        self._pending = pending
+        self._recovery_key = recovery_key
+
+    def available(self, person: Person) -> bool:
+        return self._credentials.has_totp(person.id)
+
+    def challenge(self, step: Step, *, again: bool = False) -> Challenge:
+        return Challenge()
+
+    def verify(self, step: Step, form: Mapping[str, str]) -> bool:
+        """A current, unused app code, or an unused recovery code (used up by this)."""
+        person_id = step.person.id
+        code = form.get("code", "")[:20]
+        secret = self._credentials.totp_secret(person_id)
+        if secret is None:
+            return False
+        digits = normalize_digits(code)
+        now = datetime.now(UTC)
+        if digits.isdigit():
+            counter = self._totp.verify(secret, digits, self._credentials.totp_last_counter(person_id))
+            # The compare-and-set is the real replay guard when two requests race with one code.
+            return counter is not None and self._credentials.advance_totp_counter(person_id, counter, now)
+        return self._credentials.use_recovery_code(person_id, hash_recovery_code(code, self._recovery_key), now)
+
+    def enrolled(self, person: Person) -> Mapping[str, object]:
+        return {"has_totp": self._credentials.has_totp(person.id),
+                "recovery_left": self._credentials.remaining_recovery_codes(person.id)}
+
+    def begin_enrolment(self, person: Person, ticket: str) -> Mapping[str, object]:
+        secret = self._totp.new_secret()
+        self._pending.set(_pending_key(ticket), secret.encode(), ENROLMENT_TTL)
+        return self._scan(person, secret)
+
+    def finish_enrolment(self, person: Person, ticket: str, form: Mapping[str, str]) -> Mapping[str, object]:
+        pending = self._pending.get(_pending_key(ticket))
+        if pending is None:
+            raise EnrolmentFailed("Start the setup again.")
+        secret = pending.decode()
+        counter = self._totp.verify(secret, normalize_digits(form.get("code", ""))[:8], None)
+        if counter is None:
+            raise EnrolmentFailed("That code is not correct.", self._scan(person, secret))
+        now = datetime.now(UTC)
+        codes = new_recovery_codes()
+        self._credentials.set_totp(person.id, secret, now)
+        self._credentials.advance_totp_counter(person.id, counter, now)
+        self._credentials.replace_recovery_codes(
+            person.id, [hash_recovery_code(c, self._recovery_key) for c in codes], now)
+        self._pending.delete(_pending_key(ticket))
+        return {"recovery_codes": codes}
+
+    def remove(self, person: Person, credential_id: str | None = None) -> bool:
+        had = self._credentials.has_totp(person.id)
+        self._credentials.delete_totp(person.id)
+        self._credentials.replace_recovery_codes(person.id, [], datetime.now(UTC))
+        return had
+
+    def _scan(self, person: Person, secret: str) -> Mapping[str, object]:
+        uri = self._totp.provisioning_uri(secret, person.national_code)
+        return {"enrolling": True, "totp_secret": secret, "qr_svg": self._totp.qr_svg(uri)}
+
+
+def _pending_key(ticket: str) -> str:
+    return f"totp-pending:{ticket}"

@@ -91,8 +91,9 @@ def _settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
-def _build(settings: Settings, store: object) -> Idp:
-    svc = Services.build(settings, store=store)  # type: ignore[arg-type]
+def _build(settings: Settings, store: object, **options: object) -> Idp:
+    """`options`: more arguments for `Services.build` (e.g. `extra_factors`)."""
+    svc = Services.build(settings, store=store, **options)  # type: ignore[arg-type]
     app = create_app(settings, services=svc)
     _, portal_secret = svc.clients.create(
         client_id="portal", name="Tax portal", redirect_uris=[REDIRECT_URI],

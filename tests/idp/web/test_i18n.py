@@ -13,7 +13,7 @@ from idp.signin.act_as import ROLE_NAMES
 from idp.web import pages
 from idp.web.i18n import format_day, load_translations, localize_digits
 
-TEMPLATES = sorted((Path(pages.__file__).parent / "templates").glob("*.html"))
+TEMPLATES = sorted((Path(pages.__file__).parent / "templates").rglob("*.html"))
 assert TEMPLATES, "no templates found: the parametrized check below would test nothing"
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 

@@ -22,8 +22,8 @@ from levels.authenticators.passkey import (
     PasskeyError,
     Passkeys,
     PasskeyStore,
-    SqlPasskeyStore,
 )
+from levels.authenticators.passkey_sql import SqlPasskeyStore
 from levels.national_code import make_national_code
 from levels.people import SqlPersonStore, new_person
 

@@ -330,3 +330,51 @@ def test_past_the_window_limit_asking_again_is_still_too_many_not_too_soon(store
             otp.send(SUBJECT, MOBILE, "login")
         assert 800 < raised.value.resets_in <= 900
     assert len(phone.messages) == 1
+
+
+# The step-up authenticator on top of SmsOtp: codes bound to one step, and what the page is told.
+
+def _person():
+    from levels.national_code import make_national_code
+    from levels.people import new_person
+
+    return new_person(make_national_code("001234567"), "Sara", "Ahmadi", mobile=MOBILE, mobile_verified=True,
+                      now=datetime.now(UTC))
+
+
+_PERSON = _person()
+
+
+def _step(binding: str = "tx-1"):
+    from levels.authenticators.base import Step
+
+    return Step(_PERSON, binding, "en")
+
+
+def test_step_codes_are_sent_once_bound_to_the_step_and_used_once(store, phone):
+    from levels.authenticators.sms_otp import SmsAuthenticator
+
+    sms = SmsAuthenticator(SmsOtp(store, phone, secret=SECRET), store, hint_ttl=600)
+    step = _step()
+    assert sms.available(step.person)
+    first = sms.challenge(step)
+    assert (first.status, first.data["mobile_hint"], first.refused) == ("sent", "+98912***4567", False)
+    # Showing the page again neither sends nor says anything.
+    assert sms.challenge(step).status == "ready" and len(phone.messages) == 1
+    code = phone.last_code()
+    assert not sms.verify(_step("tx-2"), {"code": code})  # another step's code
+    assert sms.verify(step, {"code": code}) and not sms.verify(step, {"code": code})
+
+
+def test_asking_again_too_soon_is_refused_with_the_wait(store, phone):
+    from levels.authenticators.sms_otp import SmsAuthenticator
+
+    sms = SmsAuthenticator(SmsOtp(store, phone, secret=SECRET, resend_after=60), store, hint_ttl=600)
+    step = _step()
+    sms.challenge(step)
+    again = sms.challenge(step, again=True)
+    assert again.status == "too_soon" and again.refused and 0 < (again.retry_in or 0) <= 60
+    # A second sign-in moments later is bound to the code already on the phone.
+    other = sms.challenge(_step("tx-2"))
+    assert (other.status, other.refused) == ("reused", False)
+    assert sms.verify(_step("tx-2"), {"code": phone.last_code()})

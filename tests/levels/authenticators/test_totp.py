@@ -148,3 +148,43 @@ def test_recovery_code_hash_depends_on_code_and_secret():
 def test_recovery_code_form_tells_totp_codes_apart():
     assert not is_recovery_code_form("123456")
     assert is_recovery_code_form("ABCD-EFGH-JK")
+
+
+# The authenticator app as a factor: enrolment proven by a first code, then codes or recovery codes.
+
+def test_enrolment_then_step_up_with_a_code_or_a_recovery_code(engine) -> None:
+    import secrets as random
+    from datetime import UTC, datetime
+
+    from idp.storage.store import MemoryStore
+    from keys.encryption import KeyEncryptor
+    from levels.authenticators.base import EnrolmentFailed, Step
+    from levels.authenticators.totp import TotpAuthenticator
+    from levels.credentials_sql import SqlCredentialStore
+    from levels.national_code import make_national_code
+    from levels.people import SqlPersonStore, new_person
+
+    person = new_person(make_national_code("001234567"), "Sara", "Ahmadi", now=datetime.now(UTC))
+    SqlPersonStore(engine).add(person)
+    cipher = KeyEncryptor(random.token_bytes(32))
+    app = TotpAuthenticator(Totp(), SqlCredentialStore(engine, cipher.encrypt, cipher.decrypt), MemoryStore(),
+                            recovery_key=b"r" * 32)
+    assert not app.available(person) and app.enrolled(person)["has_totp"] is False
+    with pytest.raises(EnrolmentFailed) as lapsed:
+        app.finish_enrolment(person, "sid-1", {"code": "123456"})
+    assert lapsed.value.data == {}
+    shown = app.begin_enrolment(person, "sid-1")
+    secret = str(shown["totp_secret"])
+    assert shown["enrolling"] is True and "<svg" in str(shown["qr_svg"])
+    with pytest.raises(EnrolmentFailed) as wrong:
+        app.finish_enrolment(person, "sid-1", {"code": "12345x"})
+    assert wrong.value.data["totp_secret"] == secret  # the same set-up goes on
+    now = pyotp.TOTP(secret)
+    codes = app.finish_enrolment(person, "sid-1", {"code": now.now()})["recovery_codes"]
+    assert app.available(person) and len(codes) == 10  # type: ignore[arg-type]
+    step = Step(person, "tx-1")
+    # The code that finished the enrolment is used up; a recovery code works once.
+    assert not app.verify(step, {"code": now.now()})
+    assert app.verify(step, {"code": codes[0]}) and not app.verify(step, {"code": codes[0]})  # type: ignore[index]
+    assert app.enrolled(person)["recovery_left"] == 9
+    assert app.remove(person) and not app.available(person)
