@@ -12,17 +12,18 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
-from clients.services import SqlServiceStore
+from clients.services import ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
 from idp.oauth.access_tokens import AccessTokenReader
-from idp.oauth.one_time_ids import UsedAssertions
-from idp.oauth.refresh_tokens import SqlRefreshTokenStore
-from idp.oauth.revocations import AccessTokenRevocations
+from idp.oauth.grant_revocation import Grants
+from idp.oauth.one_time_ids import SqlUsedAssertions, UsedAssertions
+from idp.oauth.refresh_tokens import RefreshTokenStore, SqlRefreshTokenStore
+from idp.oauth.revocations import AccessTokenRevocations, SqlAccessTokenRevocations
 from idp.oauth.server import IdpAuthorizationServer
 from idp.oauth.tokens import TokenIssuer, TokenLifetimes
 from idp.sessions.backchannel import LogoutDeliverer, LogoutOutbox, make_backchannel
-from idp.sessions.consents import ConsentStore
+from idp.sessions.consents import ConsentStore, SqlConsentStore
 from idp.sessions.logout import SingleLogout
 from idp.sessions.register import SqlSessionRegister
 from idp.sessions.sso import SessionManager
@@ -43,11 +44,11 @@ from levels.authenticators.passkey import Passkeys, SqlPasskeyStore
 from levels.authenticators.password import Passwords
 from levels.authenticators.sms_otp import SmsOtp
 from levels.authenticators.totp import Totp
-from levels.credentials_sql import SqlCredentialStore
+from levels.credentials_sql import CredentialStore, SqlCredentialStore
 from levels.level import Level
-from levels.people import SqlPersonStore
+from levels.people import PersonStore, SqlPersonStore
 from levels.policy import LevelRule, Policy
-from levels.proofing import ProofingService, SimulatedRegistry, SqlProofingStore
+from levels.proofing import ProofingRecordStore, ProofingService, SimulatedRegistry, SqlProofingStore
 from levels.sms import HttpSmsGateway, OutboxGateway, SmsGateway
 from levels.throttle import LoginThrottle
 
@@ -129,7 +130,7 @@ class Services:
     store: Store
     keyring: KeyRing
     clients: ClientRegistry
-    people: SqlPersonStore
+    people: PersonStore
     passwords: Passwords
     throttle: LoginThrottle
     device_cookies: DeviceCookies
@@ -137,19 +138,20 @@ class Services:
     transactions: LoginTransactions
     issuer: TokenIssuer
     access_tokens: AccessTokenReader
-    refresh_tokens: SqlRefreshTokenStore
+    refresh_tokens: RefreshTokenStore
+    grants: Grants
     audit: AuditLog
     server: IdpAuthorizationServer
     pages: Pages
     policy: Policy
-    services: SqlServiceStore
+    services: ServiceStore
     sms_otp: SmsOtp
     totp: Totp
-    credentials: SqlCredentialStore
+    credentials: CredentialStore
     passkeys: Passkeys
     recovery_key: bytes
     proofing: ProofingService
-    proofing_records: SqlProofingStore
+    proofing_records: ProofingRecordStore
     acting: EntityAccess
     consents: ConsentStore
     logout: SingleLogout
@@ -184,10 +186,11 @@ class Services:
         refresh_tokens = SqlRefreshTokenStore(engine)
         # A revoked token id is kept as long as an access token lives; a session's sid also as long
         # as a code issued just before the session ended can still be exchanged for tokens.
-        revocations = AccessTokenRevocations(
+        revocations = SqlAccessTokenRevocations(
             engine, store, token_horizon=settings.access_token_ttl + 60,
             session_horizon=settings.access_token_ttl + settings.code_ttl + 60)
-        used_assertions = UsedAssertions(engine)
+        used_assertions = SqlUsedAssertions(engine)
+        grants = Grants(refresh_tokens, revocations, audit)
         issuer = TokenIssuer(
             issuer=settings.issuer, keyring=keyring, refresh_tokens=refresh_tokens, revocations=revocations,
             lifetimes=TokenLifetimes(settings.access_token_ttl, settings.id_token_ttl, settings.refresh_token_ttl),
@@ -202,7 +205,7 @@ class Services:
         access_tokens = AccessTokenReader(keyring, issuer, acting.token_claim_holds)
         server = IdpAuthorizationServer(
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
-            access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
+            grants=grants, access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
             token_endpoint=settings.endpoint("/token"),
             client_throttle=make_client_throttle(settings, store, _derive(kek, b"idp client throttle v1")),
             proofing_records=SqlProofingStore(engine), entity_access=acting,
@@ -210,14 +213,14 @@ class Services:
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
         register = SqlSessionRegister(engine)
-        logout = SingleLogout(store=store, register=register, refresh_tokens=refresh_tokens, issuer=issuer,
+        logout = SingleLogout(store=store, register=register, grants=grants, issuer=issuer,
                               outbox=outbox, clients=clients, audit=audit)
         totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
         host = urlsplit(settings.issuer).hostname or "localhost"
         cookies = Cookies(secure=settings.secure_cookies, session_name=settings.cookie_name)
         return cls(
             policy=make_policy(settings),
-            services=service_store, acting=acting, consents=ConsentStore(engine),
+            services=service_store, acting=acting, consents=SqlConsentStore(engine),
             sms_otp=SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1"),
                            resend_after=settings.sms_resend_interval, max_sends=settings.sms_max_per_window,
                            send_window=settings.sms_window),
@@ -244,7 +247,7 @@ class Services:
             logout=logout, outbox=outbox, deliverer=deliverer, revocations=revocations,
             used_assertions=used_assertions,
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
-            issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, audit=audit,
+            issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
             server=server,
             pages=Pages(csrf=CsrfTokens(_derive(kek, b"idp csrf v1")), default_locale=settings.default_locale,
                         cookies=cookies),

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, bindparam, delete, select
 
@@ -38,7 +39,29 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class AccessTokenRevocations:
+class AccessTokenRevocations(Protocol):
+    """Revoked access tokens and ended sessions, durable and shared by every instance."""
+
+    def revoke(self, jtis: Iterable[str] = (), *, sid: str | None = None) -> None:
+        """Revoke these access tokens and, with `sid`, every access token of that session; durable on return."""
+        ...
+
+    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
+        """Is the access token `jti` (issued in session `sid`, if any) revoked?"""
+        ...
+
+    def session_revoked(self, sid: str) -> bool:
+        """Has the session ended, so that no token may be issued in it any more?"""
+        ...
+
+    def prune(self) -> int:
+        """Forget revocations of tokens that have all expired; returns how many."""
+        ...
+
+
+class SqlAccessTokenRevocations:
+    """Revocations in the `access_token_revocations` table, with a mark per key in the ephemeral store."""
+
     def __init__(
         self, engine: Engine, store: Store, *, token_horizon: float, session_horizon: float,
         clock: Callable[[], float] = time.time,

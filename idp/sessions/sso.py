@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from idp.sessions.register import SessionRecord, SqlSessionRegister
+from idp.sessions.register import SessionRecord, SessionRegister
 from idp.storage.store import Store
 from levels.policy import ProvenFactor
 
@@ -91,7 +91,7 @@ def _utc(epoch: float) -> datetime:
 
 class SessionManager:
     def __init__(
-        self, store: Store, register: SqlSessionRegister, *, ttl: int, idle_timeout: int, touch_interval: int = 60,
+        self, store: Store, register: SessionRegister, *, ttl: int, idle_timeout: int, touch_interval: int = 60,
         check_register: bool = False, on_lost: Callable[[str], object] = lambda sid: None,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.errors import InvalidGrantError, InvalidRequestError
+from idp.oauth.grant_revocation import Family
 from idp.oauth.grants.client_auth import ALL_METHODS
 from idp.oauth.tokens import AuthContext
 from idp.oauth.verified_claims import verified_claims
@@ -145,9 +146,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return
         info = orjson.loads(used)
         # RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
-        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(info["family_id"])
-                                                + [info["jti"]])
-        self.server.audit.record("token.code_replayed", detail={"family_id": info["family_id"]})
+        self.server.grants.revoke_grant(Family(info["family_id"]), "token.code_replayed", also=[info["jti"]])
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Nothing to do: the code was taken from the store atomically when it was looked up."""
