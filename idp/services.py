@@ -31,6 +31,7 @@ from idp.sessions.transactions import LoginTransactions
 from idp.settings import Settings
 from idp.signin.acting import EntityAccess
 from idp.storage.database import make_engine
+from idp.storage.keys import CLIENT_AUTH_THROTTLE_NS
 from idp.storage.store import MemoryStore, Store
 from idp.web.cookies import Cookies
 from idp.web.csrf import CsrfTokens
@@ -109,7 +110,7 @@ def make_client_throttle(settings: Settings, store: Store, secret: bytes) -> Log
     # No per-client limit: it would let anyone stop a portal by sending wrong secrets in its name.
     return LoginThrottle(
         store, per_ip=settings.client_auth_failures_per_ip, per_account_ip=settings.client_auth_failures_per_client_ip,
-        window=settings.client_auth_failure_window, secret=secret, namespace="client-auth",
+        window=settings.client_auth_failure_window, secret=secret, namespace=CLIENT_AUTH_THROTTLE_NS,
     )
 
 

@@ -21,6 +21,8 @@ from idp.errors import OAuth2Error
 from idp.services import Services
 from idp.sessions.sso import SsoSession
 from idp.sessions.transactions import LoginTransaction
+from idp.storage.keys import TOTP_PENDING
+from idp.storage.records import Marks
 from idp.web.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.web.i18n import format_day
 from legal_entities.days import TEHRAN
@@ -39,6 +41,12 @@ HISTORY = "/account/history"
 COMPANIES = "/account/companies"
 ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, SECURITY, SESSIONS, SERVICES, HISTORY, COMPANIES})
 _PENDING_TTL = 600
+
+
+class _PendingTotp(Marks):
+    """The secret of an authenticator app being enrolled, by session, until its first code proves it."""
+
+    prefix = TOTP_PENDING
 
 PASSWORD_CHANGED = "Your password was changed. You were signed out on your other devices."
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
@@ -202,7 +210,7 @@ def totp_start(request: Request, form_post: PostedForm) -> Response:
     svc, session, person, form = posted
     secret = svc.totp.new_secret()
     # Kept aside until the person proves their app produces codes for it.
-    svc.store.set(f"totp-pending:{session.sid}", secret.encode(), _PENDING_TTL)
+    _PendingTotp(svc.store, _PENDING_TTL).put(session.sid, secret)
     uri = svc.totp.provisioning_uri(secret, person.national_code)
     return _page(
         svc, request, person, enrolling=True, totp_secret=secret, qr_svg=svc.totp.qr_svg(uri))
@@ -214,10 +222,9 @@ def totp_confirm(request: Request, form_post: PostedForm) -> Response:
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
-    pending = svc.store.get(f"totp-pending:{session.sid}")
-    if pending is None:
+    secret = _PendingTotp(svc.store, _PENDING_TTL).get(session.sid)
+    if secret is None:
         return _page(svc, request, person, error="Start the setup again.")
-    secret = pending.decode()
     from levels.national_code import normalize_digits
 
     counter = svc.totp.verify(secret, normalize_digits(form.get("code", ""))[:8], None)
@@ -233,7 +240,7 @@ def totp_confirm(request: Request, form_post: PostedForm) -> Response:
     svc.credentials.set_totp(person.id, secret, now)
     svc.credentials.advance_totp_counter(person.id, counter, now)
     svc.credentials.replace_recovery_codes(person.id, [hash_recovery_code(c, svc.recovery_key) for c in codes], now)
-    svc.store.delete(f"totp-pending:{session.sid}")
+    _PendingTotp(svc.store, _PENDING_TTL).delete(session.sid)
     svc.audit.record("authenticator.totp_added", person_id=person.id, detail={"sid": session.sid},
                      ip=client_ip(request, svc.settings.trusted_proxies))
     return _page(svc, request, person, recovery_codes=codes)

@@ -23,6 +23,7 @@ from typing import Protocol
 from sqlalchemy import Engine, bindparam, delete, select
 
 from idp.storage.database import insert_new
+from idp.storage.keys import REVOKED
 from idp.storage.store import Store, StoreUnavailable
 from idp.storage.tables import AccessTokenRevocationRow
 
@@ -31,7 +32,16 @@ log = logging.getLogger("idp.oauth.revocations")
 _T = AccessTokenRevocationRow.__table__
 _FIND = select(_T.c.expires_at).where(_T.c.key.in_(bindparam("keys", expanding=True))).limit(1)
 _PRUNE = delete(_T).where(_T.c.expires_at <= bindparam("now"))
-_MARK = "revoked:"
+_MARK = REVOKED  # in the store, before the durable key: "revoked:jti:<jti>", "revoked:sid:<sid>"
+
+
+# The durable keys: one access token, or every access token of one session.
+def _jti_key(jti: str) -> str:
+    return f"jti:{jti}"
+
+
+def _sid_key(sid: str) -> str:
+    return f"sid:{sid}"
 
 
 def _aware(value: datetime) -> datetime:
@@ -79,9 +89,9 @@ class SqlAccessTokenRevocations:
     def revoke(self, jtis: Iterable[str] = (), *, sid: str | None = None) -> None:
         """Revoke these access tokens and, with `sid`, every access token of that session."""
         now = self._clock()
-        rows = [(f"jti:{jti}", now + self._token_horizon) for jti in dict.fromkeys(jtis) if jti]
+        rows = [(_jti_key(jti), now + self._token_horizon) for jti in dict.fromkeys(jtis) if jti]
         if sid:
-            rows.append((f"sid:{sid}", now + self._session_horizon))
+            rows.append((_sid_key(sid), now + self._session_horizon))
         if not rows:
             return
         with self._engine.begin() as conn:
@@ -95,11 +105,11 @@ class SqlAccessTokenRevocations:
             log.warning("revocation recorded, store copy not written: %s", exc)
 
     def is_revoked(self, jti: str, sid: str | None = None) -> bool:
-        return self._any([f"jti:{jti}"] + ([f"sid:{sid}"] if sid else []))
+        return self._any([_jti_key(jti)] + ([_sid_key(sid)] if sid else []))
 
     def session_revoked(self, sid: str) -> bool:
         """Has the session ended, so that no token may be issued in it any more?"""
-        return self._any([f"sid:{sid}"])
+        return self._any([_sid_key(sid)])
 
     def _any(self, keys: list[str]) -> bool:
         try:

@@ -18,6 +18,7 @@ from clients.registry import ClientRegistry
 from idp.audit import AuditLog
 from idp.errors import ClientAuthenticationThrottled, InvalidClientError
 from idp.oauth.access_tokens import AccessToken, AccessTokenReader
+from idp.oauth.codes import CodeRecords
 from idp.oauth.grant_revocation import Family, Grants
 from idp.oauth.grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
 from idp.oauth.grants.basic_auth import authenticate_client_secret_basic, basic_credentials
@@ -53,6 +54,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.access_tokens = access_tokens
         self.audit = audit
         self.code_ttl = code_ttl
+        self.codes = CodeRecords(store, ttl=code_ttl, remember_used=issuer.lifetimes.refresh)
         self.client_throttle = client_throttle
         self.proofing_records = proofing_records
         self.entity_access = entity_access

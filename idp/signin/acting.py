@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from idp.sessions.transactions import ActingChoices
 from idp.storage.store import Store
 from legal_entities.entities import LegalEntities
 from legal_entities.models import Mandate
@@ -44,8 +45,7 @@ class EntityAccess:
     ) -> None:
         self.entities = entities
         self._client_services = client_services
-        self._store = store
-        self._choice_ttl = choice_ttl
+        self._choices = ActingChoices(store, choice_ttl)
         self._clock = clock
 
     def options(self, national_code: str, client_id: str, scopes: list[str]) -> list[Acting]:
@@ -84,11 +84,10 @@ class EntityAccess:
 
     # -- the choice made for one login transaction ---------------------------------------------
     def chosen(self, tx_id: str) -> str | None:
-        raw = self._store.get(f"tx-acting:{tx_id}")
-        return raw.decode() if raw else None
+        return self._choices.get(tx_id) or None
 
     def choose(self, tx_id: str, choice: str) -> None:
-        self._store.set(f"tx-acting:{tx_id}", choice.encode(), self._choice_ttl)
+        self._choices.put(tx_id, choice)
 
 
 def _wider(a: frozenset[str], b: frozenset[str]) -> bool:

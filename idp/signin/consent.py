@@ -16,7 +16,7 @@ from idp.oauth.checks import check_claims
 from idp.oauth.verified_claims import requested
 from idp.services import Services
 from idp.sessions.consents import VERIFIED_CLAIMS, needs_consent
-from idp.sessions.transactions import LoginTransaction
+from idp.sessions.transactions import ConsentMarks, LoginTransaction
 from idp.signin.step_up import PendingLogin, pending_page, posted_pending, refuse_pending
 from idp.web.deps import PostedForm, client_ip
 from levels.people import Person
@@ -39,8 +39,8 @@ OTHER_TEXT = "Other access:"
 CHOOSE_TEXT = "Choose Allow or Don't allow."
 
 
-def _mark_key(tx_id: str) -> str:
-    return f"tx-consent:{tx_id}"
+def _marks(svc: Services) -> ConsentMarks:
+    return ConsentMarks(svc.store, svc.settings.login_transaction_ttl)
 
 
 def requested_for_consent(scopes: Collection[str], data: dict[str, str]) -> list[str]:
@@ -68,7 +68,7 @@ def consent_step(
         return None  # a trusted government portal: not even a database read
     # The mark names the person, so a different account signing in on the same transaction
     # ("Not you?") is asked for its own consent.
-    consented = tx is not None and svc.store.get(_mark_key(tx.id)) == person.id.encode()
+    consented = tx is not None and _marks(svc).get(tx.id) == person.id
     wanted = requested_for_consent(scopes, data)
     # What was granted before only matters when neither prompt=consent nor this request decides.
     ask_store = client.require_consent and not consented and "consent" not in prompts
@@ -138,7 +138,7 @@ def _decide(ctx: PendingLogin, allow: bool) -> Response:
             "The person did not allow the service to access their information."))
     svc.consents.grant(ctx.person.id, client.client_id, wanted)
     # prompt=consent asks once per authorization: the resumed request must not ask again.
-    svc.store.set(_mark_key(ctx.tx.id), ctx.person.id.encode(), svc.settings.login_transaction_ttl)
+    _marks(svc).put(ctx.tx.id, ctx.person.id)
     svc.audit.record("consent.granted", person_id=ctx.person.id, client_id=client.client_id, ip=ip,
                      detail={"scopes": wanted})
     return RedirectResponse(f"/authorize/resume?tx={ctx.tx.id}", status_code=303)

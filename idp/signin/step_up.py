@@ -16,7 +16,7 @@ from idp.oauth.request import HttpRequest
 from idp.oauth.response import deliver
 from idp.services import Services
 from idp.sessions.sso import SsoSession
-from idp.sessions.transactions import LoginTransaction
+from idp.sessions.transactions import LoginTransaction, StepUpSms
 from idp.signin.acting import SELF
 from idp.signin.interaction import AskFactor, CannotReach, Done, NeedProofing, decide
 from idp.signin.methods import available_methods
@@ -115,17 +115,17 @@ def _sms_challenge(ctx: PendingLogin, *, resend: bool) -> tuple[str, str | None,
     sign-in for the same person is bound to the code that sign-in sent, still valid, rather than
     left without one until the resend interval ends.
     """
-    key = f"step-sms:{ctx.tx.id}"
-    pending = ctx.svc.store.get(key)
-    hint = ctx.svc.store.get(key + ":hint")
+    bound = _step_sms(ctx.svc)
+    pending = bound.challenge(ctx.tx.id)
+    hint = bound.hint(ctx.tx.id)
     if pending is not None and hint is not None and not resend:
-        return hint.decode(), None, None
-    shown_hint = hint.decode() if hint else mask_mobile(str(ctx.person.mobile))
+        return hint, None, None
+    shown_hint = hint if hint else mask_mobile(str(ctx.person.mobile))
     try:
         challenge = ctx.svc.sms_otp.send(ctx.person.id, str(ctx.person.mobile), "step-up", ctx.locale)
     except ResendTooSoon as exc:
         if exc.pending is not None:
-            _bind(ctx, key, exc.pending)
+            _bind(ctx, exc.pending)
             shown_hint = exc.pending.mobile_hint
             if not resend:
                 return shown_hint, CODE_SENT_MOMENTS_AGO, None
@@ -133,14 +133,17 @@ def _sms_challenge(ctx: PendingLogin, *, resend: bool) -> tuple[str, str | None,
         return shown_hint, wait, exc.retry_in if resend else None
     except TooManyAttempts as exc:
         return shown_hint, TOO_MANY_CODES, exc.resets_in if resend else None
-    _bind(ctx, key, challenge)
+    _bind(ctx, challenge)
     return challenge.mobile_hint, ("A new code was sent." if resend else None), None
 
 
-def _bind(ctx: PendingLogin, key: str, challenge: OtpChallenge) -> None:
+def _step_sms(svc: Services) -> StepUpSms:
+    return StepUpSms(svc.store, hint_ttl=svc.settings.login_transaction_ttl)
+
+
+def _bind(ctx: PendingLogin, challenge: OtpChallenge) -> None:
     ttl = max(1.0, (challenge.expires_at - datetime.now(UTC)).total_seconds())
-    ctx.svc.store.set(key, challenge.id.encode(), ttl)
-    ctx.svc.store.set(key + ":hint", challenge.mobile_hint.encode(), ctx.svc.settings.login_transaction_ttl)
+    _step_sms(ctx.svc).bind(ctx.tx.id, challenge.id, ttl, challenge.mobile_hint)
 
 
 def pending_page(request: Request, show: Callable[[PendingLogin], Response]) -> Response:
@@ -226,11 +229,11 @@ def _verify(ctx: PendingLogin, method: str, form: dict[str, str]) -> bool:
     if method == "pwd":
         return svc.passwords.verify(svc.people.password_hash(person.id), form.get("password", "")[:1024])
     if method == "sms":
-        challenge = svc.store.get(f"step-sms:{ctx.tx.id}")
+        challenge = _step_sms(svc).challenge(ctx.tx.id)
         if challenge is None:
             return False
-        if svc.sms_otp.verify(challenge.decode(), person.id, "step-up", form.get("code", "")[:12]):
-            svc.store.delete(f"step-sms:{ctx.tx.id}")
+        if svc.sms_otp.verify(challenge, person.id, "step-up", form.get("code", "")[:12]):
+            _step_sms(svc).used(ctx.tx.id)
             return True
         return False
     if method == "otp":

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from levels import throttle
+from levels.authenticators import passkey, sms_otp
+
 
 @dataclass(frozen=True, slots=True)
 class KeyKind:
@@ -41,12 +44,13 @@ REGISTRATION = "register:"  # a registration waiting for its SMS code
 REGISTRATION_NOTICE = "register-notice:"  # the owner of a national code was told of a registration attempt
 RECOVERY = "recover:"  # a password reset waiting for its SMS code (and its ":challenge")
 TOTP_PENDING = "totp-pending:"  # an authenticator app being enrolled, by session
-# Domain classes, by the namespace idp gives them (they build the rest of the key themselves).
-LOGIN_THROTTLE = "throttle:"  # levels.throttle.LoginThrottle: sign-in failures
-CLIENT_AUTH_THROTTLE = "client-auth:"  # LoginThrottle: client authentication failures
-REGISTRATION_THROTTLE = "register:"  # LoginThrottle: registrations ("register:ip:", "register:acct:", ...)
-SMS_OTP = "sms-otp:"  # levels.authenticators.sms_otp.SmsOtp: codes, send limits
-PASSKEY = "passkey:"  # levels.authenticators.passkey.Passkeys: WebAuthn challenges
+# Domain classes build their keys themselves, under a namespace idp gives them (or their default).
+LOGIN_THROTTLE_NS = throttle.DEFAULT_NAMESPACE  # levels.throttle.LoginThrottle: sign-in failures
+CLIENT_AUTH_THROTTLE_NS = "client-auth"  # LoginThrottle: client authentication failures
+REGISTRATION_THROTTLE_NS = "register"  # LoginThrottle: registrations ("register:ip:", "register:acct:", ...)
+SMS_OTP_NS = sms_otp.DEFAULT_NAMESPACE  # levels.authenticators.sms_otp.SmsOtp: codes and send limits
+PASSKEY = passkey.KEY_PREFIX  # levels.authenticators.passkey.Passkeys: WebAuthn challenges
+
 
 KINDS: tuple[KeyKind, ...] = (
     KeyKind(SESSION, "SSO session copies"),
@@ -61,12 +65,11 @@ KINDS: tuple[KeyKind, ...] = (
     KeyKind(REGISTRATION_NOTICE, "registration notices"),
     KeyKind(RECOVERY, "pending password resets"),
     KeyKind(TOTP_PENDING, "authenticator apps being enrolled"),
-    KeyKind(LOGIN_THROTTLE, "sign-in failure counters", opaque_ids=False),
-    KeyKind(CLIENT_AUTH_THROTTLE, "client authentication failure counters", opaque_ids=False),
-    KeyKind(REGISTRATION_THROTTLE + "ip:", "registration counters per address"),
-    KeyKind(REGISTRATION_THROTTLE + "acip:", "registration counters per account and address"),
-    KeyKind(REGISTRATION_THROTTLE + "acct:", "registration counters per account"),
-    KeyKind(REGISTRATION_THROTTLE + "dev:", "registration counters per device"),
-    KeyKind(SMS_OTP, "SMS one-time codes", opaque_ids=False),
+    KeyKind(LOGIN_THROTTLE_NS + ":", "sign-in failure counters", opaque_ids=False),
+    KeyKind(CLIENT_AUTH_THROTTLE_NS + ":", "client authentication failure counters", opaque_ids=False),
+    # Beside "register:" + an opaque id: listed by counter, so the check sees they cannot meet.
+    *(KeyKind(f"{REGISTRATION_THROTTLE_NS}:{c}:", "registration failure counters", opaque_ids=False)
+      for c in throttle.COUNTERS),
+    KeyKind(SMS_OTP_NS + ":", "SMS one-time codes and send limits", opaque_ids=False),
     KeyKind(PASSKEY, "passkey challenges", opaque_ids=False),
 )

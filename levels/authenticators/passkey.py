@@ -349,12 +349,16 @@ class Passkeys:
         return challenge
 
 
+# The store keys of pending challenges: one per person enrolling, one per sign-in attempt.
+KEY_PREFIX = "passkey:"
+
+
 def _register_key(person_id: str) -> str:
-    return f"passkey:register:{person_id}"
+    return f"{KEY_PREFIX}register:{person_id}"
 
 
 def _authenticate_key(handle: str) -> str:
-    return f"passkey:authenticate:{handle}"
+    return f"{KEY_PREFIX}authenticate:{handle}"
 
 
 def _descriptor(credential: PasskeyCredential) -> PublicKeyCredentialDescriptor:
