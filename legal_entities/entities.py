@@ -37,6 +37,7 @@ from legal_entities.rules import (
     may_act,
 )
 from legal_entities.store_sql import EntityRow, RepresentationRow
+from levels.clock import utcnow
 from levels.national_code import InvalidNationalCode, is_valid_national_code
 
 __all__ = [
@@ -125,7 +126,7 @@ class _Ended:
 class LegalEntities:
     """Legal entities and their representations, stored in the `legal_entities` and `representations` tables."""
 
-    def __init__(self, engine: Engine, audit: Audit, clock: Clock = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, engine: Engine, audit: Audit, clock: Clock = utcnow) -> None:
         self._engine = engine
         self._audit = audit
         self._clock = clock

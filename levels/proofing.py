@@ -30,11 +30,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from levels.clock import Clock, utcnow
 from levels.national_code import is_valid_national_code
 from levels.people import Person, UnknownPerson
 from levels.store_sql import Base
 
-Clock = Callable[[], datetime]
 Audit = Callable[[str, Mapping[str, object]], None]
 
 TRUST_FRAMEWORK = "ir_civil_registry"
@@ -256,7 +256,7 @@ class ProofingService:
         registry: CivilRegistry,
         mobiles: MobileOwnership,
         audit: Audit,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         self._people = people
         self._records = records

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, database_error
 from idp.cli.output import fail as _fail
+from levels.clock import utcnow
 from levels.national_code import InvalidNationalCode, parse_national_code
 from levels.people import PersonExists, SqlPersonStore, UnknownPerson, new_person
 from levels.proofing import InvalidDocument, ProofingRecordStore, ProofingService
@@ -56,7 +57,7 @@ class PeopleContext:
     # The import writes the people table in bulk, below the one-person-at-a-time store.
     engine: Engine
     audit: Callable[[str, Mapping[str, object]], None]
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Callable[[], datetime] = utcnow
 
 
 class ImportFormat(StrEnum):

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, bindparam, delete
 
 from idp.storage.database import insert_new
 from idp.storage.tables import UsedClientAssertionRow
+from levels.clock import utcnow
 
 _T = UsedClientAssertionRow.__table__
 _PRUNE = delete(_T).where(_T.c.expires_at <= bindparam("now"))
@@ -42,7 +43,7 @@ class UsedAssertions(Protocol):
 class SqlUsedAssertions:
     """Used assertion ids in the `used_client_assertions` table (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._insert = insert_new(engine, _T, "key").returning(_T.c.key)
         self._clock = clock

@@ -17,6 +17,7 @@ from typing import Protocol
 from sqlalchemy import Engine, bindparam, insert, select, update
 
 from idp.storage.tables import RefreshTokenRow
+from levels.clock import utcnow
 from levels.store_sql import PersonRow
 
 
@@ -55,7 +56,7 @@ class RefreshToken:
         return self.revoked_at is not None or self.used_at is not None
 
     def is_expired(self) -> bool:
-        return _aware(self.expires_at) <= datetime.now(UTC)
+        return _aware(self.expires_at) <= utcnow()
 
 
 def _aware(value: datetime) -> datetime:
@@ -164,7 +165,7 @@ _CLIENT_JTIS = select(_table.c.access_jti).where(
 
 
 class SqlRefreshTokenStore:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
 

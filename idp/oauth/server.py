@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import orjson
 from authlib.oauth2 import AuthorizationServer
@@ -30,6 +29,7 @@ from idp.oauth.refresh_tokens import RefreshToken, RefreshTokenStore
 from idp.oauth.tokens import TokenIssuer
 from idp.signin.acting import EntityAccess
 from idp.storage.store import Store, StoreUnavailable
+from levels.clock import utcnow
 from levels.people import PersonStore
 from levels.proofing import ProofingRecordStore
 from levels.throttle import LoginThrottle, TooManyAttempts
@@ -123,7 +123,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         if refresh is not None and refresh.auth.get("legal_entity") is not None and refresh.revoked_at is None \
                 and not self.entity_access.token_claim_holds(refresh.auth["legal_entity"]):
             # Issued for a legal entity whose mandate has ended: as good as revoked.
-            refresh = replace(refresh, revoked_at=datetime.now(UTC))
+            refresh = replace(refresh, revoked_at=utcnow())
         return refresh
 
 

@@ -36,6 +36,7 @@ import httpx
 from sqlalchemy import Engine, insert, select, update
 
 from idp.storage.tables import LogoutDeliveryRow
+from levels.clock import utcnow
 
 if TYPE_CHECKING:
     from clients.models import Client
@@ -68,8 +69,6 @@ _T = LogoutDeliveryRow
 _table = LogoutDeliveryRow.__table__
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:

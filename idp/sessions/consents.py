@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from clients.models import Client
 from idp.storage.tables import ConsentRow
+from levels.clock import utcnow
 
 __all__ = ["VERIFIED_CLAIMS", "Consent", "ConsentStore", "SqlConsentStore", "needs_consent"]
 
@@ -26,10 +27,6 @@ VERIFIED_CLAIMS = "verified_claims"
 
 _TABLE = ConsentRow.__table__
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +62,7 @@ class ConsentStore(Protocol):
 class SqlConsentStore:
     """Consents in the `consents` table (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = _utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
         self._clock = clock
 

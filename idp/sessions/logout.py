@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 from clients.registry import ClientRegistry
@@ -23,6 +23,7 @@ from idp.oauth.tokens import TokenIssuer
 from idp.sessions.backchannel import LogoutOutbox
 from idp.sessions.register import SessionRecord, SessionRegister
 from idp.storage.store import Store, StoreUnavailable
+from levels.clock import utcnow
 
 log = logging.getLogger("idp")
 
@@ -38,7 +39,7 @@ class SingleLogout:
     def __init__(
         self, *, store: Store, register: SessionRegister, grants: Grants,
         issuer: TokenIssuer, outbox: LogoutOutbox, clients: ClientRegistry, audit: AuditLog,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._register = register

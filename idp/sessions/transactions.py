@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from idp.storage.keys import ACTING_CHOICE, CONSENT_MARK, LOGIN_TRANSACTION, STEP_UP_SMS
 from idp.storage.records import JsonRecords, Marks
@@ -23,7 +24,7 @@ class LoginTransaction:
         return next((v for k, v in self.params if k == name), None)
 
 
-class _Stored(JsonRecords[list[object]]):
+class _Stored(JsonRecords[list[Any]]):
     prefix = LOGIN_TRANSACTION
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from idp.sessions.transactions import ActingChoices
 from idp.storage.store import Store
 from legal_entities.entities import LegalEntities
 from legal_entities.models import Mandate
 from legal_entities.rules import entity_claim, may_act, powers_for_request
+from levels.clock import utcnow
 
 SCOPE = "legal_entity"
 SELF = "self"  # the choice "Myself": the person acts in their own name
@@ -41,7 +42,7 @@ class Acting:
 class EntityAccess:
     def __init__(
         self, entities: LegalEntities, client_services: Callable[[str], frozenset[str]], store: Store, *,
-        choice_ttl: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        choice_ttl: int, clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.entities = entities
         self._client_services = client_services

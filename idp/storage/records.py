@@ -8,7 +8,7 @@ it cannot reach another kind's keys either.
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, TypeGuard, TypeVar
 
 import orjson
 
@@ -19,8 +19,8 @@ T = TypeVar("T")
 MAX_ID = 128
 
 
-def valid_id(record_id: str | None) -> bool:
-    return bool(record_id) and len(record_id) <= MAX_ID and ":" not in record_id  # type: ignore[arg-type]
+def valid_id(record_id: str | None) -> TypeGuard[str]:
+    return record_id is not None and 0 < len(record_id) <= MAX_ID and ":" not in record_id
 
 
 class Records(Generic[T]):
@@ -54,14 +54,14 @@ class Records(Generic[T]):
     def get(self, record_id: str | None) -> T | None:
         if not valid_id(record_id):
             return None
-        raw = self._store.get(self.prefix + record_id)  # type: ignore[operator]
+        raw = self._store.get(self.prefix + record_id)
         return None if raw is None else self.decode(raw)
 
     def take(self, record_id: str | None) -> T | None:
         """Read and delete atomically: of concurrent callers only one gets the record."""
         if not valid_id(record_id):
             return None
-        raw = self._store.take(self.prefix + record_id)  # type: ignore[operator]
+        raw = self._store.take(self.prefix + record_id)
         return None if raw is None else self.decode(raw)
 
     def delete(self, record_id: str) -> None:

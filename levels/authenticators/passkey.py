@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -58,9 +57,8 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from levels.clock import Clock, utcnow
 from levels.store_sql import Base
-
-Clock = Callable[[], datetime]
 
 ALGORITHMS = [
     COSEAlgorithmIdentifier.ECDSA_SHA_256,
@@ -71,10 +69,6 @@ MAX_NAME_LENGTH = 100
 _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 # WebAuthn caps credential ids at 1023 bytes, which is 1364 characters of unpadded base64url.
 MAX_CREDENTIAL_ID_LENGTH = 1364
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class PasskeyError(Exception):

@@ -247,3 +247,15 @@ def test_parse_import_row_names_the_bad_field(change, message):
 def test_check_import_fields(names, message):
     with pytest.raises(InvalidImportRow, match=message):
         check_import_fields(names)
+
+
+@pytest.mark.parametrize("password", ["k7#Lq!z2", "رمزعبور۱", "x" * 1024])
+def test_check_new_password_accepts_any_script_up_to_the_limit(password):
+    check_new_password(password)
+
+
+@pytest.mark.parametrize("password", ["", "1234567", "رمزعبور", "x" * 1025])
+def test_check_new_password_rejects_by_length(password):
+    with pytest.raises(WeakPassword) as info:
+        check_new_password(password)
+    assert isinstance(info.value, ValueError)
