@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clients.models import Client, plain_fields
+from clients.registry import utcnow
 from clients.store import ClientExists, UnknownClient
 
 
@@ -111,7 +112,7 @@ class SqlClientStore:
 
 
 def _to_row(client: Client) -> dict[str, object]:
-    now = datetime.now(UTC)
+    now = utcnow()
     return {
         **plain_fields(client),
         "secret_hash": client.secret_hash,

@@ -12,16 +12,17 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
-from clients.services import SqlServiceStore
+from clients.services import ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
 from idp.oauth.access_tokens import AccessTokenReader
-from idp.oauth.one_time_ids import UsedAssertions
-from idp.oauth.refresh_tokens import SqlRefreshTokenStore
-from idp.oauth.revocations import AccessTokenRevocations
+from idp.oauth.grant_revocation import Grants
+from idp.oauth.one_time_ids import SqlUsedAssertions, UsedAssertions
+from idp.oauth.refresh_tokens import RefreshTokenStore, SqlRefreshTokenStore
+from idp.oauth.revocations import AccessTokenRevocations, SqlAccessTokenRevocations
 from idp.oauth.server import IdpAuthorizationServer
 from idp.oauth.tokens import TokenIssuer, TokenLifetimes
-from idp.sessions.consents import ConsentStore
+from idp.sessions.consents import ConsentStore, SqlConsentStore
 from idp.sessions.delivery import LogoutDeliverer, make_backchannel
 from idp.sessions.logout import SingleLogout
 from idp.sessions.outbox import LogoutOutbox
@@ -32,6 +33,7 @@ from idp.settings import Settings
 from idp.signin.acting import EntityAccess
 from idp.signin.factors import FactorDeps, FactorPage, Factors, make_factors
 from idp.storage.database import make_engine
+from idp.storage.keys import CLIENT_AUTH_THROTTLE_NS
 from idp.storage.store import MemoryStore, Store
 from idp.web.cookies import Cookies
 from idp.web.csrf import CsrfTokens
@@ -48,11 +50,11 @@ from levels.authenticators.passkey_sql import SqlPasskeyStore
 from levels.authenticators.password import Passwords
 from levels.authenticators.sms_otp import SmsOtp
 from levels.authenticators.totp import Totp
-from levels.credentials_sql import SqlCredentialStore
+from levels.credentials_sql import CredentialStore, SqlCredentialStore
 from levels.level import Level
-from levels.people import SqlPersonStore
+from levels.people import PersonStore, SqlPersonStore
 from levels.policy import LevelRule, Policy
-from levels.proofing import ProofingService, SimulatedRegistry
+from levels.proofing import ProofingRecordStore, ProofingService, SimulatedRegistry
 from levels.proofing_sql import SqlProofingStore
 from levels.sms import HttpSmsGateway, OutboxGateway, SmsGateway
 from levels.throttle import LoginThrottle
@@ -118,7 +120,7 @@ def make_client_throttle(settings: Settings, store: Store, secret: bytes) -> Log
     # No per-client limit: it would let anyone stop a portal by sending wrong secrets in its name.
     return LoginThrottle(
         store, per_ip=settings.client_auth_failures_per_ip, per_account_ip=settings.client_auth_failures_per_client_ip,
-        window=settings.client_auth_failure_window, secret=secret, namespace="client-auth",
+        window=settings.client_auth_failure_window, secret=secret, namespace=CLIENT_AUTH_THROTTLE_NS,
     )
 
 
@@ -139,7 +141,7 @@ class Services:
     store: Store
     keyring: KeyRing
     clients: ClientRegistry
-    people: SqlPersonStore
+    people: PersonStore
     passwords: Passwords
     throttle: LoginThrottle
     device_cookies: DeviceCookies
@@ -147,20 +149,21 @@ class Services:
     transactions: LoginTransactions
     issuer: TokenIssuer
     access_tokens: AccessTokenReader
-    refresh_tokens: SqlRefreshTokenStore
+    refresh_tokens: RefreshTokenStore
+    grants: Grants
     audit: AuditLog
     server: IdpAuthorizationServer
     pages: Pages
     policy: Policy
-    services: SqlServiceStore
+    services: ServiceStore
     sms_otp: SmsOtp
     totp: Totp
-    credentials: SqlCredentialStore
+    credentials: CredentialStore
     passkeys: Passkeys
     factors: Factors  # the authenticators by method, with their page glue (idp.signin.factors)
     recovery_key: bytes
     proofing: ProofingService
-    proofing_records: SqlProofingStore
+    proofing_records: ProofingRecordStore
     acting: EntityAccess
     consents: ConsentStore
     logout: SingleLogout
@@ -199,10 +202,11 @@ class Services:
         refresh_tokens = SqlRefreshTokenStore(engine)
         # A revoked token id is kept as long as an access token lives; a session's sid also as long
         # as a code issued just before the session ended can still be exchanged for tokens.
-        revocations = AccessTokenRevocations(
+        revocations = SqlAccessTokenRevocations(
             engine, store, token_horizon=settings.access_token_ttl + 60,
             session_horizon=settings.access_token_ttl + settings.code_ttl + 60)
-        used_assertions = UsedAssertions(engine)
+        used_assertions = SqlUsedAssertions(engine)
+        grants = Grants(refresh_tokens, revocations, audit)
         issuer = TokenIssuer(
             issuer=settings.issuer, keyring=keyring, refresh_tokens=refresh_tokens, revocations=revocations,
             lifetimes=TokenLifetimes(settings.access_token_ttl, settings.id_token_ttl, settings.refresh_token_ttl),
@@ -217,7 +221,7 @@ class Services:
         access_tokens = AccessTokenReader(keyring, issuer, acting.token_claim_holds)
         server = IdpAuthorizationServer(
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
-            access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
+            grants=grants, access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
             token_endpoint=settings.endpoint("/token"),
             client_throttle=make_client_throttle(settings, store, _derive(kek, b"idp client throttle v1")),
             proofing_records=SqlProofingStore(engine), entity_access=acting,
@@ -225,7 +229,7 @@ class Services:
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
         register = SqlSessionRegister(engine)
-        logout = SingleLogout(store=store, register=register, refresh_tokens=refresh_tokens, issuer=issuer,
+        logout = SingleLogout(store=store, register=register, grants=grants, issuer=issuer,
                               outbox=outbox, clients=clients, audit=audit)
         totp_cipher = KeyEncryptor(_derive(kek, b"idp totp secrets v1"))
         host = urlsplit(settings.issuer).hostname or "localhost"
@@ -245,7 +249,7 @@ class Services:
         ), extra_factors)
         return cls(
             policy=make_policy(settings, factors.authenticators),
-            services=service_store, acting=acting, consents=ConsentStore(engine),
+            services=service_store, acting=acting, consents=SqlConsentStore(engine),
             sms_otp=sms_otp, totp=totp, credentials=credentials, passkeys=passkeys,
             factors=factors, recovery_key=recovery_key,
             proofing=make_proofing(settings, engine, audit.sink("web")),
@@ -266,7 +270,7 @@ class Services:
             logout=logout, outbox=outbox, deliverer=deliverer, revocations=revocations,
             used_assertions=used_assertions,
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
-            issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, audit=audit,
+            issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
             server=server,
             pages=Pages(csrf=CsrfTokens(_derive(kek, b"idp csrf v1")), default_locale=settings.default_locale,
                         cookies=cookies),

@@ -6,8 +6,8 @@ from keys.errors import (
     KeyDecryptionError,
     KeysError,
     KeyStoreConflict,
+    KeyStoreUnavailable,
     NoActiveKey,
-    StoreUnavailable,
     UnknownKey,
     UnsupportedAlgorithm,
 )
@@ -23,7 +23,7 @@ __all__ = [
     "KeysError",
     "NoActiveKey",
     "SigningKey",
-    "StoreUnavailable",
+    "KeyStoreUnavailable",
     "UnknownKey",
     "UnsupportedAlgorithm",
 ]

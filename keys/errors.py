@@ -36,5 +36,7 @@ class KeyStoreConflict(KeysError):
     state that is no longer what the caller expected). Re-read and plan again."""
 
 
-class StoreUnavailable(KeysError):
-    """The durable key store could not be reached."""
+class KeyStoreUnavailable(KeysError):
+    """The durable key store could not be reached. A domain error like the others (`keys` never
+    imports `idp`): the command line prints it, and the key ring keeps the keys it holds. It is not
+    `idp.storage.store.StoreUnavailable`, which is the ephemeral store."""

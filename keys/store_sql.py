@@ -11,7 +11,7 @@ from sqlalchemy import JSON, DateTime, Engine, Index, LargeBinary, String, selec
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from keys.errors import KeyStoreConflict, StoreUnavailable, UnknownKey
+from keys.errors import KeyStoreConflict, KeyStoreUnavailable, UnknownKey
 from keys.models import KeyState, SigningKey, check_alg
 from keys.rotation import Transition
 from keys.store import StoredKey
@@ -90,7 +90,7 @@ class SqlKeyStore:
         except IntegrityError as exc:
             raise KeyStoreConflict(f"another writer changed the signing keys: {exc.orig}") from None
         except DBAPIError as exc:
-            raise StoreUnavailable(str(exc.orig)) from None
+            raise KeyStoreUnavailable(str(exc.orig)) from None
 
 
 def _transition(session: Session, kid: str, state: KeyState, at: datetime, expected: KeyState | None) -> None:

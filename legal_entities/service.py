@@ -7,9 +7,9 @@ input `legal_entities.checks`, the registry import `legal_entities.registry_impo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from legal_entities import audit
 from legal_entities.audit import Audit
@@ -42,6 +42,7 @@ from legal_entities.models import (
 from legal_entities.registry_import import import_records, skipped_officers
 from legal_entities.rules import can_delegate, check_delegation, grantor_order
 from legal_entities.store import EntitiesTransaction, LegalEntitiesStore
+from levels.clock import Clock, utcnow
 from levels.national_code import InvalidNationalCode, is_valid_national_code
 
 __all__ = [
@@ -54,13 +55,13 @@ __all__ = [
     "UnknownRepresentation",
 ]
 
-Clock = Callable[[], datetime]
+
 
 
 class LegalEntities:
     """Legal entities and their representations, kept in a `LegalEntitiesStore`."""
 
-    def __init__(self, store: LegalEntitiesStore, audit: Audit, clock: Clock = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, store: LegalEntitiesStore, audit: Audit, clock: Clock = utcnow) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock

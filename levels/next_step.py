@@ -116,7 +116,8 @@ class Snapshot:
     entity_chosen: bool = False  # someone (or "myself") chosen, under a mandate that still holds
     entity_options: Callable[[], bool] = _no  # is there anyone to act for?
     consent_needed: Callable[[], bool] = _no  # must the person still allow the client?
-    preference: Mapping[str, int] = field(default_factory=lambda: _PREFERENCE)  # method -> rank, lower asked first (unranked last)
+    # Method -> rank, lower asked first (unranked last): the authenticator registry's ranks.
+    preference: Mapping[str, int] = field(default_factory=lambda: _PREFERENCE)
 
 
 def next_step(policy: Policy, s: Snapshot) -> Step:

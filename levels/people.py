@@ -106,6 +106,11 @@ class PersonStore(Protocol):
         """Return the person's password hash, or None if they have no password (or do not exist)."""
         ...
 
+    def set_mobile(self, person_id: str, mobile: str | None, verified: bool) -> None:
+        """Replace the person's mobile number (E.164) and whether it was proven; raise `UnknownPerson`
+        if there is no such person."""
+        ...
+
 
 _PEOPLE = PersonRow.__table__
 _PASSWORDS = PasswordCredentialRow.__table__

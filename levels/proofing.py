@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from levels.clock import Clock, utcnow
 from levels.iranian_input import is_valid_national_code, normalize_name
 from levels.people import Person, UnknownPerson
 
-Clock = Callable[[], datetime]
 Audit = Callable[[str, Mapping[str, object]], None]
 
 TRUST_FRAMEWORK = "ir_civil_registry"
@@ -174,7 +174,7 @@ class ProofingService:
         registry: CivilRegistry,
         mobiles: MobileOwnership,
         audit: Audit,
-        clock: Clock = lambda: datetime.now(UTC),
+        clock: Clock = utcnow,
     ) -> None:
         self._people = people
         self._records = records

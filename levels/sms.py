@@ -17,6 +17,8 @@ from typing import Protocol
 
 import httpx
 
+from levels.clock import utcnow
+
 log = logging.getLogger(__name__)
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -56,7 +58,7 @@ class OutboxGateway:
     owner only, since it holds live sign-in codes.
     """
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, path: Path, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._path = path
         self._clock = clock
         self._lock = threading.Lock()

@@ -63,6 +63,18 @@ class TooManyAttempts(Exception):
         self.resets_in = resets_in
 
 
+# The store keys a throttle writes: "<namespace>:<counter>:<hash>", and beside a counter that
+# reached its limit (or its slow-down) a key that lives as long as the block ("...:blocked", "...:wait").
+PER_PLACE = "ip"
+PER_ACCOUNT_AT_PLACE = "acip"
+PER_ACCOUNT = "acct"
+PER_DEVICE = "dev"
+COUNTERS = (PER_PLACE, PER_ACCOUNT_AT_PLACE, PER_ACCOUNT, PER_DEVICE)
+BLOCKED = ":blocked"
+WAIT = ":wait"
+DEFAULT_NAMESPACE = "throttle"
+
+
 @functools.lru_cache(maxsize=4096)
 def place(ip: str) -> str:
     """The unit a per-IP limit counts: the address itself, but an IPv6 address's /64 network (one
@@ -100,7 +112,7 @@ class LoginThrottle:
         delay_after: int | None = None,
         first_delay: float = 1.0,
         secret: bytes = b"",
-        namespace: str = "throttle",
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         self._counter = counter
         self._per_ip = per_ip
@@ -122,11 +134,11 @@ class LoginThrottle:
         if device is not None and account is not None and self._per_device is not None:
             # A known device answers for itself alone: its failures neither use up the place's
             # allowance nor move the account towards the cap that refuses unknown devices.
-            return [(self._hashed("dev", account, device), self._per_device, True)]
-        candidates = [(self._hashed("ip", place(ip)), self._per_ip, False)]
+            return [(self._hashed(PER_DEVICE, account, device), self._per_device, True)]
+        candidates = [(self._hashed(PER_PLACE, place(ip)), self._per_ip, False)]
         if account is not None:
-            candidates.append((self._hashed("acip", account, place(ip)), self._per_account_ip, True))
-            candidates.append((self._hashed("acct", account), self._per_account, False))
+            candidates.append((self._hashed(PER_ACCOUNT_AT_PLACE, account, place(ip)), self._per_account_ip, True))
+            candidates.append((self._hashed(PER_ACCOUNT, account), self._per_account, False))
         keys = []
         for key, limit, slowed in candidates:
             if limit is not None:
@@ -141,9 +153,9 @@ class LoginThrottle:
         """
         keys = []
         for key, _, slowed in self._keys(account, ip, device):
-            keys.append(key + ":blocked")
+            keys.append(key + BLOCKED)
             if slowed:
-                keys.append(key + ":wait")
+                keys.append(key + WAIT)
         waits = [w for w in self._counter.ttl_many(keys) if w is not None]
         if waits:
             raise TooManyAttempts(resets_in=max(waits))
@@ -153,20 +165,20 @@ class LoginThrottle:
         for key, limit, slowed in self._keys(account, ip, device):
             count = self._counter.incr(key, self._window)
             if count >= limit:
-                self._counter.set(key + ":blocked", b"1", self._remaining(key))
+                self._counter.set(key + BLOCKED, b"1", self._remaining(key))
             elif slowed and self._delay_after is not None and count >= self._delay_after:
                 wait = self._first_delay * 2 ** (count - self._delay_after)
-                self._counter.set(key + ":wait", b"1", min(wait, self._remaining(key)))
+                self._counter.set(key + WAIT, b"1", min(wait, self._remaining(key)))
 
     def succeeded(self, account: str, ip: str, device: str | None = None) -> None:
         """Forget the account's failures at this place and on this device: whoever just proved
         themselves is there. The place's count and the account-wide count stand: one success says
         nothing about the other accounts tried from here, nor about guessing elsewhere."""
-        keys = [self._hashed("acip", account, place(ip))]
+        keys = [self._hashed(PER_ACCOUNT_AT_PLACE, account, place(ip))]
         if device is not None:
-            keys.append(self._hashed("dev", account, device))
+            keys.append(self._hashed(PER_DEVICE, account, device))
         for key in keys:
-            for suffix in ("", ":wait", ":blocked"):
+            for suffix in ("", WAIT, BLOCKED):
                 self._counter.delete(key + suffix)
 
     def _remaining(self, key: str) -> float:

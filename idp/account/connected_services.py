@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.account.security import SERVICES, posted_form, render_account, signed_in
+from idp.oauth.grant_revocation import OfClient
 from idp.services import Services
 from idp.signin.consent import OTHER_TEXT, SCOPE_TEXT, SERVICE_TEXT
 from idp.web.deps import PostedForm, client_ip, services
@@ -95,8 +96,7 @@ def disconnect(request: Request, form_post: PostedForm) -> Response:
         if not client_id or client_id not in {c.client_id for c in connections(svc, person.id)}:
             return _page(svc, request, person, status_code=400, error=NOT_CONNECTED)
         withdrawn = svc.consents.withdraw(person.id, client_id)
-        jtis = svc.refresh_tokens.revoke_client(person.id, client_id)
-        svc.issuer.revoke_access_tokens(jtis)
+        jtis = svc.grants.revoke_grant(OfClient(person.id, client_id), None)  # audited below
         svc.audit.record("service.disconnected", person_id=person.id, client_id=client_id, ip=ip, detail={
             "sid": session.sid, "consent_withdrawn": withdrawn, "access_tokens_revoked": len(jtis)})
         return RedirectResponse(f"{SERVICES}?done=disconnected", status_code=303)

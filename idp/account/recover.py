@@ -12,7 +12,6 @@ import secrets
 import time
 from datetime import UTC, date, datetime
 
-import orjson
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -34,6 +33,8 @@ from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
 from idp.signin.session_start import continue_signed_in
 from idp.signin.sms_codes import TOO_MANY_CODES, wait_for_code
+from idp.storage.keys import RECOVERY
+from idp.storage.records import JsonRecords
 from idp.web.deps import PostedForm, client_ip, retry_after, services
 from idp.web.pages import client_targets
 from levels.authenticators.sms_otp import ResendTooSoon
@@ -50,8 +51,22 @@ MAX_SENDS = 3
 EXPIRED_TITLE = "This password reset has expired"
 
 
-def _key(pending_id: str) -> str:
-    return f"recover:{pending_id}"
+class _Pending(JsonRecords[dict[str, str | float]]):
+    """Password resets waiting for their SMS code."""
+
+    prefix = RECOVERY
+
+    def challenge(self, pending_id: str) -> str | None:
+        """The SMS challenge the reset's code belongs to (kept beside it, under ":challenge")."""
+        raw = self._store.get(self.key(pending_id) + ":challenge")
+        return raw.decode() if raw else None
+
+    def bind(self, pending_id: str, challenge_id: str) -> None:
+        self._store.set(self.key(pending_id) + ":challenge", challenge_id.encode(), self.ttl)
+
+
+def _pending(svc: Services) -> _Pending:
+    return _Pending(svc.store, PENDING_TTL)
 
 
 def _throttle_key(national_code: str) -> str:
@@ -61,12 +76,13 @@ def _throttle_key(national_code: str) -> str:
 def _load(svc: Services, pending_id: str | None) -> dict[str, str | float] | None:
     if not pending_id or len(pending_id) > 64:
         return None
-    raw = svc.store.get(_key(pending_id))
-    return dict(orjson.loads(raw)) if raw else None
+    stored = _pending(svc).get(pending_id)
+    return dict(stored) if stored is not None else None
 
 
 def _save(svc: Services, pending_id: str, pending: dict[str, str | float]) -> None:
-    svc.store.set(_key(pending_id), orjson.dumps(pending), svc.store.ttl(_key(pending_id)) or PENDING_TTL)
+    records = _pending(svc)
+    records.put(pending_id, pending, records.expires_in(pending_id) or PENDING_TTL)
 
 
 def _send_code(svc: Services, pending_id: str, person_id: str, mobile: str, locale: str) -> None:
@@ -83,7 +99,7 @@ def _send_code(svc: Services, pending_id: str, person_id: str, mobile: str, loca
     except (TooManyAttempts, SmsDeliveryFailed) as exc:
         log.info("recovery code not sent: %s", type(exc).__name__)
         return
-    svc.store.set(_key(pending_id) + ":challenge", challenge.id.encode(), PENDING_TTL)
+    _pending(svc).bind(pending_id, challenge.id)
 
 
 def notify_password_changed(svc: Services, mobile: str, locale: str) -> None:
@@ -170,7 +186,7 @@ def recover_submit(request: Request, form_post: PostedForm) -> Response:
         "national_code": national_code, "person_id": person.id if person and matches else "",
         "tx": tx.id if tx else "", "sent_at": time.time(), "sends": 1,
     }
-    svc.store.set(_key(pending_id), orjson.dumps(pending), PENDING_TTL)
+    _pending(svc).put(pending_id, pending)
     response = RedirectResponse(f"/recover/verify?id={pending_id}", status_code=303)
     if person is not None and matches:
         response.background = BackgroundTask(_send_code, svc, pending_id, person.id, str(person.mobile), locale)
@@ -198,7 +214,7 @@ def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str,
     if int(pending["sends"]) >= MAX_SENDS:
         # No more codes for this reset: a new one can be started once it has expired.
         return retry_after(_code_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429),
-                           svc.store.ttl(_key(pending_id)) or PENDING_TTL)
+                           _pending(svc).expires_in(pending_id) or PENDING_TTL)
     pending.update(sent_at=time.time(), sends=int(pending["sends"]) + 1)
     _save(svc, pending_id, pending)
     response = _code_page(svc, request, pending_id, pending,
@@ -240,11 +256,10 @@ def verify_submit(request: Request, form_post: PostedForm) -> Response:
         return retry_after(_code_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
                                       status_code=429), exc.resets_in)
     person_id = str(pending["person_id"])
-    stored = svc.store.get(_key(pending_id) + ":challenge")
     # A mismatch checks a code against a challenge that does not exist: the same work, always False.
-    challenge_id = stored.decode() if stored else secrets.token_urlsafe(24)
+    challenge_id = _pending(svc).challenge(pending_id) or secrets.token_urlsafe(24)
     ok = svc.sms_otp.verify(challenge_id, person_id or pending_id, "recover", form.get("code", "")[:12])
-    if not ok or not person_id or svc.store.take(_key(pending_id)) is None:
+    if not ok or not person_id or _pending(svc).take(pending_id) is None:
         svc.throttle.failed(_throttle_key(national_code), ip)
         return _code_page(svc, request, pending_id, pending, error=WRONG_CODE, status_code=400)
     return _reset(svc, request, person_id, password, tx, ip)

@@ -15,7 +15,6 @@ import hmac
 import secrets
 from datetime import UTC, date, datetime
 
-import orjson
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -28,6 +27,8 @@ from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
 from idp.signin.session_start import continue_signed_in
 from idp.signin.sms_codes import TOO_MANY_CODES, wait_for_code
+from idp.storage.keys import REGISTRATION, REGISTRATION_NOTICE, REGISTRATION_THROTTLE_NS
+from idp.storage.records import JsonRecords, Marks
 from idp.web.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.web.pages import client_targets
 from levels.authenticators.sms_otp import ResendTooSoon
@@ -93,18 +94,30 @@ def _limits(svc: Services) -> LoginThrottle:
     # Its own namespace, so registrations never use up an address's sign-in attempts.
     secret = hmac.new(svc.recovery_key, b"idp registration throttle v1", hashlib.sha256).digest()
     return LoginThrottle(svc.store, per_account=REGISTRATIONS_PER_MOBILE, per_ip=REGISTRATIONS_PER_IP,
-                         window=REGISTRATION_WINDOW, secret=secret, namespace="register")
+                         window=REGISTRATION_WINDOW, secret=secret, namespace=REGISTRATION_THROTTLE_NS)
 
 
-def _key(pending_id: str) -> str:
-    return f"register:{pending_id}"
+class _Pending(JsonRecords[dict[str, str]]):
+    """Registrations waiting for their SMS code."""
+
+    prefix = REGISTRATION
+
+
+class _Notices(Marks):
+    """People told that someone tried to register their national code, once per window."""
+
+    prefix = REGISTRATION_NOTICE
+
+
+def _pending(svc: Services) -> _Pending:
+    return _Pending(svc.store, PENDING_TTL)
 
 
 def _load_pending(svc: Services, pending_id: str | None) -> dict[str, str] | None:
     if not pending_id or len(pending_id) > 64:
         return None
-    raw = svc.store.get(_key(pending_id))
-    return dict(orjson.loads(raw)) if raw else None
+    stored = _pending(svc).get(pending_id)
+    return dict(stored) if stored is not None else None
 
 
 def _links(tx: LoginTransaction | None) -> dict[str, str]:
@@ -208,7 +221,7 @@ def register_submit(request: Request, form_post: PostedForm) -> Response:
         return retry_after(_form_page(svc, request, tx, values=typed, error=NOT_SENT, status_code=503),
                            SMS_RETRY_AFTER)
     pending.update(challenge=challenge.id, hint=challenge.mobile_hint)
-    svc.store.set(_key(pending_id), orjson.dumps(pending), PENDING_TTL)
+    _pending(svc).put(pending_id, pending)
     response = RedirectResponse(f"/register/verify?id={pending_id}", status_code=303)
     if owner is not None and owner.mobile and owner.mobile_verified:
         response.background = BackgroundTask(_tell_owner, svc, owner.id, owner.mobile)
@@ -218,7 +231,7 @@ def register_submit(request: Request, form_post: PostedForm) -> Response:
 def _tell_owner(svc: Services, person_id: str, mobile: str) -> None:
     """Someone tried to register the national code of `person_id`: say so on their proven number,
     at most once per window however often it is tried (each try costs the one who tries a code)."""
-    if svc.store.add(f"register-notice:{person_id}", b"1", REGISTRATION_WINDOW):
+    if _Notices(svc.store, REGISTRATION_WINDOW).add(person_id, "1"):
         send_notice(svc.settings, mobile, REGISTRATION_ATTEMPT, svc.settings.default_locale)
 
 
@@ -247,7 +260,8 @@ def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str,
         return retry_after(_verify_page(svc, request, pending_id, pending, error=NOT_SENT, status_code=503),
                            SMS_RETRY_AFTER)
     pending["challenge"] = challenge.id
-    svc.store.set(_key(pending_id), orjson.dumps(pending), svc.store.ttl(_key(pending_id)) or 1.0)
+    records = _pending(svc)
+    records.put(pending_id, pending, records.expires_in(pending_id) or 1.0)
     return _verify_page(svc, request, pending_id, pending, notice="A new code was sent.")
 
 
@@ -276,7 +290,7 @@ def verify_submit(request: Request, form_post: PostedForm) -> Response:
     ok = svc.sms_otp.verify(pending["challenge"], pending_id, "register",
                                  form.get("code", "")[:12])
     # Taking the entry makes the code single-use even if two requests carry it at once.
-    if not ok or svc.store.take(_key(pending_id)) is None:
+    if not ok or _pending(svc).take(pending_id) is None:
         svc.throttle.failed(account, ip)
         return _verify_page(svc, request, pending_id, pending, error=WRONG_CODE, status_code=400)
     svc.throttle.succeeded(account, ip)

@@ -43,6 +43,7 @@ COMPANIES = "/account/companies"
 ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, SECURITY, SESSIONS, SERVICES, HISTORY, COMPANIES})
 _PENDING_TTL = 600
 
+
 PASSWORD_CHANGED = "Your password was changed. You were signed out on your other devices."
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, database_error
 from idp.cli.output import fail as _fail
+from levels.clock import utcnow
 from levels.iranian_input import (
     InvalidMobile,
     InvalidNationalCode,
@@ -45,7 +46,7 @@ class PeopleContext:
     records: ProofingRecordStore
     imports: PeopleImportStore
     audit: Callable[[str, Mapping[str, object]], None]
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    clock: Callable[[], datetime] = utcnow
 
 
 class ImportFormat(StrEnum):

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, bindparam, delete
 
 from idp.storage.database import insert_new
 from idp.storage.tables import UsedClientAssertionRow
+from levels.clock import utcnow
 
 _T = UsedClientAssertionRow.__table__
 _PRUNE = delete(_T).where(_T.c.expires_at <= bindparam("now"))
@@ -26,8 +28,22 @@ def _key(client_id: str, jti: str) -> str:
     return hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
 
 
-class UsedAssertions:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+class UsedAssertions(Protocol):
+    """Client-assertion ids already presented, each claimable once."""
+
+    def claim(self, client_id: str, jti: str, until: float) -> bool:
+        """True if this is the first use of `jti` by the client; remembered until `until` (epoch seconds)."""
+        ...
+
+    def prune(self) -> int:
+        """Forget ids of assertions that have expired; returns how many."""
+        ...
+
+
+class SqlUsedAssertions:
+    """Used assertion ids in the `used_client_assertions` table (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._insert = insert_new(engine, _T, "key").returning(_T.c.key)
         self._clock = clock

@@ -12,10 +12,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 
 from idp.storage.tables import RefreshTokenRow
+from levels.clock import utcnow
 from levels.store_sql import PersonRow
 
 
@@ -54,7 +56,7 @@ class RefreshToken:
         return self.revoked_at is not None or self.used_at is not None
 
     def is_expired(self) -> bool:
-        return _aware(self.expires_at) <= datetime.now(UTC)
+        return _aware(self.expires_at) <= utcnow()
 
 
 def _aware(value: datetime) -> datetime:
@@ -74,6 +76,56 @@ def _from_row(row: RefreshTokenRow) -> RefreshToken:
 
 class AlreadyUsed(Exception):
     """The refresh token being rotated was used before: a replay or a lost race."""
+
+
+# Which refresh tokens to revoke: the three ways a grant ends.
+@dataclass(frozen=True, slots=True)
+class Family:
+    """Everything descended from one authorization code (a revoked, replayed or orphaned grant)."""
+
+    family_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfSession:
+    """Every token issued in one SSO session (the session ended)."""
+
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfClient:
+    """Every token one client holds for one person (the person disconnected the service)."""
+
+    person_id: str
+    client_id: str
+
+
+GrantSet = Family | OfSession | OfClient
+
+
+class RefreshTokenStore(Protocol):
+    """Durable refresh tokens, stored only as hashes; `SqlRefreshTokenStore` on SQLite or PostgreSQL."""
+
+    def issue(
+        self, *, family_id: str, client_id: str, person_id: str, session_id: str | None, scope: str,
+        auth: dict[str, object], access_jti: str | None, ttl: int, replaces: str | None = None,
+    ) -> str:
+        """Store a new token and return it. With `replaces` (a token hash), that token is marked used
+        atomically with the insert; if it already was, nothing is stored and `AlreadyUsed` is raised."""
+        ...
+
+    def find(self, token: str) -> RefreshToken | None:
+        """The token, revoked or used or not, with whether its person is active; None if unknown."""
+        ...
+
+    def revoke(self, grants: GrantSet) -> list[str]:
+        """Revoke every token of `grants`; return the ids of the access tokens issued alongside them."""
+        ...
+
+    def clients_of(self, person_id: str) -> dict[str, datetime]:
+        """Clients holding a live refresh token for the person, with when the newest was issued."""
+        ...
 
 
 _table = RefreshTokenRow.__table__
@@ -113,7 +165,7 @@ _CLIENT_JTIS = select(_table.c.access_jti).where(
 
 
 class SqlRefreshTokenStore:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
 
@@ -141,27 +193,19 @@ class SqlRefreshTokenStore:
             row = conn.execute(_FIND, {"token_hash": hash_token(token)}).first()
         return _from_row(row) if row else None  # type: ignore[arg-type]
 
-    def revoke_family(self, family_id: str) -> list[str]:
-        """Revoke every token of the family; return the access-token ids issued alongside them."""
+    def revoke(self, grants: GrantSet) -> list[str]:
+        """Revoke every token of `grants`; return the access-token ids issued alongside them."""
+        match grants:
+            case Family(family_id):
+                revoke, jtis, params = _REVOKE_FAMILY, _FAMILY_JTIS, {"family": family_id}
+            case OfSession(sid):
+                revoke, jtis, params = _REVOKE_SESSION, _SESSION_JTIS, {"sid": sid}
+            case OfClient(person_id, client_id):
+                revoke, jtis, params = _REVOKE_CLIENT, _CLIENT_JTIS, {"person": person_id, "client": client_id}
         with self._engine.begin() as conn:
-            conn.execute(_REVOKE_FAMILY, {"family": family_id, "now": self._clock()})
-            jtis = conn.execute(_FAMILY_JTIS, {"family": family_id}).scalars().all()
-        return [j for j in jtis if j]
-
-    def revoke_session(self, session_id: str) -> list[str]:
-        """Revoke every token issued in the SSO session (it ended); return their access-token ids."""
-        with self._engine.begin() as conn:
-            conn.execute(_REVOKE_SESSION, {"sid": session_id, "now": self._clock()})
-            jtis = conn.execute(_SESSION_JTIS, {"sid": session_id}).scalars().all()
-        return [j for j in jtis if j]
-
-    def revoke_client(self, person_id: str, client_id: str) -> list[str]:
-        """Revoke every token the client holds for the person (the person disconnected the service)."""
-        params = {"person": person_id, "client": client_id}
-        with self._engine.begin() as conn:
-            conn.execute(_REVOKE_CLIENT, {**params, "now": self._clock()})
-            jtis = conn.execute(_CLIENT_JTIS, params).scalars().all()
-        return [j for j in jtis if j]
+            conn.execute(revoke, {**params, "now": self._clock()})
+            found = conn.execute(jtis, params).scalars().all()
+        return [j for j in found if j]
 
     def clients_of(self, person_id: str) -> dict[str, datetime]:
         """Clients holding a live refresh token for the person, with when the newest was issued."""

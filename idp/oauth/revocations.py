@@ -18,10 +18,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, bindparam, delete, select
 
 from idp.storage.database import insert_new
+from idp.storage.keys import REVOKED
 from idp.storage.store import Store, StoreUnavailable
 from idp.storage.tables import AccessTokenRevocationRow
 
@@ -30,7 +32,16 @@ log = logging.getLogger("idp.oauth.revocations")
 _T = AccessTokenRevocationRow.__table__
 _FIND = select(_T.c.expires_at).where(_T.c.key.in_(bindparam("keys", expanding=True))).limit(1)
 _PRUNE = delete(_T).where(_T.c.expires_at <= bindparam("now"))
-_MARK = "revoked:"
+_MARK = REVOKED  # in the store, before the durable key: "revoked:jti:<jti>", "revoked:sid:<sid>"
+
+
+# The durable keys: one access token, or every access token of one session.
+def _jti_key(jti: str) -> str:
+    return f"jti:{jti}"
+
+
+def _sid_key(sid: str) -> str:
+    return f"sid:{sid}"
 
 
 def _aware(value: datetime) -> datetime:
@@ -38,7 +49,29 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class AccessTokenRevocations:
+class AccessTokenRevocations(Protocol):
+    """Revoked access tokens and ended sessions, durable and shared by every instance."""
+
+    def revoke(self, jtis: Iterable[str] = (), *, sid: str | None = None) -> None:
+        """Revoke these access tokens and, with `sid`, every access token of that session; durable on return."""
+        ...
+
+    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
+        """Is the access token `jti` (issued in session `sid`, if any) revoked?"""
+        ...
+
+    def session_revoked(self, sid: str) -> bool:
+        """Has the session ended, so that no token may be issued in it any more?"""
+        ...
+
+    def prune(self) -> int:
+        """Forget revocations of tokens that have all expired; returns how many."""
+        ...
+
+
+class SqlAccessTokenRevocations:
+    """Revocations in the `access_token_revocations` table, with a mark per key in the ephemeral store."""
+
     def __init__(
         self, engine: Engine, store: Store, *, token_horizon: float, session_horizon: float,
         clock: Callable[[], float] = time.time,
@@ -56,9 +89,9 @@ class AccessTokenRevocations:
     def revoke(self, jtis: Iterable[str] = (), *, sid: str | None = None) -> None:
         """Revoke these access tokens and, with `sid`, every access token of that session."""
         now = self._clock()
-        rows = [(f"jti:{jti}", now + self._token_horizon) for jti in dict.fromkeys(jtis) if jti]
+        rows = [(_jti_key(jti), now + self._token_horizon) for jti in dict.fromkeys(jtis) if jti]
         if sid:
-            rows.append((f"sid:{sid}", now + self._session_horizon))
+            rows.append((_sid_key(sid), now + self._session_horizon))
         if not rows:
             return
         with self._engine.begin() as conn:
@@ -72,11 +105,11 @@ class AccessTokenRevocations:
             log.warning("revocation recorded, store copy not written: %s", exc)
 
     def is_revoked(self, jti: str, sid: str | None = None) -> bool:
-        return self._any([f"jti:{jti}"] + ([f"sid:{sid}"] if sid else []))
+        return self._any([_jti_key(jti)] + ([_sid_key(sid)] if sid else []))
 
     def session_revoked(self, sid: str) -> bool:
         """Has the session ended, so that no token may be issued in it any more?"""
-        return self._any([f"sid:{sid}"])
+        return self._any([_sid_key(sid)])
 
     def _any(self, keys: list[str]) -> bool:
         try:

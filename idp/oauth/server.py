@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import orjson
 from authlib.oauth2 import AuthorizationServer
@@ -18,18 +17,21 @@ from clients.registry import ClientRegistry
 from idp.audit import AuditLog
 from idp.errors import ClientAuthenticationThrottled, InvalidClientError
 from idp.oauth.access_tokens import AccessToken, AccessTokenReader
+from idp.oauth.codes import CodeRecords
+from idp.oauth.grant_revocation import Family, Grants
 from idp.oauth.grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
 from idp.oauth.grants.basic_auth import authenticate_client_secret_basic, basic_credentials
 from idp.oauth.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.oauth.grants.client_credentials import ClientCredentialsGrant
 from idp.oauth.grants.refresh_token import RefreshTokenGrant
 from idp.oauth.one_time_ids import UsedAssertions
-from idp.oauth.refresh_tokens import RefreshToken, SqlRefreshTokenStore
+from idp.oauth.refresh_tokens import RefreshToken, RefreshTokenStore
 from idp.oauth.tokens import TokenIssuer
 from idp.signin.acting import EntityAccess
 from idp.storage.store import Store, StoreUnavailable
-from levels.people import SqlPersonStore
-from levels.proofing_sql import SqlProofingStore
+from levels.clock import utcnow
+from levels.people import PersonStore
+from levels.proofing import ProofingRecordStore
 from levels.throttle import LoginThrottle, TooManyAttempts
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -37,9 +39,9 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 class IdpAuthorizationServer(AuthorizationServer):
     def __init__(
-        self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: SqlPersonStore,
-        refresh_tokens: SqlRefreshTokenStore, access_tokens: AccessTokenReader, audit: AuditLog,
-        code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: SqlProofingStore,
+        self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: PersonStore,
+        refresh_tokens: RefreshTokenStore, grants: Grants, access_tokens: AccessTokenReader, audit: AuditLog,
+        code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: ProofingRecordStore,
         entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
     ) -> None:
         super().__init__()
@@ -48,9 +50,11 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.store = store
         self.people = people
         self.refresh_tokens = refresh_tokens
+        self.grants = grants
         self.access_tokens = access_tokens
         self.audit = audit
         self.code_ttl = code_ttl
+        self.codes = CodeRecords(store, ttl=code_ttl, remember_used=issuer.lifetimes.refresh)
         self.client_throttle = client_throttle
         self.proofing_records = proofing_records
         self.entity_access = entity_access
@@ -119,7 +123,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         if refresh is not None and refresh.auth.get("legal_entity") is not None and refresh.revoked_at is None \
                 and not self.entity_access.token_claim_holds(refresh.auth["legal_entity"]):
             # Issued for a legal entity whose mandate has ended: as good as revoked.
-            refresh = replace(refresh, revoked_at=datetime.now(UTC))
+            refresh = replace(refresh, revoked_at=utcnow())
         return refresh
 
 
@@ -167,11 +171,8 @@ class RevocationEndpoint(_RevocationEndpoint):
             self.server.issuer.revoke_access_tokens([token.jti])
             return
         # Revoking a refresh token ends the whole grant, access tokens included (RFC 7009 §2.1).
-        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(token.family_id))
-        self.server.audit.record(
-            "token.revoked", person_id=token.person_id, client_id=token.client_id,
-            detail={"family_id": token.family_id},
-        )
+        self.server.grants.revoke_grant(
+            Family(token.family_id), "token.revoked", person_id=token.person_id, client_id=token.client_id)
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from authlib.oidc.core.util import create_half_hash
 
 from clients.models import Client
-from idp.oauth.refresh_tokens import SqlRefreshTokenStore
+from idp.oauth.refresh_tokens import RefreshTokenStore
 from idp.oauth.revocations import AccessTokenRevocations
 from keys.keyring import KeyRing
 
@@ -61,7 +61,7 @@ class TokenLifetimes:
 
 class TokenIssuer:
     def __init__(
-        self, *, issuer: str, keyring: KeyRing, refresh_tokens: SqlRefreshTokenStore,
+        self, *, issuer: str, keyring: KeyRing, refresh_tokens: RefreshTokenStore,
         revocations: AccessTokenRevocations, lifetimes: TokenLifetimes, default_alg: str = "ES256",
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -146,7 +146,7 @@ class TokenIssuer:
         audience: list[str] | None = None, refresh_scope: str | None = None, replaces: str | None = None,
     ) -> tuple[dict[str, object], str]:
         """Return the token response body and the access token's jti. `replaces` is the hash of the
-        refresh token being rotated (see `SqlRefreshTokenStore.issue`)."""
+        refresh token being rotated (see `RefreshTokenStore.issue`)."""
         access, jti = self.access_token(client, scope, audience or [self.issuer], ctx)
         token: dict[str, object] = {
             "access_token": access, "token_type": "Bearer",

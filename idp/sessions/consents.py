@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from clients.models import Client
 from idp.storage.tables import ConsentRow
+from levels.clock import utcnow
 
-__all__ = ["VERIFIED_CLAIMS", "Consent", "ConsentStore", "needs_consent"]
+__all__ = ["VERIFIED_CLAIMS", "Consent", "ConsentStore", "SqlConsentStore", "needs_consent"]
 
 # Not a scope, but released on request through the `claims` parameter whatever the scopes; it is
 # remembered alongside them so that a later request adding it asks again.
@@ -25,10 +27,6 @@ VERIFIED_CLAIMS = "verified_claims"
 
 _TABLE = ConsentRow.__table__
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +38,31 @@ class Consent:
     granted_at: datetime
 
 
-class ConsentStore:
+class ConsentStore(Protocol):
+    """What each person allowed each client to receive, durable."""
+
+    def granted(self, person_id: str, client_id: str) -> frozenset[str]:
+        """The scopes the person allowed the client to receive; empty if none."""
+        ...
+
+    def grant(self, person_id: str, client_id: str, scopes: Iterable[str]) -> frozenset[str]:
+        """Add `scopes` to what the person allowed the client (concurrent grants all survive);
+        return the whole grant now stored."""
+        ...
+
+    def withdraw(self, person_id: str, client_id: str) -> bool:
+        """Forget the person's consent for the client; False if there was none."""
+        ...
+
+    def for_person(self, person_id: str) -> list[Consent]:
+        """Every consent the person gave, ordered by client_id."""
+        ...
+
+
+class SqlConsentStore:
     """Consents in the `consents` table (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Engine, *, clock: Clock = _utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Clock = utcnow) -> None:
         self._engine = engine
         self._clock = clock
 

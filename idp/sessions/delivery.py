@@ -18,7 +18,8 @@ import httpx
 from sqlalchemy import Engine
 
 from idp.sessions.logout_token import LogoutTokens
-from idp.sessions.outbox import DELIVERED, FAILED, MAX_ERROR, PENDING, Claimed, LogoutOutbox, SqlLogoutOutbox, utcnow
+from idp.sessions.outbox import DELIVERED, FAILED, MAX_ERROR, PENDING, Claimed, LogoutOutbox, SqlLogoutOutbox
+from levels.clock import utcnow
 
 if TYPE_CHECKING:
     from clients.models import Client

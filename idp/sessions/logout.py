@@ -13,16 +13,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlencode
 
 from clients.registry import ClientRegistry
 from idp.audit import AuditLog
-from idp.oauth.refresh_tokens import SqlRefreshTokenStore
+from idp.oauth.grant_revocation import Grants, OfSession
 from idp.oauth.tokens import TokenIssuer
 from idp.sessions.outbox import LogoutOutbox
-from idp.sessions.register import SessionRecord, SqlSessionRegister
+from idp.sessions.register import SessionRecord, SessionRegister
 from idp.storage.store import Store, StoreUnavailable
+from levels.clock import utcnow
 
 log = logging.getLogger("idp")
 
@@ -36,13 +37,13 @@ class EndedSession:
 
 class SingleLogout:
     def __init__(
-        self, *, store: Store, register: SqlSessionRegister, refresh_tokens: SqlRefreshTokenStore,
+        self, *, store: Store, register: SessionRegister, grants: Grants,
         issuer: TokenIssuer, outbox: LogoutOutbox, clients: ClientRegistry, audit: AuditLog,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._store = store
         self._register = register
-        self._refresh = refresh_tokens
+        self._grants = grants
         self._issuer = issuer
         self._outbox = outbox
         self._clients = clients
@@ -77,7 +78,7 @@ class SingleLogout:
         # What protects people goes to the database first: once the register says ended, nothing
         # retries this, so a store that is down must not stop the revocations or the notifications.
         # Access tokens issued without a refresh token are not on record; they all carry the sid.
-        self._issuer.revoke_access_tokens(self._refresh.revoke_session(record.sid), sid=record.sid)
+        self._grants.revoke_grant(OfSession(record.sid), None)  # audited below, with the fan-out
         queued = self._outbox.enqueue(sid=record.sid, person_id=record.person_id, client_ids=record.clients)
         self._audit.record("session.ended", actor=actor, person_id=record.person_id, ip=ip, detail={
             "sid": record.sid, "reason": reason, "clients": list(record.clients), "backchannel_queued": queued})

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import Engine, insert, select, update
 
 from idp.storage.tables import LogoutDeliveryRow
+from levels.clock import utcnow
 
 if TYPE_CHECKING:
     from clients.registry import ClientRegistry
@@ -46,8 +47,6 @@ _T = LogoutDeliveryRow
 _table = LogoutDeliveryRow.__table__
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:

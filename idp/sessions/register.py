@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, RowMapping, bindparam, insert, select, update
 
@@ -72,7 +73,65 @@ _TOUCH = (
 _BY_STORE_KEY = select(_T).where(_T.c.store_key == bindparam("store_key"))
 
 
+class SessionRegister(Protocol):
+    """The durable truth about SSO sessions. Every update applies only to a session not yet ended,
+    and returns False (writing nothing) when it has ended."""
+
+    def open(self, record: SessionRecord) -> None:
+        """Record a new session."""
+        ...
+
+    def touch(self, sid: str, *, last_seen_at: datetime, expires_at: datetime, ip: str | None,
+              factors: tuple[tuple[str, float], ...], acting: dict[str, str]) -> bool:
+        """The session was used: its last use, expiry and address (factors and choices rewritten as given)."""
+        ...
+
+    def rekey(self, sid: str, *, store_key: str, last_seen_at: datetime, expires_at: datetime,
+              ip: str | None, factors: tuple[tuple[str, float], ...]) -> bool:
+        """The session moved to a new cookie value (a renewed sign-in), with the factors proven again."""
+        ...
+
+    def set_clients(self, sid: str, clients: tuple[str, ...], acting: dict[str, str]) -> bool:
+        """The clients that received tokens in the session, and whom the person acts as at each."""
+        ...
+
+    def set_factors(self, sid: str, factors: tuple[tuple[str, float], ...]) -> bool:
+        """The factors proven in the session, with their times."""
+        ...
+
+    def by_store_key(self, store_key: str) -> SessionRecord | None:
+        """The session a cookie belongs to (the store key is a hash of the cookie), ended or not."""
+        ...
+
+    def get(self, sid: str) -> SessionRecord | None:
+        """The session, ended or not; None if unknown."""
+        ...
+
+    def is_ended(self, sid: str) -> bool:
+        """True if the session has ended, or is unknown."""
+        ...
+
+    def close(self, sid: str, *, reason: str, at: datetime) -> SessionRecord | None:
+        """Mark the session ended; return it, or None if it was already ended: of concurrent callers
+        exactly one gets the record (and fans the logout out)."""
+        ...
+
+    def open_for(self, person_id: str, now: datetime) -> list[SessionRecord]:
+        """The person's sessions that are still open at `now`, most recently used first."""
+        ...
+
+    def unended_sids(self, person_id: str) -> list[str]:
+        """Every session of the person nobody has ended yet, expired or not."""
+        ...
+
+    def expired(self, now: datetime, limit: int = 500) -> list[str]:
+        """Sessions past their idle or absolute timeout at `now` that nobody has ended yet, oldest first."""
+        ...
+
+
 class SqlSessionRegister:
+    """The register in the `sso_sessions` table (SQLite or PostgreSQL)."""
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 

@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from idp.sessions.register import SessionRecord, SqlSessionRegister
+from idp.sessions.register import SessionRecord, SessionRegister
+from idp.storage.keys import SESSION
 from idp.storage.store import Store
 from levels.policy import ProvenFactor
 
@@ -61,7 +62,8 @@ class SsoSession:
 
 
 def store_key(cookie_value: str) -> str:
-    return "sess:" + hashlib.sha256(cookie_value.encode()).hexdigest()
+    """The key of the cookie's session, in the store and in the register."""
+    return SESSION + hashlib.sha256(cookie_value.encode()).hexdigest()
 
 
 def _encode(session: SsoSession) -> bytes:
@@ -89,13 +91,34 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+class SessionCopies:
+    """The store's copies of SSO sessions, each under its `store_key`."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, key: str) -> SsoSession | None:
+        raw = self._store.get(key)
+        return _decode(raw) if raw else None
+
+    def put(self, key: str, session: SsoSession, ttl: float) -> None:
+        self._store.set(key, _encode(session), ttl)
+
+    def replace(self, key: str, session: SsoSession, ttl: float) -> bool:
+        """Update a copy in place; never re-creates one that was deleted meanwhile."""
+        return self._store.replace(key, _encode(session), ttl)
+
+    def delete(self, key: str) -> None:
+        self._store.delete(key)
+
+
 class SessionManager:
     def __init__(
-        self, store: Store, register: SqlSessionRegister, *, ttl: int, idle_timeout: int, touch_interval: int = 60,
+        self, store: Store, register: SessionRegister, *, ttl: int, idle_timeout: int, touch_interval: int = 60,
         check_register: bool = False, on_lost: Callable[[str], object] = lambda sid: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._store = store
+        self._copies = SessionCopies(store)
         # Ends (with the logout fan-out) a session the store lost and the register cannot restore.
         self._on_lost = on_lost
         # With a process-local store another process (the `idp` CLI) cannot delete a session from it:
@@ -113,16 +136,15 @@ class SessionManager:
     def load(self, cookie_value: str | None) -> SsoSession | None:
         if not cookie_value or len(cookie_value) > 128:
             return None
-        raw = self._store.get(store_key(cookie_value))
-        if not raw:
+        session = self._copies.get(store_key(cookie_value))
+        if session is None:
             return self._restore(store_key(cookie_value))
-        session = _decode(raw)
         # The store's TTL normally removes it first; this holds when a write extended it or the
         # clock moved (and the expiry sweep then ends it for good, logout fan-out included).
         if self._expiry(session, session.last_seen) <= self._clock():
             return None
         if self._check_register and self.register.is_ended(session.sid):
-            self._store.delete(store_key(cookie_value))
+            self._copies.delete(store_key(cookie_value))
             return None
         return session
 
@@ -143,10 +165,10 @@ class SessionManager:
         expires = self._expiry(session, session.last_seen)
         if expires <= now:
             return None
-        self._store.set(key, _encode(session), max(1.0, expires - now))
+        self._copies.put(key, session, max(1.0, expires - now))
         # Ended while we restored it? Then its logout may have deleted the copy before we wrote it.
         if self.register.is_ended(session.sid):
-            self._store.delete(key)
+            self._copies.delete(key)
             return None
         return session
 
@@ -165,7 +187,7 @@ class SessionManager:
             sid=session.sid, person_id=person_id, store_key=key, device=device, ip=ip, created_at=_utc(now),
             last_seen_at=_utc(now), expires_at=_utc(expires), clients=(), factors=_pairs(session.factors),
         ))
-        self._store.set(key, _encode(session), max(1.0, expires - now))
+        self._copies.put(key, session, max(1.0, expires - now))
         return cookie_value, session
 
     def renew(
@@ -183,13 +205,13 @@ class SessionManager:
         # The new copy first, then the register: a logout that closes the register before the rekey
         # makes the rekey fail (and the copy is removed here); one that closes it after finds the
         # new key in the register and removes the copy itself.
-        self._store.set(key, _encode(updated), max(1.0, expires - now))
+        self._copies.put(key, updated, max(1.0, expires - now))
         if not self.register.rekey(session.sid, store_key=key, last_seen_at=_utc(now), expires_at=_utc(expires),
                                    ip=ip, factors=_pairs(updated.factors)):
-            self._store.delete(key)
+            self._copies.delete(key)
             # The session ended meanwhile (elsewhere): the person just proved who they are here.
             return self._start_with(session.person_id, methods, ip=ip)
-        self._store.delete(store_key(cookie_value))
+        self._copies.delete(store_key(cookie_value))
         return new_cookie, updated
 
     def _start_with(self, person_id: str, methods: tuple[str, ...], *, ip: str | None) -> tuple[str, SsoSession]:
@@ -202,12 +224,12 @@ class SessionManager:
         """Update the store's copy after the register (`written`: the register took the change)."""
         key = store_key(cookie_value)
         if not written:
-            self._store.delete(key)  # the session has ended: no copy may outlive it
+            self._copies.delete(key)  # the session has ended: no copy may outlive it
             return
         remaining = self._expiry(session, session.last_seen) - self._clock()
         # Only in place: a copy deleted meanwhile (logout) must not be re-created, and a copy the
         # store lost is restored from the register, which already has this change.
-        self._store.replace(key, _encode(session), max(1.0, remaining))
+        self._copies.replace(key, session, max(1.0, remaining))
 
     def seen(self, cookie_value: str, session: SsoSession, ip: str | None) -> SsoSession:
         """The session was used: push its idle timeout back (written at most every touch interval)."""

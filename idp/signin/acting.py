@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from idp.sessions.transactions import ActingChoices
 from idp.storage.store import Store
 from legal_entities.models import Mandate
 from legal_entities.rules import entity_claim, may_act, powers_for_request
 from legal_entities.service import LegalEntities
+from levels.clock import utcnow
 
 SCOPE = "legal_entity"
 SELF = "self"  # the choice "Myself": the person acts in their own name
@@ -40,12 +42,11 @@ class Acting:
 class EntityAccess:
     def __init__(
         self, entities: LegalEntities, client_services: Callable[[str], frozenset[str]], store: Store, *,
-        choice_ttl: int, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        choice_ttl: int, clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.entities = entities
         self._client_services = client_services
-        self._store = store
-        self._choice_ttl = choice_ttl
+        self._choices = ActingChoices(store, choice_ttl)
         self._clock = clock
 
     def options(
@@ -90,11 +91,10 @@ class EntityAccess:
 
     # -- the choice made for one login transaction ---------------------------------------------
     def chosen(self, tx_id: str) -> str | None:
-        raw = self._store.get(f"tx-acting:{tx_id}")
-        return raw.decode() if raw else None
+        return self._choices.get(tx_id) or None
 
     def choose(self, tx_id: str, choice: str) -> None:
-        self._store.set(f"tx-acting:{tx_id}", choice.encode(), self._choice_ttl)
+        self._choices.put(tx_id, choice)
 
 
 def _wider(a: frozenset[str], b: frozenset[str]) -> bool:

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from idp.errors import AccessDeniedError
 from idp.sessions.consents import VERIFIED_CLAIMS
 from idp.signin.dispatch import refuse_pending
-from idp.signin.interaction import Interaction, consent_mark_key, pending_page, posted_pending
+from idp.signin.interaction import Interaction, consent_marks, pending_page, posted_pending
 from idp.web.deps import PostedForm, client_ip
 
 router = APIRouter()
@@ -86,7 +86,7 @@ def _decide(ctx: Interaction, allow: bool) -> Response:
             "The person did not allow the service to access their information."))
     svc.consents.grant(ctx.person.id, client.client_id, wanted)
     # prompt=consent asks once per authorization: the resumed request must not ask again.
-    svc.store.set(consent_mark_key(ctx.tx.id), ctx.person.id.encode(), svc.settings.login_transaction_ttl)
+    consent_marks(svc).put(ctx.tx.id, ctx.person.id)
     svc.audit.record("consent.granted", person_id=ctx.person.id, client_id=client.client_id, ip=ip,
                      detail={"scopes": wanted})
     return RedirectResponse(f"/authorize/resume?tx={ctx.tx.id}", status_code=303)

@@ -24,7 +24,7 @@ from idp.oauth.verified_claims import requested
 from idp.services import Services
 from idp.sessions.consents import VERIFIED_CLAIMS, needs_consent
 from idp.sessions.sso import SsoSession
-from idp.sessions.transactions import LoginTransaction
+from idp.sessions.transactions import ConsentMarks, LoginTransaction
 from idp.signin.acting import SCOPE as ENTITY_SCOPE
 from idp.signin.acting import SELF, Acting
 from idp.signin.methods import available_methods
@@ -33,11 +33,6 @@ from levels.authenticators.base import Step as FactorStep
 from levels.next_step import Snapshot, Step, next_step
 from levels.people import Person
 from levels.requirement import NoSupportedAcr, Requirement, ServiceNeed, essential_acr, required
-
-
-def consent_mark_key(tx_id: str) -> str:
-    """Where the consent page notes that this authorization's person allowed the client."""
-    return f"tx-consent:{tx_id}"
 
 
 def requested_for_consent(
@@ -54,6 +49,11 @@ def requested_for_consent(
     if any(requested(member) is not None for member in claims.values()):
         wanted.append(VERIFIED_CLAIMS)
     return wanted
+
+
+def consent_marks(svc: Services) -> ConsentMarks:
+    """Who consented in each login transaction (`prompt=consent` asks once per authorization)."""
+    return ConsentMarks(svc.store, svc.settings.login_transaction_ttl)
 
 
 class Interaction:
@@ -194,7 +194,7 @@ class Interaction:
             return False  # a trusted government portal: not even a database read
         # The mark names the person, so a different account signing in on the same transaction
         # ("Not you?") is asked for its own consent.
-        consented = self.tx is not None and self.svc.store.get(consent_mark_key(self.tx.id)) == person.id.encode()
+        consented = self.tx is not None and consent_marks(self.svc).get(self.tx.id) == person.id
         # What was granted before only matters when neither prompt=consent nor this request decides.
         ask_store = client.require_consent and not consented and "consent" not in self.prompts
         granted = self.svc.consents.granted(person.id, client.client_id) if ask_store else frozenset()

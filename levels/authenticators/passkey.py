@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -44,10 +44,9 @@ from webauthn.helpers.structs import (
 )
 
 from levels.authenticators.base import Challenge, EnrolmentFailed, Step
+from levels.clock import Clock, utcnow
 from levels.people import Person
 from levels.policy import FactorKind
-
-Clock = Callable[[], datetime]
 
 ALGORITHMS = [
     COSEAlgorithmIdentifier.ECDSA_SHA_256,
@@ -58,10 +57,6 @@ MAX_NAME_LENGTH = 100
 _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 # WebAuthn caps credential ids at 1023 bytes, which is 1364 characters of unpadded base64url.
 MAX_CREDENTIAL_ID_LENGTH = 1364
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class PasskeyError(Exception):
@@ -336,12 +331,16 @@ class Passkeys:
         return challenge
 
 
+# The store keys of pending challenges: one per person enrolling, one per sign-in attempt.
+KEY_PREFIX = "passkey:"
+
+
 def _register_key(person_id: str) -> str:
-    return f"passkey:register:{person_id}"
+    return f"{KEY_PREFIX}register:{person_id}"
 
 
 def _authenticate_key(handle: str) -> str:
-    return f"passkey:authenticate:{handle}"
+    return f"{KEY_PREFIX}authenticate:{handle}"
 
 
 def _descriptor(credential: PasskeyCredential) -> PublicKeyCredentialDescriptor:

@@ -1,7 +1,8 @@
 """Passwords (the knowledge factor, amr `pwd`), hashed with argon2id.
 
 The defaults are OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): about 20-50 ms per check,
-which is what makes the per-account and per-IP throttles affordable rather than optional.
+which is what makes the per-account and per-IP throttles affordable rather than optional. What a new
+password must be is `levels.registration.check_new_password`.
 """
 
 from __future__ import annotations
@@ -17,21 +18,8 @@ from levels.authenticators.base import Challenge, Step
 from levels.people import Person
 from levels.policy import FactorKind
 
-MIN_LENGTH = 8
-# The login form reads at most this many characters, so a longer password could never be entered.
+# The sign-in forms read at most this many characters of a password.
 MAX_LENGTH = 1024
-
-
-class WeakPassword(ValueError):
-    """The new password is not acceptable; the message can be shown to the person."""
-
-
-def check_new_password(password: str) -> None:
-    """Raise `WeakPassword` unless `password` may be set as a new password."""
-    if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")
-    if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"Use at most {MAX_LENGTH} characters.")
 
 
 class Passwords:

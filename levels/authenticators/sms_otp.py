@@ -27,6 +27,9 @@ from levels.policy import FactorKind
 from levels.sms import SmsDeliveryFailed, SmsGateway, check_e164, mask_mobile
 from levels.throttle import TooManyAttempts
 
+# The code a step-up is bound to, by the step's binding (and, with ":hint", the masked number).
+STEP_PREFIX = "step-sms:"
+
 CODE_DIGITS = 6
 CODE_TTL = 120  # seconds a code can be used
 
@@ -93,6 +96,16 @@ class ResendTooSoon(Exception):
         self.pending = pending
 
 
+# The store keys: "<namespace>:challenge:<id>" (with "...:attempts") and, per subject and purpose,
+# "<namespace>:limit:<hash>" with the send window ("...:sends"), the resend wait ("...:resend")
+# and the latest challenge sent ("...:latest").
+DEFAULT_NAMESPACE = "sms-otp"
+_RESEND = ":resend"
+_SENDS = ":sends"
+_LATEST = ":latest"
+_ATTEMPTS = ":attempts"
+
+
 class SmsOtp:
     """Sends six-digit codes and checks them: single use, `ttl` seconds, `max_attempts` guesses.
 
@@ -113,7 +126,7 @@ class SmsOtp:
         max_sends: int = 5,
         send_window: float = 900,
         clock: Callable[[], float] = time.time,
-        namespace: str = "sms-otp",
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> None:
         if not secret:
             raise ValueError("SmsOtp needs a secret: without it stored MACs could be brute-forced offline")
@@ -138,25 +151,25 @@ class SmsOtp:
         """
         check_e164(mobile)
         limit_key = self._limit_key(subject, purpose)
-        if self._resend_after > 0 and not self._store.add(limit_key + ":resend", b"1", self._resend_after):
-            raise ResendTooSoon(retry_in=self._store.ttl(limit_key + ":resend") or self._resend_after,
+        if self._resend_after > 0 and not self._store.add(limit_key + _RESEND, b"1", self._resend_after):
+            raise ResendTooSoon(retry_in=self._store.ttl(limit_key + _RESEND) or self._resend_after,
                                 pending=self._pending(limit_key, subject, purpose, mobile))
-        if self._store.incr(limit_key + ":sends", self._send_window) > self._max_sends:
+        if self._store.incr(limit_key + _SENDS, self._send_window) > self._max_sends:
             # Nothing was sent, so there is nothing to wait for: asking again says "too many" again.
-            self._store.delete(limit_key + ":resend")
-            raise TooManyAttempts(resets_in=self._store.ttl(limit_key + ":sends") or self._send_window)
+            self._store.delete(limit_key + _RESEND)
+            raise TooManyAttempts(resets_in=self._store.ttl(limit_key + _SENDS) or self._send_window)
 
         challenge_id = secrets.token_urlsafe(24)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         self._store.set(self._challenge_key(challenge_id), self._mac(challenge_id, subject, purpose, code), self._ttl)
         # Recorded before the message goes out: a sign-in arriving meanwhile is offered this code.
-        self._store.set(limit_key + ":latest", self._latest(challenge_id, mobile), self._ttl)
+        self._store.set(limit_key + _LATEST, self._latest(challenge_id, mobile), self._ttl)
         try:
             self._gateway.send(mobile, _MESSAGES.get(locale, _MESSAGES["en"]).format(code=code))
         except SmsDeliveryFailed:
             self._store.delete(self._challenge_key(challenge_id))
-            self._store.delete(limit_key + ":latest")
-            self._store.delete(limit_key + ":resend")
+            self._store.delete(limit_key + _LATEST)
+            self._store.delete(limit_key + _RESEND)
             raise
         now = self._clock()
         return OtpChallenge(
@@ -175,7 +188,7 @@ class SmsOtp:
         destroyed by a success or by the `max_attempts`-th attempt, after which it always fails.
         """
         key = self._challenge_key(challenge_id)
-        attempts_key = key + ":attempts"
+        attempts_key = key + _ATTEMPTS
         # Counted before comparing, atomically, so parallel guesses cannot exceed the limit.
         attempts = self._store.incr(attempts_key, self._ttl)
         if attempts > self._max_attempts:
@@ -197,8 +210,8 @@ class SmsOtp:
         # The person has just shown they receive the codes: the next sign-in may get one at once.
         # (Wrong guesses never lift the wait, or each burnt code would buy another message.)
         limit_key = self._limit_key(subject, purpose)
-        self._store.delete(limit_key + ":resend")
-        self._store.delete(limit_key + ":latest")
+        self._store.delete(limit_key + _RESEND)
+        self._store.delete(limit_key + _LATEST)
         return True
 
     def is_pending(self, challenge_id: str) -> bool:
@@ -208,7 +221,7 @@ class SmsOtp:
     def _pending(self, limit_key: str, subject: str, purpose: str, mobile: str) -> OtpChallenge | None:
         """The latest challenge for this subject and purpose, if it went to `mobile` and can still be
         answered."""
-        raw = self._store.get(limit_key + ":latest")
+        raw = self._store.get(limit_key + _LATEST)
         if raw is None:
             return None
         challenge_id = raw[32:].decode()
@@ -221,7 +234,7 @@ class SmsOtp:
         return OtpChallenge(
             id=challenge_id, subject=subject, purpose=purpose, mobile_hint=mask_mobile(mobile),
             expires_at=datetime.fromtimestamp(now + expires_in, UTC),
-            resend_at=datetime.fromtimestamp(now + (self._store.ttl(limit_key + ":resend") or 0.0), UTC),
+            resend_at=datetime.fromtimestamp(now + (self._store.ttl(limit_key + _RESEND) or 0.0), UTC),
         )
 
     def _latest(self, challenge_id: str, mobile: str) -> bytes:
@@ -303,4 +316,4 @@ class SmsAuthenticator:
 
     @staticmethod
     def _key(step: Step) -> str:
-        return f"step-sms:{step.binding}"
+        return f"{STEP_PREFIX}{step.binding}"

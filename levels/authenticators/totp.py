@@ -23,6 +23,9 @@ from levels.national_code import normalize_digits
 from levels.people import Person
 from levels.policy import FactorKind
 
+# Where an authenticator app being enrolled waits for its first code, by ticket (the session).
+PENDING_PREFIX = "totp-pending:"
+
 if TYPE_CHECKING:
     from levels.credentials_sql import CredentialStore
 
@@ -204,4 +207,4 @@ class TotpAuthenticator:
 
 
 def _pending_key(ticket: str) -> str:
-    return f"totp-pending:{ticket}"
+    return f"{PENDING_PREFIX}{ticket}"

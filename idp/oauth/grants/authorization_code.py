@@ -6,60 +6,21 @@ https://openid.net/specs/openid-connect-core-1_0.html#CodeFlowAuth
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-import orjson
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.errors import InvalidGrantError, InvalidRequestError
+from idp.oauth.codes import AuthorizationCode, Redemption
+from idp.oauth.grant_revocation import Family
 from idp.oauth.grants.client_auth import ALL_METHODS
 from idp.oauth.tokens import AuthContext
 from idp.oauth.verified_claims import verified_claims
 
 if TYPE_CHECKING:
     from idp.oauth.server import IdpAuthorizationServer
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationCode:
-    client_id: str
-    redirect_uri: str
-    scope: str
-    code_challenge: str
-    code_challenge_method: str
-    person_id: str
-    auth_time: int
-    acr: str
-    amr: tuple[str, ...]
-    sid: str | None
-    nonce: str | None
-    family_id: str
-    id_token_verified: tuple[str, ...] | None = None
-    userinfo_verified: tuple[str, ...] | None = None
-    legal_entity: dict[str, object] | None = None
-
-    # Authlib AuthorizationCodeMixin
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def context(self) -> AuthContext:
-        return AuthContext(
-            person_id=self.person_id, auth_time=self.auth_time, acr=self.acr, amr=self.amr,
-            sid=self.sid, nonce=self.nonce, family_id=self.family_id,
-            id_token_verified=self.id_token_verified, userinfo_verified=self.userinfo_verified,
-            legal_entity=self.legal_entity,
-        )
-
-
-def _code_key(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -117,37 +78,25 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
             legal_entity=ctx.legal_entity,
         )
-        self.server.store.set(f"code:{_code_key(code)}", orjson.dumps(asdict(record)), self.server.code_ttl)
+        self.server.codes.save(code, record)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # type: ignore[no-untyped-def]
-        key = _code_key(code)
-        raw = self.server.store.take(f"code:{key}")
-        if raw is None:
-            self._handle_replay(key)
+        record = self.server.codes.take(code)
+        if record is None:
+            self._handle_replay(code)
             return None
-        data = orjson.loads(raw)
-        for key in ("amr", "id_token_verified", "userinfo_verified"):
-            if data.get(key) is not None:
-                data[key] = tuple(data[key])
-        record = AuthorizationCode(**data)
         # Remember the redemption, so a second use can revoke what the first one obtained.
-        self.server.store.set(
-            f"code-used:{key}", orjson.dumps({"family_id": record.family_id, "jti": None}),
-            self.server.issuer.lifetimes.refresh,
-        )
+        self.server.codes.redeemed(code, Redemption(record.family_id, None))
         if record.client_id != client.client_id:
             return None
         return record
 
-    def _handle_replay(self, key: str) -> None:
-        used = self.server.store.get(f"code-used:{key}")
+    def _handle_replay(self, code: str) -> None:
+        used = self.server.codes.redemption(code)
         if used is None:
             return
-        info = orjson.loads(used)
         # RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
-        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(info["family_id"])
-                                                + [info["jti"]])
-        self.server.audit.record("token.code_replayed", detail={"family_id": info["family_id"]})
+        self.server.grants.revoke_grant(Family(used.family_id), "token.code_replayed", also=[used.jti])
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Nothing to do: the code was taken from the store atomically when it was looked up."""
@@ -185,9 +134,5 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if "openid" in scopes:
             token["id_token"] = self.server.issuer.id_token(
                 client, ctx, str(token["access_token"]), self._verified_claims(ctx))
-        self.server.store.set(
-            f"code-used:{_code_key(self.request.form['code'])}",
-            orjson.dumps({"family_id": ctx.family_id, "jti": jti}),
-            self.server.issuer.lifetimes.refresh,
-        )
+        self.server.codes.redeemed(self.request.form["code"], Redemption(ctx.family_id, jti))
         return 200, token, self.TOKEN_RESPONSE_HEADER

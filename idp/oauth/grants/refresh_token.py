@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from authlib.oauth2.rfc6749 import grants
 
 from idp.errors import InvalidGrantError
+from idp.oauth.grant_revocation import Family
 from idp.oauth.grants.client_auth import ALL_METHODS
 from idp.oauth.refresh_tokens import AlreadyUsed, RefreshToken
 from idp.oauth.tokens import AuthContext
@@ -35,11 +36,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return token
 
     def _revoke_family(self, token: RefreshToken, event: str) -> None:
-        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(token.family_id))
-        self.server.audit.record(
-            event, person_id=token.person_id, client_id=token.client_id,
-            detail={"family_id": token.family_id},
-        )
+        self.server.grants.revoke_grant(
+            Family(token.family_id), event, person_id=token.person_id, client_id=token.client_id)
 
     def authenticate_user(self, refresh_token: RefreshToken) -> AuthContext | None:
         if not refresh_token.person_active:

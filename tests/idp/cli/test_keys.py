@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from idp.cli.keys import build_app
 from keys.encryption import KeyEncryptor
-from keys.errors import StoreUnavailable
+from keys.errors import KeyStoreUnavailable
 from keys.keyring import KeyRing
 from keys.models import KeyState
 from keys.store import MemoryKeyStore
@@ -84,7 +84,7 @@ def test_rotate_rejects_unknown_alg_without_traceback(app):
 
 def test_store_errors_are_a_message_and_exit_1():
     def broken() -> KeyRing:
-        raise StoreUnavailable("connection refused")
+        raise KeyStoreUnavailable("connection refused")
 
     result = runner.invoke(build_app(broken), ["list"])
     assert result.exit_code == 1

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from clients.models import Client
-from idp.sessions.consents import Consent, ConsentStore, needs_consent
+from idp.sessions.consents import Consent, ConsentStore, SqlConsentStore, needs_consent
 from tests.clock import Clock
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -26,7 +26,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def consents(engine: Engine, clock: Clock) -> ConsentStore:
-    return ConsentStore(engine, clock=clock)
+    return SqlConsentStore(engine, clock=clock)
 
 
 def test_nothing_is_granted_at_first(consents: ConsentStore) -> None:
