@@ -200,12 +200,13 @@ class Services:
             store, choice_ttl=settings.login_transaction_ttl,
         )
         access_tokens = AccessTokenReader(keyring, issuer, acting.token_claim_holds)
+        proofing_records = SqlProofingStore(engine)
         server = IdpAuthorizationServer(
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
             access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
             token_endpoint=settings.endpoint("/token"),
             client_throttle=make_client_throttle(settings, store, _derive(kek, b"idp client throttle v1")),
-            proofing_records=SqlProofingStore(engine), entity_access=acting,
+            proofing_records=proofing_records, entity_access=acting,
             used_assertions=used_assertions, assertion_max_lifetime=settings.client_assertion_max_lifetime,
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
@@ -227,7 +228,7 @@ class Services:
                               origin=_origin(settings.issuer)),
             recovery_key=_derive(kek, b"idp recovery codes v1"),
             proofing=make_proofing(settings, engine, audit.sink("web")),
-            proofing_records=server.proofing_records,
+            proofing_records=proofing_records,
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
             passwords=Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
             throttle=make_login_throttle(settings, store, _derive(kek, b"idp throttle v1")),

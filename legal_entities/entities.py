@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, insert, or_, select, update
 
+from legal_entities.errors import EntitiesError
 from legal_entities.models import (
     ALL_POWERS,
     DELEGATE,
@@ -63,19 +64,19 @@ REGISTRY_REASON = "registry"
 IMPORT_BATCH = 500
 
 
-class UnknownEntity(LookupError):
+class UnknownEntity(EntitiesError, LookupError):
     """No legal entity is stored under this national ID."""
 
 
-class UnknownRepresentation(LookupError):
+class UnknownRepresentation(EntitiesError, LookupError):
     """No representation is stored under this id."""
 
 
-class InvalidRepresentation(ValueError):
+class InvalidRepresentation(EntitiesError, ValueError):
     """A role, a set of powers, a validity window or an actor that cannot be stored; the message says why."""
 
 
-class InvalidRegistryRecord(ValueError):
+class InvalidRegistryRecord(EntitiesError, ValueError):
     """A record of a registry import breaks a rule; nothing of the import was stored."""
 
     def __init__(self, line: int, reason: str) -> None:

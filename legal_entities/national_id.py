@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from legal_entities.errors import EntitiesError
 from levels.national_code import normalize_digits
 
 _ELEVEN_DIGITS = re.compile("[0-9]{11}")
@@ -15,7 +16,7 @@ _TEN_DIGITS = re.compile("[0-9]{10}")
 _WEIGHTS = (29, 27, 23, 19, 17)
 
 
-class InvalidNationalId(ValueError):
+class InvalidNationalId(EntitiesError, ValueError):
     """The text is not a valid legal-entity national ID; the message can be shown to the person."""
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, NoReturn, TypeVar
 
 from legal_entities.days import mandate_end, mandate_start
+from legal_entities.errors import EntitiesError
 from legal_entities.models import ALL_POWERS, DELEGATE, EntityStatus, RegistryEntity, RegistryOfficer
 from legal_entities.national_id import InvalidNationalId, parse_national_id
 from legal_entities.rules import MAX_POWER_LENGTH, MAX_ROLE_LENGTH, is_power, is_role
@@ -74,7 +75,7 @@ class RegistryFormat(StrEnum):
     jsonl = "jsonl"
 
 
-class RegistryFileError(ValueError):
+class RegistryFileError(EntitiesError, ValueError):
     """The file cannot be imported; `errors` lists (line, message) for every problem found, in order.
 
     `truncated` is true when reading stopped at a problem beyond the first `MAX_ERRORS`.
@@ -88,7 +89,7 @@ class RegistryFileError(ValueError):
         super().__init__(f"{first}{more}")
 
 
-class _TooManyErrors(Exception):
+class _TooManyErrors(EntitiesError):
     pass
 
 
@@ -157,7 +158,7 @@ def _decode(data: bytes) -> str:
 # Field checks: each returns the canonical value or raises InvalidField ---------------------------
 
 
-class InvalidField(ValueError):
+class InvalidField(EntitiesError, ValueError):
     """One field's value is not acceptable; the message names the field."""
 
 
@@ -453,7 +454,7 @@ def _head(
 # JSON and JSON Lines -------------------------------------------------------------------------------
 
 
-class _DuplicateKey(ValueError):
+class _DuplicateKey(EntitiesError, ValueError):
     pass
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 
 from legal_entities.days import last_day
+from legal_entities.errors import EntitiesError
 from legal_entities.models import ALL_POWERS, DELEGATE, EntityStatus, Mandate, Representation
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); services are scopes of that form.
@@ -22,7 +23,7 @@ _NOT_ACTIVE = {
 }
 
 
-class DelegationRefused(ValueError):
+class DelegationRefused(EntitiesError, ValueError):
     """A delegation breaks a rule. `message` is an English sentence with %(name)s placeholders that
     the web layer translates before filling in `params` (dates as `date`, shown in the reader's
     calendar); `reason` is the filled-in English sentence."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from levels.errors import LevelsError
+
 _DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
 # Separators people type or paste: dashes of every width, and the zero-width and bidi controls that
@@ -20,7 +22,7 @@ _TEN_DIGITS = re.compile("[0-9]{10}")
 _PADDABLE = re.compile("[0-9]{8,10}")
 
 
-class InvalidNationalCode(ValueError):
+class InvalidNationalCode(LevelsError, ValueError):
     """The text is not a valid national code; the message can be shown to the person."""
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from levels.errors import LevelsError
 from levels.national_code import is_valid_national_code
 from levels.people import Person, UnknownPerson
 from levels.store_sql import Base
@@ -226,7 +227,7 @@ class ProofingResult:
         return self.failure is None
 
 
-class InvalidDocument(ValueError):
+class InvalidDocument(LevelsError, ValueError):
     """The identity document is not written as type:number with a known type."""
 
 

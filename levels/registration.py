@@ -15,6 +15,7 @@ from importlib import resources
 
 import jdatetime
 
+from levels.errors import LevelsError
 from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
 
 MAX_AGE_YEARS = 130
@@ -33,7 +34,7 @@ _COMPACT_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
 _MOBILE = re.compile(r"(?:\+98|0098|98)0?(9[0-9]{9})|0?(9[0-9]{9})")
 
 
-class InvalidDate(ValueError):
+class InvalidDate(LevelsError, ValueError):
     """The text is not a day of the Persian or the Gregorian calendar."""
 
 
@@ -41,19 +42,19 @@ class MalformedDate(InvalidDate):
     """The text is not written year/month/day at all (rather than naming a day that does not exist)."""
 
 
-class InvalidBirthdate(ValueError):
+class InvalidBirthdate(LevelsError, ValueError):
     """The text is not a plausible birth date."""
 
 
-class InvalidMobile(ValueError):
+class InvalidMobile(LevelsError, ValueError):
     """The text is not an Iranian mobile number."""
 
 
-class WeakPassword(ValueError):
+class WeakPassword(LevelsError, ValueError):
     """The new password is too easy to guess (or too long to hash)."""
 
 
-class InvalidImportRow(ValueError):
+class InvalidImportRow(LevelsError, ValueError):
     """One row of an import file cannot be imported; the message says which field and why."""
 
 

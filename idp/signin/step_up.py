@@ -22,6 +22,7 @@ from idp.signin.interaction import AskFactor, CannotReach, Done, NeedProofing, d
 from idp.signin.methods import available_methods
 from idp.signin.sms_codes import CODE_SENT_MOMENTS_AGO, TOO_MANY_CODES, wait_for_code
 from idp.web.deps import Posted, PostedForm, client_ip, retry_after, services
+from idp.web.error_map import refusal
 from levels.authenticators.sms_otp import OtpChallenge, ResendTooSoon
 from levels.people import Person
 from levels.sms import mask_mobile
@@ -193,8 +194,8 @@ def step_submit(request: Request, form_post: PostedForm) -> Response:
     try:
         svc.throttle.check(account, ip, device)
     except TooManyAttempts as exc:
-        return retry_after(_show(
-            ctx, error="Too many attempts. Try again later.", status_code=429), exc.resets_in)
+        refused = refusal(exc)
+        return refused.apply(_show(ctx, error=refused.message, status_code=refused.status))
     ok = _verify(ctx, method, form)
     if not ok:
         svc.throttle.failed(account, ip, device)

@@ -58,6 +58,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from levels.errors import LevelsError
 from levels.store_sql import Base
 
 Clock = Callable[[], datetime]
@@ -77,7 +78,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class PasskeyError(Exception):
+class PasskeyError(LevelsError):
     """A ceremony failed; `reason` says why, for logs and audit (it holds no secret)."""
 
     # A plain attribute rather than a frozen dataclass: the interpreter assigns `__traceback__`.
@@ -86,7 +87,7 @@ class PasskeyError(Exception):
         self.reason = reason
 
 
-class PasskeyExists(Exception):
+class PasskeyExists(LevelsError):
     """A credential with this id is already stored."""
 
 

@@ -11,12 +11,14 @@ import secrets
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from levels.errors import LevelsError
+
 MIN_LENGTH = 8
 # The login form reads at most this many characters, so a longer password could never be entered.
 MAX_LENGTH = 1024
 
 
-class WeakPassword(ValueError):
+class WeakPassword(LevelsError, ValueError):
     """The new password is not acceptable; the message can be shown to the person."""
 
 

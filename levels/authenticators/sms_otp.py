@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from levels.errors import LevelsError
 from levels.national_code import normalize_digits
 from levels.sms import SmsDeliveryFailed, SmsGateway, check_e164, mask_mobile
 from levels.throttle import TooManyAttempts
@@ -76,7 +77,7 @@ class OtpChallenge:
     resend_at: datetime
 
 
-class ResendTooSoon(Exception):
+class ResendTooSoon(LevelsError):
     """A code was sent to this person for this purpose moments ago; `retry_in` seconds until another.
 
     `pending` is that code's challenge while it can still be answered and went to the same number:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import orjson
 from authlib.oauth2.rfc6749 import grants
@@ -21,7 +21,27 @@ from idp.oauth.tokens import AuthContext
 from idp.oauth.verified_claims import verified_claims
 
 if TYPE_CHECKING:
-    from idp.oauth.server import IdpAuthorizationServer
+    from idp.audit import AuditLog
+    from idp.oauth.refresh_tokens import SqlRefreshTokenStore
+    from idp.oauth.tokens import TokenIssuer
+    from idp.signin.acting import EntityAccess
+    from idp.storage.store import Store
+    from levels.people import SqlPersonStore
+    from levels.proofing import SqlProofingStore
+
+
+@dataclass(frozen=True, slots=True)
+class CodeGrantDeps:
+    """What the authorization code grant uses, passed in when the server is built."""
+
+    store: Store  # codes, and the record of their redemption
+    code_ttl: int
+    issuer: TokenIssuer
+    refresh_tokens: SqlRefreshTokenStore
+    people: SqlPersonStore
+    proofing_records: SqlProofingStore
+    entity_access: EntityAccess
+    audit: AuditLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +110,7 @@ class S256CodeChallenge(CodeChallenge):
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
-    server: IdpAuthorizationServer
+    deps: ClassVar[CodeGrantDeps]  # set by `idp.oauth.grants.bind`
 
     @staticmethod
     def validate_authorization_redirect_uri(request, client):  # type: ignore[no-untyped-def]
@@ -117,11 +137,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
             legal_entity=ctx.legal_entity,
         )
-        self.server.store.set(f"code:{_code_key(code)}", orjson.dumps(asdict(record)), self.server.code_ttl)
+        self.deps.store.set(f"code:{_code_key(code)}", orjson.dumps(asdict(record)), self.deps.code_ttl)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # type: ignore[no-untyped-def]
         key = _code_key(code)
-        raw = self.server.store.take(f"code:{key}")
+        raw = self.deps.store.take(f"code:{key}")
         if raw is None:
             self._handle_replay(key)
             return None
@@ -131,29 +151,29 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
                 data[key] = tuple(data[key])
         record = AuthorizationCode(**data)
         # Remember the redemption, so a second use can revoke what the first one obtained.
-        self.server.store.set(
+        self.deps.store.set(
             f"code-used:{key}", orjson.dumps({"family_id": record.family_id, "jti": None}),
-            self.server.issuer.lifetimes.refresh,
+            self.deps.issuer.lifetimes.refresh,
         )
         if record.client_id != client.client_id:
             return None
         return record
 
     def _handle_replay(self, key: str) -> None:
-        used = self.server.store.get(f"code-used:{key}")
+        used = self.deps.store.get(f"code-used:{key}")
         if used is None:
             return
         info = orjson.loads(used)
         # RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
-        self.server.issuer.revoke_access_tokens(self.server.refresh_tokens.revoke_family(info["family_id"])
+        self.deps.issuer.revoke_access_tokens(self.deps.refresh_tokens.revoke_family(info["family_id"])
                                                 + [info["jti"]])
-        self.server.audit.record("token.code_replayed", detail={"family_id": info["family_id"]})
+        self.deps.audit.record("token.code_replayed", detail={"family_id": info["family_id"]})
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Nothing to do: the code was taken from the store atomically when it was looked up."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> AuthContext | None:
-        person = self.server.people.get(authorization_code.person_id)
+        person = self.deps.people.get(authorization_code.person_id)
         if person is None or person.status != "active":
             return None
         return authorization_code.context()
@@ -161,10 +181,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def _verified_claims(self, ctx: AuthContext) -> dict[str, object] | None:
         if ctx.id_token_verified is None:
             return None
-        person = self.server.people.get(ctx.person_id)
+        person = self.deps.people.get(ctx.person_id)
         if person is None:
             return None
-        stated = verified_claims(person, self.server.proofing_records.latest(person.id), list(ctx.id_token_verified))
+        stated = verified_claims(person, self.deps.proofing_records.latest(person.id), list(ctx.id_token_verified))
         return {"verified_claims": stated} if stated else None
 
     def create_token_response(self):  # type: ignore[no-untyped-def]
@@ -173,21 +193,21 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ctx = self.authenticate_user(code)
         if ctx is None:
             raise InvalidGrantError("The account behind this code is no longer active.")
-        if ctx.sid and self.server.issuer.session_revoked(ctx.sid):
+        if ctx.sid and self.deps.issuer.session_revoked(ctx.sid):
             # The session ended after this code was issued: its tokens would outlive the logout.
             raise InvalidGrantError("The sign-in session this code belongs to has ended.")
-        if ctx.legal_entity is not None and not self.server.entity_access.token_claim_holds(ctx.legal_entity):
+        if ctx.legal_entity is not None and not self.deps.entity_access.token_claim_holds(ctx.legal_entity):
             raise InvalidGrantError("The mandate to act for this legal entity has ended.")
         self.request.user = ctx
         scopes = code.scope.split()
         with_refresh = client.check_grant_type("refresh_token") and "offline_access" in scopes
-        token, jti = self.server.issuer.user_tokens(client, code.scope, ctx, with_refresh=with_refresh)
+        token, jti = self.deps.issuer.user_tokens(client, code.scope, ctx, with_refresh=with_refresh)
         if "openid" in scopes:
-            token["id_token"] = self.server.issuer.id_token(
+            token["id_token"] = self.deps.issuer.id_token(
                 client, ctx, str(token["access_token"]), self._verified_claims(ctx))
-        self.server.store.set(
+        self.deps.store.set(
             f"code-used:{_code_key(self.request.form['code'])}",
             orjson.dumps({"family_id": ctx.family_id, "jti": jti}),
-            self.server.issuer.lifetimes.refresh,
+            self.deps.issuer.lifetimes.refresh,
         )
         return 200, token, self.TOKEN_RESPONSE_HEADER
