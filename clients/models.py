@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from clients.errors import ClientsError
 from clients.secrets import hash_secret
 
 AUTH_METHODS: frozenset[str] = frozenset(
@@ -40,7 +41,7 @@ def is_client_id(value: object) -> bool:
     return isinstance(value, str) and _CLIENT_ID.fullmatch(value) is not None
 
 
-class InvalidClientMetadata(ValueError):
+class InvalidClientMetadata(ClientsError, ValueError):
     """Client metadata breaks a registration rule; the message names the field and the reason."""
 
     def __init__(self, field: str, reason: str) -> None:

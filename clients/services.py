@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import Engine, RowMapping, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from clients.errors import ClientsError
 from clients.models import _SCOPE_TOKEN, Client
 from clients.registry import ClientRegistry, utcnow
 from clients.store import UnknownClient
@@ -38,7 +39,7 @@ MAX_SCOPE_LENGTH = 128
 MAX_AUTH_AGE = 2**31 - 1
 
 
-class InvalidService(ValueError):
+class InvalidService(ClientsError, ValueError):
     """A service breaks a catalogue rule; the message names the field and the reason."""
 
     def __init__(self, field: str, reason: str) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
+from clients.errors import ClientsError
 from clients.models import Client
 
 
-class UnknownClient(LookupError):
+class UnknownClient(ClientsError, LookupError):
     """No client is registered under this client_id."""
 
 
-class ClientExists(ValueError):
+class ClientExists(ClientsError, ValueError):
     """A client is already registered under this client_id."""
 
 

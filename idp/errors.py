@@ -84,9 +84,10 @@ class ClientAuthenticationThrottled(InvalidClientError):
     with `Retry-After`, and `invalid_client` so OAuth clients treat it as the failure it is."""
 
     status_code = 429
+    DESCRIPTION = "Too many failed client authentications; try again later."
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__(description="Too many failed client authentications; try again later.")
+        super().__init__(description=self.DESCRIPTION)
         self.retry_after = whole_seconds(retry_after)
 
     def get_headers(self) -> list[tuple[str, str]]:

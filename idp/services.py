@@ -219,12 +219,13 @@ class Services:
             store, choice_ttl=settings.login_transaction_ttl,
         )
         access_tokens = AccessTokenReader(keyring, issuer, acting.token_claim_holds)
+        proofing_records = SqlProofingStore(engine)
         server = IdpAuthorizationServer(
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
             grants=grants, access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
             token_endpoint=settings.endpoint("/token"),
             client_throttle=make_client_throttle(settings, store, _derive(kek, b"idp client throttle v1")),
-            proofing_records=SqlProofingStore(engine), entity_access=acting,
+            proofing_records=proofing_records, entity_access=acting,
             used_assertions=used_assertions, assertion_max_lifetime=settings.client_assertion_max_lifetime,
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
@@ -253,7 +254,7 @@ class Services:
             sms_otp=sms_otp, totp=totp, credentials=credentials, passkeys=passkeys,
             factors=factors, recovery_key=recovery_key,
             proofing=make_proofing(settings, engine, audit.sink("web")),
-            proofing_records=server.proofing_records,
+            proofing_records=proofing_records,
             settings=settings, engine=engine, store=store, keyring=keyring, clients=clients, people=people,
             passwords=passwords,
             throttle=make_login_throttle(settings, store, _derive(kek, b"idp throttle v1")),

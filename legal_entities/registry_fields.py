@@ -56,7 +56,7 @@ class RegistryFileError(EntitiesError, ValueError):
         super().__init__(f"{first}{more}")
 
 
-class TooManyErrors(Exception):
+class TooManyErrors(EntitiesError):
     """Raised by `Errors.add` to stop reading once `MAX_ERRORS` problems are listed."""
 
 

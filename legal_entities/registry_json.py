@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import NoReturn
 
+from legal_entities.errors import EntitiesError
 from legal_entities.models import RegistryEntity, RegistryOfficer
 from legal_entities.registry_fields import Errors, json_type, read_head, read_officer
 
@@ -25,7 +26,7 @@ _OFFICER_KEYS = frozenset({"national_code", "role", "powers", "valid_from", "val
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
-class _DuplicateKey(ValueError):
+class _DuplicateKey(EntitiesError, ValueError):
     pass
 
 

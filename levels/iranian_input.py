@@ -15,6 +15,8 @@ from datetime import date
 
 import jdatetime
 
+from levels.errors import LevelsError
+
 PERSIAN_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
 ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
 _TO_ASCII = str.maketrans(PERSIAN_DIGITS + ARABIC_INDIC_DIGITS, "0123456789" * 2)
@@ -70,7 +72,7 @@ _DATE = re.compile(r"([0-9]{4})\s*[/.\-]\s*([0-9]{1,2})\s*[/.\-]\s*([0-9]{1,2})"
 _COMPACT_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
 
 
-class InvalidDate(ValueError):
+class InvalidDate(LevelsError, ValueError):
     """The text is not a day of the Persian or the Gregorian calendar."""
 
 
@@ -122,7 +124,7 @@ def format_jalali(day: date) -> str:
 _MOBILE = re.compile(r"(?:\+98|0098|98)0?(9[0-9]{9})|0?(9[0-9]{9})")
 
 
-class InvalidMobile(ValueError):
+class InvalidMobile(LevelsError, ValueError):
     """The text is not an Iranian mobile number."""
 
 
@@ -148,7 +150,7 @@ _TEN_DIGITS = re.compile("[0-9]{10}")
 _PADDABLE = re.compile("[0-9]{8,10}")
 
 
-class InvalidNationalCode(ValueError):
+class InvalidNationalCode(LevelsError, ValueError):
     """The text is not a valid national code; the message can be shown to the person."""
 
 
@@ -197,7 +199,7 @@ _ELEVEN_DIGITS = re.compile("[0-9]{11}")
 _ID_WEIGHTS = (29, 27, 23, 19, 17)
 
 
-class InvalidNationalId(ValueError):
+class InvalidNationalId(LevelsError, ValueError):
     """The text is not a valid legal-entity national ID; the message can be shown to the person."""
 
 

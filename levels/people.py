@@ -11,6 +11,7 @@ from typing import Protocol
 from sqlalchemy import Engine, RowMapping, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from levels.errors import LevelsError
 from levels.iranian_input import InvalidNationalCode, is_valid_national_code, normalize_name
 from levels.store_sql import PasswordCredentialRow, PersonRow
 
@@ -19,11 +20,11 @@ PROOFING_TIERS = range(1, 4)
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-class PersonExists(ValueError):
+class PersonExists(LevelsError, ValueError):
     """A person with this id or national code is already stored."""
 
 
-class UnknownPerson(LookupError):
+class UnknownPerson(LevelsError, LookupError):
     """No person is stored under this id."""
 
 

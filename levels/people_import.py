@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
 
+from levels.errors import LevelsError
 from levels.iranian_input import (
     InvalidMobile,
     InvalidNationalCode,
@@ -39,7 +40,7 @@ _KNOWN_SET = frozenset(IMPORT_REQUIRED + IMPORT_OPTIONAL)
 _SECRET_FIELD = re.compile("pass|pwd|hash|secret")
 
 
-class InvalidImportRow(ValueError):
+class InvalidImportRow(LevelsError, ValueError):
     """One row of an import file cannot be imported; the message says which field and why.
 
     Raised (rather than reported for a row) when the whole file is refused, with the line number.

@@ -17,6 +17,7 @@ from enum import StrEnum
 from itertools import combinations, pairwise
 from types import MappingProxyType
 
+from levels.errors import LevelsError
 from levels.level import DEFAULT_ACR, EIDAS_ALIASES, Level
 
 PWD, SMS, OTP, PASSKEY = "pwd", "sms", "otp", "passkey"  # otp: a TOTP app; passkey: WebAuthn with UV
@@ -47,7 +48,7 @@ _AMR: Mapping[str, tuple[str, ...]] = MappingProxyType({
 PROOFING_TIERS = range(1, 4)
 
 
-class InvalidPolicy(ValueError):
+class InvalidPolicy(LevelsError, ValueError):
     """The level rules are inconsistent; the message says which rule and why."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from levels.clock import Clock, utcnow
+from levels.errors import LevelsError
 from levels.iranian_input import is_valid_national_code, normalize_name
 from levels.people import Person, UnknownPerson
 
@@ -144,7 +145,7 @@ class ProofingResult:
         return self.failure is None
 
 
-class InvalidDocument(ValueError):
+class InvalidDocument(LevelsError, ValueError):
     """The identity document is not written as type:number with a known type."""
 
 

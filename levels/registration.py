@@ -10,6 +10,7 @@ from datetime import date
 from functools import cache
 from importlib import resources
 
+from levels.errors import LevelsError
 from levels.iranian_input import (
     InvalidDate,
     InvalidMobile,
@@ -43,11 +44,11 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 
 
-class InvalidBirthdate(ValueError):
+class InvalidBirthdate(LevelsError, ValueError):
     """The text is not a plausible birth date."""
 
 
-class WeakPassword(ValueError):
+class WeakPassword(LevelsError, ValueError):
     """The new password is too easy to guess (or too long to hash)."""
 
 

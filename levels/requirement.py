@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from levels.errors import LevelsError
 from levels.level import Level
 from levels.policy import Policy
 
@@ -36,7 +37,7 @@ class ServiceNeed:
     max_auth_age: int | None = None
 
 
-class NoSupportedAcr(ValueError):
+class NoSupportedAcr(LevelsError, ValueError):
     """Every acr value the request names (in `acr_values` or in the claims parameter) is unknown.
 
     The web layer answers `invalid_request` with `str(error)` as the description.

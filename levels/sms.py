@@ -18,13 +18,14 @@ from typing import Protocol
 import httpx
 
 from levels.clock import utcnow
+from levels.errors import LevelsError
 
 log = logging.getLogger(__name__)
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
-class SmsDeliveryFailed(Exception):
+class SmsDeliveryFailed(LevelsError):
     """The gateway did not accept the message; the person may ask for another one."""
 
 

@@ -28,6 +28,8 @@ import hmac
 import ipaddress
 from typing import Protocol
 
+from levels.errors import LevelsError
+
 
 class Counter(Protocol):
     """The part of the ephemeral store a throttle needs (`idp.storage.store.Store` has all of it)."""
@@ -53,7 +55,7 @@ class Counter(Protocol):
         ...
 
 
-class TooManyAttempts(Exception):
+class TooManyAttempts(LevelsError):
     """Too many recent failures from here; `resets_in` seconds until the next attempt is allowed."""
 
     # A plain attribute rather than a frozen dataclass: the interpreter and contextlib assign

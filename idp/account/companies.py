@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.security import COMPANIES, posted_form, signed_in
+from idp.account.common import COMPANIES
+from idp.account.security import posted_form, signed_in
 from idp.services import Services
 from idp.sessions.sso import SsoSession
 from idp.signin.act_as import ROLE_NAMES

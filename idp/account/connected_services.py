@@ -11,7 +11,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.security import SERVICES, posted_form, render_account, signed_in
+from idp.account.common import SERVICES
+from idp.account.security import posted_form, render_account, signed_in
 from idp.oauth.grant_revocation import OfClient
 from idp.services import Services
 from idp.signin.consent import OTHER_TEXT, SCOPE_TEXT, SERVICE_TEXT

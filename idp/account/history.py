@@ -11,7 +11,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.account.security import HISTORY, render_account, signed_in
+from idp.account.common import HISTORY
+from idp.account.security import render_account, signed_in
 from idp.services import Services
 from idp.web.deps import services
 from levels.people import Person

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from idp.services import make_sms_gateway
+from idp.services import Services, make_sms_gateway
 from idp.settings import Settings
 from levels.sms import SmsDeliveryFailed
 
@@ -30,6 +30,10 @@ REGISTRATION_ATTEMPT = {
           " and your account was not changed. If it was you, you already have an account: sign in, or"
           " reset your password if you have forgotten it. If it wasn't you, you need not do anything.",
 }
+
+
+def notify_password_changed(svc: Services, mobile: str, locale: str) -> None:
+    send_notice(svc.settings, mobile, PASSWORD_CHANGED, locale)
 
 
 def send_notice(settings: Settings, mobile: str, messages: dict[str, str], locale: str) -> None:

@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.security import ACCOUNT_HOME, posted_form, render_account, signed_in
+from idp.account.common import ACCOUNT_HOME
+from idp.account.security import posted_form, render_account, signed_in
 from idp.services import Services
 from idp.web.deps import PostedForm, services
 from levels.people import Person

@@ -17,8 +17,8 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.notices import PASSWORD_CHANGED, send_notice
-from idp.account.register import (
+from idp.account.common import (
+    ACCOUNT_HOME,
     FORM_EXPIRED,
     NO_SUCH_DATE,
     WRONG_CODE,
@@ -28,7 +28,7 @@ from idp.account.register import (
     read_checked_form,
     translated,
 )
-from idp.account.security import ACCOUNT_HOME
+from idp.account.notices import notify_password_changed
 from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
 from idp.signin.session_start import continue_signed_in
@@ -36,6 +36,7 @@ from idp.signin.sms_codes import TOO_MANY_CODES, wait_for_code
 from idp.storage.keys import RECOVERY
 from idp.storage.records import JsonRecords
 from idp.web.deps import PostedForm, client_ip, retry_after, services
+from idp.web.error_map import refusal
 from idp.web.pages import client_targets
 from levels.authenticators.sms_otp import ResendTooSoon
 from levels.national_code import InvalidNationalCode, parse_national_code
@@ -102,10 +103,6 @@ def _send_code(svc: Services, pending_id: str, person_id: str, mobile: str, loca
     _pending(svc).bind(pending_id, challenge.id)
 
 
-def notify_password_changed(svc: Services, mobile: str, locale: str) -> None:
-    send_notice(svc.settings, mobile, PASSWORD_CHANGED, locale)
-
-
 def _start_page(
     svc: Services, request: Request, tx: LoginTransaction | None, *, values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None, error: str | None = None, status_code: int = 200,
@@ -170,8 +167,9 @@ def recover_submit(request: Request, form_post: PostedForm) -> Response:
     try:
         svc.throttle.check(_throttle_key(national_code), ip)
     except TooManyAttempts as exc:
-        return retry_after(_start_page(svc, request, tx, values=typed, error="Too many attempts. Try again later.",
-                                       status_code=429), exc.resets_in)
+        refused = refusal(exc)
+        return refused.apply(_start_page(svc, request, tx, values=typed, error=refused.message,
+                                         status_code=refused.status))
     # Every request counts, matching or not, so the limit itself reveals nothing either.
     svc.throttle.failed(_throttle_key(national_code), ip)
     person = svc.people.get_by_national_code(national_code)
@@ -253,8 +251,9 @@ def verify_submit(request: Request, form_post: PostedForm) -> Response:
     try:
         svc.throttle.check(_throttle_key(national_code), ip)
     except TooManyAttempts as exc:
-        return retry_after(_code_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
-                                      status_code=429), exc.resets_in)
+        refused = refusal(exc)
+        return refused.apply(_code_page(svc, request, pending_id, pending, error=refused.message,
+                                        status_code=refused.status))
     person_id = str(pending["person_id"])
     # A mismatch checks a code against a challenge that does not exist: the same work, always False.
     challenge_id = _pending(svc).challenge(pending_id) or secrets.token_urlsafe(24)

@@ -20,16 +20,26 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp.account.common import (
+    ACCOUNT_HOME,
+    FORM_EXPIRED,
+    NO_SUCH_DATE,
+    WRONG_CODE,
+    expired,
+    load_tx,
+    page_locale,
+    read_checked_form,
+    translated,
+)
 from idp.account.notices import REGISTRATION_ATTEMPT, send_notice
-from idp.account.security import ACCOUNT_HOME
-from idp.errors import OAuth2Error
 from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
 from idp.signin.session_start import continue_signed_in
 from idp.signin.sms_codes import TOO_MANY_CODES, wait_for_code
 from idp.storage.keys import REGISTRATION, REGISTRATION_NOTICE, REGISTRATION_THROTTLE_NS
 from idp.storage.records import JsonRecords, Marks
-from idp.web.deps import Posted, PostedForm, client_ip, retry_after, services
+from idp.web.deps import PostedForm, client_ip, retry_after, services
+from idp.web.error_map import refusal
 from idp.web.pages import client_targets
 from levels.authenticators.sms_otp import ResendTooSoon
 from levels.national_code import InvalidNationalCode, parse_national_code
@@ -53,41 +63,6 @@ REGISTRATIONS_PER_MOBILE = 5
 REGISTRATIONS_PER_IP = 30
 REGISTRATION_WINDOW = 3600
 
-FORM_EXPIRED = "Your form expired. Please try again."
-WRONG_CODE = "That code is not correct or has expired."
-NO_SUCH_DATE = "This date does not exist. Check the year, month and day."
-NOT_SENT = "The text message could not be sent. Please try again."
-SMS_RETRY_AFTER = 30  # seconds: the SMS gateway refused or failed; a short wait before trying again
-
-
-# Shared with recovery ------------------------------------------------------------------------------
-
-def load_tx(svc: Services, tx_id: str | None) -> LoginTransaction | None:
-    """The pending authorization to return to, if any (these pages also work without one)."""
-    return svc.transactions.load(tx_id) if tx_id else None
-
-
-def page_locale(svc: Services, request: Request, tx: LoginTransaction | None) -> str:
-    return svc.pages.locale(request, tx.get("ui_locales") if tx else None)
-
-
-def translated(svc: Services, locale: str, message: str, fallback: str) -> str:
-    """A domain exception's message in the page language; `fallback` when it has no translation
-    (messages that carry the typed value, such as a day that does not exist)."""
-    tr = svc.pages.gettext(locale)
-    text = tr.gettext(message)
-    return text if text != message or locale == "en" else tr.gettext(fallback)
-
-
-def expired(svc: Services, request: Request, title: str) -> Response:
-    return svc.pages.error(request, title, "Start again from the beginning.")
-
-
-def read_checked_form(svc: Services, request: Request, posted: Posted) -> dict[str, str] | Response:
-    try:
-        return dict(posted.pairs())
-    except OAuth2Error as err:
-        return svc.pages.error(request, "This request is not valid", err.description or "")
 
 
 def _limits(svc: Services) -> LoginThrottle:
@@ -205,8 +180,9 @@ def register_submit(request: Request, form_post: PostedForm) -> Response:
     try:
         limits.check(values["mobile"], ip)
     except TooManyAttempts as exc:
-        return retry_after(_form_page(svc, request, tx, values=typed, error="Too many attempts. Try again later.",
-                                      status_code=429), exc.resets_in)
+        refused = refusal(exc)
+        return refused.apply(_form_page(svc, request, tx, values=typed, error=refused.message,
+                                        status_code=refused.status))
     # Every accepted form counts, existing accounts included: that also slows down probing.
     limits.failed(values["mobile"], ip)
     owner = svc.people.get_by_national_code(values["national_code"])
@@ -217,9 +193,10 @@ def register_submit(request: Request, form_post: PostedForm) -> Response:
     locale = page_locale(svc, request, tx)
     try:
         challenge = svc.sms_otp.send(pending_id, values["mobile"], "register", locale)
-    except SmsDeliveryFailed:
-        return retry_after(_form_page(svc, request, tx, values=typed, error=NOT_SENT, status_code=503),
-                           SMS_RETRY_AFTER)
+    except SmsDeliveryFailed as exc:
+        refused = refusal(exc)
+        return refused.apply(_form_page(svc, request, tx, values=typed, error=refused.message,
+                                        status_code=refused.status))
     pending.update(challenge=challenge.id, hint=challenge.mobile_hint)
     _pending(svc).put(pending_id, pending)
     response = RedirectResponse(f"/register/verify?id={pending_id}", status_code=303)
@@ -256,9 +233,10 @@ def _resend(svc: Services, request: Request, pending_id: str, pending: dict[str,
     except TooManyAttempts as exc:
         return retry_after(_verify_page(svc, request, pending_id, pending, error=TOO_MANY_CODES, status_code=429),
                            exc.resets_in)
-    except SmsDeliveryFailed:
-        return retry_after(_verify_page(svc, request, pending_id, pending, error=NOT_SENT, status_code=503),
-                           SMS_RETRY_AFTER)
+    except SmsDeliveryFailed as exc:
+        refused = refusal(exc)
+        return refused.apply(_verify_page(svc, request, pending_id, pending, error=refused.message,
+                                          status_code=refused.status))
     pending["challenge"] = challenge.id
     records = _pending(svc)
     records.put(pending_id, pending, records.expires_in(pending_id) or 1.0)
@@ -285,8 +263,9 @@ def verify_submit(request: Request, form_post: PostedForm) -> Response:
     try:
         svc.throttle.check(account, ip)
     except TooManyAttempts as exc:
-        return retry_after(_verify_page(svc, request, pending_id, pending, error="Too many attempts. Try again later.",
-                                        status_code=429), exc.resets_in)
+        refused = refusal(exc)
+        return refused.apply(_verify_page(svc, request, pending_id, pending, error=refused.message,
+                                          status_code=refused.status))
     ok = svc.sms_otp.verify(pending["challenge"], pending_id, "register",
                                  form.get("code", "")[:12])
     # Taking the entry makes the code single-use even if two requests carry it at once.

@@ -18,12 +18,14 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp.account.common import ACCOUNT_HOME, SECURITY
+from idp.account.notices import notify_password_changed
 from idp.errors import OAuth2Error
 from idp.services import Services
 from idp.sessions.sso import SsoSession
-from idp.sessions.transactions import LoginTransaction
 from idp.signin.factors import BUILT_IN, FactorPage
-from idp.web.deps import Posted, PostedForm, client_ip, retry_after, services
+from idp.web.deps import Posted, PostedForm, client_ip, services
+from idp.web.error_map import refusal
 from idp.web.i18n import format_day
 from legal_entities.days import TEHRAN
 from levels.authenticators.base import EnrolmentFailed
@@ -34,24 +36,11 @@ from levels.throttle import TooManyAttempts
 router = APIRouter()
 log = logging.getLogger("idp.account")
 
-ACCOUNT_HOME = "/account"  # the profile page; where a sign-in from no service ends up
-SECURITY = "/account/security"
-SESSIONS = "/account/sessions"
-SERVICES = "/account/services"
-HISTORY = "/account/history"
-COMPANIES = "/account/companies"
-ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, SECURITY, SESSIONS, SERVICES, HISTORY, COMPANIES})
 _PENDING_TTL = 600
 
 
 PASSWORD_CHANGED = "Your password was changed. You were signed out on your other devices."
 WRONG_CURRENT_PASSWORD = "Your current password is not correct."
-
-
-def account_page_for(tx: LoginTransaction | None) -> str | None:
-    """The account page a sign-in was started from, if it was (only our own pages, never a URL)."""
-    page = tx.get("return_to") if tx is not None else None
-    return page if page in ACCOUNT_PAGES else None
 
 
 def signed_in(svc: Services, request: Request, page: str = ACCOUNT_HOME) -> tuple[SsoSession, Person] | Response:
@@ -169,7 +158,8 @@ def change_password(request: Request, form_post: PostedForm) -> Response:
         # The same counters as signing in: a borrowed session cannot be used to guess the password.
         svc.throttle.check(person.national_code, ip, device)
     except TooManyAttempts as exc:
-        return retry_after(refuse(429, current="Too many attempts. Try again later."), exc.resets_in)
+        refused = refusal(exc)
+        return refused.apply(refuse(refused.status, current=refused.message))
     ok = svc.passwords.verify(svc.people.password_hash(person.id), current)
     if not ok:
         svc.throttle.failed(person.national_code, ip, device)
@@ -183,8 +173,6 @@ def change_password(request: Request, form_post: PostedForm) -> Response:
     _store_password(svc, person, new, session, ip)
     response = RedirectResponse(f"{SECURITY}?done=password", status_code=303)
     if person.mobile:
-        from idp.account.recover import notify_password_changed
-
         response.background = BackgroundTask(notify_password_changed, svc, person.mobile, svc.pages.locale(request))
     return response
 

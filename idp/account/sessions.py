@@ -11,7 +11,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.security import SESSIONS, posted_form, render_account, signed_in
+from idp.account.common import SESSIONS
+from idp.account.security import posted_form, render_account, signed_in
 from idp.services import Services
 from idp.sessions.end_session import logged_out_page
 from idp.sessions.logout import EndedSession

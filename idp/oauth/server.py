@@ -5,7 +5,6 @@ from __future__ import annotations
 from contextlib import suppress
 from dataclasses import replace
 
-import orjson
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
@@ -19,25 +18,29 @@ from idp.errors import ClientAuthenticationThrottled, InvalidClientError
 from idp.oauth.access_tokens import AccessToken, AccessTokenReader
 from idp.oauth.codes import CodeRecords
 from idp.oauth.grant_revocation import Family, Grants
-from idp.oauth.grants.authorization_code import AuthorizationCodeGrant, S256CodeChallenge
+from idp.oauth.grants import bind
+from idp.oauth.grants.authorization_code import AuthorizationCodeGrant, CodeGrantDeps, S256CodeChallenge
 from idp.oauth.grants.basic_auth import authenticate_client_secret_basic, basic_credentials
 from idp.oauth.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
-from idp.oauth.grants.client_credentials import ClientCredentialsGrant
-from idp.oauth.grants.refresh_token import RefreshTokenGrant
+from idp.oauth.grants.client_credentials import ClientCredentialsGrant, ClientGrantDeps
+from idp.oauth.grants.refresh_token import RefreshGrantDeps, RefreshTokenGrant
 from idp.oauth.one_time_ids import UsedAssertions
 from idp.oauth.refresh_tokens import RefreshToken, RefreshTokenStore
 from idp.oauth.tokens import TokenIssuer
 from idp.signin.acting import EntityAccess
 from idp.storage.store import Store, StoreUnavailable
+from idp.web.error_map import oauth_response
+from keys.keyring import KeyRing
 from levels.clock import utcnow
 from levels.people import PersonStore
 from levels.proofing import ProofingRecordStore
 from levels.throttle import LoginThrottle, TooManyAttempts
 
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
 
 class IdpAuthorizationServer(AuthorizationServer):
+    """The grants and endpoints get their collaborators here, once: none reaches back through the
+    server for a store (`idp.oauth.grants.bind`)."""
+
     def __init__(
         self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: PersonStore,
         refresh_tokens: RefreshTokenStore, grants: Grants, access_tokens: AccessTokenReader, audit: AuditLog,
@@ -46,29 +49,25 @@ class IdpAuthorizationServer(AuthorizationServer):
     ) -> None:
         super().__init__()
         self.clients = clients
-        self.issuer = issuer
-        self.store = store
-        self.people = people
-        self.refresh_tokens = refresh_tokens
-        self.grants = grants
-        self.access_tokens = access_tokens
-        self.audit = audit
-        self.code_ttl = code_ttl
-        self.codes = CodeRecords(store, ttl=code_ttl, remember_used=issuer.lifetimes.refresh)
         self.client_throttle = client_throttle
-        self.proofing_records = proofing_records
-        self.entity_access = entity_access
         self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD,
             PrivateKeyJwt([issuer.issuer, token_endpoint], used_assertions, max_lifetime=assertion_max_lifetime),
         )
-        self.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True)])
-        self.register_grant(RefreshTokenGrant)
-        self.register_grant(ClientCredentialsGrant)
-        self.register_endpoint(IntrospectionEndpoint)
-        self.register_endpoint(RevocationEndpoint)
-        self.register_endpoint(EndSessionEndpoint)
+        self.register_grant(
+            bind(AuthorizationCodeGrant, CodeGrantDeps(
+                codes=CodeRecords(store, ttl=code_ttl, remember_used=issuer.lifetimes.refresh), grants=grants,
+                issuer=issuer, people=people, proofing_records=proofing_records, entity_access=entity_access)),
+            [S256CodeChallenge(required=True)],
+        )
+        self.register_grant(bind(RefreshTokenGrant, RefreshGrantDeps(
+            issuer=issuer, refresh_tokens=refresh_tokens, grants=grants, entity_access=entity_access)))
+        self.register_grant(bind(ClientCredentialsGrant, ClientGrantDeps(issuer=issuer)))
+        tokens = TokenLookup(access_tokens, refresh_tokens, entity_access)
+        self.register_endpoint(IntrospectionEndpoint(tokens, issuer.issuer))
+        self.register_endpoint(RevocationEndpoint(tokens, issuer, grants))
+        self.register_endpoint(EndSessionEndpoint(access_tokens.keyring))
 
     def query_client(self, client_id: str) -> Client | None:
         if not is_client_id(client_id):
@@ -107,21 +106,27 @@ class IdpAuthorizationServer(AuthorizationServer):
         return request  # endpoints build the HttpRequest before calling in
 
     def handle_response(self, status: int, body: object, headers: list[tuple[str, str]]) -> Response:
-        out = dict(headers)
-        if isinstance(body, dict):
-            out.update(NO_STORE)
-            out["Content-Type"] = "application/json"
-            return Response(orjson.dumps(body), status_code=status, headers=out)
-        return Response(body or b"", status_code=status, headers=out)
+        return oauth_response(status, body, headers)
 
-    def find_token(self, token: str, hint: str | None) -> AccessToken | RefreshToken | None:
+
+class TokenLookup:
+    """An access or refresh token by its value, for introspection and revocation."""
+
+    def __init__(
+        self, access_tokens: AccessTokenReader, refresh_tokens: RefreshTokenStore, entity_access: EntityAccess,
+    ) -> None:
+        self._access_tokens = access_tokens
+        self._refresh_tokens = refresh_tokens
+        self._entity_access = entity_access
+
+    def find(self, token: str, hint: str | None) -> AccessToken | RefreshToken | None:
         if hint != "refresh_token":
-            at = self.access_tokens.read(token)
+            at = self._access_tokens.read(token)
             if at is not None:
                 return at
-        refresh = self.refresh_tokens.find(token) if len(token) <= 128 else None
+        refresh = self._refresh_tokens.find(token) if len(token) <= 128 else None
         if refresh is not None and refresh.auth.get("legal_entity") is not None and refresh.revoked_at is None \
-                and not self.entity_access.token_claim_holds(refresh.auth["legal_entity"]):
+                and not self._entity_access.token_claim_holds(refresh.auth["legal_entity"]):
             # Issued for a legal entity whose mandate has ended: as good as revoked.
             refresh = replace(refresh, revoked_at=utcnow())
         return refresh
@@ -131,10 +136,14 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     """RFC 7662: https://www.rfc-editor.org/rfc/rfc7662#section-2"""
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
-    server: IdpAuthorizationServer
+
+    def __init__(self, tokens: TokenLookup, issuer: str) -> None:
+        super().__init__()
+        self._tokens = tokens
+        self._issuer = issuer
 
     def query_token(self, token_string: str, token_type_hint: str | None):  # type: ignore[no-untyped-def]
-        return self.server.find_token(token_string, token_type_hint)
+        return self._tokens.find(token_string, token_type_hint)
 
     def check_permission(self, token, client: Client, request) -> bool:  # type: ignore[no-untyped-def]
         # The client the token was issued to, or a resource server the token is addressed to.
@@ -150,7 +159,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         auth = token.auth
         payload = {
             "active": True, "token_type": "refresh_token", "client_id": token.client_id,
-            "sub": token.person_id, "scope": token.scope, "iss": self.server.issuer.issuer,
+            "sub": token.person_id, "scope": token.scope, "iss": self._issuer,
             "exp": int(token.expires_at.timestamp()), "iat": int(token.issued_at.timestamp()),
         }
         payload.update({k: auth[k] for k in ("acr", "amr", "auth_time", "legal_entity") if auth.get(k) is not None})
@@ -161,17 +170,24 @@ class RevocationEndpoint(_RevocationEndpoint):
     """RFC 7009: https://www.rfc-editor.org/rfc/rfc7009#section-2"""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-    server: IdpAuthorizationServer
+
+    def __init__(
+        self, tokens: TokenLookup, issuer: TokenIssuer, grants: Grants,
+    ) -> None:
+        super().__init__()
+        self._tokens = tokens
+        self._issuer = issuer
+        self._grants = grants
 
     def query_token(self, token_string: str, token_type_hint: str | None):  # type: ignore[no-untyped-def]
-        return self.server.find_token(token_string, token_type_hint)
+        return self._tokens.find(token_string, token_type_hint)
 
     def revoke_token(self, token, request) -> None:  # type: ignore[no-untyped-def]
         if isinstance(token, AccessToken):
-            self.server.issuer.revoke_access_tokens([token.jti])
+            self._issuer.revoke_access_tokens([token.jti])
             return
         # Revoking a refresh token ends the whole grant, access tokens included (RFC 7009 §2.1).
-        self.server.grants.revoke_grant(
+        self._grants.revoke_grant(
             Family(token.family_id), "token.revoked", person_id=token.person_id, client_id=token.client_id)
 
 
@@ -181,10 +197,12 @@ class EndSessionEndpoint(_EndSessionEndpoint):
     Only validation is used from Authlib; `idp.sessions.end_session` ends the session itself.
     """
 
-    server: IdpAuthorizationServer
+    def __init__(self, keyring: KeyRing) -> None:
+        super().__init__()
+        self._keyring = keyring
 
     def get_server_jwks(self) -> dict[str, object]:
-        return self.server.access_tokens.keyring.jwks()
+        return self._keyring.jwks()
 
     def _is_valid_post_logout_redirect_uri(self, client: Client, post_logout_redirect_uri: str) -> bool:
         return post_logout_redirect_uri in client.post_logout_redirect_uris

@@ -1,59 +1,65 @@
 """Token (RFC 6749 §3.2), introspection (RFC 7662 §2) and revocation (RFC 7009 §2) endpoints.
 
-https://www.rfc-editor.org/rfc/rfc6749#section-3.2 — the grants live in `idp/grants/`; this
-module only adapts HTTP. These are plain ASGI handlers mounted by `idp.web.fast_paths`: at thousands
-of requests a second the framework's routing was a large share of the cost.
+https://www.rfc-editor.org/rfc/rfc6749#section-3.2 — the grants live in `idp/oauth/grants/`; this
+module only adapts HTTP, and every error is answered by `idp.web.error_map`. These are plain ASGI
+handlers mounted by `idp.web.fast_paths`: at thousands of requests a second the framework's routing
+was a large share of the cost.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import anyio.to_thread
-import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from idp.errors import OAuth2Error
+from clients.registry import ClientRegistry
 from idp.oauth.request import HttpRequest, read_form
-from idp.oauth.server import claimed_client_id
+from idp.oauth.server import IdpAuthorizationServer, claimed_client_id
 from idp.services import Services
-from idp.storage.breaker import Unavailable
 from idp.storage.store import MemoryStore
-from idp.web import outages
+from idp.web.client_address import Network
 from idp.web.deps import client_ip
+from idp.web.error_map import api_response
+from keys.keyring import KeyRing
 
-log = logging.getLogger("idp")
+
+@dataclass(frozen=True, slots=True)
+class EndpointDeps:
+    """What the back-channel endpoints use, passed in when the app is built."""
+
+    server: IdpAuthorizationServer
+    issuer: str
+    trusted_proxies: Sequence[Network]
+    clients: ClientRegistry
+    keyring: KeyRing
+    store_in_process: bool  # the in-process store answers from memory, without I/O (embedded deployment)
 
 
 class OAuthEndpoint:
     """One back-channel endpoint: `token`, or an Authlib endpoint name (introspection, revocation)."""
 
-    def __init__(self, services: Services, name: str) -> None:
-        self._svc = services
+    def __init__(self, deps: EndpointDeps, name: str) -> None:
+        self._deps = deps
         self._name = name
-        # The in-process store answers from memory, without I/O (the embedded deployment).
-        self._store_in_process = isinstance(services.store, MemoryStore)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        svc = self._svc
+        deps = self._deps
         request = Request(scope, receive)
         try:
             form = await read_form(request)
             oreq = HttpRequest(
-                "POST", svc.settings.issuer + scope["path"], Headers(scope=scope), [], form,
-                client_ip(request, svc.settings.trusted_proxies),
+                "POST", deps.issuer + scope["path"], Headers(scope=scope), [], form,
+                client_ip(request, deps.trusted_proxies),
             )
             response = await self._respond(oreq)
-        except OAuth2Error as err:
-            response = svc.server.handle_error_response(None, err)
-        except Unavailable as exc:
-            response = outages.api_response(exc)
-        except Exception:
-            log.exception("unhandled error on %s", scope["path"])
-            response = _json(500, {"error": "server_error", "error_description": "Something went wrong on our side."})
+        except Exception as exc:
+            # Errors raised inside a grant were answered by Authlib through the same table.
+            response = api_response(exc, where=scope["path"])
         await response(scope, receive, send)
 
     def _needs_no_io(self, oreq: HttpRequest) -> bool:
@@ -61,15 +67,15 @@ class OAuthEndpoint:
         has cached: nothing in it waits on a backend, and at its rates a thread hop would cost more
         than the work itself. Anything else (Redis, the database, an assertion claimed in the
         database) may wait, and goes to the thread pool."""
-        return (self._store_in_process and oreq.form.get("grant_type") == "client_credentials"
+        return (self._deps.store_in_process and oreq.form.get("grant_type") == "client_credentials"
                 and "client_assertion" not in oreq.form
-                and self._svc.clients.cached(claimed_client_id(oreq))
-                and not self._svc.keyring.reload_due())  # signing would reread the keys first
+                and self._deps.clients.cached(claimed_client_id(oreq))
+                and not self._deps.keyring.reload_due())  # signing would reread the keys first
 
     async def _respond(self, oreq: HttpRequest) -> Response:
         # Every grant may reach Redis or the database (client authentication alone counts failures
         # in the store): it runs in the thread pool, so a hung backend never stalls the loop.
-        server = self._svc.server
+        server = self._deps.server
         if self._name == "token":
             if self._needs_no_io(oreq):
                 return server.create_token_response(oreq)  # type: ignore[no-any-return]
@@ -77,14 +83,13 @@ class OAuthEndpoint:
         return await anyio.to_thread.run_sync(server.create_endpoint_response, self._name, oreq)  # type: ignore[no-any-return]
 
 
-def _json(status: int, body: dict[str, str]) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store"})
-
-
 def endpoints(services: Services) -> dict[str, OAuthEndpoint]:
+    deps = EndpointDeps(
+        server=services.server, issuer=services.settings.issuer, trusted_proxies=services.settings.trusted_proxies,
+        clients=services.clients, keyring=services.keyring, store_in_process=isinstance(services.store, MemoryStore),
+    )
     return {
-        "/token": OAuthEndpoint(services, "token"),
-        "/introspect": OAuthEndpoint(services, "introspection"),
-        "/revoke": OAuthEndpoint(services, "revocation"),
+        "/token": OAuthEndpoint(deps, "token"),
+        "/introspect": OAuthEndpoint(deps, "introspection"),
+        "/revoke": OAuthEndpoint(deps, "revocation"),
     }

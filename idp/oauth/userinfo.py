@@ -9,8 +9,7 @@ from starlette.responses import Response
 
 from idp.oauth.claims import person_claims
 from idp.oauth.verified_claims import verified_claims
-from idp.services import Services
-from idp.web.deps import services
+from idp.web import deps
 
 router = APIRouter()
 
@@ -27,8 +26,8 @@ def _unauthorized(description: str, error: str | None = "invalid_token") -> Resp
     )
 
 
-def _userinfo(svc: Services, token: str) -> Response:
-    at = svc.access_tokens.read_active(token, audience=svc.settings.issuer)
+def _userinfo(request: Request, token: str) -> Response:
+    at = deps.access_tokens(request).read_active(token, audience=deps.settings(request).issuer)
     if at is None:
         return _unauthorized("The access token is invalid, expired or revoked.")
     scopes = set(at.get_scope().split())
@@ -38,7 +37,7 @@ def _userinfo(svc: Services, token: str) -> Response:
             status_code=403, media_type="application/json",
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
         )
-    person = svc.people.get(str(at.claims["sub"]))
+    person = deps.people(request).get(str(at.claims["sub"]))
     if person is None or person.status != "active":
         return _unauthorized("The account behind this token is no longer active.")
     body: dict[str, object] = {"sub": person.id, **person_claims(person, scopes)}
@@ -46,7 +45,7 @@ def _userinfo(svc: Services, token: str) -> Response:
     body.update({k: at.claims[k] for k in ("acr", "amr", "auth_time", "legal_entity") if k in at.claims})
     names = at.claims.get("verified_claims_request")
     if isinstance(names, list):
-        stated = verified_claims(person, svc.proofing_records.latest(person.id), [str(n) for n in names])
+        stated = verified_claims(person, deps.proofing_records(request).latest(person.id), [str(n) for n in names])
         if stated:
             body["verified_claims"] = stated
     return Response(orjson.dumps(body), media_type="application/json", headers={"Cache-Control": "no-store"})
@@ -54,9 +53,8 @@ def _userinfo(svc: Services, token: str) -> Response:
 
 @router.api_route("/userinfo", methods=["GET", "POST"])
 def userinfo(request: Request) -> Response:
-    svc = services(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _unauthorized("Send the access token as 'Authorization: Bearer <token>'.", error=None)
-    return _userinfo(svc, token.strip())
+    return _userinfo(request, token.strip())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.security import ACCOUNT_HOME, account_page_for
+from idp.account.common import ACCOUNT_HOME, account_page_for
 from idp.services import Services
 from idp.sessions.devices import describe
 from idp.sessions.sso import SsoSession

@@ -10,6 +10,7 @@ from idp.errors import OAuth2Error, UnmetAuthenticationRequirements
 from idp.signin.dispatch import refuse_pending
 from idp.signin.interaction import Interaction, pending_page, posted_pending, resume
 from idp.web.deps import PostedForm, client_ip, retry_after, services
+from idp.web.error_map import refusal
 from levels.next_step import CannotReach, Proofing, StepUp
 from levels.throttle import TooManyAttempts
 
@@ -60,8 +61,8 @@ def step_submit(request: Request, form_post: PostedForm) -> Response:
     try:
         svc.throttle.check(account, ip, device)
     except TooManyAttempts as exc:
-        return retry_after(_show(
-            ctx, error="Too many attempts. Try again later.", status_code=429), exc.resets_in)
+        refused = refusal(exc)
+        return refused.apply(_show(ctx, error=refused.message, status_code=refused.status))
     ok = _verify(ctx, method, form)
     if not ok:
         svc.throttle.failed(account, ip, device)

@@ -35,6 +35,7 @@ from idp.signin import act_as, consent, login, step_up
 from idp.storage.breaker import Unavailable
 from idp.storage.store import Store
 from idp.web import outages
+from idp.web.error_map import SERVER_ERROR
 from idp.web.fast_paths import FastPaths
 from idp.web.health import Health
 from idp.web.security_headers import SecurityHeaders
@@ -89,8 +90,8 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         logging.getLogger("idp").exception("unhandled error on %s", request.url.path)
-        return JSONResponse({"error": "server_error", "error_description": "Something went wrong on our side."},
-                            status_code=500)
+        return JSONResponse({"error": SERVER_ERROR.error, "error_description": SERVER_ERROR.description},
+                            status_code=SERVER_ERROR.status)
 
     discovery = metadata_bytes(settings, svc.policy)
 

@@ -16,13 +16,42 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.errors import OAuth2Error, whole_seconds
+from idp.oauth.access_tokens import AccessTokenReader
 from idp.oauth.request import read_form, read_pairs
+from idp.oauth.server import IdpAuthorizationServer
 from idp.services import Services
+from idp.settings import Settings
 from idp.web.client_address import Network, client_address
+from levels.people import SqlPersonStore
+from levels.proofing import SqlProofingStore
 
 
 def services(request: Request) -> Services:
+    """The whole set of collaborators; prefer the narrow accessors below where they suffice."""
     return request.app.state.services  # type: ignore[no-any-return]
+
+
+# Narrow, typed accessors, one per concept, so an endpoint declares what it uses rather than
+# reaching into the whole `Services`.
+
+def settings(request: Request) -> Settings:
+    return services(request).settings
+
+
+def access_tokens(request: Request) -> AccessTokenReader:
+    return services(request).access_tokens
+
+
+def people(request: Request) -> SqlPersonStore:
+    return services(request).people
+
+
+def proofing_records(request: Request) -> SqlProofingStore:
+    return services(request).proofing_records
+
+
+def oauth_server(request: Request) -> IdpAuthorizationServer:
+    return services(request).server
 
 
 def client_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:

@@ -8,23 +8,20 @@ request refused because a breaker is open adds no log line.
 
 from __future__ import annotations
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.storage.breaker import Unavailable
+from idp.web import error_map
 from idp.web.pages import Pages
 
 API_PATHS = frozenset({"/token", "/introspect", "/revoke", "/userinfo"})
-TITLE = "The service is temporarily unavailable"
-MESSAGE = "We could not complete your request just now. Please try again in a minute."
+TITLE = error_map.UNAVAILABLE.title
+MESSAGE = error_map.UNAVAILABLE.message
 
 
 def api_response(exc: Unavailable) -> Response:
-    body = {"error": "temporarily_unavailable",
-            "error_description": "The service is temporarily unavailable; try again shortly."}
-    return Response(orjson.dumps(body), status_code=503, media_type="application/json",
-                    headers={"Cache-Control": "no-store", "Retry-After": str(exc.retry_after)})
+    return error_map.api_response(exc)
 
 
 def wants_json(request: Request) -> bool:

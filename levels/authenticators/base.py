@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
+from levels.errors import LevelsError
 from levels.people import Person
 from levels.policy import FactorKind
 
@@ -43,7 +44,7 @@ class Challenge:
     refused: bool = False
 
 
-class EnrolmentFailed(Exception):
+class EnrolmentFailed(LevelsError):
     """Setting up a factor failed. `message` is a message id the page can show; `data` is what the
     page needs to let the person try again (empty when they must start over)."""
 

@@ -45,6 +45,7 @@ from webauthn.helpers.structs import (
 
 from levels.authenticators.base import Challenge, EnrolmentFailed, Step
 from levels.clock import Clock, utcnow
+from levels.errors import LevelsError
 from levels.people import Person
 from levels.policy import FactorKind
 
@@ -59,7 +60,7 @@ _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 MAX_CREDENTIAL_ID_LENGTH = 1364
 
 
-class PasskeyError(Exception):
+class PasskeyError(LevelsError):
     """A ceremony failed; `reason` says why, for logs and audit (it holds no secret)."""
 
     # A plain attribute rather than a frozen dataclass: the interpreter assigns `__traceback__`.
@@ -68,7 +69,7 @@ class PasskeyError(Exception):
         self.reason = reason
 
 
-class PasskeyExists(Exception):
+class PasskeyExists(LevelsError):
     """A credential with this id is already stored."""
 
 

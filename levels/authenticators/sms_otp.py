@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from levels.authenticators.base import Challenge, Step
+from levels.errors import LevelsError
 from levels.national_code import normalize_digits
 from levels.people import Person
 from levels.policy import FactorKind
@@ -82,7 +83,7 @@ class OtpChallenge:
     resend_at: datetime
 
 
-class ResendTooSoon(Exception):
+class ResendTooSoon(LevelsError):
     """A code was sent to this person for this purpose moments ago; `retry_in` seconds until another.
 
     `pending` is that code's challenge while it can still be answered and went to the same number:

@@ -7,7 +7,8 @@ https://openid.net/specs/openid-connect-core-1_0.html#CodeFlowAuth
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -20,7 +21,24 @@ from idp.oauth.tokens import AuthContext
 from idp.oauth.verified_claims import verified_claims
 
 if TYPE_CHECKING:
-    from idp.oauth.server import IdpAuthorizationServer
+    from idp.oauth.codes import CodeRecords
+    from idp.oauth.grant_revocation import Grants
+    from idp.oauth.tokens import TokenIssuer
+    from idp.signin.acting import EntityAccess
+    from levels.people import PersonStore
+    from levels.proofing import ProofingRecordStore
+
+
+@dataclass(frozen=True, slots=True)
+class CodeGrantDeps:
+    """What the authorization code grant uses, passed in when the server is built."""
+
+    codes: CodeRecords  # codes, and the record of their redemption
+    grants: Grants  # revoking what a replayed code obtained
+    issuer: TokenIssuer
+    people: PersonStore
+    proofing_records: ProofingRecordStore
+    entity_access: EntityAccess
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -51,7 +69,7 @@ class S256CodeChallenge(CodeChallenge):
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
-    server: IdpAuthorizationServer
+    deps: ClassVar[CodeGrantDeps]  # set by `idp.oauth.grants.bind`
 
     @staticmethod
     def validate_authorization_redirect_uri(request, client):  # type: ignore[no-untyped-def]
@@ -78,31 +96,31 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
             legal_entity=ctx.legal_entity,
         )
-        self.server.codes.save(code, record)
+        self.deps.codes.save(code, record)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # type: ignore[no-untyped-def]
-        record = self.server.codes.take(code)
+        record = self.deps.codes.take(code)
         if record is None:
             self._handle_replay(code)
             return None
         # Remember the redemption, so a second use can revoke what the first one obtained.
-        self.server.codes.redeemed(code, Redemption(record.family_id, None))
+        self.deps.codes.redeemed(code, Redemption(record.family_id, None))
         if record.client_id != client.client_id:
             return None
         return record
 
     def _handle_replay(self, code: str) -> None:
-        used = self.server.codes.redemption(code)
+        used = self.deps.codes.redemption(code)
         if used is None:
             return
         # RFC 6749 §4.1.2: a code used twice revokes the tokens issued from it.
-        self.server.grants.revoke_grant(Family(used.family_id), "token.code_replayed", also=[used.jti])
+        self.deps.grants.revoke_grant(Family(used.family_id), "token.code_replayed", also=[used.jti])
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Nothing to do: the code was taken from the store atomically when it was looked up."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> AuthContext | None:
-        person = self.server.people.get(authorization_code.person_id)
+        person = self.deps.people.get(authorization_code.person_id)
         if person is None or person.status != "active":
             return None
         return authorization_code.context()
@@ -110,10 +128,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def _verified_claims(self, ctx: AuthContext) -> dict[str, object] | None:
         if ctx.id_token_verified is None:
             return None
-        person = self.server.people.get(ctx.person_id)
+        person = self.deps.people.get(ctx.person_id)
         if person is None:
             return None
-        stated = verified_claims(person, self.server.proofing_records.latest(person.id), list(ctx.id_token_verified))
+        stated = verified_claims(person, self.deps.proofing_records.latest(person.id), list(ctx.id_token_verified))
         return {"verified_claims": stated} if stated else None
 
     def create_token_response(self):  # type: ignore[no-untyped-def]
@@ -122,17 +140,17 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         ctx = self.authenticate_user(code)
         if ctx is None:
             raise InvalidGrantError("The account behind this code is no longer active.")
-        if ctx.sid and self.server.issuer.session_revoked(ctx.sid):
+        if ctx.sid and self.deps.issuer.session_revoked(ctx.sid):
             # The session ended after this code was issued: its tokens would outlive the logout.
             raise InvalidGrantError("The sign-in session this code belongs to has ended.")
-        if ctx.legal_entity is not None and not self.server.entity_access.token_claim_holds(ctx.legal_entity):
+        if ctx.legal_entity is not None and not self.deps.entity_access.token_claim_holds(ctx.legal_entity):
             raise InvalidGrantError("The mandate to act for this legal entity has ended.")
         self.request.user = ctx
         scopes = code.scope.split()
         with_refresh = client.check_grant_type("refresh_token") and "offline_access" in scopes
-        token, jti = self.server.issuer.user_tokens(client, code.scope, ctx, with_refresh=with_refresh)
+        token, jti = self.deps.issuer.user_tokens(client, code.scope, ctx, with_refresh=with_refresh)
         if "openid" in scopes:
-            token["id_token"] = self.server.issuer.id_token(
+            token["id_token"] = self.deps.issuer.id_token(
                 client, ctx, str(token["access_token"]), self._verified_claims(ctx))
-        self.server.codes.redeemed(self.request.form["code"], Redemption(ctx.family_id, jti))
+        self.deps.codes.redeemed(self.request.form["code"], Redemption(ctx.family_id, jti))
         return 200, token, self.TOKEN_RESPONSE_HEADER

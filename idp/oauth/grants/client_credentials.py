@@ -5,7 +5,8 @@ https://www.rfc-editor.org/rfc/rfc6749#section-4.4; audience per https://www.rfc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
 
@@ -13,15 +14,22 @@ from idp.errors import InvalidScopeError, InvalidTargetError
 from idp.oauth.grants.client_auth import CONFIDENTIAL_METHODS
 
 if TYPE_CHECKING:
-    from idp.oauth.server import IdpAuthorizationServer
+    from idp.oauth.tokens import TokenIssuer
 
 # Scopes that describe a person; a token with no person behind it never carries them.
 USER_ONLY_SCOPES = frozenset({"openid", "offline_access", "profile", "phone", "national_code"})
 
 
+@dataclass(frozen=True, slots=True)
+class ClientGrantDeps:
+    """What the client credentials grant uses, passed in when the server is built."""
+
+    issuer: TokenIssuer
+
+
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
-    server: IdpAuthorizationServer
+    deps: ClassVar[ClientGrantDeps]  # set by `idp.oauth.grants.bind`
 
     def create_token_response(self):  # type: ignore[no-untyped-def]
         client = self.request.client
@@ -38,5 +46,5 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         audience = resources or list(client.audiences)
         if not audience:
             raise InvalidTargetError("This client has no registered resource (audience) to call.")
-        token = self.server.issuer.client_token(client, scope, audience)
+        token = self.deps.issuer.client_token(client, scope, audience)
         return 200, token, self.TOKEN_RESPONSE_HEADER

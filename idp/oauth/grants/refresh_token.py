@@ -6,8 +6,8 @@ https://datatracker.ietf.org/doc/html/draft-ietf-oauth-security-topics#section-4
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, ClassVar
 
 from authlib.oauth2.rfc6749 import grants
 
@@ -18,16 +18,29 @@ from idp.oauth.refresh_tokens import AlreadyUsed, RefreshToken
 from idp.oauth.tokens import AuthContext
 
 if TYPE_CHECKING:
-    from idp.oauth.server import IdpAuthorizationServer
+    from idp.oauth.grant_revocation import Grants
+    from idp.oauth.refresh_tokens import RefreshTokenStore
+    from idp.oauth.tokens import TokenIssuer
+    from idp.signin.acting import EntityAccess
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshGrantDeps:
+    """What the refresh token grant uses, passed in when the server is built."""
+
+    issuer: TokenIssuer
+    refresh_tokens: RefreshTokenStore
+    grants: Grants  # revoking a family on reuse or an ended mandate
+    entity_access: EntityAccess
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
-    server: IdpAuthorizationServer
+    deps: ClassVar[RefreshGrantDeps]  # set by `idp.oauth.grants.bind`
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
-        token = self.server.refresh_tokens.find(refresh_token)
+        token = self.deps.refresh_tokens.find(refresh_token)
         if token is None or token.revoked_at is not None or token.is_expired():
             return None
         if token.used_at is not None:
@@ -36,7 +49,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return token
 
     def _revoke_family(self, token: RefreshToken, event: str) -> None:
-        self.server.grants.revoke_grant(
+        self.deps.grants.revoke_grant(
             Family(token.family_id), event, person_id=token.person_id, client_id=token.client_id)
 
     def authenticate_user(self, refresh_token: RefreshToken) -> AuthContext | None:
@@ -48,7 +61,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         """Tokens issued for a legal entity last only as long as the mandate: once it is revoked,
         expired, or the entity is suspended or dissolved, the whole grant ends."""
         claim = ctx.legal_entity or {}
-        mandate = self.server.entity_access.still_holds(claim.get("mandate_id"))
+        mandate = self.deps.entity_access.still_holds(claim.get("mandate_id"))
         if mandate is None:
             self._revoke_family(old, "token.mandate_ended")
             raise InvalidGrantError("The mandate to act for this legal entity has ended.")
@@ -66,7 +79,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         self.request.user = ctx
         scope = self.request.payload.scope or old.scope
         try:
-            token, _ = self.server.issuer.user_tokens(
+            token, _ = self.deps.issuer.user_tokens(
                 client, scope, ctx, with_refresh=True, refresh_scope=old.scope, replaces=old.token_hash
             )
         except AlreadyUsed:
@@ -74,5 +87,5 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             self._revoke_family(old, "token.refresh_reused")
             raise InvalidGrantError("The refresh token was already used.") from None
         if "openid" in scope.split():
-            token["id_token"] = self.server.issuer.id_token(client, ctx, str(token["access_token"]))
+            token["id_token"] = self.deps.issuer.id_token(client, ctx, str(token["access_token"]))
         return 200, token, self.TOKEN_RESPONSE_HEADER
