@@ -22,8 +22,8 @@ from idp.oauth.server import IdpAuthorizationServer
 from idp.services import Services
 from idp.settings import Settings
 from idp.web.client_address import Network, client_address
-from levels.people import SqlPersonStore
-from levels.proofing import SqlProofingStore
+from levels.people import PersonStore
+from levels.proofing import ProofingRecordStore
 
 
 def services(request: Request) -> Services:
@@ -42,11 +42,11 @@ def access_tokens(request: Request) -> AccessTokenReader:
     return services(request).access_tokens
 
 
-def people(request: Request) -> SqlPersonStore:
+def people(request: Request) -> PersonStore:
     return services(request).people
 
 
-def proofing_records(request: Request) -> SqlProofingStore:
+def proofing_records(request: Request) -> ProofingRecordStore:
     return services(request).proofing_records
 
 
