@@ -36,6 +36,9 @@ from tests.relying_party import claims_unverified
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 REDIS_TIMEOUT = 0.3
+# For the checks that tell "answered at once" from "waited for Redis": a wait long enough that a
+# loaded machine's ordinary slowness is never mistaken for it, and the other way round.
+SLOW_REDIS_TIMEOUT = 1.5
 BREAKER_INTERVAL = 3.0  # long enough that no probe falls inside a test's "answers at once" checks
 
 
@@ -88,18 +91,20 @@ def _listening_socket() -> socket.socket:
     return sock
 
 
-def _settings(backends: Backends, issuer: str, kek: str, tmp_path: Path, breaker_interval: float) -> Settings:
+def _settings(backends: Backends, issuer: str, kek: str, tmp_path: Path, breaker_interval: float,
+              redis_timeout: float = REDIS_TIMEOUT) -> Settings:
     return Settings(
         issuer=issuer, database_url=backends.database_url, redis_url=backends.redis.url, kek=kek,
         argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
-        background_tasks=False, redis_timeout=REDIS_TIMEOUT, redis_breaker_interval=breaker_interval,
+        background_tasks=False, redis_timeout=redis_timeout, redis_breaker_interval=breaker_interval,
         database_breaker_interval=breaker_interval,
     )
 
 
 @contextmanager
 def providers(backends: Backends, tmp_path: Path, count: int = 1,
-              breaker_interval: float = BREAKER_INTERVAL) -> Iterator[list[Provider]]:
+              breaker_interval: float = BREAKER_INTERVAL,
+              redis_timeout: float = REDIS_TIMEOUT) -> Iterator[list[Provider]]:
     """`count` provider instances (separate apps, services and uvicorn servers) on one PostgreSQL
     and one Redis, all serving the same issuer, as behind a load balancer."""
     kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
@@ -108,7 +113,7 @@ def providers(backends: Backends, tmp_path: Path, count: int = 1,
     with ExitStack() as stack:
         instances = []
         for sock in socks:
-            svc = Services.build(_settings(backends, issuer, kek, tmp_path, breaker_interval))
+            svc = Services.build(_settings(backends, issuer, kek, tmp_path, breaker_interval, redis_timeout))
             stack.callback(svc.engine.dispose)
             stack.enter_context(serve(create_app(svc.settings, services=svc), sock))
             instances.append((f"http://127.0.0.1:{sock.getsockname()[1]}", svc))
@@ -168,7 +173,19 @@ def _until(predicate: object, timeout: float = BREAKER_INTERVAL + 5) -> None:
         time.sleep(0.05)
 
 
+def _discovery_answers(client: httpx.Client, seconds: float) -> int:
+    served = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert client.get("/.well-known/openid-configuration").status_code == 200
+        served += 1
+    return served
+
+
 def test_discovery_keeps_answering_while_redis_hangs(backends: Backends, provider: Provider) -> None:
+    # Against the same machine a moment earlier, so that how busy it is does not decide the outcome.
+    with httpx.Client(base_url=provider.base_url, timeout=5) as client:
+        usual = _discovery_answers(client, 2.0)
     backends.redis.pause()
     try:
         stuck: list[httpx.Response] = []
@@ -181,15 +198,12 @@ def test_discovery_keeps_answering_while_redis_hangs(backends: Backends, provide
         waiting = [threading.Thread(target=start_sign_in) for _ in range(6)]
         for t in waiting:
             t.start()
-        served = 0
-        deadline = time.monotonic() + 2.0
         with httpx.Client(base_url=provider.base_url, timeout=5) as client:
-            while time.monotonic() < deadline:
-                assert client.get("/.well-known/openid-configuration").status_code == 200
-                served += 1
+            served = _discovery_answers(client, 2.0)
         for t in waiting:
             t.join(timeout=10)
-        assert served >= 50
+        # Sign-ins stuck on Redis hold worker threads, never the event loop: discovery keeps its pace.
+        assert served >= usual / 3
         assert len(stuck) == 6 and all(r.status_code == 503 for r in stuck)
         for r in stuck:
             _assert_unavailable_page(r)
@@ -198,18 +212,23 @@ def test_discovery_keeps_answering_while_redis_hangs(backends: Backends, provide
 
 
 def test_requests_needing_a_hung_redis_get_503_at_once_after_the_first_timeout(
-        backends: Backends, provider: Provider) -> None:
+        backends: Backends, tmp_path: Path) -> None:
+    with providers(backends, tmp_path, redis_timeout=SLOW_REDIS_TIMEOUT) as (provider,):
+        _first_timeout_then_at_once(backends, provider)
+
+
+def _first_timeout_then_at_once(backends: Backends, provider: Provider) -> None:
     browser = provider.client()
     assert browser.get(provider.authorize_url()[0]).status_code == 302
     backends.redis.pause()
     try:
         started = time.monotonic()
         _assert_unavailable_page(browser.get(provider.authorize_url()[0]))
-        assert time.monotonic() - started < REDIS_TIMEOUT * 3 + 0.5  # one bounded timeout, no retries
+        assert time.monotonic() - started < SLOW_REDIS_TIMEOUT * 2  # one bounded timeout, no retries
         for _ in range(5):
             started = time.monotonic()
             _assert_unavailable_page(browser.get(provider.authorize_url()[0]))
-            assert time.monotonic() - started < 0.2  # the breaker is open: no waiting on Redis
+            assert time.monotonic() - started < SLOW_REDIS_TIMEOUT / 3  # the breaker is open: no waiting on Redis
         json_client = httpx.Client(base_url=provider.base_url, headers={"accept": "application/json"})
         _assert_unavailable_json(json_client.get(provider.authorize_url()[0]))
     finally:
