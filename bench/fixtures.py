@@ -28,7 +28,7 @@ from idp.storage.database import make_engine
 from idp.storage.migrate import upgrade
 from idp.storage.redis import RedisStore
 from idp.storage.tables import RefreshTokenRow
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, new_person
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres?connect_timeout=5"

@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 
 from legal_entities.errors import InvalidRegistryRecord, InvalidRepresentation
 from legal_entities.models import EntityStatus, RegistryEntity
-from legal_entities.national_id import is_valid_national_id
 from legal_entities.rules import MAX_ROLE_LENGTH, invalid_powers, is_role
-from levels.national_code import is_valid_national_code
+from levels.iranian_input import is_valid_national_code, is_valid_national_id
 
 MIN_LEVELS = range(1, 4)
 MAX_NAME = 300

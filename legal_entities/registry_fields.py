@@ -20,10 +20,16 @@ from typing import TypeVar
 from legal_entities.days import mandate_end, mandate_start
 from legal_entities.errors import EntitiesError
 from legal_entities.models import ALL_POWERS, DELEGATE, EntityStatus, RegistryOfficer
-from legal_entities.national_id import InvalidNationalId, parse_national_id
 from legal_entities.rules import MAX_POWER_LENGTH, MAX_ROLE_LENGTH, is_power, is_role
-from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
-from levels.registration import InvalidDate, parse_calendar_date
+from levels.iranian_input import (
+    InvalidDate,
+    InvalidNationalCode,
+    InvalidNationalId,
+    normalize_digits,
+    parse_calendar_date,
+    parse_national_code,
+    parse_national_id,
+)
 
 # Officers in these roles are registered as representing the company in full (acting for it and
 # appointing others), so exports leave their powers empty rather than list every service. For any

@@ -43,7 +43,7 @@ from legal_entities.registry_import import import_records, skipped_officers
 from legal_entities.rules import can_delegate, check_delegation, grantor_order
 from legal_entities.store import EntitiesTransaction, LegalEntitiesStore
 from levels.clock import Clock, utcnow
-from levels.national_code import InvalidNationalCode, is_valid_national_code
+from levels.iranian_input import InvalidNationalCode, is_valid_national_code
 
 __all__ = [
     "Audit",

@@ -13,30 +13,11 @@ from importlib import resources
 from levels.errors import LevelsError
 from levels.iranian_input import (
     InvalidDate,
-    InvalidMobile,
     MalformedDate,
     normalize_date_text,
-    normalize_mobile,
     parse_calendar_date,
     to_ascii_digits,
 )
-
-# Dates and mobile numbers are read by `levels.iranian_input`; their names stay importable from here.
-__all__ = [
-    "MAX_AGE_YEARS",
-    "MAX_PASSWORD_LENGTH",
-    "MIN_PASSWORD_LENGTH",
-    "InvalidBirthdate",
-    "InvalidDate",
-    "InvalidMobile",
-    "MalformedDate",
-    "WeakPassword",
-    "check_new_password",
-    "common_passwords",
-    "normalize_mobile",
-    "parse_birthdate",
-    "parse_calendar_date",
-]
 
 MAX_AGE_YEARS = 130
 MIN_PASSWORD_LENGTH = 8

@@ -22,8 +22,11 @@ from legal_entities.errors import InvalidRepresentation
 from legal_entities.models import ALL_POWERS, DELEGATE
 from legal_entities.registry_fields import parse_day
 from legal_entities.rules import DELEGATED_ROLES, DelegationRefused, can_delegate, is_current, may_act
-from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
+from levels.iranian_input import InvalidNationalCode, normalize_digits, parse_national_code
+from levels.level import Level
+from levels.next_step import Issue, Snapshot, next_step
 from levels.people import Person
+from levels.requirement import Requirement
 
 router = APIRouter()
 
@@ -84,8 +87,11 @@ def grant(request: Request, form_post: PostedForm) -> Response:
         return refuse("You cannot give mandates for this company.")
     if fields["role"] not in DELEGATED_ROLES:
         return refuse("Choose a role.")
-    level = svc.policy.proven_level(person.proofing_tier, session.proven_factors(), datetime.now(UTC))
-    if level is None or level < mandate.entity.min_level:
+    # The one evaluator decides, as at sign-in: this session must reach the company's minimum level.
+    reached = next_step(svc.policy, Snapshot(
+        requirement=Requirement(Level(mandate.entity.min_level)), now=datetime.now(UTC), signed_in=True,
+        tier=person.proofing_tier, factors=session.proven_factors()))
+    if not isinstance(reached, Issue):
         return refuse("This company requires a stronger sign-in. Sign in again at the level it needs.")
     try:
         until = mandate_end(parse_day(fields["until"])) if fields["until"].strip() else None

@@ -42,16 +42,9 @@ from idp.web.deps import PostedForm, client_ip, retry_after, services
 from idp.web.error_map import refusal
 from idp.web.pages import client_targets
 from levels.authenticators.sms_otp import ResendTooSoon
-from levels.national_code import InvalidNationalCode, parse_national_code
+from levels.iranian_input import InvalidMobile, InvalidNationalCode, normalize_mobile, parse_national_code
 from levels.people import PersonExists, new_person
-from levels.registration import (
-    InvalidBirthdate,
-    InvalidMobile,
-    WeakPassword,
-    check_new_password,
-    normalize_mobile,
-    parse_birthdate,
-)
+from levels.registration import InvalidBirthdate, WeakPassword, check_new_password, parse_birthdate
 from levels.sms import SmsDeliveryFailed
 from levels.throttle import LoginThrottle, TooManyAttempts
 

@@ -25,7 +25,6 @@ from idp.cli.output import print_table as _print_table
 from legal_entities.days import TEHRAN, first_day, last_day, mandate_end, mandate_start
 from legal_entities.errors import InvalidRegistryRecord, UnknownEntity, UnknownRepresentation
 from legal_entities.models import Entity, EntityStatus, ImportReport, Representation
-from legal_entities.national_id import InvalidNationalId, parse_national_id
 from legal_entities.registry_file import (
     InvalidField,
     RegistryFileError,
@@ -37,8 +36,13 @@ from legal_entities.registry_file import (
 )
 from legal_entities.rules import DelegationRefused
 from legal_entities.service import LegalEntities
-from levels.national_code import InvalidNationalCode, parse_national_code
-from levels.registration import InvalidDate
+from levels.iranian_input import (
+    InvalidDate,
+    InvalidNationalCode,
+    InvalidNationalId,
+    parse_national_code,
+    parse_national_id,
+)
 
 # Exit codes: 1 for a failed operation (unknown entity or representation, refused delegation, a file
 # with errors, database), 2 for invalid input.

@@ -116,7 +116,7 @@ def people_sign_out(
     """End every session of the person on every device: their clients get back-channel logout
     notifications and the refresh tokens issued in those sessions stop working."""
     from idp.services import Services
-    from levels.national_code import InvalidNationalCode, parse_national_code
+    from levels.iranian_input import InvalidNationalCode, parse_national_code
 
     try:
         code = parse_national_code(national_code)

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from clients.registry import ClientRegistry, UnknownClient
 from clients.services import Service, ServiceCatalogue, ServiceStore
 from levels.authenticators.password import Passwords
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, new_person
 
 # Both demo portals are served by `idp demo-rp` on 127.0.0.1:8400 (see idp.demo.relying_party).

@@ -12,7 +12,7 @@ from idp.sessions.transactions import LoginTransaction
 from idp.signin.session_start import continue_signed_in
 from idp.web.deps import Posted, PostedForm, client_ip, retry_after, services
 from idp.web.i18n import localize_digits
-from levels.national_code import InvalidNationalCode, normalize_digits, parse_national_code
+from levels.iranian_input import InvalidNationalCode, normalize_digits, parse_national_code
 from levels.people import Person
 from levels.throttle import TooManyAttempts
 

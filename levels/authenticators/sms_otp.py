@@ -22,7 +22,7 @@ from typing import Protocol
 
 from levels.authenticators.base import Challenge, Step
 from levels.errors import LevelsError
-from levels.national_code import normalize_digits
+from levels.iranian_input import normalize_digits
 from levels.people import Person
 from levels.policy import FactorKind
 from levels.sms import SmsDeliveryFailed, SmsGateway, check_e164, mask_mobile

@@ -19,7 +19,7 @@ import pyotp
 import segno
 
 from levels.authenticators.base import Challenge, EnrolmentFailed, Step
-from levels.national_code import normalize_digits
+from levels.iranian_input import normalize_digits
 from levels.people import Person
 from levels.policy import FactorKind
 

@@ -25,7 +25,7 @@ from idp.settings import Settings
 from idp.storage.migrate import upgrade
 from idp.storage.store import MemoryStore
 from idp.web.app import create_app
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.backends import postgres_database, redis_store
 

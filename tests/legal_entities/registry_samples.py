@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from legal_entities.national_id import make_national_id
 from legal_entities.registry_file import CSV_COLUMNS, RegistryFileError, parse_registry
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code, make_national_id
 
 ACME = make_national_id("1038028479")
 BETA = make_national_id("1010000123")

@@ -25,7 +25,7 @@ from legal_entities.rules import (
     powers_for_client,
     powers_for_request,
 )
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
 DAY = timedelta(days=1)

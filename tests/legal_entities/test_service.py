@@ -13,7 +13,6 @@ from legal_entities.models import (
     RegistryOfficer,
     Source,
 )
-from legal_entities.national_id import make_national_id
 from legal_entities.rules import DelegationRefused, may_act
 from legal_entities.service import (
     InvalidRegistryRecord,
@@ -23,7 +22,7 @@ from legal_entities.service import (
     UnknownRepresentation,
 )
 from legal_entities.store_sql import SqlLegalEntitiesStore
-from levels.national_code import InvalidNationalCode, make_national_code
+from levels.iranian_input import InvalidNationalCode, make_national_code, make_national_id
 from tests.clock import Clock
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)

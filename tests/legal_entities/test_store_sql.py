@@ -9,10 +9,9 @@ import pytest
 from sqlalchemy import Engine
 
 from legal_entities.models import Entity, EntityStatus, Mandate, Representation, Source
-from legal_entities.national_id import make_national_id
 from legal_entities.store import LegalEntitiesStore
 from legal_entities.store_sql import SqlLegalEntitiesStore
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code, make_national_id
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
 DAY = timedelta(days=1)

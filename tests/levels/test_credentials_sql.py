@@ -8,7 +8,7 @@ from sqlalchemy import select
 from keys.encryption import KeyEncryptor
 from keys.errors import KeyDecryptionError
 from levels.credentials_sql import CredentialStore, RecoveryCodeRow, SqlCredentialStore, TotpCredentialRow
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, UnknownPerson, new_person
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)

@@ -5,9 +5,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import legal_entities.national_id
-import levels.national_code
-import levels.registration
 from levels.iranian_input import (
     ARABIC_INDIC_DIGITS,
     PERSIAN_DIGITS,
@@ -299,17 +296,3 @@ def test_national_id_parse_and_make():
     assert parse_national_id("۱۰۳۸۰-۲۸۴۷۹۰") == "10380284790"
     with pytest.raises(InvalidNationalId, match="11 digits"):
         parse_national_id("1038028479")  # never padded, unlike a national code
-
-
-# The old homes of these names ----------------------------------------------------------------------
-
-
-def test_old_module_names_are_the_same_objects():
-    assert levels.national_code.parse_national_code is parse_national_code
-    assert levels.national_code.InvalidNationalCode is InvalidNationalCode
-    assert levels.national_code.normalize_digits is normalize_digits
-    assert legal_entities.national_id.parse_national_id is parse_national_id
-    assert legal_entities.national_id.InvalidNationalId is InvalidNationalId
-    assert levels.registration.parse_calendar_date is parse_calendar_date
-    assert levels.registration.normalize_mobile is normalize_mobile
-    assert levels.registration.InvalidMobile is InvalidMobile

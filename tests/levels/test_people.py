@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import delete
 
-from levels.national_code import InvalidNationalCode, make_national_code
+from levels.iranian_input import InvalidNationalCode, make_national_code
 from levels.people import Person, PersonExists, PersonStore, SqlPersonStore, UnknownPerson, new_person
 from levels.store_sql import PersonRow
 

@@ -3,7 +3,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people_import import (
     BatchPlan,
     ImportRow,

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from idp.storage.database import make_engine
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, new_person
 from levels.people_import import BatchPlan, PeopleImportStore
 from levels.people_import_sql import SqlPeopleImport

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from levels.national_code import is_valid_national_code, make_national_code
+from levels.iranian_input import is_valid_national_code, make_national_code
 from levels.people import Person, SqlPersonStore, UnknownPerson, new_person
 from levels.proofing import (
     SIMULATED_REGISTRY,

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, UnknownPerson, new_person
 from levels.proofing import TRUST_FRAMEWORK, ProofingRecordStore
 from levels.proofing_sql import SqlProofingStore

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.registration import (
     InvalidBirthdate,
     WeakPassword,

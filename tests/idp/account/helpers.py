@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import httpx
 from starlette.testclient import TestClient
 
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.idp.conftest import CSRF_RE, ISSUER, PASSWORD, REDIRECT_URI, Idp, pkce_pair, submit_login
 

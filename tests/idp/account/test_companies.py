@@ -9,8 +9,7 @@ import httpx
 from starlette.testclient import TestClient
 
 from legal_entities.models import EntityStatus, RegistryEntity, RegistryOfficer
-from legal_entities.national_id import make_national_id
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code, make_national_id
 from levels.people import new_person
 from tests.idp.conftest import CSRF_RE, PASSWORD, Idp, submit_login
 

@@ -147,7 +147,7 @@ def test_a_second_reset_moments_later_uses_the_code_already_sent(idp: Idp) -> No
 
 
 def test_unknown_national_code_gets_the_same_page(sqlite_idp: Idp) -> None:
-    from levels.national_code import make_national_code
+    from levels.iranian_input import make_national_code
 
     r = _start(sqlite_idp.browser, make_national_code("987654321"), "1369/01/01")
     page = sqlite_idp.browser.get(r.headers["location"])
@@ -187,7 +187,7 @@ def test_csrf_token_is_required(sqlite_idp: Idp) -> None:
 def test_imported_account_sets_its_first_password_through_the_code(sqlite_idp: Idp) -> None:
     from datetime import UTC, date, datetime
 
-    from levels.national_code import make_national_code
+    from levels.iranian_input import make_national_code
     from levels.people import new_person
 
     code = make_national_code("004455667")

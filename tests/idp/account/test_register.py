@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from idp.storage.migrate import upgrade
 from idp.storage.store import MemoryStore
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from tests.faults import free_port
 from tests.idp.conftest import CSRF_RE, ISSUER, REDIRECT_URI, Idp, _build, _settings, pkce_pair
 

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from idp.account import sessions as account_sessions
 from idp.web.i18n import load_translations
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from tests.idp.account.helpers import (
     CHROME_ANDROID,
     FIREFOX,

@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from legal_entities.models import EntityStatus, RegistryEntity, RegistryOfficer
-from legal_entities.national_id import make_national_id
+from levels.iranian_input import make_national_id
 from tests.idp.browser import test_login as browser_login
 from tests.idp.browser.harness import RelyingPartySite, relying_party_site
 from tests.idp.browser.test_login import LiveIdp

@@ -29,7 +29,7 @@ from idp.signin.login import WRONG_CREDENTIALS
 from idp.storage.migrate import upgrade
 from idp.storage.store import MemoryStore
 from idp.web.app import create_app
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from tests.idp.browser.harness import RelyingPartySite, launch_chromium, relying_party_site, serve
 from tests.idp.conftest import PASSWORD, Idp, _build
 

@@ -16,7 +16,7 @@ import pytest
 from idp.storage.store import MemoryStore
 from levels.authenticators.passkey import Passkeys
 from levels.authenticators.passkey_sql import SqlPasskeyStore
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, new_person
 from tests.idp.browser.harness import launch_chromium
 

@@ -11,11 +11,10 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner, Result
 
 from idp.cli.entities import build_app
-from legal_entities.national_id import make_national_id
 from legal_entities.registry_file import CSV_COLUMNS
 from legal_entities.service import LegalEntities
 from legal_entities.store_sql import SqlLegalEntitiesStore
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code, make_national_id
 
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
 ACME = make_national_id("1038028479")

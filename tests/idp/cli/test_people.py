@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner, Result
 
 from idp.cli.people import PeopleContext, build_app
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore
 from levels.people_import_sql import SqlPeopleImport
 from levels.proofing import ProofingService, SimulatedRegistry

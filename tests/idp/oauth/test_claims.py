@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from idp.oauth.claims import SCOPE_CLAIMS, SUPPORTED_SCOPES, person_claims, supported_claims
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import Person, new_person
 
 

@@ -18,7 +18,7 @@ from idp.oauth.refresh_tokens import (
     SqlRefreshTokenStore,
     hash_token,
 )
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, new_person
 from tests.clock import Clock
 

@@ -19,9 +19,8 @@ from starlette.testclient import TestClient
 
 from clients.services import Service, ServiceCatalogue
 from legal_entities.models import EntityStatus, RegistryEntity, RegistryOfficer
-from legal_entities.national_id import make_national_id
 from legal_entities.store_sql import RepresentationRow
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code, make_national_id
 from levels.people import new_person
 from tests.idp.conftest import CSRF_RE, ISSUER, PASSWORD, TX_RE, Idp, sign_in, submit_login, submit_step
 

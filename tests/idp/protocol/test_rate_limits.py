@@ -12,7 +12,7 @@ import httpx
 from authlib.integrations.httpx_client import OAuth2Client
 from starlette.testclient import TestClient
 
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.idp.conftest import CSRF_RE, ISSUER, LOAD_BALANCER, PASSWORD, REDIRECT_URI, TX_RE, Idp, pkce_pair
 

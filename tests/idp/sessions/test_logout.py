@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from idp.services import Services
 from idp.sessions.logout_token import BACKCHANNEL_LOGOUT_EVENT
 from idp.web.app import create_app
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.idp.conftest import ISSUER, PASSWORD, Idp, sign_in
 from tests.relying_party import RelyingParty

@@ -20,7 +20,7 @@ from joserfc.jwk import KeySet
 from clients.services import Service, ServiceCatalogue
 from idp.signin.consent import OTHER_TEXT, SCOPE_TEXT, SERVICE_TEXT
 from idp.web.i18n import load_translations
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.idp.conftest import CSRF_RE, ISSUER, PASSWORD, REDIRECT_URI, TX_RE, Idp, sign_in, submit_login
 

@@ -18,7 +18,7 @@ import pytest
 import idp.signin.interaction as interaction
 from clients.services import Service, ServiceCatalogue
 from legal_entities.models import EntityStatus, RegistryEntity, RegistryOfficer
-from legal_entities.national_id import make_national_id
+from levels.iranian_input import make_national_id
 from tests.idp.conftest import CSRF_RE, ISSUER, TX_RE, Idp, sign_in, submit_step
 
 ACME = make_national_id("1038028479")

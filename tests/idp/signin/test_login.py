@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from tests.idp.conftest import ISSUER, PASSWORD, REDIRECT_URI, Idp, pkce_pair, sign_in, submit_login
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.idp.conftest import CSRF_RE, PASSWORD, REDIRECT_URI, TX_RE, Idp, pkce_pair, submit_login
 

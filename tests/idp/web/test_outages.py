@@ -24,7 +24,7 @@ from idp.services import Services
 from idp.settings import Settings
 from idp.storage.database import PING_IF_IDLE
 from idp.web.app import create_app
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.backends import postgres_database
 from tests.faults import RedisServer, TcpProxy, postgres_behind_proxy, redis_server

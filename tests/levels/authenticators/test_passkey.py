@@ -24,7 +24,7 @@ from levels.authenticators.passkey import (
     PasskeyStore,
 )
 from levels.authenticators.passkey_sql import SqlPasskeyStore
-from levels.national_code import make_national_code
+from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, new_person
 
 RP_ID = "idp.example"

@@ -335,7 +335,7 @@ def test_past_the_window_limit_asking_again_is_still_too_many_not_too_soon(store
 # The step-up authenticator on top of SmsOtp: codes bound to one step, and what the page is told.
 
 def _person():
-    from levels.national_code import make_national_code
+    from levels.iranian_input import make_national_code
     from levels.people import new_person
 
     return new_person(make_national_code("001234567"), "Sara", "Ahmadi", mobile=MOBILE, mobile_verified=True,

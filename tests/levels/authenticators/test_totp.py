@@ -161,7 +161,7 @@ def test_enrolment_then_step_up_with_a_code_or_a_recovery_code(engine) -> None:
     from levels.authenticators.base import EnrolmentFailed, Step
     from levels.authenticators.totp import TotpAuthenticator
     from levels.credentials_sql import SqlCredentialStore
-    from levels.national_code import make_national_code
+    from levels.iranian_input import make_national_code
     from levels.people import SqlPersonStore, new_person
 
     person = new_person(make_national_code("001234567"), "Sara", "Ahmadi", now=datetime.now(UTC))

@@ -1,8 +1,10 @@
+"""Legal IDs of companies (شناسه ملی), as `levels.iranian_input` reads them."""
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from legal_entities.national_id import InvalidNationalId, is_valid_national_id, make_national_id, parse_national_id
+from levels.iranian_input import InvalidNationalId, is_valid_national_id, make_national_id, parse_national_id
 
 # Worked by hand for 10380284790: the tenth digit is 9, so 9 + 2 = 11 is added to each of the first ten
 # digits before weighting with 29, 27, 23, 19, 17, 29, ...:
