@@ -75,9 +75,7 @@ def _throttle_key(national_code: str) -> str:
 
 
 def _load(svc: Services, pending_id: str | None) -> dict[str, str | float] | None:
-    if not pending_id or len(pending_id) > 64:
-        return None
-    stored = _pending(svc).get(pending_id)
+    stored = _pending(svc).get(pending_id)  # None for an id that is not one of ours
     return dict(stored) if stored is not None else None
 
 

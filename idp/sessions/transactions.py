@@ -40,9 +40,7 @@ class LoginTransactions:
         return tx
 
     def load(self, tx_id: str | None) -> LoginTransaction | None:
-        if not tx_id or len(tx_id) > 64:
-            return None
-        stored = self._records.get(tx_id)
+        stored = self._records.get(tx_id)  # None for an id that is not one of ours
         if stored is None:
             return None
         params, created_at, client_id = stored
