@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, literal_column, select, update
 
 from idp.storage.tables import RefreshTokenRow
 from levels.clock import utcnow
@@ -142,6 +142,20 @@ _MARK_USED = (
     .where(_table.c.token_hash == bindparam("old_hash"), _table.c.used_at.is_(None))
     .values(used_at=bindparam("now"))
 )
+_COLUMNS = ("token_hash", "family_id", "client_id", "person_id", "session_id", "scope", "auth", "access_jti",
+            "issued_at", "expires_at")
+# Rotation as one statement where the database allows it (PostgreSQL: a data-modifying CTE): the
+# successor is inserted only if this statement marked the old token used, so a token that was
+# already used (replayed, or a concurrent use that won the row lock) inserts nothing. One statement
+# is its own transaction: one round trip instead of BEGIN, UPDATE, INSERT and COMMIT.
+_USED = _MARK_USED.returning(literal_column("1").label("one")).cte("used")
+_ROTATE = (
+    insert(_table)
+    # Parameters named like columns would also be taken as the UPDATE's SET values: prefixed.
+    .from_select(list(_COLUMNS), select(*[bindparam(f"new_{c}", type_=_table.c[c].type) for c in _COLUMNS])
+                 .select_from(_USED))
+    .returning(_table.c.token_hash)
+)
 _REVOKE_FAMILY = (
     update(_table)
     .where(_table.c.family_id == bindparam("family"), _table.c.revoked_at.is_(None))
@@ -168,6 +182,11 @@ class SqlRefreshTokenStore:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
+        # On a server database every round trip counts: a single statement runs without BEGIN and
+        # COMMIT around it, and rotation is one statement. SQLite is in-process and has no CTE
+        # that modifies data, so it keeps a plain transaction.
+        self._server = engine.dialect.name == "postgresql"
+        self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._server else engine
 
     def issue(
         self, *, family_id: str, client_id: str, person_id: str, session_id: str | None, scope: str,
@@ -177,19 +196,25 @@ class SqlRefreshTokenStore:
         in the same transaction; if it already was, nothing is stored and `AlreadyUsed` is raised."""
         token = secrets.token_urlsafe(32)
         now = self._clock()
+        row = {
+            "token_hash": hash_token(token), "family_id": family_id, "client_id": client_id,
+            "person_id": person_id, "session_id": session_id, "scope": scope, "auth": auth,
+            "access_jti": access_jti, "issued_at": now, "expires_at": now + timedelta(seconds=ttl),
+        }
+        if replaces is not None and self._server:
+            with self._single.connect() as conn:
+                params = {f"new_{c}": v for c, v in row.items()} | {"old_hash": replaces, "now": now}
+                if conn.execute(_ROTATE, params).first() is None:
+                    raise AlreadyUsed
+            return token
         with self._engine.begin() as conn:
             if replaces is not None and conn.execute(_MARK_USED, {"old_hash": replaces, "now": now}).rowcount != 1:
                 raise AlreadyUsed
-            conn.execute(_INSERT, {
-                "token_hash": hash_token(token), "family_id": family_id, "client_id": client_id,
-                "person_id": person_id, "session_id": session_id, "scope": scope, "auth": auth,
-                "access_jti": access_jti, "issued_at": now, "expires_at": now + timedelta(seconds=ttl),
-                "used_at": None, "revoked_at": None,
-            })
+            conn.execute(_INSERT, row)
         return token
 
     def find(self, token: str) -> RefreshToken | None:
-        with self._engine.connect() as conn:
+        with self._single.connect() as conn:
             row = conn.execute(_FIND, {"token_hash": hash_token(token)}).first()
         return _from_row(row) if row else None  # type: ignore[arg-type]
 
