@@ -29,7 +29,7 @@ import fixtures
 from fixtures import Backend, Fixture, issue_refresh_tokens, new_kek, prepare
 from load import SCENARIOS, Load, Scenario, WrkResult, run_wrk
 from sampling import Hotspot, Profile, finish_recording, start_recording, summarize
-from server import Server, free_port, running_server
+from server import Server, free_port, process_cpu_seconds, running_server
 
 from idp.settings import Settings
 
@@ -60,6 +60,9 @@ class Row:
     scenario: str
     result: WrkResult
     load_average: float = 0.0  # 1-minute host load average when the run ended (others' work counts)
+    # The server's own CPU time (user + system) per request: unlike req/s it barely moves when other
+    # work shares the machine, so old and new code compare fairly on a noisy host.
+    cpu_ms_per_request: float | None = None
     profile: Profile | None = None
 
     def target_note(self) -> str:
@@ -162,13 +165,16 @@ def _bench_scenario(
     collapsed = OUT_DIR / f"profile-{name}-{scenario.name}.txt"
     if opts.profile:
         recorder = start_recording(server.pid, opts.load.duration, collapsed)
+    cpu_before = process_cpu_seconds(server.pid)
     try:
         result = run_wrk(scenario, server.base_url, opts.load, env)
     finally:
         failure = finish_recording(recorder, opts.load.duration + 30) if recorder else None
-    row = Row(name, scenario.name, result, load_average=os.getloadavg()[0])
+    cpu = process_cpu_seconds(server.pid) - cpu_before
+    row = Row(name, scenario.name, result, load_average=os.getloadavg()[0],
+              cpu_ms_per_request=cpu * 1000 / result.requests if result.requests else None)
     log(f"[{name}] {scenario.name:<18} {result.rps:>9,.0f} req/s  p50 {result.p50_ms:6.2f} ms  "
-        f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}")
+        f"p99 {result.p99_ms:6.2f} ms  server CPU {row.cpu_ms_per_request or 0:.3f} ms/req  errors {result.errors}")
     if recorder is not None:
         row.profile = _profile_summary(collapsed, failure)
     return row
@@ -222,14 +228,15 @@ def log(message: str) -> None:
 
 
 def format_table(rows: list[Row]) -> str:
-    header = ("backend", "scenario", "req/s", "p50 ms", "p99 ms", "errors", "target")
+    header = ("backend", "scenario", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "errors", "target")
     lines = [
         (r.backend, r.scenario, f"{r.result.rps:,.0f}", f"{r.result.p50_ms:.2f}", f"{r.result.p99_ms:.2f}",
+         "-" if r.cpu_ms_per_request is None else f"{r.cpu_ms_per_request:.3f}",
          _errors_cell(r.result), r.target_note())
         for r in rows
     ]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *lines, strict=False)]
-    right = {2, 3, 4, 5}
+    right = {2, 3, 4, 5, 6}
 
     def fmt(cells: tuple[str, ...]) -> str:
         pairs = enumerate(zip(cells, widths, strict=True))
@@ -274,7 +281,7 @@ def _row_json(row: Row) -> dict[str, object]:
     out: dict[str, object] = {
         "backend": row.backend, "scenario": row.scenario, "rps": round(r.rps, 1), "p50_ms": r.p50_ms,
         "p99_ms": r.p99_ms, "errors": r.errors, **asdict(r), "target": row.target_note(),
-        "host_load_average": round(row.load_average, 2),
+        "host_load_average": round(row.load_average, 2), "server_cpu_ms_per_request": row.cpu_ms_per_request,
     }
     if row.profile is not None:
         out["profile"] = asdict(row.profile)

@@ -42,6 +42,10 @@ class Counter(Protocol):
         """Remaining seconds of each key (None if absent), in one round trip."""
         ...
 
+    async def ttl_many_async(self, keys: list[str]) -> list[float | None]:
+        """`ttl_many` without blocking an event loop."""
+        ...
+
     def ttl(self, key: str) -> float | None:
         """Seconds until key expires, or None if it is absent."""
         ...
@@ -153,12 +157,24 @@ class LoginThrottle:
         `account` None: an attempt that names no account (a passkey), limited per place only.
         `device`: an id the caller has verified as a device that signed in to `account` before.
         """
+        self._judge(self._counter.ttl_many(self._markers(account, ip, device)))
+
+    async def check_async(self, account: str | None, ip: str, device: str | None = None) -> None:
+        """`check` from an event loop: the store is asked without blocking it."""
+        self._judge(await self._counter.ttl_many_async(self._markers(account, ip, device)))
+
+    def _markers(self, account: str | None, ip: str, device: str | None) -> list[str]:
+        """The keys whose presence refuses an attempt now: blocked counters and waits."""
         keys = []
         for key, _, slowed in self._keys(account, ip, device):
             keys.append(key + BLOCKED)
             if slowed:
                 keys.append(key + WAIT)
-        waits = [w for w in self._counter.ttl_many(keys) if w is not None]
+        return keys
+
+    @staticmethod
+    def _judge(remaining: list[float | None]) -> None:
+        waits = [w for w in remaining if w is not None]
         if waits:
             raise TooManyAttempts(resets_in=max(waits))
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from clients.models import Client, is_client_id
 from clients.registry import ClientRegistry
 from idp.audit import AuditLog
-from idp.errors import ClientAuthenticationThrottled, InvalidClientError
+from idp.errors import InvalidClientError
 from idp.oauth.access_tokens import AccessToken, AccessTokenReader
 from idp.oauth.codes import CodeRecords
 from idp.oauth.grant_revocation import Family, Grants
@@ -34,7 +34,7 @@ from keys.keyring import KeyRing
 from levels.clock import utcnow
 from levels.people import PersonStore
 from levels.proofing import ProofingRecordStore
-from levels.throttle import LoginThrottle, TooManyAttempts
+from levels.throttle import LoginThrottle
 
 
 class IdpAuthorizationServer(AuthorizationServer):
@@ -77,15 +77,8 @@ class IdpAuthorizationServer(AuthorizationServer):
 
     def authenticate_client(self, request, methods, endpoint="token"):  # type: ignore[no-untyped-def]
         """Authlib's client authentication, with failures counted per claimed client at the caller's
-        address and per address: wrong secrets from elsewhere never stop a client's own calls."""
-        ip = getattr(request, "client_ip", "unknown")
-        claimed = claimed_client_id(request)
-        try:
-            self.client_throttle.check(claimed, ip)
-        except TooManyAttempts as exc:
-            raise ClientAuthenticationThrottled(exc.resets_in) from None
-        except StoreUnavailable:
-            pass  # fails open while the store is down (README "When a backend is down")
+        address and per address: wrong secrets from elsewhere never stop a client's own calls. The
+        endpoints (`idp.oauth.token`) refuse a throttled caller before this runs."""
         try:
             # A malformed Basic header is refused whichever method comes first (RFC 6749 §2.3: one
             # method per request), so no other method is tried with it.
@@ -93,7 +86,7 @@ class IdpAuthorizationServer(AuthorizationServer):
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError:
             with suppress(StoreUnavailable):
-                self.client_throttle.failed(claimed, ip)
+                self.client_throttle.failed(claimed_client_id(request), getattr(request, "client_ip", "unknown"))
             raise
 
     def save_token(self, token: dict[str, object], request: object) -> None:

@@ -18,14 +18,17 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from clients.registry import ClientRegistry
+from idp.errors import ClientAuthenticationThrottled, InvalidClientError
+from idp.oauth.grants.basic_auth import basic_credentials
 from idp.oauth.request import HttpRequest, read_form
 from idp.oauth.server import IdpAuthorizationServer, claimed_client_id
 from idp.services import Services
-from idp.storage.store import MemoryStore
+from idp.storage.store import StoreUnavailable
 from idp.web.client_address import Network
 from idp.web.deps import client_ip
 from idp.web.error_map import api_response
 from keys.keyring import KeyRing
+from levels.throttle import LoginThrottle, TooManyAttempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,7 @@ class EndpointDeps:
     trusted_proxies: Sequence[Network]
     clients: ClientRegistry
     keyring: KeyRing
-    store_in_process: bool  # the in-process store answers from memory, without I/O (embedded deployment)
+    client_throttle: LoginThrottle  # failed client authentications (idp.oauth.server counts them)
 
 
 class OAuthEndpoint:
@@ -56,21 +59,41 @@ class OAuthEndpoint:
                 "POST", deps.issuer + scope["path"], Headers(scope=scope), [], form,
                 client_ip(request, deps.trusted_proxies),
             )
+            await self._not_throttled(oreq)
             response = await self._respond(oreq)
         except Exception as exc:
             # Errors raised inside a grant were answered by Authlib through the same table.
             response = api_response(exc, where=scope["path"])
         await response(scope, receive, send)
 
+    async def _not_throttled(self, oreq: HttpRequest) -> None:
+        """Refuse a client that failed to authenticate too often from this address, before any
+        work, and from the event loop: the store is asked without a thread hop. The failures
+        themselves are counted where authentication fails (`IdpAuthorizationServer`)."""
+        try:
+            await self._deps.client_throttle.check_async(claimed_client_id(oreq), oreq.client_ip)
+        except TooManyAttempts as exc:
+            raise ClientAuthenticationThrottled(exc.resets_in) from None
+        except StoreUnavailable:
+            pass  # fails open while the store is down (README "When a backend is down")
+
     def _needs_no_io(self, oreq: HttpRequest) -> bool:
-        """client_credentials with a client secret, on the in-process store, for a client this process
-        has cached: nothing in it waits on a backend, and at its rates a thread hop would cost more
-        than the work itself. Anything else (Redis, the database, an assertion claimed in the
-        database) may wait, and goes to the thread pool."""
-        return (self._deps.store_in_process and oreq.form.get("grant_type") == "client_credentials"
-                and "client_assertion" not in oreq.form
-                and self._deps.clients.cached(claimed_client_id(oreq))
-                and not self._deps.keyring.reload_due())  # signing would reread the keys first
+        """client_credentials with a correct client secret, for a client this process has cached:
+        nothing in it waits on a backend (no failure to count, no client to read), and at its rates
+        a thread hop would cost more than the work itself. Anything else (the database, an
+        assertion claimed in the database, a wrong secret counted in the store) may wait, and goes
+        to the thread pool."""
+        deps = self._deps
+        if oreq.form.get("grant_type") != "client_credentials" or "client_assertion" in oreq.form:
+            return False
+        try:
+            credentials = basic_credentials(oreq)
+        except InvalidClientError:
+            return False
+        if credentials is None or not deps.clients.cached(credentials[0]) or deps.keyring.reload_due():
+            return False  # signing after a due reload would reread the keys first
+        client = deps.clients.get(credentials[0])
+        return client is not None and client.check_client_secret(credentials[1])
 
     async def _respond(self, oreq: HttpRequest) -> Response:
         # Every grant may reach Redis or the database (client authentication alone counts failures
@@ -86,7 +109,7 @@ class OAuthEndpoint:
 def endpoints(services: Services) -> dict[str, OAuthEndpoint]:
     deps = EndpointDeps(
         server=services.server, issuer=services.settings.issuer, trusted_proxies=services.settings.trusted_proxies,
-        clients=services.clients, keyring=services.keyring, store_in_process=isinstance(services.store, MemoryStore),
+        clients=services.clients, keyring=services.keyring, client_throttle=services.server.client_throttle,
     )
     return {
         "/token": OAuthEndpoint(deps, "token"),

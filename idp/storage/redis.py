@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
+from weakref import WeakKeyDictionary
 
 import redis
+import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -35,10 +38,13 @@ class RedisStore:
                  breaker_interval: float = 5.0) -> None:
         # One retry, only for a broken pooled connection (Redis restarted): redis-py's default
         # retries with backoff would multiply the wait on a Redis that hangs.
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         self._redis = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        )
+            url, **options, retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
+        # The event loop's own client, for the reads made before a request goes to a thread.
+        # Connections belong to the loop that opened them, so each loop gets its own client.
+        self._async_options = (url, options)
+        self._async: WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = WeakKeyDictionary()
         self._prefix = prefix
         self._incr = self._redis.register_script(self._INCR)
         self.breaker = CircuitBreaker("ephemeral store (Redis)", breaker_interval)
@@ -52,6 +58,27 @@ class RedisStore:
             raise StoreUnavailable("Redis is down", retry_after=self.breaker.retry_after())
         try:
             result = command()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self.breaker.failed(exc)
+            raise StoreUnavailable(str(exc), retry_after=self.breaker.retry_after()) from None
+        except redis.RedisError as exc:
+            log.error("Redis refused a command: %s", exc)
+            raise StoreUnavailable(str(exc)) from None
+        self.breaker.succeeded()
+        return result
+
+    async def _call_async(self, command: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
+        if not self.breaker.allow():
+            raise StoreUnavailable("Redis is down", retry_after=self.breaker.retry_after())
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            url, options = self._async_options
+            client = self._async[loop] = redis.asyncio.Redis.from_url(
+                url, **options, retry=redis.asyncio.retry.Retry(NoBackoff(), 1,
+                                                                 supported_errors=(redis.ConnectionError,)))
+        try:
+            result = await command(client)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             self.breaker.failed(exc)
             raise StoreUnavailable(str(exc), retry_after=self.breaker.retry_after()) from None
@@ -96,6 +123,18 @@ class RedisStore:
             return pipe.execute()  # type: ignore[no-any-return]
 
         return [None if ms is None or ms < 0 else ms / 1000.0 for ms in self._call(run)]
+
+    async def ttl_many_async(self, keys: list[str]) -> list[float | None]:
+        """`ttl_many` from the event loop, without blocking it. Keys that exist are rare (they
+        mark a throttled caller), so one EXISTS answers the usual case in a single command."""
+        prefixed = [self._k(key) for key in keys]
+
+        async def run(client: redis.asyncio.Redis) -> list[int]:
+            if not await client.exists(*prefixed):
+                return [-2] * len(prefixed)
+            return [await client.pttl(key) for key in prefixed]
+
+        return [None if ms is None or ms < 0 else ms / 1000.0 for ms in await self._call_async(run)]
 
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless Redis answers (readiness checks)."""

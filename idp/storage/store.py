@@ -51,6 +51,9 @@ class Store(Protocol):
     def ttl_many(self, keys: list[str]) -> list[float | None]:
         """`ttl` of several keys in one round trip."""
 
+    async def ttl_many_async(self, keys: list[str]) -> list[float | None]:
+        """`ttl_many` for the event loop: it waits without blocking the loop."""
+
 
 class MemoryStore:
     """In-process store: correct for a single worker process, lost on restart."""
@@ -140,3 +143,6 @@ class MemoryStore:
 
     def ttl_many(self, keys: list[str]) -> list[float | None]:
         return [self.ttl(key) for key in keys]
+
+    async def ttl_many_async(self, keys: list[str]) -> list[float | None]:
+        return self.ttl_many(keys)  # memory: nothing to wait for

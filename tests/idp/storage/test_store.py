@@ -6,6 +6,8 @@ held to the same clock the application sees.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -274,3 +276,26 @@ def test_ttl_many_reports_each_key_in_order(store: Store) -> None:
     assert a is not None and 25 < a <= 30
     assert b is None
     assert c is not None and 55 < c <= 60
+
+
+def test_ttl_many_from_the_event_loop_answers_like_ttl_many(store: Store) -> None:
+    async def both() -> tuple[list[float | None], list[float | None]]:
+        # Twice: the usual case (no key present) and after some appear.
+        empty = await store.ttl_many_async(["loop:a", "loop:b"])
+        store.set("loop:a", b"1", 30)
+        return empty, await store.ttl_many_async(["loop:a", "loop:b"])
+
+    empty, some = asyncio.run(both())
+    assert empty == [None, None]
+    assert some[0] is not None and 25 < some[0] <= 30 and some[1] is None
+
+
+def test_ttl_many_from_the_event_loop_reports_an_unreachable_redis() -> None:
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = RedisStore(f"redis://127.0.0.1:{port}/0", prefix="nowhere:", timeout=0.2)
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(dead.ttl_many_async(["x"]))
+    with pytest.raises(StoreUnavailable, match="down"):  # the breaker answers at once afterwards
+        asyncio.run(dead.ttl_many_async(["x"]))
