@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import orjson
 from sqlalchemy import Engine, bindparam, insert, literal_column, select, update
 
+from idp.storage.direct import DirectStatement
 from idp.storage.tables import RefreshTokenRow
 from levels.clock import utcnow
 from levels.store_sql import PersonRow
@@ -178,6 +180,14 @@ _CLIENT_JTIS = select(_table.c.access_jti).where(
     _table.c.person_id == bindparam("person"), _table.c.client_id == bindparam("client"))
 
 
+@dataclass(frozen=True, slots=True)
+class _Direct:
+    """The refresh hot path on PostgreSQL, sent straight to the driver (`idp.storage.direct`)."""
+
+    find: DirectStatement
+    rotate: DirectStatement
+
+
 class SqlRefreshTokenStore:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
@@ -185,8 +195,9 @@ class SqlRefreshTokenStore:
         # On a server database every round trip counts: a single statement runs without BEGIN and
         # COMMIT around it, and rotation is one statement. SQLite is in-process and has no CTE
         # that modifies data, so it keeps a plain transaction.
-        self._server = engine.dialect.name == "postgresql"
-        self._single = engine.execution_options(isolation_level="AUTOCOMMIT") if self._server else engine
+        self._direct = None
+        if engine.dialect.name == "postgresql":
+            self._direct = _Direct(DirectStatement(engine, _FIND), DirectStatement(engine, _ROTATE))
 
     def issue(
         self, *, family_id: str, client_id: str, person_id: str, session_id: str | None, scope: str,
@@ -201,11 +212,11 @@ class SqlRefreshTokenStore:
             "person_id": person_id, "session_id": session_id, "scope": scope, "auth": auth,
             "access_jti": access_jti, "issued_at": now, "expires_at": now + timedelta(seconds=ttl),
         }
-        if replaces is not None and self._server:
-            with self._single.connect() as conn:
-                params = {f"new_{c}": v for c, v in row.items()} | {"old_hash": replaces, "now": now}
-                if conn.execute(_ROTATE, params).first() is None:
-                    raise AlreadyUsed
+        if replaces is not None and self._direct is not None:
+            params = {f"new_{c}": v for c, v in row.items()} | {"old_hash": replaces, "now": now}
+            params["new_auth"] = orjson.dumps(auth).decode()  # the driver takes JSON as text
+            if self._direct.rotate.first(params) is None:
+                raise AlreadyUsed
             return token
         with self._engine.begin() as conn:
             if replaces is not None and conn.execute(_MARK_USED, {"old_hash": replaces, "now": now}).rowcount != 1:
@@ -214,9 +225,13 @@ class SqlRefreshTokenStore:
         return token
 
     def find(self, token: str) -> RefreshToken | None:
-        with self._single.connect() as conn:
-            row = conn.execute(_FIND, {"token_hash": hash_token(token)}).first()
-        return _from_row(row) if row else None  # type: ignore[arg-type]
+        params = {"token_hash": hash_token(token)}
+        if self._direct is not None:
+            row = self._direct.find.first(params)
+        else:
+            with self._engine.connect() as conn:
+                row = conn.execute(_FIND, params).first()
+        return _from_row(row) if row else None
 
     def revoke(self, grants: GrantSet) -> list[str]:
         """Revoke every token of `grants`; return the access-token ids issued alongside them."""
