@@ -172,6 +172,15 @@ class Settings(BaseSettings):
             return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_without_hash_tag(cls, value: str) -> str:
+        # In a Redis Cluster a key's slot is decided by its first "{...}": braces in the prefix would
+        # put every key of the provider in one slot, on one primary.
+        if "{" in value or "}" in value:
+            raise ValueError("the Redis key prefix may not contain { or } (a hash tag would put every key in one slot)")
+        return value
+
     @field_validator("issuer")
     @classmethod
     def _issuer_without_trailing_slash(cls, value: str) -> str:

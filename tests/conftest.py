@@ -9,7 +9,22 @@ from sqlalchemy import Engine
 from idp.storage.database import make_engine
 from idp.storage.migrate import upgrade
 from tests.backends import postgres_database, redis_store
+from tests.redis_cluster import LocalCluster, also_on_cluster, cluster_store, local_cluster
 from tests.relying_party import rp  # noqa: F401 - a fixture: a relying party's logout endpoint
+
+STORES = ["memory", "redis"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest applies the fixture's own params
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    also_on_cluster(metafunc, "store", [*STORES, "redis-cluster"])
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A 3-primary Redis Cluster on loopback ports, one per test process, started on first use."""
+    with local_cluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -31,13 +46,17 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest) -> Iterator[object]:
-    """The ephemeral store: in-process, then the local Redis under a private prefix."""
+    """The ephemeral store: in-process, then the local Redis under a private prefix (and, for tests
+    marked `cluster`, the test process's Redis Cluster under a private prefix)."""
     if request.param == "memory":
         from idp.storage.store import MemoryStore
 
         yield MemoryStore()
+    elif request.param == "redis-cluster":
+        with cluster_store(request.getfixturevalue("redis_cluster")) as s:
+            yield s
     else:
         with redis_store() as s:
             yield s

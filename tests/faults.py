@@ -41,12 +41,21 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 class RedisServer:
-    """A private `redis-server` on a free loopback port, keeping nothing on disk."""
+    """A private `redis-server` on a free loopback port, keeping nothing on disk.
 
-    def __init__(self, workdir: Path) -> None:
+    With `cluster_node_timeout` (milliseconds) it is a Redis Cluster node (`tests.redis_cluster`): its
+    cluster configuration file, the only file it writes, lets it rejoin with its slots when started
+    again after `kill()` (empty, like a primary without replicas that lost its memory).
+    """
+
+    def __init__(self, workdir: Path, *, cluster_node_timeout: int | None = None) -> None:
         self.port = free_port()
         self._dir = workdir
         self._proc: subprocess.Popen[bytes] | None = None
+        self._cluster_node_timeout = cluster_node_timeout
+        # The cluster bus listens on a port of its own, port + 10000 unless told: told, since a free
+        # port above 55535 has no such neighbour.
+        self._bus_port = free_port() if cluster_node_timeout is not None else None
 
     @property
     def url(self) -> str:
@@ -55,9 +64,12 @@ class RedisServer:
     def start(self) -> None:
         """Start (or start again, empty) on the same port."""
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        cluster = [] if self._cluster_node_timeout is None else [
+            "--cluster-enabled", "yes", "--cluster-config-file", str(self._dir / f"nodes-{self.port}.conf"),
+            "--cluster-node-timeout", str(self._cluster_node_timeout), "--cluster-port", str(self._bus_port)]
         self._proc = subprocess.Popen(  # noqa: S603 - a fixed local binary with our own arguments
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             "--dir", str(self._dir), "--protected-mode", "yes"],
+             "--dir", str(self._dir), "--protected-mode", "yes", *cluster],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         _wait_for_port(self.port)
@@ -86,12 +98,17 @@ class RedisServer:
         self.start()
 
 
+def require_binary(name: str) -> None:
+    """Skip (fail under CI=true) when a Redis program the test starts is not installed."""
+    if shutil.which(name) is None and not os.path.exists(f"/usr/bin/{name}"):
+        if IN_CI:
+            pytest.fail(f"{name} is not installed (required under CI=true)")
+        pytest.skip(f"{name} is not installed")
+
+
 @contextmanager
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None and not os.path.exists("/usr/bin/redis-server"):
-        if IN_CI:
-            pytest.fail("redis-server is not installed (required under CI=true)")
-        pytest.skip("redis-server is not installed")
+    require_binary("redis-server")
     server = RedisServer(tmp_path)
     server.start()
     try:

@@ -10,6 +10,9 @@ A key is its prefix followed by an id. Where one prefix starts another ("registe
 registration throttle's "register:ip:"), the shorter kind's ids are opaque (random tokens or hex
 digests, never a ":"), so its keys can never reach into the longer one's. The strings are what
 is on the wire in Redis: changing one loses every record of that kind at deployment.
+
+No key holds a hash tag (`{...}`): every store operation touches one key, so in a Redis Cluster
+records spread over every primary (docs/design.md, "Redis Cluster and hash slots").
 """
 
 from __future__ import annotations

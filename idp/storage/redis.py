@@ -1,16 +1,30 @@
-"""Redis implementation of the ephemeral `Store`, shared by every worker and instance."""
+"""Redis implementation of the ephemeral `Store`, shared by every worker and instance: one server,
+or a Redis Cluster named by a `redis+cluster://host:port[,host:port…]/` URL.
+
+Every operation of the store touches one key (`take` is GETDEL, `incr` a one-key script, `add` and
+`replace` are SET NX / SET XX), so in a cluster each record may live on any primary and no operation
+ever needs two keys in one hash slot; `ttl_many` is a pipeline of independent reads, which the cluster
+client sends to each key's node. A prefix may not hold a hash tag (`idp.settings`): it would put every
+key in one slot.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 from weakref import WeakKeyDictionary
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.retry
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import ClusterError, RedisClusterException
 from redis.retry import Retry
 
 from idp.storage.breaker import CircuitBreaker
@@ -20,12 +34,53 @@ from idp.web import loop_guard
 T = TypeVar("T")
 log = logging.getLogger("idp.backends")
 
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+# What means "the store is down" rather than "the store refused a command": a node that cannot be
+# reached or answers too late, a cluster that says it is down (CLUSTERDOWN, while a failed primary
+# has no replica to take over), and the cluster client's own errors (no node reachable, a slot no
+# node serves), which are not RedisErrors.
+_OUTAGES = (redis.ConnectionError, redis.TimeoutError, ClusterError, RedisClusterException)
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
+
+
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The startup nodes and connection options of `redis+cluster://[user:password@]host:port[,…][/]`
+    (`rediss+cluster://` for TLS). Any node is enough to find the others; listing several lets the
+    provider start while one of them is down. A cluster has only database 0, so no other path."""
+    parts = urlsplit(url)
+    if parts.scheme not in CLUSTER_SCHEMES or parts.path not in ("", "/", "/0") or parts.query or parts.fragment:
+        raise ValueError("a Redis Cluster URL is redis+cluster://[user:password@]host:port[,host:port...]/")
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    options: dict[str, Any] = {"ssl": True} if parts.scheme == "rediss+cluster" else {}
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        options |= {"username": unquote(user) or None, "password": unquote(password) or None}
+    nodes = []
+    for node in hosts.split(","):
+        host, _, port = node.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a Redis Cluster node is host:port, not {node.strip()!r}")
+        nodes.append((host.strip("[]"), int(port)))
+    return nodes, options
+
+
+class _Cluster(RedisCluster):
+    # Retried once, after redis-py refreshed its map of slots: only a refused or broken connection
+    # (a node restarted, or its slots moved to a promoted replica), as for one server. A timeout is
+    # not retried: it would double the wait on a node that hangs.
+    ERRORS_ALLOW_RETRY = (redis.ConnectionError,)
+
 
 class RedisStore:
     """All keys live under `prefix`, so several deployments (or test runs) can share one server.
 
     Every command is bounded by `timeout` and goes through a circuit breaker: a Redis that is down
-    or hangs costs one timeout, then `StoreUnavailable` at once until a probe finds it back.
+    or hangs costs one timeout, then `StoreUnavailable` at once until a probe finds it back. In a
+    cluster the breaker is the whole store's: a failed primary holds its share of every kind of record
+    (and once the cluster marks it failed, every node answers CLUSTERDOWN), so the store is down.
     """
 
     _INCR = """
@@ -36,18 +91,45 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str = "idp:", *, timeout: float = 0.5,
                  breaker_interval: float = 5.0) -> None:
-        # One retry, only for a broken pooled connection (Redis restarted): redis-py's default
-        # retries with backoff would multiply the wait on a Redis that hangs.
-        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-        self._redis = redis.Redis.from_url(
-            url, **options, retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
-        # The event loop's own client, for the reads made before a request goes to a thread.
-        # Connections belong to the loop that opened them, so each loop gets its own client.
-        self._async_options = (url, options)
-        self._async: WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = WeakKeyDictionary()
         self._prefix = prefix
-        self._incr = self._redis.register_script(self._INCR)
         self.breaker = CircuitBreaker("ephemeral store (Redis)", breaker_interval)
+        self._redis: Any = None
+        self._ping: dict[str, Any] = {}
+        # The event loop's own clients, for the reads made before a request goes to a thread.
+        # Connections belong to the loop that opened them, so each loop gets its own client.
+        self._async: WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = WeakKeyDictionary()
+        if is_cluster_url(url):
+            nodes, options = cluster_nodes(url)  # a malformed URL stops the start, not a request
+            self._cluster = lambda: _Cluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in nodes], socket_timeout=timeout,
+                socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1), **options)
+            self._ping = {"target_nodes": RedisCluster.PRIMARIES}  # ready only if every primary is
+            self._connecting = threading.Lock()
+            self._async_client = lambda: redis.asyncio.cluster.RedisCluster(
+                startup_nodes=[redis.asyncio.cluster.ClusterNode(host, port) for host, port in nodes],
+                socket_timeout=timeout, socket_connect_timeout=timeout,
+                retry=redis.asyncio.retry.Retry(NoBackoff(), 1), **options)
+        else:
+            self._async_client = lambda: redis.asyncio.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                retry=redis.asyncio.retry.Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
+            # One retry, only for a broken pooled connection (Redis restarted): redis-py's default
+            # retries with backoff would multiply the wait on a Redis that hangs.
+            self._use(redis.Redis.from_url(
+                url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+            ))
+
+    def _use(self, client: Any) -> None:
+        self._incr = client.register_script(self._INCR)
+        self._redis = client
+
+    def _connect(self) -> None:
+        """A cluster client reads the map of slots when it is made: made at the first command, inside
+        the breaker, so that a provider starts (and answers 503) while the cluster is down."""
+        with self._connecting:
+            if self._redis is None:
+                self._use(self._cluster())  # no node reachable: a RedisClusterException, an outage
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -57,8 +139,10 @@ class RedisStore:
         if not self.breaker.allow():
             raise StoreUnavailable("Redis is down", retry_after=self.breaker.retry_after())
         try:
+            if self._redis is None:
+                self._connect()
             result = command()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except _OUTAGES as exc:
             self.breaker.failed(exc)
             raise StoreUnavailable(str(exc), retry_after=self.breaker.retry_after()) from None
         except redis.RedisError as exc:
@@ -67,19 +151,16 @@ class RedisStore:
         self.breaker.succeeded()
         return result
 
-    async def _call_async(self, command: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
+    async def _call_async(self, command: Callable[[Any], Awaitable[T]]) -> T:
         if not self.breaker.allow():
             raise StoreUnavailable("Redis is down", retry_after=self.breaker.retry_after())
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            url, options = self._async_options
-            client = self._async[loop] = redis.asyncio.Redis.from_url(
-                url, **options, retry=redis.asyncio.retry.Retry(NoBackoff(), 1,
-                                                                 supported_errors=(redis.ConnectionError,)))
+            client = self._async[loop] = self._async_client()  # a cluster's reads its slots at first use
         try:
             result = await command(client)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except _OUTAGES as exc:
             self.breaker.failed(exc)
             raise StoreUnavailable(str(exc), retry_after=self.breaker.retry_after()) from None
         except redis.RedisError as exc:
@@ -129,7 +210,7 @@ class RedisStore:
         mark a throttled caller), so one EXISTS answers the usual case in a single command."""
         prefixed = [self._k(key) for key in keys]
 
-        async def run(client: redis.asyncio.Redis) -> list[int]:
+        async def run(client: Any) -> list[int]:
             if not await client.exists(*prefixed):
                 return [-2] * len(prefixed)
             return [await client.pttl(key) for key in prefixed]
@@ -138,10 +219,11 @@ class RedisStore:
 
     def ping(self) -> None:
         """Raise `StoreUnavailable` unless Redis answers (readiness checks)."""
-        self._call(self._redis.ping)
+        self._call(lambda: self._redis.ping(**self._ping))
 
     def flush_prefix(self) -> None:
-        """Delete every key under this store's prefix (used by tests on their own prefix)."""
+        """Delete every key under this store's prefix (used by tests on their own prefix). In a
+        cluster, SCAN runs on every primary (redis-py's cluster `scan_iter`)."""
         def run() -> None:
             for key in self._redis.scan_iter(match=self._prefix + "*", count=500):
                 self._redis.delete(key)
@@ -149,4 +231,5 @@ class RedisStore:
         self._call(run)
 
     def close(self) -> None:
-        self._redis.close()
+        if self._redis is not None:
+            self._redis.close()

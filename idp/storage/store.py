@@ -1,7 +1,8 @@
 """Ephemeral state: SSO sessions, login transactions, codes, rate-limit windows, revoked token ids.
 
 One small protocol with two implementations: `MemoryStore` (one process, the default) and
-`RedisStore` in `idp/storage/redis.py`. Both pass the same contract suite in
+`RedisStore` in `idp/storage/redis.py` (one server or a Redis Cluster). Every operation touches one
+key, so a cluster never needs two keys in one hash slot. Both pass the same contract suite in
 `tests/idp/storage/test_store.py`. Code reads and writes records through typed classes that own their
 key prefixes (`idp.storage.records`), every prefix listed once in `idp.storage.keys`.
 """

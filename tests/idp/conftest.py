@@ -28,6 +28,7 @@ from idp.web.app import create_app
 from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.backends import postgres_database, redis_store
+from tests.redis_cluster import also_on_cluster, cluster_store
 
 ISSUER = "https://idp.test"
 REDIRECT_URI = "https://portal.example/callback"
@@ -110,8 +111,18 @@ def _build(settings: Settings, store: object, **options: object) -> Idp:
     return Idp(svc, browser, browser._transport, code, person.id, portal_secret or "")
 
 
-@pytest.fixture(params=["sqlite+memory", "postgres+redis"])
+BACKENDS = ["sqlite+memory", "postgres+redis"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest applies the fixture's own params
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    also_on_cluster(metafunc, "idp", [*BACKENDS, "postgres+redis-cluster"])
+
+
+@pytest.fixture(params=BACKENDS)
 def idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Idp]:
+    """A provider on SQLite + memory, then PostgreSQL + Redis (and, in tests marked `cluster`,
+    PostgreSQL + the test process's Redis Cluster)."""
     if request.param == "sqlite+memory":
         url = f"sqlite:///{tmp_path / 'idp.db'}"
         upgrade(url)
@@ -119,7 +130,9 @@ def idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Idp]:
         yield idp
         idp.services.engine.dispose()
         return
-    with postgres_database(migrated=True) as url, redis_store() as store:
+    stores = {"postgres+redis": redis_store,
+              "postgres+redis-cluster": lambda: cluster_store(request.getfixturevalue("redis_cluster"))}
+    with postgres_database(migrated=True) as url, stores[request.param]() as store:
         idp = _build(_settings(url, tmp_path), store)
         yield idp
         idp.services.engine.dispose()

@@ -96,6 +96,13 @@ def test_limits_that_would_switch_a_protection_off_are_refused(name: str, value:
         Settings(**{name: value})
 
 
+@pytest.mark.parametrize("prefix", ["{idp}:", "idp{", "idp}:"])
+def test_a_redis_prefix_with_a_hash_tag_is_refused(prefix: str) -> None:
+    # In a Redis Cluster it would put every key in one slot, on one primary.
+    with pytest.raises(ValidationError, match="redis_prefix"):
+        Settings(redis_prefix=prefix)
+
+
 def test_a_retired_setting_passed_in_code_is_refused_too() -> None:
     with pytest.raises(RetiredSetting, match="IDP_LOGIN_FAILURE_WINDOW"):
         Settings(login_attempt_window=60)

@@ -4,6 +4,10 @@ import pytest
 
 from levels.throttle import Counter, LoginThrottle, TooManyAttempts, place
 
+# The `idp`/`store` fixtures also run on a 3-primary Redis Cluster (tests/redis_cluster.py): these
+# flows are the ephemeral store's busiest users.
+pytestmark = pytest.mark.cluster
+
 CODE = "0012345679"
 OTHER = "0123456789"
 IP = "198.51.100.7"

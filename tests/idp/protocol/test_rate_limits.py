@@ -9,12 +9,17 @@ from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from starlette.testclient import TestClient
 
 from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.idp.conftest import CSRF_RE, ISSUER, LOAD_BALANCER, PASSWORD, REDIRECT_URI, TX_RE, Idp, pkce_pair
+
+# The `idp`/`store` fixtures also run on a 3-primary Redis Cluster (tests/redis_cluster.py): these
+# flows are the ephemeral store's busiest users.
+pytestmark = pytest.mark.cluster
 
 API = "https://api.example"
 CITIZEN_HOME = "192.0.2.44"

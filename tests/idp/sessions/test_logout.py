@@ -28,6 +28,10 @@ from levels.people import new_person
 from tests.idp.conftest import ISSUER, PASSWORD, Idp, sign_in
 from tests.relying_party import RelyingParty
 
+# The `idp`/`store` fixtures also run on a 3-primary Redis Cluster (tests/redis_cluster.py): these
+# flows are the ephemeral store's busiest users.
+pytestmark = pytest.mark.cluster
+
 SIGNED_OUT = "https://portal.example/signed-out"
 B_REDIRECT = "https://agency-b.example/callback"
 C_REDIRECT = "https://agency-c.example/callback"

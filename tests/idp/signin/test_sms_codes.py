@@ -23,6 +23,10 @@ from idp.storage.store import MemoryStore
 from tests.backends import postgres_database, redis_store
 from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, _build, _settings, pkce_pair, sign_in, submit_step
 
+# The `idp`/`store` fixtures also run on a 3-primary Redis Cluster (tests/redis_cluster.py): these
+# flows are the ephemeral store's busiest users.
+pytestmark = pytest.mark.cluster
+
 L2 = "urn:idp:loa:2"
 SMS_STEP = 'name="method" value="sms"'
 MOMENTS_AGO = "We sent you a code a moment ago. Enter that code: it is still valid."

@@ -1,4 +1,6 @@
-"""The `Store` contract, run against MemoryStore and a RedisStore on the local server.
+"""The `Store` contract, run against MemoryStore, a RedisStore on the local server and a RedisStore
+on a 3-primary Redis Cluster (a multi-key operation whose keys were in different slots would fail
+here with CROSSSLOT).
 
 Expiry is checked with real time (TTLs of a fraction of a second), so both implementations are
 held to the same clock the application sees.
@@ -18,6 +20,8 @@ import pytest
 from idp.storage.redis import RedisStore
 from idp.storage.store import Store, StoreUnavailable
 from tests.backends import redis_store
+
+pytestmark = pytest.mark.cluster
 
 T = TypeVar("T")
 

@@ -1,6 +1,7 @@
 """Backend outages, injected into real servers: the provider runs under uvicorn on a loopback socket,
-with a private redis-server (paused, killed, restarted empty) and PostgreSQL behind a TCP proxy
-(cut, restored). What is asserted is what a portal, an agency back end or a person would see."""
+with a private redis-server (paused, killed, restarted empty) or a private Redis Cluster (one primary
+paused or killed), and PostgreSQL behind a TCP proxy (cut, restored). What is asserted is what a
+portal, an agency back end or a person would see."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from tests.faults import RedisServer, TcpProxy, postgres_behind_proxy, redis_ser
 from tests.idp.browser.harness import serve
 from tests.idp.conftest import PASSWORD, REDIRECT_URI, pkce_pair, sign_in
 from tests.idp.flows import assertion_grant, register_signer
+from tests.redis_cluster import LocalCluster, local_cluster
 from tests.relying_party import claims_unverified
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -40,11 +42,14 @@ REDIS_TIMEOUT = 0.3
 # loaded machine's ordinary slowness is never mistaken for it, and the other way round.
 SLOW_REDIS_TIMEOUT = 1.5
 BREAKER_INTERVAL = 3.0  # long enough that no probe falls inside a test's "answers at once" checks
+# How long the nodes of a private cluster take to mark a silent one failed (then the cluster answers
+# CLUSTERDOWN) and, once it is back, to take it in again: short, so a test sees both.
+CLUSTER_NODE_TIMEOUT_MS = 1000
 
 
 @dataclass
 class Backends:
-    redis: RedisServer
+    redis: RedisServer | LocalCluster
     proxy: TcpProxy
     database_url: str  # through the proxy
 
@@ -83,6 +88,15 @@ def backends(tmp_path: Path) -> Iterator[Backends]:
     with redis_server(tmp_path) as redis, postgres_database(migrated=True) as url, \
             postgres_behind_proxy(url) as (proxied, proxy):
         yield Backends(redis, proxy, proxied)
+
+
+@pytest.fixture
+def cluster_backends(tmp_path: Path) -> Iterator[Backends]:
+    """Like `backends`, with a Redis Cluster of its own instead of one redis-server."""
+    (tmp_path / "cluster").mkdir()
+    with local_cluster(tmp_path / "cluster", node_timeout_ms=CLUSTER_NODE_TIMEOUT_MS) as cluster, \
+            postgres_database(migrated=True) as url, postgres_behind_proxy(url) as (proxied, proxy):
+        yield Backends(cluster, proxy, proxied)
 
 
 def _listening_socket() -> socket.socket:
@@ -384,6 +398,53 @@ def test_readyz_follows_redis_and_healthz_never_calls_a_backend(backends: Backen
         finally:
             backends.redis.resume()
         _until(lambda: poller.get("/readyz").status_code == 200)
+
+
+@pytest.mark.parametrize("fault", ["hangs", "dies"])
+def test_a_failed_cluster_primary_is_503_and_the_provider_recovers_when_it_is_back(
+        cluster_backends: Backends, tmp_path: Path, fault: str) -> None:
+    cluster = cluster_backends.redis
+    assert isinstance(cluster, LocalCluster)
+    with providers(cluster_backends, tmp_path, redis_timeout=SLOW_REDIS_TIMEOUT) as (provider,):
+        browser = provider.client()
+        _signed_in_tokens(provider, browser)
+        # The primary holding this browser's SSO session: its next authorization request needs it.
+        store = provider.services.store
+        (session_key,) = store._redis.scan_iter(match=store._prefix + "sess:*")  # type: ignore[attr-defined]
+        primary = cluster.node_of(session_key.decode())
+        if fault == "hangs":
+            primary.pause()
+        else:
+            primary.kill()
+        started = time.monotonic()
+        _assert_unavailable_page(browser.get(provider.authorize_url()[0]))
+        assert time.monotonic() - started < SLOW_REDIS_TIMEOUT * 2  # one bounded timeout at most, no hang
+        started = time.monotonic()
+        json_client = httpx.Client(base_url=provider.base_url, headers={"accept": "application/json"})
+        json_client.cookies = browser.cookies
+        _assert_unavailable_json(json_client.get(provider.authorize_url()[0]))
+        assert time.monotonic() - started < SLOW_REDIS_TIMEOUT / 3  # the breaker is open: at once
+        # Once the other primaries mark it failed, they refuse every command (CLUSTERDOWN): a new
+        # sign-in, whatever node its records would go to, is told the store is down, not a 500.
+        healthy = next(node for node in cluster.nodes if node is not primary)
+        _until(lambda: cluster.state(healthy) == "fail", timeout=10 * CLUSTER_NODE_TIMEOUT_MS / 1000)
+        time.sleep(BREAKER_INTERVAL)
+        started = time.monotonic()
+        _assert_unavailable_page(provider.client().get(provider.authorize_url()[0]))
+        assert time.monotonic() - started < SLOW_REDIS_TIMEOUT * 2
+        if fault == "hangs":
+            primary.resume()
+        else:
+            primary.start()  # empty, with its slots (its cluster configuration file)
+        cluster.wait_until_ok()
+        # Back without restarting the provider; a session the restarted node lost comes back from
+        # the register, so the browser is still signed in either way.
+        def signed_in() -> bool:
+            r = browser.get(provider.authorize_url()[0])
+            return r.status_code == 302 and r.headers["location"].startswith(REDIRECT_URI)
+
+        _until(signed_in, timeout=BREAKER_INTERVAL + 20)
+        assert _signed_in_tokens(provider)["id_token"]
 
 
 def test_two_instances_serve_one_sign_in(backends: Backends, tmp_path: Path) -> None:

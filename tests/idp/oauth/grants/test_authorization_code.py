@@ -12,6 +12,10 @@ from joserfc.jwk import KeySet
 
 from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, sign_in
 
+# The `idp`/`store` fixtures also run on a 3-primary Redis Cluster (tests/redis_cluster.py): these
+# flows are the ephemeral store's busiest users.
+pytestmark = pytest.mark.cluster
+
 
 def _keyset(idp: Idp) -> KeySet:
     return KeySet.import_key_set(idp.browser.get("/jwks").json())

@@ -10,6 +10,10 @@ from joserfc.jwk import KeySet
 from tests.idp.conftest import ISSUER, Idp
 from tests.idp.flows import user_tokens
 
+# The `idp`/`store` fixtures also run on a 3-primary Redis Cluster (tests/redis_cluster.py): these
+# flows are the ephemeral store's busiest users.
+pytestmark = pytest.mark.cluster
+
 
 def test_refresh_rotates_and_keeps_the_original_authentication(idp: Idp) -> None:
     first = user_tokens(idp)
