@@ -1,10 +1,13 @@
 """The provider on PostgreSQL behind PgBouncer in transaction pooling mode (`IDP_DATABASE_TRANSACTION_POOLING`).
 
 PgBouncer hands each transaction to any of its server connections (two per database here, shared by
-every client connection), so nothing may live in a server session between transactions: no prepared
-statement (psycopg prepares a query after five executions on one connection), no `SET`, no startup
-option. Sign-ins and refresh chains run often and concurrently enough that any of it would show.
-The durable-store contract suites run behind it too (the `pgbouncer` marker, tests/conftest.py).
+every client connection), so nothing may live in a server session between transactions: no startup
+option (PgBouncer refuses them), no `SET`, no prepared statement. psycopg prepares a query after five
+executions on one connection; a rollback resets its count, so today's request paths, which mostly
+end in one, seldom get there, but a connection that commits one query repeatedly does, and then
+breaks ("prepared statement "_pg3_0" already exists") without the setting. A sign-in and refresh
+flow, sequential and concurrent, and that pattern run here; the durable-store contract suites run
+behind PgBouncer too (the `pgbouncer` marker, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tests.idp.flows import user_tokens
 
 pytestmark = pytest.mark.postgres
 
-# More than psycopg's prepare_threshold (5) executions of every statement on each pooled connection.
+# More than psycopg's prepare_threshold: five executions of a query on one connection.
 ROUNDS = 6
 
 
@@ -41,7 +44,7 @@ def pooled_idp(tmp_path: Path, pgbouncer: PgBouncer) -> Iterator[Idp]:
         idp.services.engine.dispose()
 
 
-def _refresh(idp: Idp, refresh_token: str) -> dict[str, str]:
+def _refresh(idp: Idp, refresh_token: str) -> dict[str, object]:
     r = idp.new_browser().post("/token", auth=("portal", idp.portal_secret),
                                data={"grant_type": "refresh_token", "refresh_token": refresh_token})
     return {"status": r.status_code, **r.json()}
@@ -52,7 +55,7 @@ def _rotate(idp: Idp, refresh_token: str, times: int) -> str:
         answer = _refresh(idp, refresh_token)
         assert answer["status"] == 200, answer
         assert answer["refresh_token"] != refresh_token
-        refresh_token = answer["refresh_token"]
+        refresh_token = str(answer["refresh_token"])
     return refresh_token
 
 
