@@ -163,11 +163,17 @@ class PgBouncer:
         return make_url(database_url).set(host="127.0.0.1", port=self.port).render_as_string(hide_password=False)
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(timeout=10)
-            self._proc = None
-        shutil.rmtree(self._dir, ignore_errors=True)
+        try:
+            if self._proc is not None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait(timeout=10)
+                self._proc = None
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
 
 @contextmanager
