@@ -60,6 +60,18 @@ from levels.sms import HttpSmsGateway, OutboxGateway, SmsGateway
 from levels.throttle import LoginThrottle
 
 
+def make_database(settings: Settings, *, statement_timeout: bool = True) -> Engine:
+    """The durable store's engine as the settings describe it. `statement_timeout=False` for command-line
+    work, which an operator watches and whose bulk statements (an import) may rightly run long."""
+    return make_engine(
+        settings.database_url, timeout=settings.database_timeout,
+        breaker_interval=settings.database_breaker_interval, pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow, pool_timeout=settings.database_pool_timeout,
+        statement_timeout=settings.database_statement_timeout if statement_timeout else 0,
+        transaction_pooling=settings.database_transaction_pooling,
+    )
+
+
 def make_store(settings: Settings) -> Store:
     if settings.redis_url:
         from idp.storage.redis import RedisStore
@@ -189,8 +201,7 @@ class Services:
         extra_factors: Iterable[tuple[Authenticator, FactorPage]] = (),
     ) -> Services:
         """`extra_factors`: authenticators (with their page glue) beyond the built-in ones."""
-        engine = engine or make_engine(settings.database_url, timeout=settings.database_timeout,
-                                       breaker_interval=settings.database_breaker_interval)
+        engine = engine or make_database(settings)
         store = store or make_store(settings)
         kek = load_kek(settings)
         keyring = make_keyring(settings, engine, kek)

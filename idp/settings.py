@@ -143,6 +143,19 @@ class Settings(BaseSettings):
     database_timeout: float = Field(default=3.0, gt=0)
     database_breaker_interval: float = Field(default=5.0, gt=0)
 
+    # The database connection pool of each process (README, "PostgreSQL in production"): at most
+    # database_pool_size + database_max_overflow connections; a request waits at most
+    # database_pool_timeout seconds for one, a statement may run database_statement_timeout seconds
+    # (0: the server's own setting); past either it is answered with 503. With
+    # database_transaction_pooling the URL names PgBouncer (or another pooler) in transaction mode:
+    # nothing is prepared on the server or sent per connection, and the statement timeout must be
+    # set on the database role instead.
+    database_pool_size: int = Field(default=10, gt=0)
+    database_max_overflow: int = Field(default=20, ge=0)
+    database_pool_timeout: float = Field(default=5.0, gt=0)
+    database_statement_timeout: float = Field(default=10.0, ge=0)
+    database_transaction_pooling: bool = False
+
     # What must survive the loss of the ephemeral store (docs/design.md, "What may be lost"):
     # a private_key_jwt assertion may expire at most this many seconds after it is made (RFC 7523
     # §3: its id is remembered, durably, until then); expired revocations and assertion ids are

@@ -8,16 +8,12 @@ from sqlalchemy import Engine
 
 from idp.storage.database import make_engine
 from idp.storage.migrate import upgrade
-from tests.backends import postgres_database, redis_store
+from tests.backends import PgBouncer, postgres_database, redis_store
+from tests.backends import pgbouncer as start_pgbouncer
 from tests.redis_cluster import LocalCluster, also_on_cluster, cluster_store, local_cluster
 from tests.relying_party import rp  # noqa: F401 - a fixture: a relying party's logout endpoint
 
 STORES = ["memory", "redis"]
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest applies the fixture's own params
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    also_on_cluster(metafunc, "store", [*STORES, "redis-cluster"])
 
 
 @pytest.fixture(scope="session")
@@ -27,21 +23,44 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
         yield cluster
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest applies the fixtures' own params and reads the markers
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Suites marked `cluster` also run on a Redis Cluster; suites marked `pgbouncer` run a third
+    time, on PostgreSQL behind PgBouncer in transaction mode."""
+    also_on_cluster(metafunc, "store", [*STORES, "redis-cluster"])
+    if "database_url" not in metafunc.fixturenames or not metafunc.definition.get_closest_marker("pgbouncer"):
+        return
+    if any(m.args and "database_url" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
+        return  # the test chose its backends itself
+    metafunc.definition.add_marker(
+        pytest.mark.parametrize("database_url", ["sqlite", "postgres", "pgbouncer"], indirect=True))
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    """One private PgBouncer per test process, in front of every test database."""
+    with start_pgbouncer() as bouncer:
+        yield bouncer
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database: a SQLite file, then a fresh PostgreSQL database."""
+    """A migrated, empty database: a SQLite file, then a fresh PostgreSQL database (and, for suites
+    marked `pgbouncer`, one reached through PgBouncer)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'idp.db'}"
         upgrade(url)
         yield url
     else:
         with postgres_database(migrated=True) as url:
-            yield url
+            yield request.getfixturevalue("pgbouncer").url(url) if request.param == "pgbouncer" else url
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+def engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine]:
+    callspec = getattr(request.node, "callspec", None)
+    pooled = callspec is not None and callspec.params.get("database_url") == "pgbouncer"
+    engine = make_engine(database_url, transaction_pooling=pooled)
     yield engine
     engine.dispose()
 

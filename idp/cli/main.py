@@ -19,7 +19,6 @@ from idp.cli.people import build_app as build_people_app
 from idp.sessions.delivery import LogoutDeliverer
 from idp.sessions.outbox import LogoutOutbox
 from idp.settings import Settings
-from idp.storage.database import make_engine
 from keys.keyring import KeyRing
 from legal_entities.service import LegalEntities
 from legal_entities.store_sql import SqlLegalEntitiesStore
@@ -37,9 +36,15 @@ def _settings() -> Settings:
         fail(f"invalid IDP_* settings: {exc}", EXIT_INVALID)
 
 
+def _engine(settings: Settings) -> Engine:
+    from idp.services import make_database
+
+    return make_database(settings, statement_timeout=False)
+
+
 def _database() -> tuple[Settings, Engine]:
     settings = _settings()
-    return settings, make_engine(settings.database_url)
+    return settings, _engine(settings)
 
 
 def _keyring() -> KeyRing:
@@ -72,7 +77,7 @@ def _people_context() -> PeopleContext:
     from levels.proofing_sql import SqlProofingStore
 
     settings = _settings()
-    engine = make_engine(settings.database_url)
+    engine = _engine(settings)
     audit = AuditLog(engine).sink("cli")
     return PeopleContext(people=SqlPersonStore(engine), proofing=make_proofing(settings, engine, audit),
                          records=SqlProofingStore(engine), imports=SqlPeopleImport(engine), audit=audit)
@@ -140,7 +145,8 @@ def db_upgrade(revision: str = typer.Argument("heads")) -> None:
     """Apply schema migrations."""
     from idp.storage.migrate import upgrade
 
-    upgrade(_settings().database_url, revision)
+    settings = _settings()
+    upgrade(settings.database_url, revision, transaction_pooling=settings.database_transaction_pooling)
     typer.echo("database is up to date")
 
 
@@ -150,7 +156,7 @@ def init() -> None:
     from idp.storage.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, transaction_pooling=settings.database_transaction_pooling)
     _keyring().ensure()
     typer.echo("initialised: database migrated, signing keys ready")
 
@@ -187,8 +193,8 @@ def demo(port: int = typer.Option(8000)) -> None:
     from levels.people import SqlPersonStore
 
     settings = _settings()
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
+    upgrade(settings.database_url, transaction_pooling=settings.database_transaction_pooling)
+    engine = _engine(settings)
     from idp.services import make_keyring
 
     make_keyring(settings, engine).ensure()

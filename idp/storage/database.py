@@ -11,7 +11,8 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, Insert, Table, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import InvalidatePoolError, OperationalError
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from idp.storage.breaker import CircuitBreaker, Unavailable
 from idp.web import loop_guard
@@ -35,6 +36,33 @@ class DatabaseUnavailable(Unavailable, OperationalError):
         return self.reason
 
 
+class DatabaseTooSlow(DatabaseUnavailable):
+    """The database is reachable but did not answer in time: a statement ran past the statement
+    timeout, or no pooled connection came free within the pool timeout. Answered with 503 and
+    `Retry-After` like an outage, but the breaker stays closed (the next request may well be quick)
+    and the connection is kept."""
+
+    def __init__(self, reason: str, orig: BaseException | None = None) -> None:
+        super().__init__(reason, retry_after=1, orig=orig)
+        self.connection_invalidated = False
+
+
+class _Pool(QueuePool):
+    """A QueuePool whose wait for a free connection, once past `pool_timeout`, ends in 503
+    (`DatabaseTooSlow`) rather than SQLAlchemy's TimeoutError, which the app would answer with 500."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        try:
+            return super()._do_get()
+        except PoolTimeoutError as exc:
+            log.warning("no database connection came free within %.1f s (pool of %d + %d overflow)",
+                        self._timeout, self.size(), self._max_overflow)
+            raise DatabaseTooSlow("no database connection came free in time", orig=exc) from None
+
+
+# SQLSTATE 57014 (query_canceled): the server's statement_timeout cancelled the statement.
+_QUERY_CANCELED = "57014"
+
 _breakers: WeakKeyDictionary[Engine, CircuitBreaker] = WeakKeyDictionary()
 
 
@@ -43,7 +71,16 @@ def breaker_of(engine: Engine) -> CircuitBreaker | None:
     return _breakers.get(engine)
 
 
-def make_engine(url: str, *, timeout: float = 3.0, breaker_interval: float = 5.0) -> Engine:
+def make_engine(
+    url: str, *, timeout: float = 3.0, breaker_interval: float = 5.0, pool_size: int = 10,
+    max_overflow: int = 20, pool_timeout: float = 5.0, statement_timeout: float = 0,
+    transaction_pooling: bool = False,
+) -> Engine:
+    """An engine for `url`. For a server database: `timeout` bounds connecting, `pool_size` +
+    `max_overflow` bound the connections this process opens, `pool_timeout` how long a caller waits
+    for one of them, `statement_timeout` (seconds, 0: the server's own setting) how long a statement
+    may run; either wait, when exceeded, is a 503. `transaction_pooling`: the URL names a pooler in
+    transaction mode (PgBouncer `pool_mode = transaction`), see `_postgres_connect_args`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -52,7 +89,7 @@ def make_engine(url: str, *, timeout: float = 3.0, breaker_interval: float = 5.0
         # queueing in the pool is far cheaper than threads sleeping in SQLite's busy handler.
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30},
-            poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60,
+            poolclass=_Pool, pool_size=1, max_overflow=0, pool_timeout=60,
         )
 
         @event.listens_for(engine, "connect")
@@ -70,12 +107,59 @@ def make_engine(url: str, *, timeout: float = 3.0, breaker_interval: float = 5.0
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg"))
-        connect_args["connect_timeout"] = max(2, math.ceil(timeout))  # libpq: whole seconds, at least 2
-    engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800, connect_args=connect_args)
+        connect_args = _postgres_connect_args(timeout, statement_timeout, transaction_pooling)
+    engine = create_engine(url, poolclass=_Pool, pool_size=pool_size, max_overflow=max_overflow,
+                           pool_timeout=pool_timeout, pool_recycle=1800, connect_args=connect_args)
+    if transaction_pooling and statement_timeout:
+        _check_role_statement_timeout(engine, statement_timeout)
     _guard_event_loop(engine)
     _ping_idle_connections(engine)
     _add_breaker(engine, CircuitBreaker("database", breaker_interval))
     return engine
+
+
+def _postgres_connect_args(timeout: float, statement_timeout: float, transaction_pooling: bool) -> dict[str, object]:
+    """libpq/psycopg connection arguments.
+
+    Connected to PostgreSQL itself, the statement timeout is a startup option (`-c
+    statement_timeout=...`): part of the connection, no round trip, no state to keep.
+
+    Behind a pooler in transaction mode a client connection is not a server connection: PgBouncer
+    refuses startup options ("unsupported startup parameter: options") and hands each transaction to
+    any server connection, so a `SET` on connect would change a connection other clients then use,
+    and a `SET LOCAL` in every transaction would cost a round trip each. There the timeout belongs
+    to the role (`ALTER ROLE ... SET statement_timeout`), which every server connection the pooler
+    opens starts with; `_check_role_statement_timeout` warns when it is missing. And statements are
+    never prepared on the server (psycopg would after five executions of one query): a prepared
+    statement lives in one server connection, and the next transaction may run on another.
+    """
+    args: dict[str, object] = {"connect_timeout": max(2, math.ceil(timeout))}  # libpq: whole seconds, at least 2
+    if transaction_pooling:
+        args["prepare_threshold"] = None
+    elif statement_timeout:
+        args["options"] = f"-c statement_timeout={_milliseconds(statement_timeout)}"
+    return args
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _check_role_statement_timeout(engine: Engine, statement_timeout: float) -> None:
+    """Behind a transaction pooler, check once that the server's statement timeout (the role's or
+    database's setting) is on and no longer than ours, and say how to set it if not."""
+    wanted = _milliseconds(statement_timeout)
+
+    @event.listens_for(engine, "connect", once=True)
+    def _check(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT current_user, setting::int FROM pg_settings WHERE name = 'statement_timeout'")
+            role, actual = cursor.fetchone()
+        dbapi_connection.rollback()
+        if actual == 0 or actual > wanted:
+            log.warning("the database's statement_timeout is %s ms, not the %d ms of IDP_DATABASE_STATEMENT_TIMEOUT: "
+                        "behind a transaction pooler it cannot be sent per connection; set it with "
+                        "ALTER ROLE \"%s\" SET statement_timeout = %d", actual, wanted, role, wanted)
 
 
 # Seconds a pooled connection may sit unused before it is pinged on checkout.
@@ -132,6 +216,9 @@ def _add_breaker(engine: Engine, breaker: CircuitBreaker) -> None:
         if context.is_pre_ping:
             return None  # the pool replaces the connection itself
         reason = str(context.original_exception).strip()
+        if getattr(context.original_exception, "sqlstate", None) == _QUERY_CANCELED:
+            log.warning("database statement cancelled: %s", reason)
+            return DatabaseTooSlow(reason, orig=context.original_exception)
         if context.connection is None:
             breaker.failed(reason)  # could not connect: the database is down
         elif context.is_disconnect:

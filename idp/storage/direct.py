@@ -25,7 +25,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import Engine
 from sqlalchemy.sql import Executable
 
-from idp.storage.database import DatabaseUnavailable, breaker_of
+from idp.storage.database import DatabaseTooSlow, DatabaseUnavailable, breaker_of
 from idp.web import loop_guard
 
 log = logging.getLogger("idp.backends")
@@ -66,7 +66,7 @@ class DirectStatement:
     def _checkout(self) -> Any:
         try:
             return self._engine.raw_connection()
-        except DatabaseUnavailable:
+        except DatabaseUnavailable:  # the breaker is open, or no pooled connection came free in time
             raise
         except Exception as exc:
             # The pool could not open a connection: the database is down (SQLAlchemy's own
@@ -81,13 +81,13 @@ class DirectStatement:
     def _failed(self, raw: Any, exc: Exception) -> None:
         """Translate a driver error the way the engine's error hook does; other errors (a bad
         statement, a constraint) propagate unchanged."""
-        cancelled = isinstance(exc, self._dbapi.errors.QueryCanceled)
-        lost = self._engine.dialect.is_disconnect(exc, raw.driver_connection, None)
-        if not (cancelled or lost):
-            return
         reason = str(exc).strip()
-        if lost:
-            log.warning("database connection lost: %s", reason)
-            raw.invalidate(exc)
+        if isinstance(exc, self._dbapi.errors.QueryCanceled):
+            # The statement timeout: the database is slow, not gone; the connection stays usable.
+            raise DatabaseTooSlow(reason, orig=exc) from None
+        if not self._engine.dialect.is_disconnect(exc, raw.driver_connection, None):
+            return
+        log.warning("database connection lost: %s", reason)
+        raw.invalidate(exc)
         breaker = breaker_of(self._engine)
         raise DatabaseUnavailable(reason, retry_after=breaker.retry_after() if breaker else 1, orig=exc) from None

@@ -17,8 +17,11 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "heads") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "heads", *, transaction_pooling: bool = False) -> None:
+    """`transaction_pooling`: the URL names PgBouncer in transaction mode (`IDP_DATABASE_TRANSACTION_POOLING`)."""
+    config = alembic_config(database_url)
+    config.attributes["transaction_pooling"] = transaction_pooling
+    command.upgrade(config, revision)
 
 
 def current(database_url: str) -> tuple[str, ...]:

@@ -13,6 +13,8 @@ from legal_entities.store import LegalEntitiesStore
 from legal_entities.store_sql import SqlLegalEntitiesStore
 from levels.iranian_input import make_national_code, make_national_id
 
+pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer in transaction mode
+
 NOW = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
 ACME = make_national_id("1038028479")

@@ -30,7 +30,8 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "",
+                         transaction_pooling=config.attributes.get("transaction_pooling", False))
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

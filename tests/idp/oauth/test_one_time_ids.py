@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 from idp.oauth.one_time_ids import SqlUsedAssertions, UsedAssertions
 from tests.clock import Clock
 
+pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer in transaction mode
+
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 

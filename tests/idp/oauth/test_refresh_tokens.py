@@ -22,6 +22,8 @@ from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, new_person
 from tests.clock import Clock
 
+pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer in transaction mode
+
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 DAY = 24 * 3600
 

@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 from idp.oauth.revocations import AccessTokenRevocations, SqlAccessTokenRevocations
 from idp.storage.store import MemoryStore, Store, StoreUnavailable
 
+pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer in transaction mode
+
 TOKEN_HORIZON = 600.0
 SESSION_HORIZON = 1200.0
 

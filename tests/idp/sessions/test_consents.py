@@ -14,6 +14,8 @@ from clients.models import Client
 from idp.sessions.consents import Consent, ConsentStore, SqlConsentStore, needs_consent
 from tests.clock import Clock
 
+pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer in transaction mode
+
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 

@@ -22,6 +22,8 @@ from tests.backchannel import PERSON, SID, Backchannel, only
 from tests.clock import Clock
 from tests.relying_party import RelyingParty
 
+pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer in transaction mode
+
 LEASE = timedelta(seconds=30)
 URI = "https://tax.example/logout"
 

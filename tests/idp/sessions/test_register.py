@@ -11,6 +11,8 @@ from sqlalchemy import Engine
 
 from idp.sessions.register import SessionRecord, SessionRegister, SqlSessionRegister
 
+pytestmark = pytest.mark.pgbouncer  # also behind PgBouncer in transaction mode
+
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 FACTORS = (("pwd", T0.timestamp()), ("otp", T0.timestamp() + 0.5))

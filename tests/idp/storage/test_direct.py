@@ -12,7 +12,7 @@ from sqlalchemy import Engine, bindparam, create_engine, insert, select, text
 from sqlalchemy.pool import NullPool
 
 from idp.storage.breaker import Unavailable
-from idp.storage.database import DatabaseUnavailable, breaker_of, make_engine
+from idp.storage.database import DatabaseTooSlow, DatabaseUnavailable, breaker_of, make_engine
 from idp.storage.direct import DirectStatement
 from idp.storage.tables import ConsentRow
 from tests.backends import postgres_database
@@ -94,5 +94,5 @@ def test_a_statement_cancelled_by_the_server_is_unavailable(engine: Engine) -> N
     with engine.connect() as conn:  # the same pooled connection is used next (pool of idle ones, LIFO)
         conn.exec_driver_sql("SET statement_timeout = 100")
         conn.commit()
-    with pytest.raises(DatabaseUnavailable, match="statement timeout"):
+    with pytest.raises(DatabaseTooSlow, match="statement timeout"):
         slow.first({})

@@ -20,18 +20,22 @@ from pathlib import Path
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
+from sqlalchemy import text
 
 from idp.services import Services
 from idp.settings import Settings
-from idp.storage.database import PING_IF_IDLE
+from idp.storage.database import PING_IF_IDLE, breaker_of
+from idp.storage.store import MemoryStore
 from idp.web.app import create_app
 from levels.iranian_input import make_national_code
 from levels.people import new_person
 from tests.backends import postgres_database
 from tests.faults import RedisServer, TcpProxy, postgres_behind_proxy, redis_server
 from tests.idp.browser.harness import serve
-from tests.idp.conftest import PASSWORD, REDIRECT_URI, pkce_pair, sign_in
-from tests.idp.flows import assertion_grant, register_signer
+from tests.idp.conftest import PASSWORD, REDIRECT_URI, Idp, pkce_pair, sign_in
+from tests.idp.conftest import _build as build_idp
+from tests.idp.conftest import _settings as idp_settings
+from tests.idp.flows import assertion_grant, authorization_params, register_signer
 from tests.redis_cluster import LocalCluster, local_cluster
 from tests.relying_party import claims_unverified
 
@@ -461,3 +465,51 @@ def test_two_instances_serve_one_sign_in(backends: Backends, tmp_path: Path) -> 
         token = second.portal().fetch_token(f"{second.base_url}/token", grant_type="authorization_code",
                                             code=code, redirect_uri=REDIRECT_URI, code_verifier=verifier)
         assert token["id_token"]
+
+
+@contextmanager
+def _provider_on_postgres(tmp_path: Path, **database: object) -> Iterator[Idp]:
+    """A provider (in-process, through Starlette's TestClient) on a fresh PostgreSQL database with
+    these `IDP_DATABASE_*` settings."""
+    with postgres_database(migrated=True) as url:
+        settings = idp_settings(url, tmp_path).model_copy(update={f"database_{k}": v for k, v in database.items()})
+        idp = build_idp(settings, MemoryStore())
+        try:
+            yield idp
+        finally:
+            idp.services.engine.dispose()
+
+
+def _refresh(idp: Idp) -> httpx.Response:
+    return idp.browser.post("/token", auth=("portal", idp.portal_secret),
+                            data={"grant_type": "refresh_token", "refresh_token": "unknown"})
+
+
+def test_a_statement_past_the_statement_timeout_is_answered_503(tmp_path: Path) -> None:
+    # Another connection holds a lock on the clients table: every lookup of a client waits for it.
+    with _provider_on_postgres(tmp_path, statement_timeout=0.5) as idp:
+        assert _refresh(idp).json()["error"] == "invalid_grant"
+        locker = idp.services.engine.connect()
+        locker.execute(text("LOCK TABLE clients IN ACCESS EXCLUSIVE MODE"))
+        try:
+            started = time.monotonic()
+            _assert_unavailable_json(_refresh(idp))
+            _assert_unavailable_page(idp.browser.get("/authorize", params=authorization_params()))
+            assert time.monotonic() - started < 5  # two statement timeouts, not a hang
+        finally:
+            locker.rollback()
+            locker.close()
+        assert breaker_of(idp.services.engine).state == "closed"  # type: ignore[union-attr]
+        assert _refresh(idp).json()["error"] == "invalid_grant"
+
+
+def test_a_pool_exhausted_past_the_pool_timeout_is_answered_503(tmp_path: Path) -> None:
+    with _provider_on_postgres(tmp_path, pool_size=1, max_overflow=0, pool_timeout=0.5) as idp:
+        held = idp.services.engine.connect()  # the pool's only connection
+        try:
+            started = time.monotonic()
+            _assert_unavailable_json(_refresh(idp))
+            assert time.monotonic() - started < 5
+        finally:
+            held.close()
+        assert _refresh(idp).json()["error"] == "invalid_grant"
