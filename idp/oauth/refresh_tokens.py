@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import orjson
 from sqlalchemy import Engine, bindparam, insert, literal_column, select, update
 
-from idp.storage.direct import DirectStatement
+from idp.storage.direct import DirectStatements
 from idp.storage.tables import RefreshTokenRow
 from levels.clock import utcnow
 from levels.store_sql import PersonRow
@@ -132,7 +131,6 @@ class RefreshTokenStore(Protocol):
 
 _table = RefreshTokenRow.__table__
 # Statements are built once: building them per call is a visible cost on the refresh hot path.
-_INSERT = insert(_table)
 _people = PersonRow.__table__
 _FIND = (
     select(_table, _people.c.status.label("person_status"))
@@ -150,12 +148,14 @@ _COLUMNS = ("token_hash", "family_id", "client_id", "person_id", "session_id", "
 # successor is inserted only if this statement marked the old token used, so a token that was
 # already used (replayed, or a concurrent use that won the row lock) inserts nothing. One statement
 # is its own transaction: one round trip instead of BEGIN, UPDATE, INSERT and COMMIT.
+# The new row's values are named new_<column>: parameters named like columns would also be taken
+# as an UPDATE's SET values.
+_NEW = {c: bindparam(f"new_{c}", type_=_table.c[c].type) for c in _COLUMNS}
+_INSERT_NEW = insert(_table).values(_NEW)
 _USED = _MARK_USED.returning(literal_column("1").label("one")).cte("used")
 _ROTATE = (
     insert(_table)
-    # Parameters named like columns would also be taken as the UPDATE's SET values: prefixed.
-    .from_select(list(_COLUMNS), select(*[bindparam(f"new_{c}", type_=_table.c[c].type) for c in _COLUMNS])
-                 .select_from(_USED))
+    .from_select(list(_COLUMNS), select(*_NEW.values()).select_from(_USED))
     .returning(_table.c.token_hash)
 )
 _REVOKE_FAMILY = (
@@ -180,24 +180,18 @@ _CLIENT_JTIS = select(_table.c.access_jti).where(
     _table.c.person_id == bindparam("person"), _table.c.client_id == bindparam("client"))
 
 
-@dataclass(frozen=True, slots=True)
-class _Direct:
-    """The refresh hot path on PostgreSQL, sent straight to the driver (`idp.storage.direct`)."""
-
-    find: DirectStatement
-    rotate: DirectStatement
-
-
 class SqlRefreshTokenStore:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
-        # On a server database every round trip counts: a single statement runs without BEGIN and
-        # COMMIT around it, and rotation is one statement. SQLite is in-process and has no CTE
-        # that modifies data, so it keeps a plain transaction.
-        self._direct = None
-        if engine.dialect.name == "postgresql":
-            self._direct = _Direct(DirectStatement(engine, _FIND), DirectStatement(engine, _ROTATE))
+        # The lookup and the rotation are the refresh hot path: sent straight to the driver.
+        self._direct = DirectStatements(engine)
+        self._find = self._direct.prepare(_FIND)
+        self._insert = self._direct.prepare(_INSERT_NEW)
+        self._mark_used = self._direct.prepare(_MARK_USED)
+        # A server database's round trips count: rotation there is one statement (a CTE that
+        # modifies data), its own transaction. SQLite is in-process and has no such CTE.
+        self._rotate = self._direct.prepare(_ROTATE) if engine.dialect.name == "postgresql" else None
 
     def issue(
         self, *, family_id: str, client_id: str, person_id: str, session_id: str | None, scope: str,
@@ -207,30 +201,26 @@ class SqlRefreshTokenStore:
         in the same transaction; if it already was, nothing is stored and `AlreadyUsed` is raised."""
         token = secrets.token_urlsafe(32)
         now = self._clock()
-        row = {
-            "token_hash": hash_token(token), "family_id": family_id, "client_id": client_id,
-            "person_id": person_id, "session_id": session_id, "scope": scope, "auth": auth,
-            "access_jti": access_jti, "issued_at": now, "expires_at": now + timedelta(seconds=ttl),
+        new = {
+            "new_token_hash": hash_token(token), "new_family_id": family_id, "new_client_id": client_id,
+            "new_person_id": person_id, "new_session_id": session_id, "new_scope": scope, "new_auth": auth,
+            "new_access_jti": access_jti, "new_issued_at": now, "new_expires_at": now + timedelta(seconds=ttl),
         }
-        if replaces is not None and self._direct is not None:
-            params = {f"new_{c}": v for c, v in row.items()} | {"old_hash": replaces, "now": now}
-            params["new_auth"] = orjson.dumps(auth).decode()  # the driver takes JSON as text
-            if self._direct.rotate.first(params) is None:
+        if replaces is None:
+            self._direct.first(self._insert, new)
+        elif self._rotate is not None:
+            if self._direct.first(self._rotate, new | {"old_hash": replaces, "now": now}) is None:
                 raise AlreadyUsed
-            return token
-        with self._engine.begin() as conn:
-            if replaces is not None and conn.execute(_MARK_USED, {"old_hash": replaces, "now": now}).rowcount != 1:
-                raise AlreadyUsed
-            conn.execute(_INSERT, row)
+        else:
+            with self._direct.transaction() as run:
+                marked, _ = run(self._mark_used, {"old_hash": replaces, "now": now})
+                if marked != 1:
+                    raise AlreadyUsed
+                run(self._insert, new)
         return token
 
     def find(self, token: str) -> RefreshToken | None:
-        params = {"token_hash": hash_token(token)}
-        if self._direct is not None:
-            row = self._direct.find.first(params)
-        else:
-            with self._engine.connect() as conn:
-                row = conn.execute(_FIND, params).first()
+        row = self._direct.first(self._find, {"token_hash": hash_token(token)})
         return _from_row(row) if row else None
 
     def revoke(self, grants: GrantSet) -> list[str]:

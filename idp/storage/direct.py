@@ -1,29 +1,37 @@
-"""Hot statements sent straight to the PostgreSQL driver, past SQLAlchemy's execution machinery.
+"""Hot statements sent straight to the database driver, past SQLAlchemy's execution machinery.
 
-A refresh is two statements. Through a SQLAlchemy `Connection` each costs about three times the
-CPU of the same statement sent with psycopg (the execution context and result objects, not the
-SQL compilation, which is cached): at thousands of refreshes a second that is a large share of a
-worker. The SQL text is still rendered from the SQLAlchemy Core statement, once, so table and
-column names have one source; connections still come from the engine's pool, so its breaker,
-idle pings and sizes apply. What SQLAlchemy's error handling would do is done here: a database
-that cannot be reached, a connection lost mid-statement and a statement cancelled by the
-server's timeout are all `DatabaseUnavailable` (503), never a raw driver error.
+A refresh is a lookup and a rotation. Through a SQLAlchemy `Connection` each statement costs three
+(PostgreSQL) to ten (SQLite) times the CPU of the same statement given to the driver: the
+execution context and result objects, not the SQL compilation, which is cached. At thousands of
+refreshes a second that is a large share of a worker. What stays SQLAlchemy's:
 
-Statements run in autocommit mode: each is its own transaction, with no BEGIN or COMMIT round
-trip. Whether the driver prepares them on the server is the connection's own setting (psycopg
-prepares a statement after a few executions unless configured not to, as behind PgBouncer in
-transaction mode).
+- the SQL text, rendered once from the Core statement for the engine's dialect, so table and
+  column names have one source;
+- the conversions of values in and out (SQLAlchemy's own type processors: JSON and timestamps are
+  stored exactly as the rest of the code stores them);
+- the connections, from the engine's pool, so its breaker, idle pings, sizes and timeouts apply.
+
+What SQLAlchemy's error hook would do is done here: a database that cannot be reached or a
+connection lost mid-statement is `DatabaseUnavailable`, a statement the server cancelled is
+`DatabaseTooSlow` (both 503), never a raw driver error.
+
+On PostgreSQL single statements run in autocommit mode: each is its own transaction, with no BEGIN
+or COMMIT round trip. Whether the driver prepares them on the server is the connection's own
+setting (psycopg prepares a statement after a few executions unless the deployment is behind
+PgBouncer in transaction mode, `IDP_DATABASE_TRANSACTION_POOLING`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy import Engine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
 
 from idp.storage.database import DatabaseTooSlow, DatabaseUnavailable, breaker_of
 from idp.web import loop_guard
@@ -32,36 +40,92 @@ log = logging.getLogger("idp.backends")
 
 
 class DirectStatement:
-    """One Core statement, rendered once for the engine's dialect and executed through the pool's
-    driver connections. Only for PostgreSQL (psycopg): SQLite is in-process and gains nothing."""
+    """One Core statement, rendered once for a dialect, with its parameter and column conversions."""
 
-    def __init__(self, engine: Engine, statement: Executable) -> None:
-        if engine.dialect.name != "postgresql":
-            raise ValueError("direct statements are for PostgreSQL")
+    def __init__(self, engine: Engine, statement: Select[Any] | UpdateBase) -> None:
+        dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._order = compiled.positiontup  # parameter names in order, for positional paramstyles
+        self._to_db = {name: convert for name, bind in compiled.binds.items()
+                       if (convert := bind.type._cached_bind_processor(dialect)) is not None}
+        # Selected or returned columns (none for DML without RETURNING). Not `exported_columns`:
+        # SQLAlchemy memoizes it on a DML statement and `.returning()` copies keep the stale value.
+        columns = list(statement._returning if isinstance(statement, UpdateBase) else statement.selected_columns)
+        self._row = namedtuple("Row", [c.key for c in columns]) if columns else None  # type: ignore[misc]
+        self._from_db = [c.type._cached_result_processor(dialect, None) for c in columns]
+
+    def parameters(self, values: Mapping[str, Any]) -> Mapping[str, Any] | tuple[Any, ...]:
+        converted = {k: (self._to_db[k](v) if k in self._to_db else v) for k, v in values.items()}
+        return tuple(converted[name] for name in self._order) if self._order else converted
+
+    def row(self, values: tuple[Any, ...] | None) -> Any | None:
+        """The first row as a named tuple (columns by name, as SQLAlchemy rows), or None."""
+        if values is None or self._row is None:
+            return None
+        return self._row(*(convert(v) if convert else v for convert, v in zip(self._from_db, values, strict=True)))
+
+
+Run = Callable[[DirectStatement, Mapping[str, Any]], tuple[int, Any | None]]
+
+
+class DirectStatements:
+    """Runs `DirectStatement`s on an engine's pooled driver connections."""
+
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._sql = str(statement.compile(dialect=engine.dialect))  # named %(param)s placeholders
         self._dbapi = engine.dialect.loaded_dbapi
+        self._server = engine.dialect.name == "postgresql"
 
-    def first(self, params: Mapping[str, Any]) -> Any | None:
-        """Execute and return the first row, a named tuple (columns by name, as SQLAlchemy rows)."""
+    def prepare(self, statement: Select[Any] | UpdateBase) -> DirectStatement:
+        return DirectStatement(self._engine, statement)
+
+    def first(self, statement: DirectStatement, values: Mapping[str, Any]) -> Any | None:
+        """Run one statement as its own transaction; return its first row (None if it has none)."""
+        with self._connection(autocommit=True) as run:
+            return run(statement, values)[1]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Run]:
+        """Statements run with the yielded function commit together when the block ends, or not
+        at all if it raises. `run(statement, values)` returns (rows affected, first row)."""
+        with self._connection(autocommit=False) as run:
+            yield run
+
+    @contextmanager
+    def _connection(self, *, autocommit: bool) -> Iterator[Run]:
         loop_guard.check("the database")
         raw = self._checkout()
-        try:
-            conn = raw.driver_connection
-            conn.autocommit = True  # idle connection: no round trip
+        conn = raw.driver_connection
+
+        def run(statement: DirectStatement, values: Mapping[str, Any]) -> tuple[int, Any | None]:
+            cursor = conn.cursor()
             try:
-                with conn.cursor(row_factory=namedtuple_row) as cursor:
-                    cursor.execute(self._sql, params)
-                    row = cursor.fetchone() if cursor.description else None
+                cursor.execute(statement.sql, statement.parameters(values))
+                first = cursor.fetchone() if cursor.description else None
+                return cursor.rowcount, statement.row(first)
             finally:
-                if not conn.closed:
+                cursor.close()
+
+        try:
+            if autocommit and self._server:
+                conn.autocommit = True  # an idle connection: no round trip
+            try:
+                yield run
+                if not (autocommit and self._server):
+                    conn.commit()
+            except BaseException:
+                if not getattr(conn, "closed", False) and not (autocommit and self._server):
+                    conn.rollback()
+                raise
+            finally:
+                if autocommit and self._server and not conn.closed:
                     conn.autocommit = False  # what every other user of the pool expects
         except self._dbapi.Error as exc:
             self._failed(raw, exc)
             raise
         finally:
-            raw.close()  # back to the pool (or discarded, if invalidated)
-        return row
+            raw.close()  # back to the pool, or discarded if invalidated
 
     def _checkout(self) -> Any:
         try:
@@ -69,6 +133,8 @@ class DirectStatement:
         except DatabaseUnavailable:  # the breaker is open, or no pooled connection came free in time
             raise
         except Exception as exc:
+            if not self._server:
+                raise
             # The pool could not open a connection: the database is down (SQLAlchemy's own
             # connect path would have opened the breaker through its error hook).
             reason = str(getattr(exc, "orig", None) or exc).strip()
@@ -79,8 +145,10 @@ class DirectStatement:
                                       orig=exc) from None
 
     def _failed(self, raw: Any, exc: Exception) -> None:
-        """Translate a driver error the way the engine's error hook does; other errors (a bad
-        statement, a constraint) propagate unchanged."""
+        """Translate a server database's driver error the way the engine's error hook does; other
+        errors (a bad statement, a constraint, SQLite's own) propagate unchanged."""
+        if not self._server:
+            return
         reason = str(exc).strip()
         if isinstance(exc, self._dbapi.errors.QueryCanceled):
             # The statement timeout: the database is slow, not gone; the connection stays usable.
