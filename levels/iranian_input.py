@@ -60,6 +60,8 @@ _PERSIAN_LETTERS = str.maketrans({"\u064a": "\u06cc", "\u0649": "\u06cc", "\u064
 _INVISIBLE_IN_NAMES = re.compile("[\u200b\u200d-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u061c\ufeff]")
 
 
+# Names repeat (a few thousand given names cover a country): an import of millions meets each often.
+@lru_cache(maxsize=16_384)
 def normalize_name(text: str) -> str:
     """A person's name as stored: Persian ی and ک for their Arabic look-alikes, invisible direction
     marks removed (ZWNJ kept), runs of spaces made one and the ends trimmed."""
