@@ -12,6 +12,7 @@ import csv
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Protocol
@@ -116,6 +117,8 @@ def parse_import_row(fields: Mapping[str, object], *, today: date) -> ImportRow:
 
 def _text(fields: Mapping[str, object], name: str) -> str:
     value = fields.get(name)
+    if type(value) is str:
+        return value.strip()  # every CSV field: skip the checks below
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -255,7 +258,12 @@ class PeopleImporter:
     """Collects valid rows into batches and writes each batch in one transaction.
 
     Feed it every record of a file in order, then call `flush`. `on_reject(line, message)` hears of
-    each rejected row as it happens.
+    each rejected row, in the order a one-batch-at-a-time import would report them: a batch's
+    unreadable rows as they are fed, its rows the merge refuses once the batch is written.
+
+    One batch is written on a background thread while the next is read and checked, so the
+    database's work overlaps ours; batches are still written one after another, each seeing the
+    ones before it, and at most two are held in memory.
     """
 
     def __init__(self, store: PeopleImportStore, *, batch_size: int, now: datetime,
@@ -268,6 +276,10 @@ class PeopleImporter:
         self._today = now.date()
         self._on_reject = on_reject
         self._pending: dict[str, tuple[int, ImportRow]] = {}
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future[BatchPlan] | None = None
+        # Rows rejected while the batch before them was being written: reported after its refusals.
+        self._held: list[tuple[int, str]] = []
         self.counts = ImportCounts()
         # True right after a feed that wrote a batch: a good moment to report progress.
         self.flushed = False
@@ -279,26 +291,51 @@ class PeopleImporter:
                 raise fields
             row = parse_import_row(fields, today=self._today)
         except InvalidImportRow as exc:
-            self._reject(line, str(exc))
+            if self._writing is None:
+                self._reject(line, str(exc))
+            else:
+                self._held.append((line, str(exc)))
             return
         # A national code seen again in this batch starts a new one, so later rows apply over
         # earlier ones exactly as they would across batches.
         if row.national_code in self._pending or len(self._pending) >= self._batch_size:
-            self.flush()
+            self._submit()
         self._pending[row.national_code] = (line, row)
 
     def flush(self) -> None:
-        """Write the rows collected so far."""
+        """Write the rows collected so far, and wait until every batch is written."""
+        try:
+            self._submit()
+            self._collect()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+                self._writer = None
+
+    def _submit(self) -> None:
+        """Wait for the batch being written, then start writing the pending one."""
+        self._collect()
         if not self._pending:
             return
         pending = self._pending
-        written = self._store.write_batch(list(pending), lambda existing: self._plan(pending, existing))
+        self._pending = {}
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="people-import")
+        self._writing = self._writer.submit(
+            self._store.write_batch, list(pending), lambda existing: self._plan(pending, existing))
+
+    def _collect(self) -> None:
+        """Wait for the batch being written (raising what its write raised) and count it."""
+        if self._writing is None:
+            return
+        writing, self._writing = self._writing, None
+        held, self._held = self._held, []
+        written = writing.result()
         self.counts.created += len(written.inserts)
         self.counts.updated += len(written.updates)
         self.counts.unchanged += written.unchanged
-        for line, message in written.rejected:
+        for line, message in (*written.rejected, *held):
             self._reject(line, message)
-        self._pending = {}
         self.flushed = True
 
     def _plan(self, pending: Mapping[str, tuple[int, ImportRow]], existing: Mapping[str, StoredPerson]) -> BatchPlan:

@@ -120,6 +120,19 @@ def test_parse_calendar_date_errors(text, error, message):
 
 
 
+def test_a_persian_day_that_does_not_exist_is_refused_every_time():
+    for _ in range(3):  # conversions are remembered: a refusal must be too
+        with pytest.raises(InvalidDate, match="1403/12/31"):
+            parse_calendar_date("1403/12/31")
+    assert parse_calendar_date("1403/12/30") == date(2025, 3, 20)
+
+
+@given(st.text(alphabet="0123456789/-. \u200f\u2013\u060d", max_size=12))
+def test_normalize_date_text_of_ascii_text_is_the_trimmed_text(text):
+    expected = text.replace("\u200f", "").replace("\u2013", "-").replace("\u060d", "-").strip()
+    assert normalize_date_text(text) == expected
+
+
 def test_format_jalali():
     assert format_jalali(date(1990, 3, 21)) == "1369/01/01"
     assert format_jalali(date(2025, 3, 20)) == "1403/12/30"
@@ -215,6 +228,13 @@ def test_is_valid_wants_exactly_ten_ascii_digits(code):
 def test_normalize_digits_maps_persian_and_arabic_indic_digits():
     assert normalize_digits("۰۱۲۳۴۵۶۷۸۹") == "0123456789"
     assert normalize_digits("٠١٢٣٤٥٦٧٨٩") == "0123456789"
+
+
+@given(st.text(alphabet="0123456789۰۱۹٠٩ -\u2013\u200f\u00a0x", max_size=14))
+def test_normalize_digits_of_any_text_is_ascii_digits_and_what_is_not_a_separator(text):
+    # ASCII digits alone come back as they are (the fast path); everything else goes the long way.
+    expected = "".join(c for c in to_ascii_digits(text) if c not in " -\u2013\u200f\u00a0")
+    assert normalize_digits(text) == expected
 
 
 def test_normalize_digits_strips_separators_and_invisible_marks():

@@ -1,3 +1,4 @@
+import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
@@ -213,3 +214,55 @@ def test_importer_reports_rows_the_merge_refuses():
     importer.flush()
     assert importer.counts.errors == [{"line": 2, "error": "birth_date differs from the identity-verified record;"
                                                            " row not applied"}]
+
+
+@dataclass
+class SlowImportStore(MemoryImportStore):
+    """Writes each batch only once `release` is set, counting how many batches it writes at once."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+    writing: int = 0
+    most_at_once: int = 0
+    threads: set[int] = field(default_factory=set)
+
+    def write_batch(self, national_codes, plan) -> BatchPlan:
+        self.writing += 1
+        self.most_at_once = max(self.most_at_once, self.writing)
+        self.threads.add(threading.get_ident())
+        try:
+            assert self.release.wait(10)
+            return super().write_batch(national_codes, plan)
+        finally:
+            self.writing -= 1
+
+
+def test_importer_reads_the_next_batch_while_one_is_written_and_reports_in_file_order():
+    store = SlowImportStore({CODE: replace(STORED, proofing_tier=2)})
+    rejected: list[int] = []
+    importer = PeopleImporter(store, batch_size=1, now=NOW, on_reject=lambda line, _: rejected.append(line))
+    other = make_national_code("002345678")
+    importer.feed(2, fields(CODE, birth_date="1990-03-22"))  # refused by the merge, once written
+    importer.feed(3, fields(other))  # starts writing line 2's batch
+    importer.feed(4, fields("123"))  # unreadable while line 2's batch is being written
+    assert rejected == [] and store.batches == []
+    store.release.set()
+    importer.flush()
+    # As a one-batch-at-a-time import reports them: line 2's batch, then what came after it.
+    assert rejected == [2, 4]
+    assert store.batches == [[CODE], [other]]
+    assert store.most_at_once == 1 and threading.get_ident() not in store.threads
+    assert importer.counts.totals() == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 2}
+
+
+def test_importer_raises_what_a_batch_write_raised():
+    class BrokenStore:
+        def write_batch(self, national_codes, plan):
+            raise RuntimeError("database gone")
+
+    importer = PeopleImporter(BrokenStore(), batch_size=1, now=NOW)
+    importer.feed(2, fields(CODE))
+    importer.feed(3, fields(make_national_code("002345678")))
+    with pytest.raises(RuntimeError, match="database gone"):
+        importer.feed(4, fields(make_national_code("003456789")))
+        importer.flush()
+    assert importer.counts.totals()["created"] == 0
