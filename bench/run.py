@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -254,8 +255,11 @@ def _measured(name: str, scenario: Scenario, server: Server, opts: Options,
               load_average=os.getloadavg()[0], server_cpu_ms=round(1000 * cpu / served, 3) if served else None)
     log(f"[{name}] {scenario.name:<18} {result.rps:>9,.0f} {scenario.unit}  p50 {result.p50_ms:6.2f} ms  "
         f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  server CPU {row.server_cpu_ms or 0:.2f} ms each")
-    if isinstance(result, SigninResult) and result.first_errors:
-        log("  first errors: " + "; ".join(result.first_errors))
+    if isinstance(result, SigninResult):
+        log(f"  {result.http_requests / max(1, result.requests + result.errors):.1f} HTTP requests per sign-in; "
+            f"the load generator used {result.generator_cpu_ms or 0:.2f} ms of CPU per sign-in")
+        if result.first_errors:
+            log("  first errors: " + "; ".join(result.first_errors))
     if recorder is not None:
         row.profile = _profile_summary(collapsed, failure)
     return row
@@ -299,12 +303,18 @@ def _run_signin_load(flow: signin_load.Flow, people: Path, skip: int, duration: 
     ]
     if flow.outbox is not None:
         command += ["--outbox", str(flow.outbox)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, env={**os.environ, "BENCH_AUTHORIZATION": flow.authorization},
                           capture_output=True, text=True, timeout=duration + 60, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_PREFIX)), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"sign-in load failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    return SigninResult(**json.loads(line.removeprefix(RESULT_PREFIX)))
+    result = SigninResult(**json.loads(line.removeprefix(RESULT_PREFIX)))
+    used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    if result.requests:
+        result.generator_cpu_ms = round(1000 * used / result.requests, 3)
+    return result
 
 
 def _with_duration(load: Load, duration: float) -> Load:

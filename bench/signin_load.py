@@ -82,6 +82,7 @@ class SigninResult:
     http_requests: int = 0
     sms_codes: int = 0
     first_errors: list[str] = field(default_factory=list)
+    generator_cpu_ms: float | None = None  # this load generator's own CPU per sign-in (set by bench/run.py)
 
     @property
     def rps(self) -> float:
