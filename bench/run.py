@@ -250,13 +250,13 @@ def _measured(name: str, scenario: Scenario, server: Server, opts: Options,
         failure = finish_recording(recorder, opts.load.duration + 30) if recorder else None
     cpu = cpu_seconds(server.pid) - cpu_before
     # wrk counts every response, failures included; a failed sign-in stops somewhere along the way.
-    served = result.requests + (result.non_2xx_3xx if isinstance(result, WrkResult) else 0)
+    served = result.completed if isinstance(result, SigninResult) else result.requests + result.non_2xx_3xx
     row = Row(name, scenario.name, result, unit=scenario.unit, workers=opts.workers,
               load_average=os.getloadavg()[0], server_cpu_ms=round(1000 * cpu / served, 3) if served else None)
     log(f"[{name}] {scenario.name:<18} {result.rps:>9,.0f} {scenario.unit}  p50 {result.p50_ms:6.2f} ms  "
         f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  server CPU {row.server_cpu_ms or 0:.2f} ms each")
     if isinstance(result, SigninResult):
-        log(f"  {result.http_requests / max(1, result.requests + result.errors):.1f} HTTP requests per sign-in; "
+        log(f"  {result.http_requests / max(1, result.completed + result.errors):.1f} HTTP requests per sign-in; "
             f"the load generator used {result.generator_cpu_ms or 0:.2f} ms of CPU per sign-in")
         if result.first_errors:
             log("  first errors: " + "; ".join(result.first_errors))
@@ -283,7 +283,7 @@ def _bench_signin(
     def run(duration: float) -> SigninResult:
         nonlocal used
         result = _run_signin_load(flow, people, used, duration, opts)
-        used += result.requests + result.errors + opts.signin_concurrency  # those in flight at the end
+        used += result.completed + result.errors + opts.signin_concurrency  # those in flight at the end
         return result
 
     if opts.warmup > 0:
@@ -312,8 +312,8 @@ def _run_signin_load(flow: signin_load.Flow, people: Path, skip: int, duration: 
         raise RuntimeError(f"sign-in load failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     result = SigninResult(**json.loads(line.removeprefix(RESULT_PREFIX)))
     used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    if result.requests:
-        result.generator_cpu_ms = round(1000 * used / result.requests, 3)
+    if result.completed:
+        result.generator_cpu_ms = round(1000 * used / result.completed, 3)
     return result
 
 
