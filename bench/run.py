@@ -209,7 +209,9 @@ def _issue_tokens(name: str, backend: Backend, fixture: Fixture, opts: Options, 
 
 def _add_people(name: str, backend: Backend, settings: Settings, opts: Options, files: TokenFiles) -> None:
     """Each sign-in scenario's pool: everyone signs in once (smoke test, warm-up, measured run)."""
+    # The smoke test's person, the run's, and those still signing in when the window closes.
     count = 1 + math.ceil(opts.max_signin_rate * opts.workers * (opts.warmup + opts.load.duration))
+    count += opts.signin_concurrency
     for scenario in opts.scenarios:
         if scenario.signin:
             log(f"[{name}] creating {count:,} people for {scenario.name}")
@@ -241,13 +243,15 @@ def _measured(name: str, scenario: Scenario, server: Server, opts: Options,
     recorder = None
     collapsed = OUT_DIR / f"profile-{name}-{scenario.name}.txt"
     if opts.profile:
-        recorder = start_recording(server.pid, opts.load.duration, collapsed, subprocesses=opts.workers > 1,
+        # A sign-in run includes its warm-up: the sampling covers both.
+        span = opts.load.duration + (opts.warmup if scenario.signin else 0.0)
+        recorder = start_recording(server.pid, span, collapsed, subprocesses=opts.workers > 1,
                                    gil=not opts.profile_all_threads)
     cpu_before = cpu_seconds(server.pid)
     try:
         result = measure()
     finally:
-        failure = finish_recording(recorder, opts.load.duration + 30) if recorder else None
+        failure = finish_recording(recorder, opts.load.duration + opts.warmup + 30) if recorder else None
     cpu = cpu_seconds(server.pid) - cpu_before
     # wrk counts every response, failures included; a failed sign-in stops somewhere along the way.
     served = result.completed if isinstance(result, SigninResult) else result.requests + result.non_2xx_3xx
@@ -278,34 +282,31 @@ def _bench_signin(
         signin_load.sign_in_once(flow, signin_load.read_people(people)[0])
     except Exception as exc:
         raise RuntimeError(f"{scenario.name}: the first sign-in failed: {exc}") from None
-    used = 1
 
-    def run(duration: float) -> SigninResult:
-        nonlocal used
-        result = _run_signin_load(flow, people, used, duration, opts)
-        used += result.completed + result.errors + opts.signin_concurrency  # those in flight at the end
+    def run() -> SigninResult:
+        # Warm-up and measured window in one run of the generator, so the window starts full.
+        result = _run_signin_load(flow, people, 1, opts)
+        if result.warmup_errors:
+            log(f"[{name}] warning: {result.warmup_errors} errors during {scenario.name} warm-up")
         return result
 
-    if opts.warmup > 0:
-        warm = run(opts.warmup)
-        if warm.errors:
-            log(f"[{name}] warning: {warm.errors} errors during {scenario.name} warm-up")
-    return _measured(name, scenario, server, opts, lambda: run(opts.load.duration))
+    return _measured(name, scenario, server, opts, run)
 
 
-def _run_signin_load(flow: signin_load.Flow, people: Path, skip: int, duration: float, opts: Options) -> SigninResult:
+def _run_signin_load(flow: signin_load.Flow, people: Path, skip: int, opts: Options) -> SigninResult:
     """The sign-in load generator in its own process (pinned like wrk), from the `skip`-th person."""
     command = [
         *opts.pin(opts.load_cpus), sys.executable, str(Path(signin_load.__file__)), "--base-url", flow.base_url,
         "--client-id", flow.client_id, "--redirect-uri", flow.redirect_uri, "--scope", flow.scope,
         "--password", flow.password, "--people", str(people), "--skip", str(skip),
-        "--concurrency", str(opts.signin_concurrency), "--duration", f"{duration:g}",
+        "--concurrency", str(opts.signin_concurrency), "--warmup", f"{opts.warmup:g}",
+        "--duration", f"{opts.load.duration:g}",
     ]
     if flow.outbox is not None:
         command += ["--outbox", str(flow.outbox)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, env={**os.environ, "BENCH_AUTHORIZATION": flow.authorization},
-                          capture_output=True, text=True, timeout=duration + 60, check=False)
+                          capture_output=True, text=True, timeout=opts.warmup + opts.load.duration + 60, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith(RESULT_PREFIX)), None)
     if done.returncode != 0 or line is None:

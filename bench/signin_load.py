@@ -13,7 +13,7 @@ token response. SMS codes are read from the outbox file the server appends to (I
 
 Run by bench/run.py, either imported or as a command (so it can be pinned to a core with taskset):
     BENCH_AUTHORIZATION='Basic ...' python bench/signin_load.py --base-url URL --client-id ID \
-        --redirect-uri URI --password PW --people FILE [--skip N] [--outbox FILE] --duration 10
+        --redirect-uri URI --password PW --people FILE [--skip N] [--outbox FILE] --warmup 1 --duration 10
 It prints one line `SIGNIN_RESULT {json}`.
 """
 
@@ -67,9 +67,9 @@ class Flow:
 class SigninResult:
     """The shape of `load.WrkResult`, so the report treats both alike; `requests` are sign-ins.
 
-    The rate counts the sign-ins finished within the duration (`requests`); those still in progress
-    then are finished too, since stopping them half-way would leave work the server did unaccounted,
-    and count in the latencies and in `completed`.
+    `requests` are the sign-ins finished inside the measured window (after the warm-up); the rate
+    and latencies are theirs. `completed` counts every finished sign-in, warm-up and those still in
+    progress when the window closed included: it is what the server's CPU time covers.
     """
 
     requests: int
@@ -84,7 +84,9 @@ class SigninResult:
     p99_9_ms: float
     mean_ms: float
     max_ms: float
-    completed: int = 0  # all finished sign-ins, those after the deadline included
+    completed: int = 0
+    people_used: int = 0  # people taken from the pool (a failed sign-in uses its person up too)
+    warmup_errors: int = 0
     http_requests: int = 0
     sms_codes: int = 0
     first_errors: list[str] = field(default_factory=list)
@@ -326,24 +328,32 @@ def read_people(path: Path) -> list[tuple[str, str]]:
     return [(code, mobile) for code, mobile in (line.split() for line in path.read_text().splitlines() if line)]
 
 
-async def run(flow: Flow, people: Iterator[tuple[str, str]], *, concurrency: int, duration: float) -> SigninResult:
-    """Sign in people from `people`, `concurrency` at a time, for `duration` seconds."""
+async def run(flow: Flow, people: Iterator[tuple[str, str]], *, concurrency: int, duration: float,
+              warmup: float = 0.0) -> SigninResult:
+    """Sign in people from `people`, `concurrency` at a time: `warmup` seconds, then `duration` seconds
+    measured. Only sign-ins that finish inside the measured window count towards the rate and the
+    latencies, so the window sees a full pipeline rather than its filling and draining; errors from
+    the window on count. Sign-ins still in progress at its end are finished (`completed` counts
+    every finished one, which is what the server's CPU time covers)."""
     split = urlsplit(flow.base_url)
     host, port = split.hostname or "127.0.0.1", split.port or 80
     outbox = Outbox(flow.outbox) if flow.outbox is not None else None
     if outbox is not None:
-        outbox._read_new()  # codes sent before the run (warm-up, smoke test) are not this run's
+        outbox._read_new()  # codes sent before the run (the smoke test) are not this run's
         outbox._codes.clear()
     counter = [0]
     latencies: list[float] = []
-    on_time = [0]
+    tally = {"completed": 0, "taken": 0, "warmup_errors": 0}
     failures = {"failed": 0, "socket": 0, "timeout": 0, "exhausted": 0, "sms": 0}
     first_errors: list[str] = []
-    started = time.monotonic()
-    deadline = started + duration
+    window_start = time.monotonic() + warmup
+    deadline = window_start + duration
 
     def note(kind: str, exc: BaseException) -> None:
-        failures[kind] += 1
+        if time.monotonic() < window_start:
+            tally["warmup_errors"] += 1
+        else:
+            failures[kind] += 1
         if len(first_errors) < 5:
             first_errors.append(f"{kind}: {type(exc).__name__}: {exc}"[:300])
 
@@ -355,6 +365,7 @@ async def run(flow: Flow, people: Iterator[tuple[str, str]], *, concurrency: int
                 if person is None:
                     failures["exhausted"] += 1
                     return
+                tally["taken"] += 1
                 begun = time.monotonic()
                 try:
                     if await sign_in(flow, host, port, person, portal, outbox, counter):
@@ -371,17 +382,20 @@ async def run(flow: Flow, people: Iterator[tuple[str, str]], *, concurrency: int
                     await portal.close()
                     continue
                 finished = time.monotonic()
-                latencies.append(finished - begun)
-                if finished <= deadline:
-                    on_time[0] += 1
+                tally["completed"] += 1
+                if window_start <= finished <= deadline:
+                    latencies.append(finished - begun)
         finally:
             await portal.close()
 
     await asyncio.gather(*(user() for _ in range(concurrency)))
-    return _result(latencies, on_time[0], deadline - started, failures, counter[0], first_errors)
+    result = _result(latencies, duration, failures, counter[0], first_errors)
+    result.completed, result.people_used = tally["completed"], tally["taken"]
+    result.warmup_errors = tally["warmup_errors"]
+    return result
 
 
-def _result(latencies: list[float], on_time: int, duration: float, failures: dict[str, int], http_requests: int,
+def _result(latencies: list[float], duration: float, failures: dict[str, int], http_requests: int,
             first_errors: list[str]) -> SigninResult:
     ordered = sorted(latencies)
 
@@ -391,12 +405,12 @@ def _result(latencies: list[float], on_time: int, duration: float, failures: dic
         return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000, 3)
 
     return SigninResult(
-        requests=on_time, duration_s=duration, non_2xx_3xx=failures["failed"],
+        requests=len(ordered), duration_s=duration, non_2xx_3xx=failures["failed"],
         socket_errors=failures["socket"], timeouts=failures["timeout"], tokens_exhausted=failures["exhausted"],
         p50_ms=pct(50), p90_ms=pct(90), p99_ms=pct(99), p99_9_ms=pct(99.9),
         mean_ms=round(sum(ordered) / len(ordered) * 1000, 3) if ordered else 0.0,
         max_ms=round(ordered[-1] * 1000, 3) if ordered else 0.0,
-        completed=len(ordered), http_requests=http_requests, sms_codes=failures["sms"], first_errors=first_errors,
+        http_requests=http_requests, sms_codes=failures["sms"], first_errors=first_errors,
     )
 
 
@@ -416,12 +430,14 @@ def sign_in_once(flow: Flow, person: tuple[str, str]) -> None:
     asyncio.run(once())
 
 
-def run_blocking(flow: Flow, people: Iterator[tuple[str, str]], *, concurrency: int, duration: float) -> SigninResult:
+def run_blocking(flow: Flow, people: Iterator[tuple[str, str]], *, concurrency: int, duration: float,
+                 warmup: float = 0.0) -> SigninResult:
+    work = run(flow, people, concurrency=concurrency, duration=duration, warmup=warmup)
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(run(flow, people, concurrency=concurrency, duration=duration))
-    return uvloop.run(run(flow, people, concurrency=concurrency, duration=duration))
+        return asyncio.run(work)
+    return uvloop.run(work)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,14 +453,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", type=int, default=0, help="people at the top of the file already used")
     p.add_argument("--outbox", type=Path, help="the server's SMS outbox, for levels that need an SMS code")
     p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds measured, after the warm-up")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds of sign-ins before the measured window")
     args = p.parse_args(argv)
     if not args.authorization:
         p.error("give --authorization or set BENCH_AUTHORIZATION")
     flow = Flow(args.base_url, args.client_id, args.authorization, args.redirect_uri, args.scope, args.password,
                 args.outbox)
     people = iter(read_people(args.people)[args.skip:])
-    result = run_blocking(flow, people, concurrency=args.concurrency, duration=args.duration)
+    result = run_blocking(flow, people, concurrency=args.concurrency, duration=args.duration, warmup=args.warmup)
     print(RESULT_PREFIX + json.dumps(asdict(result)), flush=True)
     return 0
 
