@@ -1,4 +1,4 @@
-"""Backends and the data a benchmark run needs: schema, signing keys, two clients, a person, refresh tokens.
+"""Backends and the data a benchmark run needs: schema, signing keys, clients, people, refresh tokens.
 
 Each backend is a context manager that creates its own throw-away database (and Redis prefix) and
 removes it on exit, so a run never touches anyone else's data.
@@ -28,14 +28,20 @@ from idp.storage.database import make_engine
 from idp.storage.migrate import upgrade
 from idp.storage.redis import RedisStore
 from idp.storage.tables import RefreshTokenRow
+from levels.authenticators.password import Passwords
 from levels.iranian_input import make_national_code
 from levels.people import SqlPersonStore, new_person
+from levels.store_sql import PasswordCredentialRow, PersonRow
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres?connect_timeout=5"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
 MACHINE_ID = "bench-machine"
 PORTAL_ID = "bench-portal"
+STRICT_PORTAL_ID = "bench-portal-l2"  # a portal whose minimum level is 2: password, then an SMS code
+REDIRECT_URI = "https://portal.example/cb"
+SIGNIN_SCOPE = "openid profile"
+BENCH_PASSWORD = "bench password 1"
 AUDIENCE = "https://api.example"
 REFRESH_SCOPE = "openid profile offline_access"
 _INSERT_BATCH = 5_000
@@ -56,6 +62,7 @@ class Fixture:
     kek: str
     machine_authorization: str  # full `Authorization` header values (HTTP Basic)
     portal_authorization: str
+    strict_portal_authorization: str
     person_id: str
 
 
@@ -118,17 +125,22 @@ def prepare(backend: Backend, settings: Settings) -> Fixture:
             scopes=["inquiry.read"], audiences=[AUDIENCE],
         )
         _, portal_secret = registry.create(
-            client_id=PORTAL_ID, name="Benchmark portal", redirect_uris=["https://portal.example/cb"],
+            client_id=PORTAL_ID, name="Benchmark portal", redirect_uris=[REDIRECT_URI],
             grant_types=["authorization_code", "refresh_token"], scopes=REFRESH_SCOPE.split(),
         )
-        assert machine_secret is not None and portal_secret is not None
+        _, strict_secret = registry.create(
+            client_id=STRICT_PORTAL_ID, name="Benchmark portal (level 2)", redirect_uris=[REDIRECT_URI],
+            grant_types=["authorization_code"], scopes=SIGNIN_SCOPE.split(), min_level=2,
+        )
+        assert machine_secret is not None and portal_secret is not None and strict_secret is not None
         person = new_person(make_national_code("001234567"), "Sara", "Ahmadi", birthdate=date(1990, 3, 21),
                             now=datetime.now(UTC))
         SqlPersonStore(engine).add(person)
     finally:
         engine.dispose()
     return Fixture(
-        settings.kek, _basic(MACHINE_ID, machine_secret), _basic(PORTAL_ID, portal_secret), person.id
+        settings.kek, _basic(MACHINE_ID, machine_secret), _basic(PORTAL_ID, portal_secret),
+        _basic(STRICT_PORTAL_ID, strict_secret), person.id,
     )
 
 
@@ -167,3 +179,43 @@ def _insert_refresh_rows(engine: Engine, person_id: str, tokens: list[str]) -> N
     ]
     with engine.begin() as conn:
         conn.execute(insert(RefreshTokenRow), rows)
+
+
+def add_signin_people(database_url: str, settings: Settings, *, series: int, count: int, tier: int,
+                      out: Path) -> None:
+    """Store `count` active people who can sign in with `BENCH_PASSWORD` and write one line per
+    person to `out`: `national_code mobile`.
+
+    `series` (1-9) is the first digit of their national codes, so pools of different scenarios
+    never share a person. Each has a distinct mobile (the SMS limits are per person and number) and
+    proofing tier `tier` (2 for a level-2 sign-in). Every person gets the same argon2id hash, made
+    once with the server's own parameters: verifying it costs exactly what verifying a hash of
+    their own would, while hashing thousands of passwords one by one would take minutes.
+    """
+    assert 1 <= series <= 9 and count < 10**7
+    password_hash = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost).hash(BENCH_PASSWORD)
+    engine = make_engine(database_url)
+    try:
+        with out.open("w") as fh:
+            for start in range(0, count, _INSERT_BATCH):
+                people = [_bench_person(series, n) for n in range(start, min(count, start + _INSERT_BATCH))]
+                now = datetime.now(UTC)
+                ids = [secrets.token_urlsafe(24) for _ in people]
+                with engine.begin() as conn:
+                    conn.execute(insert(PersonRow), [
+                        {"id": person_id, "national_code": code, "given_name": "Bench",
+                         "family_name": f"Person {code}", "birthdate": date(1990, 3, 21), "mobile": mobile,
+                         "mobile_verified": True, "proofing_tier": tier, "status": "active", "created_at": now}
+                        for person_id, (code, mobile) in zip(ids, people, strict=True)
+                    ])
+                    conn.execute(insert(PasswordCredentialRow), [
+                        {"person_id": person_id, "hash": password_hash, "updated_at": now} for person_id in ids
+                    ])
+                fh.write("".join(f"{code} {mobile}\n" for code, mobile in people))
+    finally:
+        engine.dispose()
+
+
+def _bench_person(series: int, n: int) -> tuple[str, str]:
+    """The n-th bench person of a series: a valid national code and a distinct mobile number."""
+    return make_national_code(f"{series}{n:08d}"), f"+989{series}{n:08d}"

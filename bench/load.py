@@ -1,4 +1,5 @@
-"""Load generation with wrk: one scenario at a time, results read from the Lua `done()` hook."""
+"""Load generation: the scenarios, and wrk for the single-request ones (results read from the Lua
+`done()` hook). Sign-ins are many requests each; `signin_load` drives those."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ _RESULT_PREFIX = "BENCH_RESULT "
 class Scenario:
     name: str
     path: str
-    script: str  # file under bench/wrk/
+    script: str  # file under bench/wrk/ ("" for a sign-in)
     uses_refresh_tokens: bool = False
+    signin: str | None = None  # "password" or "sms": a whole sign-in per unit, driven by signin_load
+
+    @property
+    def unit(self) -> str:
+        return "sign-ins/s" if self.signin else "req/s"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -27,6 +33,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("refresh_token", "/token", "refresh_token.lua", uses_refresh_tokens=True),
     Scenario("discovery", "/.well-known/openid-configuration", "get.lua"),
     Scenario("jwks", "/jwks", "get.lua"),
+    Scenario("signin_password", "/authorize", "", signin="password"),
+    Scenario("signin_sms", "/authorize", "", signin="sms"),
 )
 
 
@@ -68,10 +76,12 @@ def wrk_binary() -> str:
     return found
 
 
-def run_wrk(scenario: Scenario, base_url: str, load: Load, env: dict[str, str]) -> WrkResult:
-    """Run wrk for `load.duration` seconds; `env` carries BENCH_AUTHORIZATION / BENCH_TOKENS_FILE."""
+def run_wrk(scenario: Scenario, base_url: str, load: Load, env: dict[str, str],
+            pin: list[str] | None = None) -> WrkResult:
+    """Run wrk for `load.duration` seconds; `env` carries BENCH_AUTHORIZATION / BENCH_TOKENS_FILE;
+    `pin` prefixes the command (taskset)."""
     command = [
-        wrk_binary(), "-t", str(load.threads), "-c", str(load.connections), "-d", f"{load.duration:g}s",
+        *(pin or []), wrk_binary(), "-t", str(load.threads), "-c", str(load.connections), "-d", f"{load.duration:g}s",
         "--timeout", WRK_TIMEOUT, "--latency", "-s", str(WRK_DIR / scenario.script), base_url + scenario.path,
     ]
     full_env = {**os.environ, **env, "BENCH_WRK_DIR": str(WRK_DIR), "BENCH_THREADS": str(load.threads)}

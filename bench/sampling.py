@@ -1,8 +1,10 @@
 """Optional sampling profile of the server while a scenario runs (`--profile`, needs py-spy).
 
 py-spy samples only the thread holding the GIL (`--gil`): one worker is one GIL, so that is where
-its Python CPU time goes. It writes collapsed stacks (`frame;frame;... count`); `summarize`
-turns them into the top functions (self time), packages, and our own functions (inclusive).
+its Python CPU time goes. Native code that releases the GIL (argon2 in a sign-in) is not in that
+view; `gil=False` samples every running thread instead. It writes collapsed stacks
+(`frame;frame;... count`); `summarize` turns them into the top functions (self time), packages,
+and our own functions (inclusive).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class Hotspot:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """Shares of the samples in which the server held the GIL (its Python CPU time)."""
+    """Shares of the samples in which the server held the GIL (its Python CPU time), or in which any
+    of its threads was running (`gil=False`)."""
 
     samples: int
     by_self: list[Hotspot]  # functions on top of the stack
@@ -45,11 +48,18 @@ def py_spy_binary() -> str:
     return found
 
 
-def start_recording(pid: int, duration: float, out: Path) -> subprocess.Popen[bytes]:
-    """Sample whichever thread of `pid` holds the GIL, for `duration` seconds."""
+def start_recording(pid: int, duration: float, out: Path, *, subprocesses: bool = False,
+                    gil: bool = True) -> subprocess.Popen[bytes]:
+    """Sample whichever thread of `pid` holds the GIL, for `duration` seconds; with `subprocesses`,
+    also its children's (uvicorn's workers, whose samples are summed). Without `gil`, every thread
+    that is running is sampled: that also shows work done outside the GIL (argon2 releases it)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     command = [py_spy_binary(), "record", "--pid", str(pid), "--duration", str(max(1, round(duration))),
-               "--format", "raw", "--rate", "200", "--nonblocking", "--gil", "-o", str(out)]
+               "--format", "raw", "--rate", "200", "--nonblocking", "-o", str(out)]
+    if gil:
+        command.append("--gil")
+    if subprocesses:
+        command.append("--subprocesses")
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

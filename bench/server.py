@@ -1,4 +1,5 @@
-"""The provider under test: one uvicorn worker on 127.0.0.1, started and always stopped by its pid."""
+"""The provider under test: uvicorn (one worker unless asked for more) on 127.0.0.1, started and always
+stopped by its pid; with several workers that pid is uvicorn's supervisor, which stops its workers."""
 
 from __future__ import annotations
 
@@ -26,12 +27,6 @@ class Server:
     base_url: str
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), its threads included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -46,23 +41,27 @@ def server_env(idp_env: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _command(port: int) -> list[str]:
+def _command(port: int, workers: int) -> list[str]:
     return [
         str(_UVICORN), "--factory", "idp.web.asgi:create", "--host", HOST, "--port", str(port),
-        "--workers", "1", "--no-access-log", "--loop", "asyncio", "--http", "httptools",
+        "--workers", str(workers), "--no-access-log", "--loop", "asyncio", "--http", "httptools",
     ]
 
 
 @contextmanager
-def running_server(port: int, idp_env: Mapping[str, str], log_path: Path) -> Iterator[Server]:
-    """Start the server, wait until it answers, yield it; on exit terminate it (kill if it lingers)."""
+def running_server(port: int, idp_env: Mapping[str, str], log_path: Path, *, workers: int = 1,
+                   pin: list[str] | None = None) -> Iterator[Server]:
+    """Start the server (`pin`: a taskset prefix its workers inherit), wait until it answers, yield it;
+    on exit terminate it (kill if it lingers)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(_command(port), env=server_env(idp_env), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen([*(pin or []), *_command(port, workers)], env=server_env(idp_env), stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             server = Server(proc.pid, f"http://{HOST}:{port}")
             _wait_ready(proc, server.base_url, log_path)
+            if workers > 1:
+                _wait_workers(proc.pid, workers, log_path)
             yield server
         finally:
             _stop(proc)
@@ -82,6 +81,33 @@ def _wait_ready(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) ->
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server not ready after {READY_TIMEOUT:.0f}s; see {log_path}:\n{_tail(log_path)}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by `pid` and its descendants (uvicorn's workers), from /proc;
+    0.0 where there is no /proc. With the count of what was served it gives CPU per request, a
+    figure that, unlike the rate, does not depend on how much of the machine others were using."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _wait_workers(pid: int, workers: int, log_path: Path) -> None:
+    """The first worker answers before the others have started: wait until all say so in the log."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while log_path.read_text(errors="replace").count("Application startup complete") < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} workers did not all start; see {log_path}:\n{_tail(log_path)}")
+        time.sleep(0.1)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

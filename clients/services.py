@@ -8,6 +8,8 @@ validates with `check_service`, makes the scope requestable by the client, store
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +25,8 @@ from clients.store import UnknownClient
 from clients.store_sql import ClientRow, ClientServiceRow
 
 __all__ = [
-    "RESERVED_SCOPES", "InvalidService", "Service", "ServiceCatalogue", "ServiceStore", "SqlServiceStore",
-    "check_service",
+    "RESERVED_SCOPES", "CachedServiceStore", "InvalidService", "Service", "ServiceCatalogue", "ServiceStore",
+    "SqlServiceStore", "check_service",
 ]
 
 Audit = Callable[[str, Mapping[str, object]], None]
@@ -201,6 +203,61 @@ class ServiceCatalogue:
     def _record(self, event: str, client_id: str, **detail: object) -> None:
         if self._audit is not None:
             self._audit(event, {"client_id": client_id, **detail})
+
+
+class CachedServiceStore:
+    """A `ServiceStore` that keeps each client's services in this process for up to `ttl` seconds.
+
+    Authorization reads them on every request of a sign-in (the authorization request, each return
+    to it, each step page), like the client itself, which `ClientRegistry` caches for the same time
+    (`IDP_CLIENT_CACHE_TTL`). Changes made through this store are seen at once here; made by another
+    process, they are seen within `ttl` seconds, as a client's own minimum level is.
+    """
+
+    def __init__(self, store: ServiceStore, ttl: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, tuple[Service, ...]]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def services_for(self, client_id: str) -> list[Service]:
+        now = self._monotonic()
+        with self._lock:
+            hit = self._cache.get(client_id)
+            if hit is not None and hit[0] > now:
+                return list(hit[1])
+            generation = self._generation
+        services = self._store.services_for(client_id)
+        if self._ttl > 0:
+            with self._lock:
+                # A change made while we were reading would otherwise be overwritten by the stale copy.
+                if generation == self._generation:
+                    if len(self._cache) >= _MAX_CACHED:
+                        self._cache.clear()
+                    self._cache[client_id] = (now + self._ttl, tuple(services))
+        return services
+
+    def add(self, service: Service) -> None:
+        try:
+            self._store.add(service)
+        finally:
+            self._forget(service.client_id)
+
+    def remove(self, client_id: str, scope: str) -> bool:
+        try:
+            return self._store.remove(client_id, scope)
+        finally:
+            self._forget(client_id)
+
+    def _forget(self, client_id: str) -> None:
+        with self._lock:
+            self._generation += 1
+            self._cache.pop(client_id, None)
+
+
+_MAX_CACHED = 10_000  # clients; past it the cache starts over rather than growing
 
 
 def _to_service(r: RowMapping) -> Service:

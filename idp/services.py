@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
-from clients.services import ServiceStore, SqlServiceStore
+from clients.services import CachedServiceStore, ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
 from idp.oauth.access_tokens import AccessTokenReader
@@ -223,7 +223,7 @@ class Services:
             lifetimes=TokenLifetimes(settings.access_token_ttl, settings.id_token_ttl, settings.refresh_token_ttl),
             default_alg=settings.signing_alg,
         )
-        service_store = SqlServiceStore(engine)
+        service_store = CachedServiceStore(SqlServiceStore(engine), settings.client_cache_ttl)
         acting = EntityAccess(
             LegalEntities(SqlLegalEntitiesStore(engine), audit.sink("web")),
             lambda client_id: frozenset(s.scope for s in service_store.services_for(client_id)),

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # Run the periodic work (logout delivery, session expiry) inside each server process.
     background_tasks: bool = True
     login_transaction_ttl: int = 30 * 60
+    # Seconds each process keeps a client's record and its services (clients.registry, clients.services);
+    # a change made by another process (the CLI) applies within this time.
     client_cache_ttl: float = 5.0
     key_reload_interval: float = 30.0
 

@@ -165,12 +165,17 @@ def init() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000),
-    workers: int = typer.Option(1),
+    workers: int = typer.Option(1, min=1, help="Worker processes; more than one needs IDP_REDIS_URL."),
     access_log: bool = typer.Option(False, help="Log every request."),
 ) -> None:
     """Run the provider with uvicorn."""
     import uvicorn
 
+    # Without Redis each worker would keep its own in-process store: a login transaction or code made
+    # by one worker would be unknown to the next, and sign-ins would fail at random.
+    if workers > 1 and not _settings().redis_url:
+        fail("--workers above 1 needs IDP_REDIS_URL: the in-process store is not shared between workers",
+             EXIT_INVALID)
     uvicorn.run("idp.web.asgi:create", factory=True, host=host, port=port, workers=workers,
                 access_log=access_log, proxy_headers=False, server_header=False, log_level="info")
 

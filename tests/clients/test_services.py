@@ -12,6 +12,7 @@ from clients.registry import ClientRegistry, UnknownClient
 from clients.services import (
     MAX_AUTH_AGE,
     RESERVED_SCOPES,
+    CachedServiceStore,
     InvalidService,
     Service,
     ServiceCatalogue,
@@ -136,6 +137,48 @@ def test_deleting_a_client_deletes_its_services(store: SqlServiceStore, registry
     assert store.services_for("customs") == [Service("customs", "customs.declare", 1)]
     registry.create(client_id="tax-portal", name="Tax again", redirect_uris=("https://tax.example/cb",))
     assert store.services_for("tax-portal") == []
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cached_store_reads_once_per_ttl_and_sees_its_own_changes_at_once(
+    store: SqlServiceStore, engine: Engine
+) -> None:
+    clock = _Clock()
+    cached = CachedServiceStore(store, ttl=5.0, monotonic=clock)
+    conforming: ServiceStore = cached
+    assert conforming.services_for("tax-portal") == []
+    elsewhere = SqlServiceStore(engine, clock=lambda: T0)  # another process's change
+    elsewhere.add(TAX)
+    assert cached.services_for("tax-portal") == []  # served from this process's copy...
+    clock.now += 5.0
+    assert cached.services_for("tax-portal") == [TAX]  # ...for at most the ttl
+    refund = Service("tax-portal", "tax.refund", 3, None)
+    cached.add(refund)
+    assert cached.services_for("tax-portal") == [TAX, refund]  # its own change: at once
+    assert cached.remove("tax-portal", "tax.file")
+    assert cached.services_for("tax-portal") == [refund]
+
+
+def test_cached_store_with_no_ttl_always_reads(store: SqlServiceStore, engine: Engine) -> None:
+    cached = CachedServiceStore(store, ttl=0)
+    assert cached.services_for("tax-portal") == []
+    SqlServiceStore(engine, clock=lambda: T0).add(TAX)
+    assert cached.services_for("tax-portal") == [TAX]
+
+
+def test_cached_store_forgets_even_when_a_change_fails(store: SqlServiceStore) -> None:
+    cached = CachedServiceStore(store, ttl=60)
+    assert cached.services_for("nobody") == []
+    with pytest.raises(UnknownClient):
+        cached.add(Service("nobody", "tax.file", 2))
+    assert cached.services_for("nobody") == []
 
 
 def test_migration_matches_the_model(engine: Engine) -> None:
