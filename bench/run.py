@@ -59,6 +59,8 @@ BACKENDS: dict[str, Callable[[], AbstractContextManager[Backend]]] = {
 # argon2id check, so the p99 target is for single requests only.
 TARGET_RPS = {"client_credentials": 2_500, "refresh_token": 1_500, "discovery": 10_000, "jwks": 10_000,
               "signin_password": 40, "signin_sms": 40}
+# client_credentials on PostgreSQL + Redis, the deployment that scales, is held to more (issue figures).
+TARGET_RPS_BY_BACKEND = {("postgres", "client_credentials"): 3_000}
 TARGET_P99_MS = 50.0
 SIGNIN_SERIES = {"password": 1, "sms": 2}  # first digit of each pool's national codes
 SIGNIN_CLIENTS = {"password": PORTAL_ID, "sms": STRICT_PORTAL_ID}  # levels 1 and 2
@@ -97,7 +99,8 @@ class Row:
 
     def target_note(self) -> str:
         misses = []
-        target = TARGET_RPS.get(self.scenario, 0) * self.workers
+        per_worker = TARGET_RPS_BY_BACKEND.get((self.backend, self.scenario), TARGET_RPS.get(self.scenario, 0))
+        target = per_worker * self.workers
         if self.result.rps < target:
             misses.append(f"<{target:,} {self.unit}")
         if isinstance(self.result, WrkResult) and self.result.p99_ms >= TARGET_P99_MS:
