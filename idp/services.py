@@ -186,9 +186,10 @@ class Services:
     used_assertions: UsedAssertions
 
     def prune_expired(self) -> None:
-        """Forget revocations and assertion ids that no longer protect anything (all expired)."""
+        """Forget revocations, assertion ids and refresh tokens that no longer protect anything (all expired)."""
         self.revocations.prune()
         self.used_assertions.prune()
+        self.refresh_tokens.prune()
 
     @property
     def cookies(self) -> Cookies:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Engine, bindparam, insert, literal_column, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, literal_column, select, update
 
 from idp.storage.direct import DirectStatements
 from idp.storage.tables import RefreshTokenRow
@@ -128,6 +128,11 @@ class RefreshTokenStore(Protocol):
         """Clients holding a live refresh token for the person, with when the newest was issued."""
         ...
 
+    def prune(self) -> int:
+        """Delete tokens that have expired, used, revoked or not; return how many. A used token is
+        kept until then: presenting it again is how a replay is recognised."""
+        ...
+
 
 _table = RefreshTokenRow.__table__
 # Statements are built once: building them per call is a visible cost on the refresh hot path.
@@ -158,6 +163,10 @@ _ROTATE = (
     .from_select(list(_COLUMNS), select(*_NEW.values()).select_from(_USED))
     .returning(_table.c.token_hash)
 )
+# Rotation adds a row per refresh; expired rows go in batches, each its own short transaction.
+PRUNE_BATCH = 5_000
+_EXPIRED = select(_table.c.token_hash).where(_table.c.expires_at <= bindparam("now")).limit(bindparam("batch"))
+_PRUNE = delete(_table).where(_table.c.token_hash.in_(_EXPIRED.scalar_subquery()))
 _REVOKE_FAMILY = (
     update(_table)
     .where(_table.c.family_id == bindparam("family"), _table.c.revoked_at.is_(None))
@@ -251,3 +260,14 @@ class SqlRefreshTokenStore:
                 if client_id not in out or issued > out[client_id]:
                     out[client_id] = issued
         return out
+
+    def prune(self) -> int:
+        """Delete tokens that have expired, used, revoked or not; return how many. A used token is
+        kept until then: presenting it again is how a replay is recognised."""
+        deleted, now = 0, self._clock()
+        while True:
+            with self._engine.begin() as conn:
+                count = int(conn.execute(_PRUNE, {"now": now, "batch": PRUNE_BATCH}).rowcount)
+            deleted += count
+            if count < PRUNE_BATCH:
+                return deleted

@@ -26,7 +26,8 @@ class RefreshTokenRow(Base):
     auth: Mapped[dict[str, object]] = mapped_column(JSON)
     access_jti: Mapped[str | None] = mapped_column(String(64), nullable=True)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Indexed so that expired tokens (used, revoked or not) are deleted in batches (`prune`).
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

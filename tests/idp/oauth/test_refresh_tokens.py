@@ -200,3 +200,25 @@ def test_clients_of_lists_live_tokens_with_the_newest_issue_time(tokens: Refresh
     assert tokens.clients_of("p1") == {"shop": T0 + timedelta(seconds=60), "bank": T0 + timedelta(seconds=120)}
     assert all(t.tzinfo is not None for t in tokens.clients_of("p1").values())
     assert tokens.clients_of("nobody") == {}
+
+
+def test_expired_tokens_are_pruned_and_used_ones_are_kept_until_they_expire(
+    tokens: RefreshTokenStore, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import idp.oauth.refresh_tokens as module
+
+    monkeypatch.setattr(module, "PRUNE_BATCH", 2)  # several batches
+    short = [issue(tokens, family=f"short-{i}", ttl=60) for i in range(5)]
+    first = issue(tokens, family="long")
+    second = issue(tokens, family="long", replaces=hash_token(first))  # `first` is now used
+    assert tokens.prune() == 0
+    clock.advance(61)
+    assert tokens.prune() == 5
+    assert all(tokens.find(t) is None for t in short)
+    # The used token is still there: presenting it again is still recognised as a replay.
+    kept = tokens.find(first)
+    assert kept is not None and kept.used_at is not None
+    assert tokens.find(second) is not None
+    clock.advance(DAY)
+    assert tokens.prune() == 2
+    assert tokens.find(first) is None and tokens.find(second) is None
