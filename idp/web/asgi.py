@@ -4,6 +4,8 @@ from `IDP_TRUSTED_PROXIES` only (`idp.web.client_address`)."""
 
 from __future__ import annotations
 
+import gc
+
 from starlette.types import ASGIApp
 
 from idp.settings import Settings
@@ -11,4 +13,12 @@ from idp.web.app import create_app
 
 
 def create() -> ASGIApp:
-    return create_app(Settings())
+    app = create_app(Settings())
+    # What starting made (templates, tables, keys, compiled statements) lives as long as the
+    # process: moved out of the garbage collector's sight, it is not rescanned by every full
+    # collection, which otherwise paused requests for ~100 ms (p99 of client_credentials under load
+    # 140 ms before, 50 ms after). Only here, in the server's entry point: tests build many apps
+    # in one process and must not freeze the garbage of the previous ones.
+    gc.collect()
+    gc.freeze()
+    return app
