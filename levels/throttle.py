@@ -54,8 +54,8 @@ class Counter(Protocol):
         """Store value under key for ttl seconds, replacing any previous value."""
         ...
 
-    def delete(self, key: str) -> None:
-        """Forget key; no error if absent."""
+    def delete(self, *keys: str) -> None:
+        """Forget the keys, in one round trip; no error for any that is absent."""
         ...
 
 
@@ -195,9 +195,7 @@ class LoginThrottle:
         keys = [self._hashed(PER_ACCOUNT_AT_PLACE, account, place(ip))]
         if device is not None:
             keys.append(self._hashed(PER_DEVICE, account, device))
-        for key in keys:
-            for suffix in ("", WAIT, BLOCKED):
-                self._counter.delete(key + suffix)
+        self._counter.delete(*(key + suffix for key in keys for suffix in ("", WAIT, BLOCKED)))
 
     def _remaining(self, key: str) -> float:
         remaining = self._counter.ttl(key)

@@ -186,8 +186,10 @@ class RedisStore:
         value = self._call(lambda: self._redis.getdel(self._k(key)))
         return value if isinstance(value, bytes) else None
 
-    def delete(self, key: str) -> None:
-        self._call(lambda: self._redis.delete(self._k(key)))
+    def delete(self, *keys: str) -> None:
+        # One DEL; a cluster client splits it by slot (it need not be atomic: each key is forgotten).
+        if keys:
+            self._call(lambda: self._redis.delete(*(self._k(key) for key in keys)))
 
     def incr(self, key: str, window: float) -> int:
         return int(self._call(lambda: self._incr(keys=[self._k(key)], args=[max(1, int(window * 1000))])))

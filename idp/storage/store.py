@@ -40,8 +40,8 @@ class Store(Protocol):
     def take(self, key: str) -> bytes | None:
         """Return the value and delete it atomically: of concurrent callers only one gets it."""
 
-    def delete(self, key: str) -> None:
-        """Forget key; no error if absent."""
+    def delete(self, *keys: str) -> None:
+        """Forget the keys (in one round trip); no error for any that is absent."""
 
     def incr(self, key: str, window: float) -> int:
         """Add one to a counter and return it; the counter expires window seconds after it started."""
@@ -120,9 +120,10 @@ class MemoryStore:
             del self._data[key]
         return item[0] if isinstance(item[0], bytes) else None
 
-    def delete(self, key: str) -> None:
+    def delete(self, *keys: str) -> None:
         with self._lock:
-            self._data.pop(key, None)
+            for key in keys:
+                self._data.pop(key, None)
 
     def incr(self, key: str, window: float) -> int:
         with self._lock:

@@ -58,8 +58,8 @@ class OtpStore(Protocol):
         """Return the value and delete it atomically: of concurrent callers only one gets it."""
         ...
 
-    def delete(self, key: str) -> None:
-        """Forget key; no error if absent."""
+    def delete(self, *keys: str) -> None:
+        """Forget the keys, in one round trip; no error for any that is absent."""
         ...
 
     def incr(self, key: str, window: float) -> int:
@@ -168,9 +168,7 @@ class SmsOtp:
         try:
             self._gateway.send(mobile, _MESSAGES.get(locale, _MESSAGES["en"]).format(code=code))
         except SmsDeliveryFailed:
-            self._store.delete(self._challenge_key(challenge_id))
-            self._store.delete(limit_key + _LATEST)
-            self._store.delete(limit_key + _RESEND)
+            self._store.delete(self._challenge_key(challenge_id), limit_key + _LATEST, limit_key + _RESEND)
             raise
         now = self._clock()
         return OtpChallenge(
@@ -207,12 +205,10 @@ class SmsOtp:
         taken = self._store.take(key)
         if taken is None or not hmac.compare_digest(taken, expected):
             return False
-        self._store.delete(attempts_key)
         # The person has just shown they receive the codes: the next sign-in may get one at once.
         # (Wrong guesses never lift the wait, or each burnt code would buy another message.)
         limit_key = self._limit_key(subject, purpose)
-        self._store.delete(limit_key + _RESEND)
-        self._store.delete(limit_key + _LATEST)
+        self._store.delete(attempts_key, limit_key + _RESEND, limit_key + _LATEST)
         return True
 
     def is_pending(self, challenge_id: str) -> bool:

@@ -238,9 +238,9 @@ def test_store_keys_name_no_national_code_address_or_device(store):
             seen.append(key)
             store.set(key, value, ttl)
 
-        def delete(self, key):
-            seen.append(key)
-            store.delete(key)
+        def delete(self, *keys):
+            seen.extend(keys)
+            store.delete(*keys)
 
     throttle = LoginThrottle(Recording(), per_account_ip=1, per_device=1, per_account=1)
     fail(throttle)

@@ -185,6 +185,15 @@ def test_delete_of_unknown_key_is_not_an_error(store: Store) -> None:
     store.delete("never-set")
 
 
+def test_delete_forgets_several_keys_at_once_and_no_other(store: Store) -> None:
+    # Names chosen to land in different hash slots of a cluster.
+    names = [f"several:{i}" for i in range(12)]
+    for name in names:
+        store.set(name, b"v", 10)
+    store.delete(*names[:10], "several:never-set")
+    assert [store.get(n) for n in names] == [None] * 10 + [b"v", b"v"]
+
+
 # incr
 
 
