@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 from weakref import WeakKeyDictionary
@@ -136,30 +137,27 @@ class RedisStore:
 
     def _call(self, command: Callable[[], T]) -> T:
         loop_guard.check("Redis")
-        if not self.breaker.allow():
-            raise StoreUnavailable("Redis is down", retry_after=self.breaker.retry_after())
-        try:
+        with self._guarded():
             if self._redis is None:
                 self._connect()
-            result = command()
-        except _OUTAGES as exc:
-            self.breaker.failed(exc)
-            raise StoreUnavailable(str(exc), retry_after=self.breaker.retry_after()) from None
-        except redis.RedisError as exc:
-            log.error("Redis refused a command: %s", exc)
-            raise StoreUnavailable(str(exc)) from None
-        self.breaker.succeeded()
-        return result
+            return command()
 
     async def _call_async(self, command: Callable[[Any], Awaitable[T]]) -> T:
+        with self._guarded():
+            loop = asyncio.get_running_loop()
+            client = self._async.get(loop)
+            if client is None:
+                client = self._async[loop] = self._async_client()  # a cluster's reads its slots at first use
+            return await command(client)
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """One command behind the breaker: refused at once while Redis is known down; an outage
+        opens the breaker, a refusal is logged; both are `StoreUnavailable` (503), never a 500."""
         if not self.breaker.allow():
             raise StoreUnavailable("Redis is down", retry_after=self.breaker.retry_after())
-        loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
-            client = self._async[loop] = self._async_client()  # a cluster's reads its slots at first use
         try:
-            result = await command(client)
+            yield
         except _OUTAGES as exc:
             self.breaker.failed(exc)
             raise StoreUnavailable(str(exc), retry_after=self.breaker.retry_after()) from None
@@ -167,7 +165,6 @@ class RedisStore:
             log.error("Redis refused a command: %s", exc)
             raise StoreUnavailable(str(exc)) from None
         self.breaker.succeeded()
-        return result
 
     def get(self, key: str) -> bytes | None:
         value = self._call(lambda: self._redis.get(self._k(key)))
