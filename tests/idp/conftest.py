@@ -11,12 +11,14 @@ import json
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from authlib.integrations.httpx_client import OAuth2Client
 from starlette.testclient import TestClient
 
@@ -46,6 +48,10 @@ class Idp:
     national_code: str
     person_id: str
     portal_secret: str
+    # The one event loop every browser of this provider is served on, as a server has one: without
+    # it Starlette's TestClient starts a new loop per request, and each loop would open its own
+    # connections to Redis (the event loop's client is per loop).
+    portal: BlockingPortal | None = None
 
     def oauth(self, client_id: str = "portal", client_secret: str | None = None, **kwargs: object) -> OAuth2Client:
         """A relying party: Authlib's OAuth 2.0 client talking to our app over the ASGI transport."""
@@ -71,7 +77,9 @@ class Idp:
             conn.execute(update(PersonRow).where(PersonRow.id == self.person_id).values(proofing_tier=tier))
 
     def new_browser(self) -> TestClient:
-        return TestClient(self.browser.app, base_url=ISSUER, follow_redirects=False)
+        browser = TestClient(self.browser.app, base_url=ISSUER, follow_redirects=False)
+        browser.portal = self.portal
+        return browser
 
     def add_client(self, client_id: str, **fields: object) -> str | None:
         fields.setdefault("name", client_id)
@@ -126,16 +134,25 @@ def idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Idp]:
     if request.param == "sqlite+memory":
         url = f"sqlite:///{tmp_path / 'idp.db'}"
         upgrade(url)
-        idp = _build(_settings(url, tmp_path), MemoryStore())
-        yield idp
-        idp.services.engine.dispose()
+        with one_loop(_build(_settings(url, tmp_path), MemoryStore())) as idp:
+            yield idp
         return
     stores = {"postgres+redis": redis_store,
               "postgres+redis-cluster": lambda: cluster_store(request.getfixturevalue("redis_cluster"))}
-    with postgres_database(migrated=True) as url, stores[request.param]() as store:
-        idp = _build(_settings(url, tmp_path), store)
+    with postgres_database(migrated=True) as url, stores[request.param]() as store, \
+            one_loop(_build(_settings(url, tmp_path), store)) as idp:
         yield idp
-        idp.services.engine.dispose()
+
+
+@contextmanager
+def one_loop(idp: Idp) -> Iterator[Idp]:
+    """Serve every browser of `idp` on one event loop (`Idp.portal`); dispose of its engine after."""
+    with start_blocking_portal() as portal:
+        idp.portal = idp.browser.portal = portal
+        try:
+            yield idp
+        finally:
+            idp.services.engine.dispose()
 
 
 @pytest.fixture
@@ -143,9 +160,8 @@ def sqlite_idp(tmp_path: Path) -> Iterator[Idp]:
     """Only the embedded backends: for page and input-validation tests that don't touch storage rules."""
     url = f"sqlite:///{tmp_path / 'idp.db'}"
     upgrade(url)
-    idp = _build(_settings(url, tmp_path), MemoryStore())
-    yield idp
-    idp.services.engine.dispose()
+    with one_loop(_build(_settings(url, tmp_path), MemoryStore())) as idp:
+        yield idp
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
