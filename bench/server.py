@@ -42,9 +42,12 @@ def server_env(idp_env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _command(port: int, workers: int) -> list[str]:
+    # As `idp serve` runs it: no proxy headers (the provider reads X-Forwarded-For itself, from
+    # IDP_TRUSTED_PROXIES only), no server header, no access log.
     return [
         str(_UVICORN), "--factory", "idp.web.asgi:create", "--host", HOST, "--port", str(port),
         "--workers", str(workers), "--no-access-log", "--loop", "asyncio", "--http", "httptools",
+        "--no-proxy-headers", "--no-server-header",
     ]
 
 
