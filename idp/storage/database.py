@@ -215,19 +215,30 @@ def _add_breaker(engine: Engine, breaker: CircuitBreaker) -> None:
     def _unreachable(context: ExceptionContext) -> Exception | None:
         if context.is_pre_ping:
             return None  # the pool replaces the connection itself
-        reason = str(context.original_exception).strip()
-        if getattr(context.original_exception, "sqlstate", None) == _QUERY_CANCELED:
-            log.warning("database statement cancelled: %s", reason)
-            return DatabaseTooSlow(reason, orig=context.original_exception)
-        if context.connection is None:
+        return unavailable(engine, context.original_exception, connected=context.connection is not None,
+                           lost=context.is_disconnect)
+
+
+def unavailable(engine: Engine, exc: BaseException, *, connected: bool, lost: bool) -> DatabaseUnavailable | None:
+    """What a driver error means for a server database's callers: a statement cancelled by the
+    statement timeout is `DatabaseTooSlow`; a failed connect opens the breaker and, like a
+    connection lost mid-request, is `DatabaseUnavailable` (both 503); None for an error in a
+    statement. The one place that decides it: SQLAlchemy's error hook and `idp.storage.direct` ask."""
+    reason = str(exc).strip()
+    if getattr(exc, "sqlstate", None) == _QUERY_CANCELED:
+        log.warning("database statement cancelled: %s", reason)
+        return DatabaseTooSlow(reason, orig=exc)
+    breaker = breaker_of(engine)
+    if not connected:
+        if breaker is not None:
             breaker.failed(reason)  # could not connect: the database is down
-        elif context.is_disconnect:
-            # One connection died (a restart, a firewall, an administrator): SQLAlchemy replaces
-            # the pool; whether the database is down is for the next connect to find out.
-            log.warning("database connection lost: %s", reason)
-        else:
-            return None  # an error in a statement, not a lost database
-        return DatabaseUnavailable(reason, retry_after=breaker.retry_after(), orig=context.original_exception)
+    elif lost:
+        # One connection died (a restart, a firewall, an administrator): it is replaced; whether
+        # the database is down is for the next connect to find out.
+        log.warning("database connection lost: %s", reason)
+    else:
+        return None  # an error in a statement, not a lost database
+    return DatabaseUnavailable(reason, retry_after=breaker.retry_after() if breaker else 1, orig=exc)
 
 
 def insert_new(engine: Engine, table: Table, *key: str) -> Insert:

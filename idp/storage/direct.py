@@ -23,7 +23,6 @@ PgBouncer in transaction mode, `IDP_DATABASE_TRANSACTION_POOLING`).
 
 from __future__ import annotations
 
-import logging
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,10 +32,8 @@ from sqlalchemy import Engine
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 
-from idp.storage.database import DatabaseTooSlow, DatabaseUnavailable, breaker_of
+from idp.storage.database import DatabaseUnavailable, unavailable
 from idp.web import loop_guard
-
-log = logging.getLogger("idp.backends")
 
 
 class DirectStatement:
@@ -135,27 +132,19 @@ class DirectStatements:
         except Exception as exc:
             if not self._server:
                 raise
-            # The pool could not open a connection: the database is down (SQLAlchemy's own
-            # connect path would have opened the breaker through its error hook).
-            reason = str(getattr(exc, "orig", None) or exc).strip()
-            breaker = breaker_of(self._engine)
-            if breaker is not None:
-                breaker.failed(reason)
-            raise DatabaseUnavailable(reason, retry_after=breaker.retry_after() if breaker else 1,
-                                      orig=exc) from None
+            # The pool could not open a connection (SQLAlchemy's own connect path would have gone
+            # through its error hook: the same decision here).
+            raise unavailable(self._engine, getattr(exc, "orig", None) or exc, connected=False, lost=False) from None
 
     def _failed(self, raw: Any, exc: Exception) -> None:
-        """Translate a server database's driver error the way the engine's error hook does; other
-        errors (a bad statement, a constraint, SQLite's own) propagate unchanged."""
+        """Translate a server database's driver error as the engine's error hook does (a lost
+        connection is also discarded from the pool); other errors propagate unchanged."""
         if not self._server:
             return
-        reason = str(exc).strip()
-        if isinstance(exc, self._dbapi.errors.QueryCanceled):
-            # The statement timeout: the database is slow, not gone; the connection stays usable.
-            raise DatabaseTooSlow(reason, orig=exc) from None
-        if not self._engine.dialect.is_disconnect(exc, raw.driver_connection, None):
+        lost = self._engine.dialect.is_disconnect(exc, raw.driver_connection, None)
+        translated = unavailable(self._engine, exc, connected=True, lost=lost)
+        if translated is None:
             return
-        log.warning("database connection lost: %s", reason)
-        raw.invalidate(exc)
-        breaker = breaker_of(self._engine)
-        raise DatabaseUnavailable(reason, retry_after=breaker.retry_after() if breaker else 1, orig=exc) from None
+        if lost:
+            raw.invalidate(exc)
+        raise translated from None
