@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
-from weakref import WeakKeyDictionary
 
 import redis
 import redis.asyncio
@@ -96,9 +95,9 @@ class RedisStore:
         self.breaker = CircuitBreaker("ephemeral store (Redis)", breaker_interval)
         self._redis: Any = None
         self._ping: dict[str, Any] = {}
-        # The event loop's own clients, for the reads made before a request goes to a thread.
-        # Connections belong to the loop that opened them, so each loop gets its own client.
-        self._async: WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = WeakKeyDictionary()
+        # The event loop's own client, for the reads made before a request goes to a thread, with
+        # the loop it belongs to (connections belong to the loop that opened them).
+        self._async: tuple[asyncio.AbstractEventLoop, Any] | None = None
         if is_cluster_url(url):
             nodes, options = cluster_nodes(url)  # a malformed URL stops the start, not a request
             self._cluster = lambda: _Cluster(
@@ -145,10 +144,11 @@ class RedisStore:
     async def _call_async(self, command: Callable[[Any], Awaitable[T]]) -> T:
         with self._guarded():
             loop = asyncio.get_running_loop()
-            client = self._async.get(loop)
-            if client is None:
-                client = self._async[loop] = self._async_client()  # a cluster's reads its slots at first use
-            return await command(client)
+            if self._async is None or self._async[0] is not loop:
+                # A server has one loop, so this happens once. Another loop (a test client's)
+                # replaces the client: its connections belong to the old loop and go with it.
+                self._async = (loop, self._async_client())  # a cluster's reads its slots at first use
+            return await command(self._async[1])
 
     @contextmanager
     def _guarded(self) -> Iterator[None]:

@@ -111,6 +111,7 @@ def test_wrong_birth_date_gets_the_same_pages_and_no_message(idp: Idp) -> None:
     # Whoever guesses the birth date does so from elsewhere (one place would soon be made to wait).
     wrong_browser = TestClient(idp.browser.app, base_url=ISSUER, follow_redirects=False,
                                client=("198.51.100.9", 50000))
+    wrong_browser.portal = idp.portal  # the provider's one event loop
     wrong = _start(wrong_browser, idp.national_code, "1369/01/02")
     assert len(_outbox(idp)) == sent
     right_page = idp.browser.get(right.headers["location"])

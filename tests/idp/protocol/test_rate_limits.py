@@ -30,8 +30,10 @@ def _browser(idp: Idp, peer: str, forwarded: str | None = None) -> TestClient:
     """A browser whose requests arrive from `peer` (the load balancer or the client itself), with
     `forwarded` as the X-Forwarded-For header the peer sends along."""
     headers = {"X-Forwarded-For": forwarded} if forwarded else {}
-    return TestClient(idp.browser.app, base_url=ISSUER, follow_redirects=False, client=(peer, 50000),
-                      headers=headers)
+    browser = TestClient(idp.browser.app, base_url=ISSUER, follow_redirects=False, client=(peer, 50000),
+                         headers=headers)
+    browser.portal = idp.portal  # the provider's one event loop
+    return browser
 
 
 def _login_form(browser: TestClient) -> str:
