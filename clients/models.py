@@ -27,6 +27,11 @@ SECRET_AUTH_METHODS: frozenset[str] = frozenset({"client_secret_basic", "client_
 GRANT_TYPES: frozenset[str] = frozenset({"authorization_code", "refresh_token", "client_credentials"})
 ID_TOKEN_ALGS: frozenset[str] = frozenset({"ES256", "RS256"})
 MIN_LEVELS = range(1, 4)
+# OIDC Core §8: `public` (one `sub` for every client) or `pairwise` (one per sector).
+SUBJECT_TYPES: frozenset[str] = frozenset({"public", "pairwise"})
+# Security profiles a client may be held to; `fapi2` is the FAPI 2.0 Security Profile
+# (https://openid.net/specs/fapi-security-profile-2_0-final.html).
+PROFILES: frozenset[str] = frozenset({"fapi2"})
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
 
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{3,128}")
@@ -78,6 +83,17 @@ class Client:
     # registered as trusted (False) and skip the consent page.
     require_consent: bool = False
     min_level: int = 1
+    # OIDC Core §8: with `pairwise`, the client sees a `sub` of its own sector (`clients.subjects`).
+    subject_type: str = "public"
+    # OIDC Core §8.1: a https URL of a JSON list of the client's redirect URIs; its host is the
+    # sector. Without it the sector is the one host of the redirect URIs.
+    sector_identifier_uri: str | None = None
+    # RFC 9126 §6: authorization requests only through a pushed request (`/par`).
+    require_pushed_authorization_requests: bool = False
+    # RFC 9449 §5.2: access tokens only when bound to a DPoP key.
+    dpop_bound_access_tokens: bool = False
+    # A security profile the client is held to (`PROFILES`), or None.
+    profile: str | None = None
     enabled: bool = True
     secret_hash: str | None = None
     created_at: datetime | None = None
@@ -87,6 +103,11 @@ class Client:
     def is_public(self) -> bool:
         """True for clients that cannot keep a secret (auth method `none`)."""
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def is_fapi2(self) -> bool:
+        """True for clients held to the FAPI 2.0 Security Profile."""
+        return self.profile == "fapi2"
 
     @property
     def uses_secret(self) -> bool:
@@ -160,7 +181,8 @@ def check_client_metadata(client: Client) -> None:
         _check_uri("backchannel_logout_uri", client.backchannel_logout_uri)
     if client.frontchannel_logout_uri is not None:
         _check_uri("frontchannel_logout_uri", client.frontchannel_logout_uri)
-    for flag in ("backchannel_logout_session_required", "frontchannel_logout_session_required", "require_consent"):
+    for flag in ("backchannel_logout_session_required", "frontchannel_logout_session_required", "require_consent",
+                 "require_pushed_authorization_requests", "dpop_bound_access_tokens"):
         # A stray string ("false") would be truthy and silently mean the opposite.
         if not isinstance(getattr(client, flag), bool):
             raise InvalidClientMetadata(flag, "must be true or false")
@@ -185,6 +207,49 @@ def check_client_metadata(client: Client) -> None:
         client.min_level not in MIN_LEVELS
     ):
         raise InvalidClientMetadata("min_level", f"{client.min_level!r} is not 1, 2 or 3")
+    _check_subject(client)
+    _check_profile(client)
+
+
+def sector_hosts(client: Client) -> set[str]:
+    """The hosts of the client's redirect URIs (OIDC Core §8.1: without a sector identifier URI,
+    the sector is the host when there is exactly one)."""
+    return {urlsplit(uri).hostname or "" for uri in client.redirect_uris}
+
+
+def _check_subject(client: Client) -> None:
+    if client.subject_type not in SUBJECT_TYPES:
+        raise InvalidClientMetadata("subject_type", f"{client.subject_type!r} is not public or pairwise")
+    if client.sector_identifier_uri is not None:
+        _check_uri("sector_identifier_uri", client.sector_identifier_uri)
+        if urlsplit(client.sector_identifier_uri).scheme != "https":
+            raise InvalidClientMetadata("sector_identifier_uri", "must use https (OIDC Core section 8.1)")
+    if client.subject_type != "pairwise" or client.sector_identifier_uri is not None:
+        return
+    hosts = sector_hosts(client)
+    if not hosts:
+        raise InvalidClientMetadata(
+            "sector_identifier_uri", "a pairwise client without redirect URIs needs a sector identifier URI")
+    if len(hosts) > 1:
+        raise InvalidClientMetadata(
+            "sector_identifier_uri",
+            f"redirect URIs on several hosts ({', '.join(sorted(hosts))}) need a sector identifier URI listing them")
+
+
+def _check_profile(client: Client) -> None:
+    """FAPI 2.0 Security Profile §5.3.2.1 and §5.3.3: confidential clients authenticating with
+    private_key_jwt, pushed requests and sender-constrained (here DPoP) tokens."""
+    if client.profile is None:
+        return
+    if client.profile not in PROFILES:
+        raise InvalidClientMetadata("profile", f"{client.profile!r} is not one of {', '.join(sorted(PROFILES))}")
+    if client.token_endpoint_auth_method != "private_key_jwt":
+        raise InvalidClientMetadata("token_endpoint_auth_method", "the fapi2 profile requires private_key_jwt")
+    if not client.require_pushed_authorization_requests:
+        raise InvalidClientMetadata(
+            "require_pushed_authorization_requests", "the fapi2 profile requires pushed authorization requests")
+    if not client.dpop_bound_access_tokens:
+        raise InvalidClientMetadata("dpop_bound_access_tokens", "the fapi2 profile requires DPoP-bound tokens")
 
 
 def _check_grant_types(client: Client) -> None:
@@ -269,5 +334,10 @@ def plain_fields(client: Client) -> dict[str, object]:
         "frontchannel_logout_session_required": client.frontchannel_logout_session_required,
         "require_consent": client.require_consent,
         "min_level": client.min_level,
+        "subject_type": client.subject_type,
+        "sector_identifier_uri": client.sector_identifier_uri,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "profile": client.profile,
         "enabled": client.enabled,
     }

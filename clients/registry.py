@@ -30,7 +30,8 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
         "name", "token_endpoint_auth_method", "redirect_uris", "post_logout_redirect_uris",
         "grant_types", "scopes", "audiences", "jwks", "id_token_signed_response_alg",
         "backchannel_logout_uri", "backchannel_logout_session_required", "frontchannel_logout_uri",
-        "frontchannel_logout_session_required", "require_consent", "min_level",
+        "frontchannel_logout_session_required", "require_consent", "min_level", "subject_type",
+        "sector_identifier_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens", "profile",
     }
 )
 _LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
@@ -119,12 +120,19 @@ class ClientRegistry:
         frontchannel_logout_session_required: bool = True,
         require_consent: bool = False,
         min_level: int = 1,
+        subject_type: str = "public",
+        sector_identifier_uri: str | None = None,
+        require_pushed_authorization_requests: bool | None = None,
+        dpop_bound_access_tokens: bool | None = None,
+        profile: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; return it and its plaintext secret, which is never available again.
 
         The secret is None for clients that do not authenticate with one (`private_key_jwt`,
-        `none`). Only its hash is stored. Raises `InvalidClientMetadata` or `ClientExists`.
+        `none`). Only its hash is stored. A profile turns on what it requires unless told otherwise
+        (`fapi2`: pushed requests and DPoP). Raises `InvalidClientMetadata` or `ClientExists`.
         """
+        hardened = profile == "fapi2"
         now = self._clock()
         client = Client(
             client_id=client_id if client_id is not None else secrets.token_urlsafe(18),
@@ -143,6 +151,12 @@ class ClientRegistry:
             frontchannel_logout_session_required=frontchannel_logout_session_required,
             require_consent=require_consent,
             min_level=min_level,
+            subject_type=subject_type,
+            sector_identifier_uri=sector_identifier_uri,
+            require_pushed_authorization_requests=(
+                hardened if require_pushed_authorization_requests is None else require_pushed_authorization_requests),
+            dpop_bound_access_tokens=hardened if dpop_bound_access_tokens is None else dpop_bound_access_tokens,
+            profile=profile,
             created_at=now,
             updated_at=now,
         )
@@ -166,6 +180,10 @@ class ClientRegistry:
             raise InvalidClientMetadata(not_allowed[0], "cannot be changed with update")
         current = self._require(client_id)
         values = {k: _as_tuple(k, v) if k in _LIST_FIELDS else v for k, v in changes.items()}
+        if values.get("profile") == "fapi2":
+            # As at creation: the profile turns on what it requires unless told otherwise here.
+            values.setdefault("require_pushed_authorization_requests", True)
+            values.setdefault("dpop_bound_access_tokens", True)
         client = replace(current, **values, updated_at=self._clock())  # type: ignore[arg-type]
         if not client.uses_secret:
             client = replace(client, secret_hash=None)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, RowMapping, bindparam, delete, insert, select, up
 from sqlalchemy.exc import IntegrityError
 
 from clients.errors import ClientsError
-from clients.models import _SCOPE_TOKEN, Client
+from clients.models import _SCOPE_TOKEN, PROFILES, Client
 from clients.registry import ClientRegistry, utcnow
 from clients.store import UnknownClient
 from clients.store_sql import ClientRow, ClientServiceRow
@@ -59,6 +59,10 @@ class Service:
     scope: str
     min_level: int
     max_auth_age: int | None = None
+    # A profile (`clients.models.PROFILES`) a client must be held to for this service to be
+    # reachable: `fapi2` keeps the services that move money or change legal status behind
+    # hardened clients.
+    profile: str | None = None
 
 
 def check_service(service: Service) -> None:
@@ -80,6 +84,8 @@ def check_service(service: Service) -> None:
     age = service.max_auth_age
     if age is not None and (isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= MAX_AUTH_AGE):
         raise InvalidService("max_auth_age", f"{age!r} must be a whole number of seconds from 0 to {MAX_AUTH_AGE}")
+    if service.profile is not None and service.profile not in PROFILES:
+        raise InvalidService("profile", f"{service.profile!r} is not one of {', '.join(sorted(PROFILES))}")
 
 
 class ServiceStore(Protocol):
@@ -105,7 +111,8 @@ _SERVICES = ClientServiceRow.__table__
 _CLIENTS = ClientRow.__table__
 # Built once: authorization reads a client's services on every request.
 _FOR_CLIENT = (
-    select(_SERVICES.c.client_id, _SERVICES.c.scope, _SERVICES.c.min_level, _SERVICES.c.max_auth_age)
+    select(_SERVICES.c.client_id, _SERVICES.c.scope, _SERVICES.c.min_level, _SERVICES.c.max_auth_age,
+           _SERVICES.c.profile)
     .where(_SERVICES.c.client_id == bindparam("client_id"))
     .order_by(_SERVICES.c.scope)
 )
@@ -125,7 +132,7 @@ class SqlServiceStore:
 
     def add(self, service: Service) -> None:
         key = (_SERVICES.c.client_id == service.client_id) & (_SERVICES.c.scope == service.scope)
-        values = {"min_level": service.min_level, "max_auth_age": service.max_auth_age}
+        values = {"min_level": service.min_level, "max_auth_age": service.max_auth_age, "profile": service.profile}
         # Update-then-insert works the same on SQLite and PostgreSQL; if a concurrent writer inserts
         # first, the retry's update replaces its row, which is what an upsert means anyway.
         for _ in range(2):
@@ -179,7 +186,7 @@ class ServiceCatalogue:
             self._registry.update(client.client_id, scopes=(*client.scopes, service.scope))
         self._store.add(service)
         self._record("client.service_added", service.client_id, scope=service.scope,
-                     min_level=service.min_level, max_auth_age=service.max_auth_age)
+                     min_level=service.min_level, max_auth_age=service.max_auth_age, profile=service.profile)
         return service
 
     def remove(self, client_id: str, scope: str) -> bool:
@@ -262,5 +269,6 @@ _MAX_CACHED = 10_000  # clients; past it the cache starts over rather than growi
 
 def _to_service(r: RowMapping) -> Service:
     return Service(
-        client_id=r["client_id"], scope=r["scope"], min_level=r["min_level"], max_auth_age=r["max_auth_age"]
+        client_id=r["client_id"], scope=r["scope"], min_level=r["min_level"], max_auth_age=r["max_auth_age"],
+        profile=r["profile"],
     )

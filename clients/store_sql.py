@@ -14,6 +14,7 @@ from sqlalchemy import (
     RowMapping,
     String,
     delete,
+    false,
     insert,
     select,
     update,
@@ -50,6 +51,12 @@ class ClientRow(Base):
     frontchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=True)
     require_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     min_level: Mapped[int] = mapped_column(Integer)
+    subject_type: Mapped[str] = mapped_column(String(16), default="public", server_default="public")
+    sector_identifier_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    require_pushed_authorization_requests: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false())
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    profile: Mapped[str | None] = mapped_column(String(16), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -66,6 +73,8 @@ class ClientServiceRow(Base):
     scope: Mapped[str] = mapped_column(String(128), primary_key=True)
     min_level: Mapped[int] = mapped_column(Integer)
     max_auth_age: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A security profile a client must be held to for this service (`clients.models.PROFILES`).
+    profile: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -139,6 +148,11 @@ def _to_client(r: RowMapping) -> Client:
         frontchannel_logout_session_required=bool(r["frontchannel_logout_session_required"]),
         require_consent=bool(r["require_consent"]),
         min_level=r["min_level"],
+        subject_type=r["subject_type"],
+        sector_identifier_uri=r["sector_identifier_uri"],
+        require_pushed_authorization_requests=bool(r["require_pushed_authorization_requests"]),
+        dpop_bound_access_tokens=bool(r["dpop_bound_access_tokens"]),
+        profile=r["profile"],
         enabled=bool(r["enabled"]),
         secret_hash=r["secret_hash"],
         created_at=_aware(r["created_at"]),

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from clients.registry import ClientRegistry
 from clients.services import CachedServiceStore, ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
+from clients.subjects import Subjects
 from idp.audit import AuditLog
 from idp.oauth.access_tokens import AccessTokenReader
 from idp.oauth.grant_revocation import Grants
@@ -136,6 +137,11 @@ def make_client_throttle(settings: Settings, store: Store, secret: bytes) -> Log
     )
 
 
+def make_subjects(settings: Settings, kek: bytes) -> Subjects:
+    salt = settings.pairwise_salt.encode() if settings.pairwise_salt else _derive(kek, b"idp pairwise subjects v1")
+    return Subjects(salt)
+
+
 def _origin(issuer: str) -> str:
     parts = urlsplit(issuer)
     return f"{parts.scheme}://{parts.netloc}"
@@ -184,6 +190,7 @@ class Services:
     # Durable records of what must survive the loss of the store (docs/design.md).
     revocations: AccessTokenRevocations
     used_assertions: UsedAssertions
+    subjects: Subjects  # the `sub` each client sees (public or pairwise)
 
     def prune_expired(self) -> None:
         """Forget revocations, assertion ids and refresh tokens that no longer protect anything (all expired)."""
@@ -281,7 +288,7 @@ class Services:
                                     check_register=isinstance(store, MemoryStore),
                                     on_lost=lambda sid: logout.end(sid, reason="store_lost", actor="system")),
             logout=logout, outbox=outbox, deliverer=deliverer, revocations=revocations,
-            used_assertions=used_assertions,
+            used_assertions=used_assertions, subjects=make_subjects(settings, kek),
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
             server=server,

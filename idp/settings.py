@@ -165,6 +165,27 @@ class Settings(BaseSettings):
     client_assertion_max_lifetime: int = Field(default=300, gt=0, le=3600)
     prune_interval: float = Field(default=300.0, gt=0)
 
+    # Pairwise subjects (OIDC Core §8): the secret salt; if unset, one derived from the
+    # key-encryption key. Changing it changes every pairwise `sub` (agencies lose their link to
+    # the people they know), so it is set once, kept secret and never rotated.
+    pairwise_salt: str | None = Field(default=None, repr=False)
+    # Pushed authorization requests (RFC 9126): how long a request_uri may be used (once), and
+    # whether every client must push its requests (each client can also be required to).
+    par_ttl: int = Field(default=60, gt=0, le=600)
+    require_pushed_authorization_requests: bool = False
+    # Signed request objects (RFC 9101): the longest an object may be valid (exp - nbf, and exp
+    # from now; FAPI 2.0 Message Signing allows at most 60 minutes).
+    request_object_max_lifetime: int = Field(default=300, gt=0, le=3600)
+    # DPoP (RFC 9449): how far a proof's iat may be from now (its jti is remembered that long),
+    # and whether proofs must carry a nonce this server gave (§8), good for dpop_nonce_lifetime.
+    dpop_proof_max_age: int = Field(default=60, gt=0, le=600)
+    dpop_require_nonce: bool = False
+    dpop_nonce_lifetime: int = Field(default=300, gt=0, le=3600)
+    # Clients held to the FAPI 2.0 profile get codes good for this long (at most code_ttl).
+    fapi2_code_ttl: int = Field(default=30, gt=0, le=60)
+    # Token exchange (RFC 8693): how many agencies deep an `act` chain may grow.
+    token_exchange_max_depth: int = Field(default=3, gt=0, le=10)
+
     @model_validator(mode="before")
     @classmethod
     def _no_retired_settings(cls, data: Any) -> Any:

@@ -109,6 +109,30 @@ _OPTIONS: tuple[FieldOption, ...] = (
     FieldOption("min_level", "min_level", Annotated[
         int | None, typer.Option("--min-level", help="Minimum assurance level for every login (1-3).")
     ]),
+    FieldOption("subject_type", "subject_type", Annotated[
+        str | None,
+        typer.Option("--subject-type",
+                     help="public (the default: one sub for every client) or pairwise (a sub of its own sector)."),
+    ]),
+    FieldOption("sector_identifier_uri", "sector_identifier_uri", Annotated[
+        str | None,
+        typer.Option("--sector-identifier-uri",
+                     help="https URL of a JSON list of its redirect URIs; its host is the pairwise sector."),
+    ], clear="sector-identifier-uri"),
+    FieldOption("require_par", "require_pushed_authorization_requests", Annotated[
+        bool | None,
+        typer.Option("--require-par/--no-require-par",
+                     help="Accept its authorization requests only when pushed to /par first."),
+    ]),
+    FieldOption("dpop", "dpop_bound_access_tokens", Annotated[
+        bool | None,
+        typer.Option("--require-dpop/--no-require-dpop", help="Issue its tokens only bound to a DPoP key."),
+    ]),
+    FieldOption("profile", "profile", Annotated[
+        str | None,
+        typer.Option("--profile", help="Hold it to a security profile: fapi2 (needs --auth-method private_key_jwt; "
+                                       "turns on --require-par and --require-dpop)."),
+    ], clear="profile"),
 )
 
 # `update --clear` spelling -> (field, its empty value).

@@ -29,6 +29,10 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
             int | None,
             typer.Option("--max-age", help="Maximum authentication age in seconds (default: the level's own)."),
         ] = None,
+        profile: Annotated[
+            str | None,
+            typer.Option("--profile", help="Only clients held to this profile may request it: fapi2."),
+        ] = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Add a service, or change it if the client already has one with this scope.
@@ -36,14 +40,15 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
         The scope is also registered with the client, so it may request it.
         """
         with errors():
-            service = get_services().add(Service(client_id, scope, min_level, max_age))
+            service = get_services().add(Service(client_id, scope, min_level, max_age, profile))
         if as_json:
             print_json(service_dict(service))
             return
         age = "the level's maximum authentication age"
         if service.max_auth_age is not None:
             age = f"authentication at most {service.max_auth_age} s old"
-        typer.echo(f"Client {client_id}: service {service.scope} needs level {service.min_level}, {age}.")
+        only = f", and a client held to the {service.profile} profile" if service.profile else ""
+        typer.echo(f"Client {client_id}: service {service.scope} needs level {service.min_level}, {age}{only}.")
 
     @app.command("list")
     def list_(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
@@ -52,8 +57,9 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
             services = get_services().services_for(client_id)
         print_list(
             services, as_json=as_json, to_json=service_dict, empty=f"Client {client_id} has no services.",
-            header=("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE"),
-            row=lambda s: (s.scope, str(s.min_level), str(s.max_auth_age) if s.max_auth_age is not None else "-"),
+            header=("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE", "PROFILE"),
+            row=lambda s: (s.scope, str(s.min_level), str(s.max_auth_age) if s.max_auth_age is not None else "-",
+                           s.profile or "-"),
         )
 
     @app.command()

@@ -168,3 +168,53 @@ def test_plain_fields_carry_the_logout_and_consent_metadata() -> None:
     assert fields["require_consent"] is True
     assert fields["backchannel_logout_session_required"] is False
     assert fields["frontchannel_logout_session_required"] is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"subject_type": "secret"}, "subject_type"),
+        ({"subject_type": "pairwise", "redirect_uris": ("https://a.example/cb", "https://b.example/cb")},
+         "sector_identifier_uri"),
+        ({"subject_type": "pairwise", "sector_identifier_uri": "http://tax.example/sector.json"},
+         "sector_identifier_uri"),
+        ({"require_pushed_authorization_requests": "yes"}, "require_pushed_authorization_requests"),
+        ({"dpop_bound_access_tokens": 1}, "dpop_bound_access_tokens"),
+        ({"profile": "fapi1"}, "profile"),
+        ({"profile": "fapi2", "require_pushed_authorization_requests": True, "dpop_bound_access_tokens": True},
+         "token_endpoint_auth_method"),
+    ],
+)
+def test_subject_and_profile_rules_name_the_field(overrides: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidClientMetadata) as caught:
+        check_client_metadata(make(**overrides))
+    assert caught.value.field == field
+
+
+def test_pairwise_sector_is_the_one_redirect_host_or_the_sector_identifier_host() -> None:
+    from clients.subjects import Subjects, sector
+
+    one_host = make(subject_type="pairwise", redirect_uris=("https://tax.example/cb", "https://tax.example/cb2"))
+    check_client_metadata(one_host)
+    assert sector(one_host) == "tax.example"
+    listed = make(subject_type="pairwise", redirect_uris=("https://a.example/cb", "https://b.example/cb"),
+                  sector_identifier_uri="https://sector.example/uris.json")
+    check_client_metadata(listed)
+    assert sector(listed) == "sector.example"
+    subjects = Subjects(b"salt")
+    assert subjects.for_client(make(), "person-1") == "person-1"  # public: the person's id
+    pairwise = subjects.for_client(one_host, "person-1")
+    assert pairwise != "person-1" and pairwise == subjects.for_client(one_host, "person-1")
+    assert pairwise != subjects.for_client(listed, "person-1")
+    assert pairwise != Subjects(b"other salt").for_client(one_host, "person-1")
+
+
+def test_fapi2_clients_use_private_key_jwt_par_and_dpop() -> None:
+    client = make(token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(), secret_hash=None,
+                  profile="fapi2", require_pushed_authorization_requests=True, dpop_bound_access_tokens=True)
+    check_client_metadata(client)
+    assert client.is_fapi2
+    for flag in ("require_pushed_authorization_requests", "dpop_bound_access_tokens"):
+        with pytest.raises(InvalidClientMetadata) as caught:
+            check_client_metadata(replace(client, **{flag: False}))
+        assert caught.value.field == flag

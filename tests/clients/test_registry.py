@@ -251,3 +251,22 @@ def test_concurrent_gets_are_safe(registry: ClientRegistry) -> None:
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_fapi2_profile_turns_on_par_and_dpop_and_round_trips(registry: ClientRegistry, events: list) -> None:
+    jwks = {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
+    with pytest.raises(InvalidClientMetadata, match="token_endpoint_auth_method"):
+        registry.create(client_id="bank", name="Bank", redirect_uris=REDIRECT, profile="fapi2")
+    client, secret = registry.create(
+        client_id="bank", name="Bank", redirect_uris=REDIRECT, profile="fapi2",
+        token_endpoint_auth_method="private_key_jwt", jwks=jwks, subject_type="pairwise")
+    assert secret is None
+    assert client.require_pushed_authorization_requests and client.dpop_bound_access_tokens
+    assert registry.get("bank") == client  # every new field survives the database
+    with pytest.raises(InvalidClientMetadata, match="dpop_bound_access_tokens"):
+        registry.update("bank", dpop_bound_access_tokens=False)
+    plain = registry.update("bank", profile=None, dpop_bound_access_tokens=False)
+    assert plain.profile is None and not plain.dpop_bound_access_tokens
+    assert plain.require_pushed_authorization_requests and plain.subject_type == "pairwise"
+    hardened = registry.update("bank", profile="fapi2")
+    assert hardened.dpop_bound_access_tokens

@@ -202,7 +202,7 @@ def test_add_registers_the_scope_once_and_audits(
     assert events == [
         ("client.updated", {"client_id": "tax-portal", "fields": ["scopes"]}),
         ("client.service_added",
-         {"client_id": "tax-portal", "scope": "tax.file", "min_level": 2, "max_auth_age": 3600}),
+         {"client_id": "tax-portal", "scope": "tax.file", "min_level": 2, "max_auth_age": 3600, "profile": None}),
     ]
     events.clear()
     catalogue.add(Service("tax-portal", "tax.file", 3, None))

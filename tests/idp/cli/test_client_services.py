@@ -46,14 +46,18 @@ def test_add_list_remove(app: typer.Typer, audit: list) -> None:
     added = run(app, "services", "add", "tax-portal", "--scope", "tax.file", "--min-level", "2", "--max-age", "3600")
     assert added.exit_code == 0, added.output
     assert "tax.file needs level 2" in added.stdout and "3600 s" in added.stdout
-    assert run(app, "services", "add", "tax-portal", "--scope", "tax.refund", "--min-level", "3").exit_code == 0
+    refund = run(app, "services", "add", "tax-portal", "--scope", "tax.refund", "--min-level", "3",
+                 "--profile", "fapi2")
+    assert refund.exit_code == 0 and "held to the fapi2 profile" in refund.stdout
     listed = run(app, "services", "list", "tax-portal")
     assert listed.exit_code == 0
     assert listed.stdout.splitlines() == [
-        "SCOPE       MIN_LEVEL  MAX_AUTH_AGE",
-        "tax.file    2          3600",
-        "tax.refund  3          -",
+        "SCOPE       MIN_LEVEL  MAX_AUTH_AGE  PROFILE",
+        "tax.file    2          3600          -",
+        "tax.refund  3          -             fapi2",
     ]
+    unknown = run(app, "services", "add", "tax-portal", "--scope", "tax.x", "--min-level", "1", "--profile", "fapi9")
+    assert unknown.exit_code == 2 and "profile" in unknown.output
     shown = json.loads(run(app, "show", "tax-portal", "--json").stdout)
     assert shown["scopes"] == ["openid", "tax.file", "tax.refund"]
     removed = run(app, "services", "remove", "tax-portal", "--scope", "tax.file")
@@ -70,7 +74,7 @@ def test_add_list_remove(app: typer.Typer, audit: list) -> None:
 def test_json_output(app: typer.Typer) -> None:
     added = run(app, "services", "add", "tax-portal", "--scope", "tax.file", "--min-level", "2", "--json")
     assert added.exit_code == 0
-    service = {"client_id": "tax-portal", "scope": "tax.file", "min_level": 2, "max_auth_age": None}
+    service = {"client_id": "tax-portal", "scope": "tax.file", "min_level": 2, "max_auth_age": None, "profile": None}
     assert json.loads(added.stdout) == service
     assert json.loads(run(app, "services", "list", "tax-portal", "--json").stdout) == [service]
     removed = run(app, "services", "remove", "tax-portal", "--scope", "tax.file", "--json")
@@ -82,7 +86,8 @@ def test_add_again_changes_the_service(app: typer.Typer) -> None:
     run(app, "services", "add", "tax-portal", "--scope", "tax.file", "--min-level", "2", "--max-age", "60")
     run(app, "services", "add", "tax-portal", "--scope", "tax.file", "--min-level", "3")
     listed = json.loads(run(app, "services", "list", "tax-portal", "--json").stdout)
-    assert listed == [{"client_id": "tax-portal", "scope": "tax.file", "min_level": 3, "max_auth_age": None}]
+    assert listed == [
+        {"client_id": "tax-portal", "scope": "tax.file", "min_level": 3, "max_auth_age": None, "profile": None}]
 
 
 def test_empty_list(app: typer.Typer) -> None:

@@ -221,3 +221,24 @@ def test_invalid_jwks_file_content(app: typer.Typer, tmp_path: Path) -> None:
     result = run(app, "create", "--name", "X", "--auth-method", "private_key_jwt",
                  "--grant-type", "client_credentials", "--jwks-file", str(bad))
     assert result.exit_code == 2 and "jwks:" in result.stderr
+
+
+def test_fapi2_pairwise_client_from_the_command_line(app: typer.Typer, tmp_path: Path) -> None:
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}))
+    refused = create_tax(app, "--profile", "fapi2")
+    assert refused.exit_code == 2 and "private_key_jwt" in refused.output
+    created = create_tax(app, "--profile", "fapi2", "--auth-method", "private_key_jwt", "--jwks-file",
+                         str(jwks_file), "--subject-type", "pairwise", "--json")
+    assert created.exit_code == 0, created.output
+    client = json.loads(created.stdout)["client"]
+    assert client["profile"] == "fapi2" and client["subject_type"] == "pairwise"
+    assert client["require_pushed_authorization_requests"] and client["dpop_bound_access_tokens"]
+    shown = run(app, "show", "tax-portal").stdout
+    assert re.search(r"^profile\s+fapi2$", shown, re.M) and re.search(r"^subject_type\s+pairwise$", shown, re.M)
+    many_hosts = run(app, "update", "tax-portal", "--redirect-uri", "https://a.example/cb",
+                     "--redirect-uri", "https://b.example/cb")
+    assert many_hosts.exit_code == 2 and "sector_identifier_uri" in many_hosts.output
+    cleared = run(app, "update", "tax-portal", "--clear", "profile", "--no-require-dpop", "--json")
+    assert cleared.exit_code == 0, cleared.output
+    assert json.loads(cleared.stdout)["profile"] is None
