@@ -21,6 +21,12 @@ class AccessToken:
         return str(self.claims.get("jti", ""))
 
     @property
+    def person_id(self) -> str:
+        """Whom the token is about: the person's id for a user token (whatever `sub` the client
+        sees), the client's id for a machine token."""
+        return str(self.claims.get("sub", ""))
+
+    @property
     def client_id(self) -> str:
         return str(self.claims.get("client_id", ""))
 

@@ -37,7 +37,7 @@ def _userinfo(request: Request, token: str) -> Response:
             status_code=403, media_type="application/json",
             headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
         )
-    person = deps.people(request).get(str(at.claims["sub"]))
+    person = deps.people(request).get(at.person_id)
     if person is None or person.status != "active":
         return _unauthorized("The account behind this token is no longer active.")
     body: dict[str, object] = {"sub": person.id, **person_claims(person, scopes)}
