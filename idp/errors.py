@@ -37,6 +37,7 @@ __all__ = [
     "ClientAuthenticationThrottled",
     "ConsentRequiredError",
     "InvalidClientError",
+    "InvalidDpopProof",
     "InvalidGrantError",
     "InvalidRequestError",
     "InvalidScopeError",
@@ -51,6 +52,7 @@ __all__ = [
     "UnmetAuthenticationRequirements",
     "UnsupportedGrantTypeError",
     "UnsupportedResponseTypeError",
+    "UseDpopNonce",
 ]
 
 
@@ -71,6 +73,26 @@ class InvalidTokenError(OAuth2Error):
 
     error = "invalid_token"
     status_code = 401
+
+
+class InvalidDpopProof(OAuth2Error):
+    """RFC 9449 §5, §7.1: the DPoP proof is missing where required, repeated, malformed, or fails a
+    check of §4.3. 400 at the token endpoint; resource endpoints answer 401 with a `DPoP` challenge."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuth2Error):
+    """RFC 9449 §8: the proof must carry a nonce this server gave; the fresh one is in `DPoP-Nonce`."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, nonce: str) -> None:
+        super().__init__(description="Make the DPoP proof again with the nonce in the DPoP-Nonce header.")
+        self.nonce = nonce
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("DPoP-Nonce", self.nonce)]
 
 
 def whole_seconds(seconds: float) -> int:

@@ -17,6 +17,7 @@ from clients.store_sql import SqlClientStore
 from clients.subjects import Subjects
 from idp.audit import AuditLog
 from idp.oauth.access_tokens import AccessTokenReader
+from idp.oauth.dpop import DpopVerifier
 from idp.oauth.grant_revocation import Grants
 from idp.oauth.one_time_ids import SqlUsedAssertions, UsedAssertions
 from idp.oauth.refresh_tokens import RefreshTokenStore, SqlRefreshTokenStore
@@ -191,6 +192,7 @@ class Services:
     revocations: AccessTokenRevocations
     used_assertions: UsedAssertions
     subjects: Subjects  # the `sub` each client sees (public or pairwise)
+    dpop: DpopVerifier  # DPoP proofs and nonces (RFC 9449)
 
     def prune_expired(self) -> None:
         """Forget revocations, assertion ids and refresh tokens that no longer protect anything (all expired)."""
@@ -239,6 +241,9 @@ class Services:
         )
         access_tokens = AccessTokenReader(keyring, issuer, acting.token_claim_holds)
         proofing_records = SqlProofingStore(engine)
+        dpop = DpopVerifier(
+            store, nonce_key=_derive(kek, b"idp dpop nonces v1"), max_age=settings.dpop_proof_max_age,
+            require_nonce=settings.dpop_require_nonce, nonce_lifetime=settings.dpop_nonce_lifetime)
         server = IdpAuthorizationServer(
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
             grants=grants, access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
@@ -246,6 +251,7 @@ class Services:
             client_throttle=make_client_throttle(settings, store, _derive(kek, b"idp client throttle v1")),
             proofing_records=proofing_records, entity_access=acting,
             used_assertions=used_assertions, assertion_max_lifetime=settings.client_assertion_max_lifetime,
+            dpop=dpop,
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
         register = SqlSessionRegister(engine)
@@ -288,7 +294,7 @@ class Services:
                                     check_register=isinstance(store, MemoryStore),
                                     on_lost=lambda sid: logout.end(sid, reason="store_lost", actor="system")),
             logout=logout, outbox=outbox, deliverer=deliverer, revocations=revocations,
-            used_assertions=used_assertions, subjects=make_subjects(settings, kek),
+            used_assertions=used_assertions, subjects=make_subjects(settings, kek), dpop=dpop,
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
             server=server,

@@ -27,6 +27,13 @@ class AccessToken:
         return str(self.claims.get("sub", ""))
 
     @property
+    def jkt(self) -> str | None:
+        """The thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1), or None."""
+        cnf = self.claims.get("cnf")
+        jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+        return jkt if isinstance(jkt, str) else None
+
+    @property
     def client_id(self) -> str:
         return str(self.claims.get("client_id", ""))
 

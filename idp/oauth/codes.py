@@ -35,6 +35,8 @@ class AuthorizationCode:
     id_token_verified: tuple[str, ...] | None = None
     userinfo_verified: tuple[str, ...] | None = None
     legal_entity: dict[str, object] | None = None
+    # RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (`dpop_jkt`), or None.
+    dpop_jkt: str | None = None
 
     # Authlib AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import orjson
 
 from idp.oauth.claims import SUPPORTED_SCOPES, supported_claims
+from idp.oauth.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from idp.oauth.grants.client_auth import ALL_METHODS, CONFIDENTIAL_METHODS
 from idp.settings import Settings
 from idp.web.i18n import LOCALES
@@ -37,6 +38,8 @@ def metadata(settings: Settings, policy: Policy) -> dict[str, object]:
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "revocation_endpoint_auth_methods_supported": ALL_METHODS,
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9449 §5.1: proofs are accepted at the token endpoint, userinfo and introspection.
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
         "claims_supported": supported_claims(),
         "acr_values_supported": policy.acr_values(),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from starlette.requests import Request
 
 from idp.errors import InvalidRequestError
+from idp.oauth.dpop import Proof
 from idp.web import input_limits
 from idp.web.input_limits import MAX_BODY, MAX_PARAMETERS
 
@@ -44,6 +45,9 @@ class PairsPayload(OAuth2Payload):
 
 
 class HttpRequest(OAuth2Request):
+    # The request's DPoP proof once checked (`idp.oauth.dpop.Proof`, RFC 9449), for the grants.
+    dpop: Proof | None = None
+
     def __init__(
         self, method: str, uri: str, headers: Mapping[str, str],
         query: Sequence[tuple[str, str]], form: Sequence[tuple[str, str]], client_ip: str = "unknown",

@@ -17,6 +17,8 @@ from idp.audit import AuditLog
 from idp.errors import InvalidClientError
 from idp.oauth.access_tokens import AccessToken, AccessTokenReader
 from idp.oauth.codes import CodeRecords
+from idp.oauth.dpop import HEADER as DPOP_HEADER
+from idp.oauth.dpop import DpopVerifier
 from idp.oauth.grant_revocation import Family, Grants
 from idp.oauth.grants import bind
 from idp.oauth.grants.authorization_code import AuthorizationCodeGrant, CodeGrantDeps, S256CodeChallenge
@@ -26,7 +28,7 @@ from idp.oauth.grants.client_credentials import ClientCredentialsGrant, ClientGr
 from idp.oauth.grants.refresh_token import RefreshGrantDeps, RefreshTokenGrant
 from idp.oauth.one_time_ids import UsedAssertions
 from idp.oauth.refresh_tokens import RefreshToken, RefreshTokenStore
-from idp.oauth.tokens import TokenIssuer
+from idp.oauth.tokens import TokenIssuer, token_type
 from idp.signin.acting import EntityAccess
 from idp.storage.store import Store, StoreUnavailable
 from idp.web.error_map import oauth_response
@@ -46,6 +48,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         refresh_tokens: RefreshTokenStore, grants: Grants, access_tokens: AccessTokenReader, audit: AuditLog,
         code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: ProofingRecordStore,
         entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
+        dpop: DpopVerifier,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -65,7 +68,7 @@ class IdpAuthorizationServer(AuthorizationServer):
             issuer=issuer, refresh_tokens=refresh_tokens, grants=grants, entity_access=entity_access)))
         self.register_grant(bind(ClientCredentialsGrant, ClientGrantDeps(issuer=issuer)))
         tokens = TokenLookup(access_tokens, refresh_tokens, entity_access)
-        self.register_endpoint(IntrospectionEndpoint(tokens, issuer.issuer))
+        self.register_endpoint(IntrospectionEndpoint(tokens, issuer.issuer, dpop))
         self.register_endpoint(RevocationEndpoint(tokens, issuer, grants))
         self.register_endpoint(EndSessionEndpoint(access_tokens.keyring))
 
@@ -126,17 +129,32 @@ class TokenLookup:
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    """RFC 7662: https://www.rfc-editor.org/rfc/rfc7662#section-2"""
+    """RFC 7662: https://www.rfc-editor.org/rfc/rfc7662#section-2
+
+    A DPoP-bound access token is reported with its binding, `cnf.jkt` and `token_type: DPoP`
+    (RFC 9449 §6.2): the resource server checks the proof it was sent against that key, with the
+    method and URL of its own request, which only it knows. A resource server may also forward the
+    proof in a `DPoP` header; it is then checked here too (signature, key, `iat`, `ath`, and that
+    its key is the token's), and a proof that fails is `invalid_dpop_proof`.
+    """
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
-    def __init__(self, tokens: TokenLookup, issuer: str) -> None:
+    def __init__(self, tokens: TokenLookup, issuer: str, dpop: DpopVerifier) -> None:
         super().__init__()
         self._tokens = tokens
         self._issuer = issuer
+        self._dpop = dpop
 
     def query_token(self, token_string: str, token_type_hint: str | None):  # type: ignore[no-untyped-def]
         return self._tokens.find(token_string, token_type_hint)
+
+    def authenticate_token(self, request, client):  # type: ignore[no-untyped-def]
+        token = super().authenticate_token(request, client)
+        proofs = request.headers.getlist(DPOP_HEADER)
+        if proofs and isinstance(token, AccessToken) and token.jkt is not None:
+            self._dpop.check_forwarded(proofs, access_token=request.form["token"], jkt=token.jkt)
+        return token
 
     def check_permission(self, token, client: Client, request) -> bool:  # type: ignore[no-untyped-def]
         # The client the token was issued to, or a resource server the token is addressed to.
@@ -147,7 +165,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     def introspect_token(self, token):  # type: ignore[no-untyped-def]
         if isinstance(token, AccessToken):
             payload = {k: v for k, v in token.claims.items() if k != "jti"}
-            payload.update(active=True, token_type="Bearer", jti=token.jti)
+            payload.update(active=True, token_type=token_type(token.jkt), jti=token.jti)
             return payload
         auth = token.auth
         payload = {

@@ -21,6 +21,8 @@ from starlette.types import Receive, Scope, Send
 
 from clients.registry import ClientRegistry
 from idp.errors import ClientAuthenticationThrottled, InvalidClientError
+from idp.oauth.dpop import HEADER as DPOP_HEADER
+from idp.oauth.dpop import DpopVerifier
 from idp.oauth.grants.basic_auth import basic_credentials
 from idp.oauth.request import HttpRequest, read_form
 from idp.oauth.server import IdpAuthorizationServer, claimed_client_id
@@ -46,6 +48,7 @@ class EndpointDeps:
     # The threads grants run in. A plain executor rather than anyio's thread pool: at these rates
     # anyio's per-call bookkeeping (limiter, cancel scope) cost twice the hop itself.
     threads: ThreadPoolExecutor
+    dpop: DpopVerifier
 
 
 class OAuthEndpoint:
@@ -91,6 +94,8 @@ class OAuthEndpoint:
         deps = self._deps
         if oreq.form.get("grant_type") != "client_credentials" or "client_assertion" in oreq.form:
             return False
+        if DPOP_HEADER in oreq.headers:
+            return False  # a DPoP proof's jti is claimed in the store (idp.oauth.dpop)
         try:
             credentials = basic_credentials(oreq)
         except InvalidClientError:
@@ -107,8 +112,20 @@ class OAuthEndpoint:
         if self._name == "token":
             if self._needs_no_io(oreq):
                 return server.create_token_response(oreq)  # type: ignore[no-any-return]
-            return await self._in_thread(server.create_token_response, oreq)
+            return await self._in_thread(self._token_response, oreq)
         return await self._in_thread(server.create_endpoint_response, self._name, oreq)
+
+    def _token_response(self, oreq: HttpRequest) -> Response:
+        """The grant's answer, after the request's DPoP proof (if any) is checked for this endpoint
+        (RFC 9449 §4.3, §5); the grants bind their tokens to it (`idp.oauth.dpop.token_binding`)."""
+        dpop = self._deps.dpop
+        proofs = oreq.headers.getlist(DPOP_HEADER)  # type: ignore[attr-defined]
+        if proofs:
+            oreq.dpop = dpop.check(proofs, method="POST", uri=oreq.uri)
+        response: Response = self._deps.server.create_token_response(oreq)
+        if oreq.dpop is not None:
+            response.headers.update(dpop.fresh_nonce_header())  # §8.2: the next nonce, saving a round trip
+        return response
 
     async def _in_thread(self, function: Callable[..., Response], *args: object) -> Response:
         context = contextvars.copy_context()  # the request's context variables follow it
@@ -128,7 +145,7 @@ def endpoints(services: Services) -> dict[str, OAuthEndpoint]:
     deps = EndpointDeps(
         server=services.server, issuer=services.settings.issuer, trusted_proxies=services.settings.trusted_proxies,
         clients=services.clients, keyring=services.keyring, client_throttle=services.server.client_throttle,
-        threads=ThreadPoolExecutor(_thread_count(services), thread_name_prefix="idp-oauth"),
+        threads=ThreadPoolExecutor(_thread_count(services), thread_name_prefix="idp-oauth"), dpop=services.dpop,
     )
     return {
         "/token": OAuthEndpoint(deps, "token"),

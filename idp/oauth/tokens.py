@@ -52,6 +52,11 @@ class AuthContext:
         )
 
 
+def token_type(jkt: str | None) -> str:
+    """RFC 9449 §5: `DPoP` for a token bound to a DPoP key, else `Bearer` (RFC 6750)."""
+    return "Bearer" if jkt is None else "DPoP"
+
+
 @dataclass(frozen=True, slots=True)
 class TokenLifetimes:
     access: int = 300
@@ -75,9 +80,10 @@ class TokenIssuer:
 
     # -- access tokens -------------------------------------------------------------------------
     def access_token(
-        self, client: Client, scope: str, audience: list[str], ctx: AuthContext | None
+        self, client: Client, scope: str, audience: list[str], ctx: AuthContext | None, *, jkt: str | None = None,
     ) -> tuple[str, str]:
-        """Return (jwt, jti). User tokens carry sub=person, machine tokens sub=client (RFC 9068 §2.2)."""
+        """Return (jwt, jti). User tokens carry sub=person, machine tokens sub=client (RFC 9068 §2.2);
+        with `jkt`, the token is bound to that DPoP key (RFC 9449 §6.1: `cnf.jkt`)."""
         now = int(self._clock())
         jti = secrets.token_urlsafe(16)
         claims: dict[str, object] = {
@@ -90,6 +96,8 @@ class TokenIssuer:
             "client_id": client.client_id,
             "scope": scope,
         }
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         if ctx:
             claims.update(auth_time=ctx.auth_time, acr=ctx.acr, amr=list(ctx.amr))
             if ctx.sid:
@@ -144,23 +152,28 @@ class TokenIssuer:
     def user_tokens(
         self, client: Client, scope: str, ctx: AuthContext, *, with_refresh: bool,
         audience: list[str] | None = None, refresh_scope: str | None = None, replaces: str | None = None,
+        jkt: str | None = None, refresh_jkt: str | None = None,
     ) -> tuple[dict[str, object], str]:
         """Return the token response body and the access token's jti. `replaces` is the hash of the
-        refresh token being rotated (see `RefreshTokenStore.issue`)."""
-        access, jti = self.access_token(client, scope, audience or [self.issuer], ctx)
+        refresh token being rotated (see `RefreshTokenStore.issue`). `jkt` binds the access token to
+        a DPoP key, `refresh_jkt` the refresh token (`idp.oauth.dpop` says which are bound)."""
+        access, jti = self.access_token(client, scope, audience or [self.issuer], ctx, jkt=jkt)
         token: dict[str, object] = {
-            "access_token": access, "token_type": "Bearer",
+            "access_token": access, "token_type": token_type(jkt),
             "expires_in": self.lifetimes.access, "scope": scope,
         }
         if with_refresh:
             token["refresh_token"] = self._refresh.issue(
                 family_id=ctx.family_id, client_id=client.client_id, person_id=ctx.person_id,
-                session_id=ctx.sid, scope=refresh_scope or scope, auth=ctx.to_dict(), access_jti=jti,
+                session_id=ctx.sid, scope=refresh_scope or scope, access_jti=jti,
+                auth=ctx.to_dict() if refresh_jkt is None else {**ctx.to_dict(), "dpop_jkt": refresh_jkt},
                 ttl=self.lifetimes.refresh, replaces=replaces,
             )
         return token, jti
 
-    def client_token(self, client: Client, scope: str, audience: list[str]) -> dict[str, object]:
-        access, _ = self.access_token(client, scope, audience, None)
-        return {"access_token": access, "token_type": "Bearer",
+    def client_token(
+        self, client: Client, scope: str, audience: list[str], *, jkt: str | None = None,
+    ) -> dict[str, object]:
+        access, _ = self.access_token(client, scope, audience, None, jkt=jkt)
+        return {"access_token": access, "token_type": token_type(jkt),
                 "expires_in": self.lifetimes.access, "scope": scope}

@@ -61,6 +61,9 @@ LIMITS: dict[str, Limit] = {
     "claims": Limit(4096),
     "code_challenge": Limit(128),
     "code_challenge_method": Limit(16),
+    # RFC 9449 §10: the SHA-256 thumbprint (RFC 7638) of the DPoP key the code is to be bound to.
+    "dpop_jkt": Limit(43, re.compile(r"[A-Za-z0-9_-]{43}"),
+                      "must be a base64url SHA-256 JWK thumbprint (43 characters)"),
     # Refused at the authorization endpoint (`idp.oauth.checks.check_unsupported`); their values are never read.
     "request": Limit(MAX_BODY),
     "request_uri": Limit(MAX_BODY),
@@ -109,7 +112,7 @@ LIMITS: dict[str, Limit] = {
 AUTHORIZATION_PARAMETERS = frozenset({
     "response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "response_mode", "prompt",
     "max_age", "display", "ui_locales", "claims_locales", "id_token_hint", "login_hint", "acr_values", "claims",
-    "code_challenge", "code_challenge_method", "request", "request_uri", "registration",
+    "code_challenge", "code_challenge_method", "request", "request_uri", "registration", "dpop_jkt",
 })
 
 

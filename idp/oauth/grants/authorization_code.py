@@ -15,6 +15,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.errors import InvalidGrantError, InvalidRequestError
 from idp.oauth.codes import AuthorizationCode, Redemption
+from idp.oauth.dpop import requires_dpop, token_binding
 from idp.oauth.grant_revocation import Family
 from idp.oauth.grants.client_auth import ALL_METHODS
 from idp.oauth.tokens import AuthContext
@@ -94,11 +95,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             person_id=ctx.person_id, auth_time=ctx.auth_time, acr=ctx.acr, amr=ctx.amr, sid=ctx.sid,
             nonce=data.get("nonce"), family_id=ctx.family_id,
             id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
-            legal_entity=ctx.legal_entity,
+            legal_entity=ctx.legal_entity, dpop_jkt=data.get("dpop_jkt") or None,
         )
         self.deps.codes.save(code, record)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # type: ignore[no-untyped-def]
+        if self.request.dpop is None and requires_dpop(client):
+            token_binding(None, client)  # refused before the code is used up, so a retry with a proof works
         record = self.deps.codes.take(code)
         if record is None:
             self._handle_replay(code)
@@ -145,10 +148,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("The sign-in session this code belongs to has ended.")
         if ctx.legal_entity is not None and not self.deps.entity_access.token_claim_holds(ctx.legal_entity):
             raise InvalidGrantError("The mandate to act for this legal entity has ended.")
+        jkt = token_binding(self.request.dpop, client, code.dpop_jkt)
         self.request.user = ctx
         scopes = code.scope.split()
         with_refresh = client.check_grant_type("refresh_token") and "offline_access" in scopes
-        token, jti = self.deps.issuer.user_tokens(client, code.scope, ctx, with_refresh=with_refresh)
+        # RFC 9449 §5: a public client's refresh token is bound to the key too; a confidential
+        # client's is held to its client authentication instead.
+        token, jti = self.deps.issuer.user_tokens(
+            client, code.scope, ctx, with_refresh=with_refresh, jkt=jkt, refresh_jkt=jkt if client.is_public else None)
         if "openid" in scopes:
             token["id_token"] = self.deps.issuer.id_token(
                 client, ctx, str(token["access_token"]), self._verified_claims(ctx))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 from authlib.oauth2.rfc6749 import grants
 
 from idp.errors import InvalidScopeError, InvalidTargetError
+from idp.oauth.dpop import token_binding
 from idp.oauth.grants.client_auth import CONFIDENTIAL_METHODS
 
 if TYPE_CHECKING:
@@ -46,5 +47,6 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         audience = resources or list(client.audiences)
         if not audience:
             raise InvalidTargetError("This client has no registered resource (audience) to call.")
-        token = self.deps.issuer.client_token(client, scope, audience)
+        jkt = token_binding(self.request.dpop, client)  # RFC 9449 §5
+        token = self.deps.issuer.client_token(client, scope, audience, jkt=jkt)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 from authlib.oauth2.rfc6749 import grants
 
 from idp.errors import InvalidGrantError
+from idp.oauth.dpop import token_binding
 from idp.oauth.grant_revocation import Family
 from idp.oauth.grants.client_auth import ALL_METHODS
 from idp.oauth.refresh_tokens import AlreadyUsed, RefreshToken
@@ -76,11 +77,19 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("The account behind this token is no longer active.")
         if ctx.legal_entity is not None:
             ctx = self._still_acting(old, ctx)
+        # RFC 9449 §5: a public client's refresh token bound to a DPoP key is used only with a proof
+        # by that key, and its successor stays bound to it; the new access token is bound to the
+        # key of this request's proof (for a confidential client, possibly a new one).
+        bound = old.auth.get("dpop_jkt")
+        bound = bound if isinstance(bound, str) else None
+        jkt = token_binding(self.request.dpop, client, bound)
+        refresh_jkt = bound or (jkt if client.is_public else None)
         self.request.user = ctx
         scope = self.request.payload.scope or old.scope
         try:
             token, _ = self.deps.issuer.user_tokens(
-                client, scope, ctx, with_refresh=True, refresh_scope=old.scope, replaces=old.token_hash
+                client, scope, ctx, with_refresh=True, refresh_scope=old.scope, replaces=old.token_hash,
+                jkt=jkt, refresh_jkt=refresh_jkt,
             )
         except AlreadyUsed:
             # Lost a race with another use of the same token: that is reuse too.
