@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from joserfc import jws
+from joserfc.jws import JWSRegistry
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, RSAKey
 
@@ -56,6 +57,10 @@ MAX_PROOF = 8192  # characters: an RSA-4096 key and the claims fit in well under
 _MAX_JTI = 256
 _MIN_RSA_BITS = 2048
 # Members that only private or symmetric keys have (RFC 7518 §6.2.2, §6.3.2, §6.4).
+# joserfc's default header limit (512 bytes) is below an RSA key's jwk; the whole proof is bounded
+# by MAX_PROOF before it gets here.
+_JWS = JWSRegistry(algorithms=list(ALGORITHMS))
+_JWS.max_header_length = MAX_PROOF
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
@@ -241,7 +246,7 @@ class DpopVerifier:
             raise InvalidDpopProof(f"The proof must be signed with one of: {' '.join(ALGORITHMS)}.")
         key = _public_key(header.get("jwk"), str(alg))
         try:
-            payload = jws.deserialize_compact(value, key, algorithms=[str(alg)]).payload
+            payload = jws.deserialize_compact(value, key, registry=_JWS).payload
         except (JoseError, ValueError, TypeError):
             raise InvalidDpopProof("The proof's signature does not verify with its jwk.") from None
         claims = _json_object(payload)
@@ -301,6 +306,9 @@ def _public_key(jwk: object, alg: str) -> ECKey | RSAKey:
         raise InvalidDpopProof("The proof's header must carry its public key as jwk.")
     if _PRIVATE_MEMBERS & jwk.keys():
         raise InvalidDpopProof("The proof's jwk must be a public key, without private or symmetric parts.")
+    n = jwk.get("n")
+    if jwk.get("kty") == "RSA" and isinstance(n, str) and len(n.rstrip("=")) < _MIN_RSA_BITS // 6:
+        raise InvalidDpopProof(f"The proof's RSA key must have at least {_MIN_RSA_BITS} bits.")
     try:
         key = JWKRegistry.import_key(jwk)
     except (JoseError, ValueError, TypeError, KeyError, binascii.Error):
