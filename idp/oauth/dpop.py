@@ -39,9 +39,9 @@ from urllib.parse import urlsplit
 
 import orjson
 from joserfc import jws
-from joserfc.jws import JWSRegistry
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, RSAKey
+from joserfc.jws import JWSRegistry
 
 from clients.models import Client
 from idp.errors import InvalidDpopProof, UseDpopNonce

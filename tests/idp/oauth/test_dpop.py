@@ -95,7 +95,8 @@ def test_only_es256_and_ps256_with_a_public_key_in_the_header() -> None:
     check = verifier(MemoryStore())
     key = new_key()
     rsa = RSAKey.generate_key(2048)
-    assert check.check([proof(rsa, "POST", TOKEN_URL, alg="PS256")], method="POST", uri=TOKEN_URL).jkt == rsa.thumbprint()
+    checked = check.check([proof(rsa, "POST", TOKEN_URL, alg="PS256")], method="POST", uri=TOKEN_URL)
+    assert checked.jkt == rsa.thumbprint()
     claims = {"jti": "x", "htm": "POST", "htu": TOKEN_URL, "iat": int(time.time())}
     oct_key = OctKey.generate_key(256)
     refused = {
@@ -142,7 +143,8 @@ def test_with_an_access_token_ath_and_the_bound_key_are_checked() -> None:
 
 def test_nonces_are_stateless_good_for_their_lifetime_and_cannot_be_forged() -> None:
     clock = Clock()
-    worker_a, worker_b = verifier(MemoryStore(), clock, require_nonce=True), verifier(MemoryStore(), clock, require_nonce=True)
+    worker_a = verifier(MemoryStore(), clock, require_nonce=True)
+    worker_b = verifier(MemoryStore(), clock, require_nonce=True)
     key = new_key()
     with pytest.raises(UseDpopNonce) as asked:
         worker_a.check([proof(key, "POST", TOKEN_URL)], method="POST", uri=TOKEN_URL)
