@@ -23,6 +23,7 @@ def test_discovery_document_describes_the_provider(sqlite_idp: Idp) -> None:
     assert meta["acr_values_supported"] == ["urn:idp:loa:1", "urn:idp:loa:2", "urn:idp:loa:3"]
     assert "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]
     assert meta["authorization_response_iss_parameter_supported"] is True
+    assert meta["dpop_signing_alg_values_supported"] == ["ES256", "PS256"]  # RFC 9449 §5.1
     assert {"openid", "profile", "phone", "national_code", "offline_access"} <= set(meta["scopes_supported"])
 
 

@@ -5,7 +5,7 @@ clients that must use it (`dpop_bound_access_tokens`, the fapi2 profile)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -251,18 +251,50 @@ def test_introspection_reports_the_binding_and_checks_a_forwarded_proof(idp: Idp
 
 
 @pytest.fixture(params=["sqlite+memory", "postgres+redis"])
-def nonce_idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Idp]:
-    """A provider that requires DPoP nonces (`IDP_DPOP_REQUIRE_NONCE`), on each pair of backends."""
+def make_idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Idp]]:
+    """A provider with some settings changed, on each pair of backends."""
     with ExitStack() as stack:
-        if request.param == "sqlite+memory":
-            url = f"sqlite:///{tmp_path / 'idp.db'}"
-            upgrade(url)
-            store: object = MemoryStore()
-        else:
-            url = stack.enter_context(postgres_database(migrated=True))
-            store = stack.enter_context(redis_store())
-        settings = _settings(url, tmp_path).model_copy(update={"dpop_require_nonce": True})
-        yield stack.enter_context(one_loop(_build(settings, store)))
+
+        def make(**changed: object) -> Idp:
+            if request.param == "sqlite+memory":
+                url = f"sqlite:///{tmp_path / 'idp.db'}"
+                upgrade(url)
+                store: object = MemoryStore()
+            else:
+                url = stack.enter_context(postgres_database(migrated=True))
+                store = stack.enter_context(redis_store())
+            settings = _settings(url, tmp_path).model_copy(update=changed)
+            return stack.enter_context(one_loop(_build(settings, store)))
+
+        yield make
+
+
+@pytest.fixture
+def nonce_idp(make_idp: Callable[..., Idp]) -> Idp:
+    """A provider that requires DPoP nonces (`IDP_DPOP_REQUIRE_NONCE`)."""
+    return make_idp(dpop_require_nonce=True)
+
+
+def test_a_proof_is_checked_for_a_client_the_process_has_cached(make_idp: Callable[..., Idp]) -> None:
+    # A cached client with its secret may be answered on the event loop (idp.oauth.token); a request
+    # with a proof may not: its proof is checked, and its jti claimed in the store.
+    idp = make_idp(client_cache_ttl=60)
+    secret = machine(idp)
+    required = idp.add_client("required", redirect_uris=[], grant_types=["client_credentials"],
+                              scopes=["inquiry.read"], audiences=[API], dpop_bound_access_tokens=True)
+    for client_id, client_secret in (("backend", secret), ("required", required)):
+        assert idp.browser.post("/token", auth=(client_id, client_secret),
+                                data={"grant_type": "client_credentials"}).status_code in (200, 400)
+        assert idp.services.clients.cached(client_id)
+    once = proof(new_key(), "POST", TOKEN)
+    r = idp.browser.post("/token", auth=("backend", secret), data={"grant_type": "client_credentials"},
+                         headers={"DPoP": once})
+    assert r.status_code == 200 and r.json()["token_type"] == "DPoP"
+    r = idp.browser.post("/token", auth=("backend", secret), data={"grant_type": "client_credentials"},
+                         headers={"DPoP": once})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"
+    r = idp.browser.post("/token", auth=("required", str(required)), data={"grant_type": "client_credentials"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"
 
 
 def test_a_nonce_is_asked_for_and_then_accepted(nonce_idp: Idp) -> None:
