@@ -56,11 +56,11 @@ SKEW = 10  # seconds a client's clock may run ahead of ours (§11.1)
 MAX_PROOF = 8192  # characters: an RSA-4096 key and the claims fit in well under 2 KiB
 _MAX_JTI = 256
 _MIN_RSA_BITS = 2048
-# Members that only private or symmetric keys have (RFC 7518 §6.2.2, §6.3.2, §6.4).
 # joserfc's default header limit (512 bytes) is below an RSA key's jwk; the whole proof is bounded
 # by MAX_PROOF before it gets here.
 _JWS = JWSRegistry(algorithms=list(ALGORITHMS))
 _JWS.max_header_length = MAX_PROOF
+# Members that only private or symmetric keys have (RFC 7518 §6.2.2, §6.3.2, §6.4).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
@@ -150,12 +150,13 @@ class DpopVerifier:
     SET-if-absent (`Store.add`), so of two workers given the same proof only one accepts it.
 
     Why the ephemeral store and not the database, although what protects people must survive its
-    loss: a proof is accepted only within `max_age` (+ skew) of its `iat`, and a replay needs the
-    very same request (method, URL, and at resource endpoints the same access token through
-    `ath`). A store lost and rebuilt can therefore re-open at most the last `max_age` seconds of
-    proofs, for the same requests by the same key, and with nonces required only those whose nonce
-    is still current. Revocations and used client assertions live for hours; a proof id is dead
-    within a minute, and writing one to the database per API call would cost more than it protects.
+    loss (docs/design.md): a proof is refused for its `iat` once `max_age` (+ skew) has passed, so
+    its id protects for that minute only, unlike a revocation or a client assertion's id, which
+    protect for as long as a token or assertion lives. Losing the store can at worst let a proof
+    made in the last `max_age` seconds be used once more, for the very request it was made for
+    (its method and URL; at resource endpoints its access token, through `ath`), by someone who
+    already saw that request. Nothing outlives that window, and a database write per API call
+    would cost far more than the window is worth.
     """
 
     def __init__(
