@@ -36,6 +36,7 @@ from tests.idp.conftest import PASSWORD, REDIRECT_URI, Idp, pkce_pair, sign_in
 from tests.idp.conftest import _build as build_idp
 from tests.idp.conftest import _settings as idp_settings
 from tests.idp.flows import assertion_grant, authorization_params, register_signer
+from tests.idp.oauth.dpop_proofs import new_key, proof
 from tests.redis_cluster import LocalCluster, local_cluster
 from tests.relying_party import claims_unverified
 
@@ -304,6 +305,22 @@ def test_private_key_jwt_works_and_cannot_be_replayed_while_redis_is_down(
     assert first.status_code == 200, first.text
     replayed = httpx.post(f"{provider.base_url}/token", data=form, timeout=10)
     assert replayed.status_code == 401 and "already used" in replayed.json()["error_description"]
+
+
+def test_a_dpop_proof_while_redis_is_down_is_answered_503_never_accepted_unchecked(
+        backends: Backends, provider: Provider) -> None:
+    # A proof's jti is claimed in the store (idp.oauth.dpop): without it a replay could not be
+    # told apart, so the request waits for the store rather than going unchecked.
+    token_url = f"{provider.base_url}/token"
+    backends.redis.kill()
+    r = httpx.post(token_url, auth=("backend", provider.machine_secret), data={"grant_type": "client_credentials"},
+                   headers={"DPoP": proof(new_key(), "POST", token_url)}, timeout=10)
+    _assert_unavailable_json(r)
+    assert r.headers["retry-after"]
+    backends.redis.start()
+    _until(lambda: httpx.post(token_url, auth=("backend", provider.machine_secret),
+                              data={"grant_type": "client_credentials"},
+                              headers={"DPoP": proof(new_key(), "POST", token_url)}).status_code == 200)
 
 
 def test_a_session_ended_while_redis_hangs_is_revoked_and_yields_no_more_tokens(
