@@ -24,6 +24,7 @@ from idp.oauth.grants.basic_auth import authenticate_client_secret_basic, basic_
 from idp.oauth.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.oauth.grants.client_credentials import ClientCredentialsGrant, ClientGrantDeps
 from idp.oauth.grants.refresh_token import RefreshGrantDeps, RefreshTokenGrant
+from idp.oauth.grants.token_exchange import ExchangeGrantDeps, TokenExchangeGrant
 from idp.oauth.one_time_ids import UsedAssertions
 from idp.oauth.refresh_tokens import RefreshToken, RefreshTokenStore
 from idp.oauth.tokens import TokenIssuer
@@ -46,6 +47,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         refresh_tokens: RefreshTokenStore, grants: Grants, access_tokens: AccessTokenReader, audit: AuditLog,
         code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: ProofingRecordStore,
         entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
+        token_exchange: ExchangeGrantDeps | None = None,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -64,6 +66,8 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.register_grant(bind(RefreshTokenGrant, RefreshGrantDeps(
             issuer=issuer, refresh_tokens=refresh_tokens, grants=grants, entity_access=entity_access)))
         self.register_grant(bind(ClientCredentialsGrant, ClientGrantDeps(issuer=issuer)))
+        if token_exchange is not None:
+            self.register_grant(bind(TokenExchangeGrant, token_exchange))
         tokens = TokenLookup(access_tokens, refresh_tokens, entity_access)
         self.register_endpoint(IntrospectionEndpoint(tokens, issuer.issuer))
         self.register_endpoint(RevocationEndpoint(tokens, issuer, grants))
