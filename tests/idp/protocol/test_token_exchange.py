@@ -283,3 +283,51 @@ def test_the_authlib_client_sees_refusals_as_oauth_errors(sqlite_idp: Idp, sqlit
     with pytest.raises(OAuthError) as refused:
         sqlite_agencies.exchange("portal", user_tokens(sqlite_idp)["access_token"], CIVIL, "civil.family")
     assert refused.value.error == "invalid_target"
+
+
+def test_signing_out_everywhere_ends_the_exchanged_tokens(idp: Idp, agencies: Agencies) -> None:
+    from tests.idp.account.helpers import post_form
+
+    citizen = user_tokens(idp)
+    first = agencies.exchange("portal", citizen["access_token"], LAND, "land.ownership")
+    second = agencies.exchange(LAND, str(first["access_token"]), CIVIL, "civil.family")
+    assert agencies.introspect(CIVIL, str(second["access_token"]))["active"] is True
+    assert post_form(idp.browser, "/account/sessions/end-all").status_code in (200, 303)
+    assert agencies.introspect(LAND, str(first["access_token"])) == {"active": False}
+    assert agencies.introspect(CIVIL, str(second["access_token"])) == {"active": False}
+
+
+def test_the_exchanged_token_never_outlives_the_subject_token(sqlite_idp: Idp, sqlite_agencies: Agencies) -> None:
+    claims = sqlite_agencies.claims(user_tokens(sqlite_idp)["access_token"])
+    short = sqlite_idp.services.keyring.sign({**claims, "jti": "short-1", "exp": int(time.time()) + 20},
+                                             alg="ES256", typ="at+jwt")
+    token = sqlite_agencies.exchange("portal", short, LAND, "land.ownership")
+    assert int(token["expires_in"]) <= 20  # type: ignore[call-overload]
+    assert sqlite_agencies.claims(str(token["access_token"]))["exp"] <= int(time.time()) + 20
+
+
+def test_a_service_held_to_a_profile_needs_a_client_held_to_it(sqlite_idp: Idp, sqlite_agencies: Agencies) -> None:
+    ServiceCatalogue(sqlite_idp.services.clients, sqlite_idp.services.services).add(
+        Service(LAND, "land.transfer", 1, profile="fapi2"))
+    sqlite_idp.services.exchanges.allow("portal", LAND, ["land.transfer"])
+    status, error, description = sqlite_agencies.refused(
+        "portal", user_tokens(sqlite_idp)["access_token"], scope="land.transfer")
+    assert (status, error) == (400, "invalid_scope") and "fapi2" in description
+
+
+def test_a_person_no_longer_active_cannot_be_acted_for(sqlite_idp: Idp, sqlite_agencies: Agencies) -> None:
+    from sqlalchemy import update
+
+    from levels.store_sql import PersonRow
+
+    token = user_tokens(sqlite_idp)["access_token"]
+    with sqlite_idp.services.engine.begin() as conn:
+        conn.execute(update(PersonRow).where(PersonRow.id == sqlite_idp.person_id).values(status="disabled"))
+    assert sqlite_agencies.refused("portal", token)[:2] == (400, "invalid_grant")
+
+
+def test_a_withdrawn_permission_stops_the_exchange(sqlite_idp: Idp, sqlite_agencies: Agencies) -> None:
+    token = user_tokens(sqlite_idp)["access_token"]
+    assert sqlite_agencies.refused("portal", token)[0] == 200
+    sqlite_idp.services.exchanges.revoke("portal", LAND)
+    assert sqlite_agencies.refused("portal", token)[:2] == (400, "invalid_target")
