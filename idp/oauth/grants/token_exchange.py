@@ -54,6 +54,7 @@ from idp.oauth.tokens import ACCESS_TOKEN_TYPE, AuthContext
 
 if TYPE_CHECKING:
     from clients.exchange import ExchangeStore
+    from clients.models import Client
     from clients.registry import ClientRegistry
     from clients.services import Service, ServiceStore
     from clients.subjects import Subjects
@@ -118,7 +119,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
         client = self.request.client
         data = self.request.payload.data
         subject = self._subject(data["subject_token"], client.client_id)
-        act = {"sub": client.client_id}
+        act: dict[str, object] = {"sub": client.client_id}
         if isinstance(subject.claims.get("act"), dict):
             act["act"] = subject.claims["act"]
         if _depth(act) > deps.max_depth:
@@ -168,7 +169,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidGrantError("The subject_token was not issued to this client.")
         return subject
 
-    def _audience(self, requester: str):  # type: ignore[no-untyped-def]
+    def _audience(self, requester: str) -> Client:
         datalist = self.request.payload.datalist
         named = set(datalist.get("audience", [])) | set(datalist.get("resource", []))
         if not named:
@@ -183,7 +184,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidTargetError("A client cannot exchange a token to call itself.")
         return audience
 
-    def _scopes(self, scope: str, client, audience: str, subject: AccessToken) -> list[str]:  # type: ignore[no-untyped-def]
+    def _scopes(self, scope: str, client: Client, audience: str, subject: AccessToken) -> list[str]:
         requested = list(dict.fromkeys(scope.split()))
         if not requested:
             raise InvalidScopeError("Name the services to call with scope.")
