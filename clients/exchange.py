@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import Engine, RowMapping, and_, bindparam, delete, select
+from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from clients.errors import ClientsError
@@ -120,23 +120,26 @@ class SqlExchangeStore:
         now = self._clock().astimezone(UTC)
         try:
             with self._engine.begin() as conn:
-                present = {(r.client_id, r.audience, r.scope) for r in conn.execute(
-                    select(_T.c.client_id, _T.c.audience, _T.c.scope).where(
-                        _T.c.client_id.in_(sorted({p.client_id for p in wanted}))))}
-                new = [p for p in wanted if (p.client_id, p.audience, p.scope) not in present]
+                present = self._stored(conn, wanted)
+                new = [p for p in wanted if p not in present]
                 if new:
                     conn.execute(_T.insert(), [
                         {"client_id": p.client_id, "audience": p.audience, "scope": p.scope, "created_at": now}
                         for p in new])
         except IntegrityError:
-            # A foreign key: the requester, the audience or its service is gone (or a concurrent
-            # writer added the same permission, in which case the retry finds it present).
+            # A foreign key (the requester, the audience or its service is gone), or a concurrent
+            # writer stored the same permission first, which is what was asked for anyway.
             with self._engine.connect() as conn:
-                stored = {(r.client_id, r.audience, r.scope) for r in conn.execute(
-                    select(_T.c.client_id, _T.c.audience, _T.c.scope))}
-            missing = [p for p in wanted if (p.client_id, p.audience, p.scope) not in stored]
+                present = self._stored(conn, wanted)
+            missing = [p for p in wanted if p not in present]
             if missing:
                 raise UnknownClient(missing[0].client_id) from None
+
+    @staticmethod
+    def _stored(conn: Connection, wanted: list[ExchangePermission]) -> set[ExchangePermission]:
+        rows = conn.execute(select(_T.c.client_id, _T.c.audience, _T.c.scope).where(
+            _T.c.client_id.in_(sorted({p.client_id for p in wanted})))).mappings()
+        return {_to_permission(r) for r in rows}
 
     def remove(self, client_id: str, audience: str, scopes: Iterable[str] | None = None) -> list[str]:
         where = and_(_T.c.client_id == client_id, _T.c.audience == audience)
