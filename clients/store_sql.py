@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     RowMapping,
     String,
@@ -75,6 +76,25 @@ class ClientServiceRow(Base):
     max_auth_age: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # A security profile a client must be held to for this service (`clients.models.PROFILES`).
     profile: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExchangePermissionRow(Base):
+    """Client `client_id` may exchange a person's token for one to call client `audience` for
+    `scope`, one of the audience's services (`clients.exchange`); it goes with either client or with
+    the service."""
+
+    __tablename__ = "exchange_permissions"
+    __table_args__ = (
+        ForeignKeyConstraint(["audience", "scope"], ["client_services.client_id", "client_services.scope"],
+                             ondelete="CASCADE"),
+    )
+
+    client_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    audience: Mapped[str] = mapped_column(String(128), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
+from clients.exchange import ExchangePermissions, SqlExchangeStore
 from clients.registry import ClientRegistry
 from clients.services import CachedServiceStore, ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
@@ -19,6 +20,7 @@ from idp.audit import AuditLog
 from idp.oauth.access_tokens import AccessTokenReader
 from idp.oauth.dpop import DpopVerifier
 from idp.oauth.grant_revocation import Grants
+from idp.oauth.grants.token_exchange import ExchangeGrantDeps
 from idp.oauth.one_time_ids import SqlUsedAssertions, UsedAssertions
 from idp.oauth.refresh_tokens import RefreshTokenStore, SqlRefreshTokenStore
 from idp.oauth.revocations import AccessTokenRevocations, SqlAccessTokenRevocations
@@ -193,6 +195,7 @@ class Services:
     used_assertions: UsedAssertions
     subjects: Subjects  # the `sub` each client sees (public or pairwise)
     dpop: DpopVerifier  # DPoP proofs and nonces (RFC 9449)
+    exchanges: ExchangePermissions  # which client may exchange tokens to call which (RFC 8693)
 
     def prune_expired(self) -> None:
         """Forget revocations, assertion ids and refresh tokens that no longer protect anything (all expired)."""
@@ -244,6 +247,13 @@ class Services:
         dpop = DpopVerifier(
             store, nonce_key=_derive(kek, b"idp dpop nonces v1"), max_age=settings.dpop_proof_max_age,
             require_nonce=settings.dpop_require_nonce, nonce_lifetime=settings.dpop_nonce_lifetime)
+        subjects = make_subjects(settings, kek)
+        exchange_store = SqlExchangeStore(engine)
+        token_exchange = ExchangeGrantDeps(
+            issuer=issuer, access_tokens=access_tokens, permissions=exchange_store, services=service_store,
+            clients=clients, people=people, subjects=subjects, audit=audit,
+            # Only the acr → level map is read, which the factors do not change.
+            level_of_acr=make_policy(settings).level_for_acr, max_depth=settings.token_exchange_max_depth)
         server = IdpAuthorizationServer(
             clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
             grants=grants, access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
@@ -252,6 +262,7 @@ class Services:
             proofing_records=proofing_records, entity_access=acting,
             used_assertions=used_assertions, assertion_max_lifetime=settings.client_assertion_max_lifetime,
             dpop=dpop,
+            token_exchange=token_exchange,
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
         register = SqlSessionRegister(engine)
@@ -294,7 +305,8 @@ class Services:
                                     check_register=isinstance(store, MemoryStore),
                                     on_lost=lambda sid: logout.end(sid, reason="store_lost", actor="system")),
             logout=logout, outbox=outbox, deliverer=deliverer, revocations=revocations,
-            used_assertions=used_assertions, subjects=make_subjects(settings, kek), dpop=dpop,
+            used_assertions=used_assertions, subjects=subjects, dpop=dpop,
+            exchanges=ExchangePermissions(clients, exchange_store, service_store, audit=audit.sink("api")),
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
             server=server,

@@ -42,7 +42,10 @@ EVENT_TEXT = {
     "proofing.failed": "The civil registry could not confirm your details",
     "legal_entity.acted": "Acted for a company",
     "legal_entity.mandate_given": "Gave a mandate for a company",
+    "token.exchanged": "An agency asked another for your information",
 }
+# An inter-agency inquiry (RFC 8693 token exchange) in full: who asked whom for what.
+EXCHANGE_TEXT = "{requester} asked {audience} for {scope} on your behalf"
 OTHER_EVENT = "Other activity"
 # Why a session ended (`SingleLogout` reasons).
 END_REASON_TEXT = {
@@ -66,11 +69,18 @@ class Event:
     service: str | None
 
 
-def describe(kind: str, detail: object, gettext: Callable[[str], str]) -> tuple[str, str | None]:
-    """The event in words, and the raw kind when there are none."""
+def describe(
+    kind: str, detail: object, gettext: Callable[[str], str], name_of: Callable[[str], str] = str,
+) -> tuple[str, str | None]:
+    """The event in words, and the raw kind when there are none. `name_of`: a client's display name."""
     if kind not in EVENT_TEXT:
         return gettext(OTHER_EVENT), kind
     text = gettext(EVENT_TEXT[kind])
+    if kind == "token.exchanged" and isinstance(detail, dict) and detail.get("requester") \
+            and detail.get("audience") and detail.get("scope"):
+        return gettext(EXCHANGE_TEXT).format(
+            requester=name_of(str(detail["requester"])), audience=name_of(str(detail["audience"])),
+            scope=str(detail["scope"])), None
     if kind == "session.ended" and isinstance(detail, dict):
         reason = detail.get("reason")
         if isinstance(reason, str) and reason in END_REASON_TEXT:
@@ -81,17 +91,21 @@ def describe(kind: str, detail: object, gettext: Callable[[str], str]) -> tuple[
 def events(svc: Services, person: Person, gettext: Callable[[str], str]) -> list[Event]:
     names: dict[str, str] = {}
 
-    def service(client_id: str | None) -> str | None:
-        if not client_id:
-            return None  # the account pages themselves
+    def name_of(client_id: str) -> str:
         if client_id not in names:
             client = svc.clients.get(client_id)
             names[client_id] = client.name if client is not None and client.name else client_id
         return names[client_id]
 
+    def service(client_id: str | None) -> str | None:
+        return name_of(client_id) if client_id else None  # None: the account pages themselves
+
     out = []
     for row in svc.audit.for_person(person.id, limit=SHOWN):
-        text, kind = describe(row.kind, row.detail, gettext)
+        detail = row.detail
+        if row.kind == "token.exchanged" and isinstance(detail, dict):
+            detail = {**detail, "requester": row.client_id}
+        text, kind = describe(row.kind, detail, gettext, name_of)
         at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)  # SQLite keeps no time zone
         out.append(Event(at=at, text=text, kind=kind, ip=row.ip, service=service(row.client_id)))
     return out

@@ -1,5 +1,6 @@
-"""What `idp clients` and `idp clients services` share: the client's fields as command-line options
-(each defined once, for `create` and `update` alike), the client_id argument and the error table.
+"""What `idp clients`, `idp clients services` and `idp clients exchange` share: the client's fields
+as command-line options (each defined once, for `create` and `update` alike), the client_id argument
+and the error table.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from clients.exchange import InvalidExchange
 from clients.models import InvalidClientMetadata
 from clients.services import InvalidService
 from clients.store import ClientExists, UnknownClient
@@ -24,6 +26,7 @@ from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, fail
 errors = Errors(
     (InvalidClientMetadata, lambda exc: f"invalid client: {exc}", EXIT_INVALID),
     (InvalidService, lambda exc: f"invalid service: {exc}", EXIT_INVALID),
+    (InvalidExchange, lambda exc: f"invalid exchange permission: {exc}", EXIT_INVALID),
     (UnknownClient, lambda exc: f"no client {exc.args[0]!r}", EXIT_FAILED),
     (ClientExists, lambda exc: f"a client {exc.args[0]!r} already exists", EXIT_FAILED),
 )

@@ -1,6 +1,6 @@
 """Admin CLI verbs for the client registry: create, list, show, update, rotate-secret, enable,
 disable, delete; `services add|list|remove` for a client's service catalogue is mounted from
-`idp.cli.client_services`.
+`idp.cli.client_services`, `exchange allow|list|revoke` for token exchange from `idp.cli.client_exchange`.
 
 `build_app` takes factories rather than a registry and a catalogue, so `--help` and usage errors
 never open the database; the `idp` CLI supplies the factories from its settings.
@@ -13,10 +13,12 @@ from typing import Annotated
 
 import typer
 
+from clients.exchange import ExchangePermissions
 from clients.models import Client, plain_fields
 from clients.registry import ClientRegistry
 from clients.services import ServiceCatalogue
 from clients.store import UnknownClient
+from idp.cli.client_exchange import build_exchange_app
 from idp.cli.client_options import CLEARABLE, NO_FIELDS, ClientFields, ClientIdArg, client_fields, errors
 from idp.cli.client_services import build_services_app
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, fail, print_json, print_list
@@ -27,16 +29,23 @@ SECRET_NOTE = "Store this secret now: it is shown only once and cannot be shown 
 def build_app(
     get_registry: Callable[[], ClientRegistry],
     get_services: Callable[[], ServiceCatalogue] | None = None,
+    get_exchanges: Callable[[], ExchangePermissions] | None = None,
 ) -> typer.Typer:
     """The `clients` command group, operating on the registry `get_registry()` returns.
 
-    With `get_services`, it also has the `services` group on the catalogue that factory returns.
+    With `get_services`, it also has the `services` group on the catalogue that factory returns;
+    with `get_exchanges`, the `exchange` group on those exchange permissions.
     """
     app = typer.Typer(help="Manage OAuth/OIDC clients.", no_args_is_help=True, add_completion=False)
     if get_services is not None:
         app.add_typer(
             build_services_app(get_services), name="services",
             help="A client's services: scopes with the level and authentication age they need.",
+        )
+    if get_exchanges is not None:
+        app.add_typer(
+            build_exchange_app(get_exchanges), name="exchange",
+            help="Token exchange (RFC 8693): which client may call which client's services for a person.",
         )
 
     @app.command()

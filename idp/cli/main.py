@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from sqlalchemy import Engine
 
+from clients.exchange import ExchangePermissions, SqlExchangeStore
 from clients.registry import ClientRegistry
 from clients.services import ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
@@ -70,6 +71,13 @@ def _services() -> ServiceCatalogue:
     return ServiceCatalogue(_client_registry(engine, audit), SqlServiceStore(engine), audit=audit.sink("cli"))
 
 
+def _exchanges() -> ExchangePermissions:
+    _, engine = _database()
+    audit = AuditLog(engine)
+    return ExchangePermissions(_client_registry(engine, audit), SqlExchangeStore(engine), SqlServiceStore(engine),
+                               audit=audit.sink("cli"))
+
+
 def _people_context() -> PeopleContext:
     from idp.services import make_proofing
     from levels.people import SqlPersonStore
@@ -98,7 +106,7 @@ def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
 
 
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
-app.add_typer(build_clients_app(_registry, _services), name="clients",
+app.add_typer(build_clients_app(_registry, _services, _exchanges), name="clients",
               help="Registered clients (agency portals) and their services.")
 
 people_app = build_people_app(_people_context)

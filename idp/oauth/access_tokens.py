@@ -77,7 +77,11 @@ class AccessTokenReader:
         if header.get("typ") != "at+jwt" or claims.get("iss") != self._issuer.issuer:
             return None
         sid = claims.get("sid")
-        revoked = self._issuer.is_access_token_revoked(str(claims.get("jti")), sid if isinstance(sid, str) else None)
+        # A token got by token exchange falls with any token it was exchanged from (RFC 8693).
+        origins = claims.get("exchanged_from")
+        also = [str(j) for j in origins] if isinstance(origins, list) else []
+        revoked = self._issuer.is_access_token_revoked(
+            str(claims.get("jti")), sid if isinstance(sid, str) else None, also=also)
         if not revoked and "legal_entity" in claims:
             # Acting for a legal entity holds only while the mandate does (revoked, expired, or the
             # entity suspended or dissolved: the token is inactive from that moment).

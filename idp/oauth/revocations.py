@@ -56,8 +56,9 @@ class AccessTokenRevocations(Protocol):
         """Revoke these access tokens and, with `sid`, every access token of that session; durable on return."""
         ...
 
-    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
-        """Is the access token `jti` (issued in session `sid`, if any) revoked?"""
+    def is_revoked(self, jti: str, sid: str | None = None, *, also: Iterable[str] = ()) -> bool:
+        """Is the access token `jti` (issued in session `sid`, if any) revoked? `also`: the tokens it
+        was exchanged from (RFC 8693), any of which being revoked revokes it."""
         ...
 
     def session_revoked(self, sid: str) -> bool:
@@ -104,8 +105,8 @@ class SqlAccessTokenRevocations:
         except StoreUnavailable as exc:
             log.warning("revocation recorded, store copy not written: %s", exc)
 
-    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
-        return self._any([_jti_key(jti)] + ([_sid_key(sid)] if sid else []))
+    def is_revoked(self, jti: str, sid: str | None = None, *, also: Iterable[str] = ()) -> bool:
+        return self._any([_jti_key(jti), *(_jti_key(j) for j in also)] + ([_sid_key(sid)] if sid else []))
 
     def session_revoked(self, sid: str) -> bool:
         """Has the session ended, so that no token may be issued in it any more?"""

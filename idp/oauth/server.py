@@ -26,6 +26,7 @@ from idp.oauth.grants.basic_auth import authenticate_client_secret_basic, basic_
 from idp.oauth.grants.client_auth import CONFIDENTIAL_METHODS, PrivateKeyJwt
 from idp.oauth.grants.client_credentials import ClientCredentialsGrant, ClientGrantDeps
 from idp.oauth.grants.refresh_token import RefreshGrantDeps, RefreshTokenGrant
+from idp.oauth.grants.token_exchange import ExchangeGrantDeps, TokenExchangeGrant
 from idp.oauth.one_time_ids import UsedAssertions
 from idp.oauth.refresh_tokens import RefreshToken, RefreshTokenStore
 from idp.oauth.tokens import TokenIssuer, token_type
@@ -49,6 +50,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: ProofingRecordStore,
         entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
         dpop: DpopVerifier,
+        token_exchange: ExchangeGrantDeps | None = None,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -67,6 +69,8 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.register_grant(bind(RefreshTokenGrant, RefreshGrantDeps(
             issuer=issuer, refresh_tokens=refresh_tokens, grants=grants, entity_access=entity_access)))
         self.register_grant(bind(ClientCredentialsGrant, ClientGrantDeps(issuer=issuer)))
+        if token_exchange is not None:
+            self.register_grant(bind(TokenExchangeGrant, token_exchange))
         tokens = TokenLookup(access_tokens, refresh_tokens, entity_access)
         self.register_endpoint(IntrospectionEndpoint(tokens, issuer.issuer, dpop))
         self.register_endpoint(RevocationEndpoint(tokens, issuer, grants))

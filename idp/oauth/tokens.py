@@ -19,6 +19,9 @@ from idp.oauth.refresh_tokens import RefreshTokenStore
 from idp.oauth.revocations import AccessTokenRevocations
 from keys.keyring import KeyRing
 
+# RFC 8693 §3: the token type identifier of an access token.
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
 
 @dataclass(frozen=True, slots=True)
 class AuthContext:
@@ -109,12 +112,45 @@ class TokenIssuer:
                 claims["verified_claims_request"] = list(ctx.userinfo_verified)
         return self._keyring.sign(claims, alg=self._alg, typ="at+jwt"), jti
 
+    def exchanged_token(
+        self, client: Client, scope: str, audience: str, ctx: AuthContext, *, sub: str, act: dict[str, object],
+        expires_at: int, exchanged_from: list[str], jkt: str | None = None,
+    ) -> dict[str, object]:
+        """RFC 8693 §2.2.1: the token response for a token exchange by `client` (the requester), a
+        JWT access token addressed to `audience` alone about the person in `ctx`, whom the
+        audience knows as `sub`. It says how the person authenticated as the subject token did,
+        never more; `act` names who acts (§4.1); it expires no later than `expires_at` (the subject
+        token's `exp`); `exchanged_from` are the ids of the tokens it was exchanged from, so revoking
+        any of them revokes it too (`idp.oauth.access_tokens`); with `jkt`, it is bound to that DPoP
+        key (RFC 9449 §6.1). No refresh token."""
+        now = int(self._clock())
+        exp = min(now + self.lifetimes.access, expires_at)
+        jti = secrets.token_urlsafe(16)
+        claims: dict[str, object] = {
+            "iss": self.issuer, "sub": sub, "aud": audience, "exp": exp, "iat": now, "jti": jti,
+            "client_id": client.client_id, "scope": scope,
+            "auth_time": ctx.auth_time, "acr": ctx.acr, "amr": list(ctx.amr), "act": act,
+            "exchanged_from": exchanged_from,
+        }
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
+        if ctx.sid:
+            claims["sid"] = ctx.sid  # ending the session revokes this token too
+        if ctx.legal_entity is not None:
+            claims["legal_entity"] = ctx.legal_entity
+        return {
+            "access_token": self._keyring.sign(claims, alg=self._alg, typ="at+jwt"),
+            "issued_token_type": ACCESS_TOKEN_TYPE, "token_type": token_type(jkt), "expires_in": exp - now,
+            "scope": scope,
+        }
+
     def revoke_access_tokens(self, jtis: Iterable[str], *, sid: str | None = None) -> None:
         """Revoke these access tokens and, with `sid`, every access token of that SSO session (it ended)."""
         self._revocations.revoke(jtis, sid=sid)
 
-    def is_access_token_revoked(self, jti: str, sid: str | None = None) -> bool:
-        return self._revocations.is_revoked(jti, sid)
+    def is_access_token_revoked(self, jti: str, sid: str | None = None, *, also: Iterable[str] = ()) -> bool:
+        """Is the token `jti` (of session `sid`, exchanged from the tokens `also`) revoked?"""
+        return self._revocations.is_revoked(jti, sid, also=also)
 
     def session_revoked(self, sid: str) -> bool:
         return self._revocations.session_revoked(sid)

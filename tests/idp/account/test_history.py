@@ -54,5 +54,19 @@ def test_activity_lists_sign_ins_and_the_failed_attempt_newest_first(idp: Idp) -
 def test_every_sentence_the_activity_page_shows_has_a_persian_translation() -> None:
     persian = load_translations()["fa"]
     messages = [account_history.OTHER_EVENT, *account_history.EVENT_TEXT.values(),
-                *account_history.END_REASON_TEXT.values()]
+                *account_history.END_REASON_TEXT.values(), account_history.EXCHANGE_TEXT]
     assert [m for m in messages if persian.gettext(m) == m] == []
+
+
+def test_an_inquiry_made_on_the_persons_behalf_is_shown_with_both_agencies_and_the_service(idp: Idp) -> None:
+    from tests.idp.flows import user_tokens
+    from tests.idp.protocol.test_token_exchange import LAND, Agencies
+
+    agencies = Agencies(idp)
+    agencies.exchange("portal", user_tokens(idp)["access_token"], LAND, "land.ownership")
+    events = _events(idp.browser)
+    assert events[0][0] == "Tax portal asked Land registry for land.ownership on your behalf"
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d · Tax portal$", events[0][1]), events[0][1]
+    persian = idp.browser.get("/account/history?lang=fa")
+    first = re.search(r'<strong class="what">([^<]+)</strong>', persian.text)
+    assert first and unescape(first.group(1)) == "Tax portal از طرف شما از Land registry استعلام land.ownership کرد"

@@ -19,6 +19,8 @@ def test_discovery_document_describes_the_provider(sqlite_idp: Idp) -> None:
         assert meta[name] == ISSUER + path
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["response_types_supported"] == ["code"]
+    assert meta["grant_types_supported"] == [
+        "authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
     assert set(meta["response_modes_supported"]) == {"query", "form_post"}
     assert meta["acr_values_supported"] == ["urn:idp:loa:1", "urn:idp:loa:2", "urn:idp:loa:3"]
     assert "private_key_jwt" in meta["token_endpoint_auth_methods_supported"]

@@ -23,6 +23,7 @@ from tests.backends import postgres_database, redis_store
 from tests.idp.conftest import ISSUER, Idp, _build, _settings, one_loop, sign_in
 from tests.idp.flows import assertion_grant, authorization_params, error_at_client
 from tests.idp.oauth.dpop_proofs import new_key, proof, unsigned
+from tests.idp.protocol.test_token_exchange import ACCESS_TOKEN, GRANT, LAND, Agencies
 
 TOKEN = f"{ISSUER}/token"
 USERINFO = f"{ISSUER}/userinfo"
@@ -358,3 +359,23 @@ def test_junk_dpop_headers_are_refused_never_a_500(sqlite_idp: Idp) -> None:
         assert r.status_code == 401 and r.json()["error"] == "invalid_dpop_proof", r.text
 
     refused()
+
+
+def test_token_exchange_keeps_the_binding_of_a_bound_subject_token(idp: Idp) -> None:
+    agencies = Agencies(idp)
+    key = new_key()
+    subject = str(code_tokens(idp, key, scope="openid")["access_token"])
+    form = {"grant_type": GRANT, "subject_token": subject, "subject_token_type": ACCESS_TOKEN, "audience": LAND,
+            "scope": "land.ownership"}
+    for headers in ({}, {"DPoP": proof(new_key(), "POST", TOKEN)}):
+        r = idp.browser.post("/token", auth=("portal", idp.portal_secret), data=form, headers=headers)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof", r.text
+    token = agencies.oauth("portal").fetch_token(
+        TOKEN, headers={"DPoP": proof(key, "POST", TOKEN)}, **form)
+    assert token["token_type"] == "DPoP" and agencies.claims(token["access_token"])["cnf"] == {"jkt": key.thumbprint()}
+    # A bearer subject token exchanged with a proof gives a bound token.
+    bearer = str(code_tokens(idp, None, scope="openid")["access_token"])
+    other = new_key()
+    token = agencies.oauth("portal").fetch_token(
+        TOKEN, headers={"DPoP": proof(other, "POST", TOKEN)}, **{**form, "subject_token": bearer})
+    assert agencies.claims(token["access_token"])["cnf"] == {"jkt": other.thumbprint()}

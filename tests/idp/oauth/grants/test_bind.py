@@ -22,7 +22,7 @@ def test_every_registered_grant_has_its_collaborators(sqlite_idp: Idp) -> None:
     server = sqlite_idp.services.server
     registered = [cls for cls, _ in server._authorization_grants + server._token_grants]
     assert {cls.__name__ for cls in registered} == {"AuthorizationCodeGrant", "RefreshTokenGrant",
-                                                   "ClientCredentialsGrant"}
+                                                   "ClientCredentialsGrant", "TokenExchangeGrant"}
     assert all(cls.deps is not None for cls in registered)
 
 
