@@ -1,0 +1,164 @@
+"""Signed request objects (RFC 9101), made with joserfc, by value at /authorize and inside pushed requests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+
+from tests.idp.conftest import ISSUER, Idp, sign_in
+from tests.idp.flows import stored_sizes
+
+SIGNED = "signed"
+CALLBACK = "https://signed.example/callback"
+VERIFIER = "q" * 64
+EC = ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
+RSA = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
+
+
+def register(idp: Idp) -> str:
+    """A portal with registered public keys (and a secret for the token endpoint)."""
+    secret = idp.add_client(SIGNED, redirect_uris=[CALLBACK], scopes=["openid", "profile", "phone"],
+                            jwks={"keys": [EC.as_dict(private=False), RSA.as_dict(private=False)]})
+    assert secret
+    return secret
+
+
+def request_object(key: ECKey | RSAKey = EC, alg: str = "ES256", **overrides: object) -> str:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": SIGNED, "aud": ISSUER, "client_id": SIGNED, "nbf": now, "exp": now + 120,
+        "jti": secrets.token_urlsafe(12), "response_type": "code", "redirect_uri": CALLBACK,
+        "scope": "openid profile", "state": "inner-state", "nonce": "n",
+        "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256",
+    }
+    claims.update(overrides)
+    return jwt.encode({"alg": alg, "kid": key.kid}, {k: v for k, v in claims.items() if v is not None}, key,
+                      algorithms=[alg])
+
+
+def unsigned(**claims: object) -> str:
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    now = int(time.time())
+    return part({"alg": "none"}) + "." + part({"iss": SIGNED, "aud": ISSUER, "client_id": SIGNED, "exp": now + 60,
+                                               "response_type": "code", "redirect_uri": CALLBACK, **claims}) + "."
+
+
+def by_value(raw: str, client_id: str = SIGNED, **outer: str) -> str:
+    return f"{ISSUER}/authorize?" + urlencode({"client_id": client_id, "request": raw, **outer})
+
+
+def test_a_request_object_by_value_ends_with_tokens(idp: Idp) -> None:
+    oauth = idp.oauth(SIGNED, client_secret=register(idp), redirect_uri=CALLBACK)
+    # RFC 9101 §6.3: the parameters beside the object are ignored (client_id aside).
+    url = by_value(request_object(), scope="openid phone", redirect_uri="https://evil.example/cb", state="outer",
+                   prompt="none")
+    location = sign_in(idp.browser, url, idp.national_code).headers["location"]
+    assert location.startswith(CALLBACK + "?")
+    assert parse_qs(urlsplit(location).query)["state"] == ["inner-state"]
+    token = oauth.fetch_token(f"{ISSUER}/token", authorization_response=location, code_verifier=VERIFIER)
+    assert token["scope"] == "openid profile" and token["id_token"]
+
+
+def test_ps256_objects_and_json_members_are_accepted(sqlite_idp: Idp) -> None:
+    register(sqlite_idp)
+    raw = request_object(RSA, "PS256", max_age=600, claims={"id_token": {"acr": {"essential": True}}})
+    r = sqlite_idp.browser.get(by_value(raw))
+    assert r.status_code == 302 and r.headers["location"].startswith("/login?")
+
+
+def test_a_request_object_inside_a_pushed_request(idp: Idp) -> None:
+    oauth = idp.oauth(SIGNED, client_secret=register(idp), redirect_uri=CALLBACK)
+    r = oauth.post(f"{ISSUER}/par", data={"request": request_object(), "scope": "openid phone", "state": "outer"},
+                   auth=oauth.client_auth("client_secret_basic"))
+    assert r.status_code == 201, r.text
+    url = f"{ISSUER}/authorize?" + urlencode({"client_id": SIGNED, "request_uri": r.json()["request_uri"]})
+    location = sign_in(idp.browser, url, idp.national_code).headers["location"]
+    assert parse_qs(urlsplit(location).query)["state"] == ["inner-state"]
+    token = oauth.fetch_token(f"{ISSUER}/token", authorization_response=location, code_verifier=VERIFIER)
+    assert token["scope"] == "openid profile"
+
+
+def _refusals() -> list[tuple[str, str, str]]:
+    """(id, request object, what the description says)."""
+    other = ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
+    now = int(time.time())
+    return [
+        ("unsigned", unsigned(), "alg none"),
+        ("wrong key", request_object(other), "signature does not verify"),
+        ("RS256", request_object(RSA, "RS256"), "ES256, PS256"),
+        ("expired", request_object(nbf=now - 400, exp=now - 100), "expired"),
+        ("too long-lived", request_object(exp=now + 3600), "at most 300 seconds"),
+        ("no exp", request_object(exp=None), "exp"),
+        ("nbf ahead", request_object(nbf=now + 600, exp=now + 700), "nbf is in the future"),
+        ("wrong aud", request_object(aud="https://other.example"), "aud must be"),
+        ("wrong iss", request_object(iss="portal"), "iss must be the client_id"),
+        ("other client_id inside", request_object(client_id="portal"), "client_id must be present"),
+        ("request_uri inside", request_object(request_uri="urn:x"), "must not contain request_uri"),
+        ("scope not a string", request_object(scope=["openid"]), "scope must be a string"),
+        ("encrypted", "a.b.c.d.e", "must be a signed JWT"),
+        ("junk", "not-a-jwt", "must be a signed JWT"),
+        ("junk parts", "a.b.c", "could not be verified"),
+        ("bad base64", "!!.@@.##", "could not be verified"),
+    ]
+
+
+@pytest.mark.parametrize(("name", "raw", "says"), _refusals(), ids=[r[0] for r in _refusals()])
+def test_bad_request_objects_are_invalid_request_object_on_a_page(
+    sqlite_idp: Idp, name: str, raw: str, says: str,
+) -> None:
+    register(sqlite_idp)
+    before = stored_sizes(sqlite_idp)
+    r = sqlite_idp.browser.get(by_value(raw, redirect_uri=CALLBACK, state="outer"))
+    # Nothing in an object that does not verify says where the client wants its answer.
+    assert r.status_code == 400 and "location" not in r.headers, (name, r.headers.get("location"))
+    assert "invalid_request_object" in r.text and says in r.text, (name, r.text[-800:])
+    assert stored_sizes(sqlite_idp) == before
+
+
+@pytest.mark.parametrize(("name", "raw", "says"), _refusals()[:4], ids=[r[0] for r in _refusals()[:4]])
+def test_bad_request_objects_are_a_json_error_when_pushed(sqlite_idp: Idp, name: str, raw: str, says: str) -> None:
+    oauth = sqlite_idp.oauth(SIGNED, client_secret=register(sqlite_idp), redirect_uri=CALLBACK)
+    r = oauth.post(f"{ISSUER}/par", data={"request": raw}, auth=oauth.client_auth("client_secret_basic"))
+    assert r.status_code == 400 and r.json()["error"] == "invalid_request_object", r.text
+    assert says in r.json()["error_description"]
+
+
+def test_a_client_without_keys_cannot_send_request_objects(sqlite_idp: Idp) -> None:
+    raw = request_object(iss="portal", client_id="portal")
+    r = sqlite_idp.browser.get(by_value(raw, client_id="portal"))
+    assert r.status_code == 400 and "location" not in r.headers
+    assert "invalid_request_object" in r.text and "no registered keys" in r.text
+
+
+def test_the_client_id_beside_the_object_must_be_the_signer(sqlite_idp: Idp) -> None:
+    register(sqlite_idp)
+    for url in (by_value(request_object(), client_id="portal"),
+                f"{ISSUER}/authorize?" + urlencode({"request": request_object()}),
+                by_value(request_object(), client_id="nobody")):
+        r = sqlite_idp.browser.get(url)
+        assert r.status_code == 400 and "location" not in r.headers, url
+
+
+def test_a_verified_object_with_a_bad_parameter_is_answered_at_its_redirect_uri(sqlite_idp: Idp) -> None:
+    register(sqlite_idp)
+    r = sqlite_idp.browser.get(by_value(request_object(prompt="none login")))
+    assert r.status_code == 302 and r.headers["location"].startswith(CALLBACK + "?")
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    assert query["error"] == ["invalid_request"] and query["state"] == ["inner-state"]
+
+
+def test_huge_request_objects_are_refused_without_failing(sqlite_idp: Idp) -> None:
+    register(sqlite_idp)
+    for raw in ("x" * 20_000, request_object(state="s" * 9000), request_object(claims={"userinfo": {"a": "b" * 5000}})):
+        r = sqlite_idp.browser.get(by_value(raw))
+        assert 400 <= r.status_code < 500 or r.headers["location"].startswith(CALLBACK), r.status_code
+        assert "Traceback" not in r.text
