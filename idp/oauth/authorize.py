@@ -137,7 +137,8 @@ def inner_parameters(svc: Services, pairs: list[tuple[str, str]]) -> tuple[list[
     if "request" in data and "request_uri" in data:
         raise InvalidRequestError("request and request_uri cannot be sent together (RFC 9101 section 5).")
     if not client_id:
-        raise InvalidRequestError("client_id is required beside request or request_uri (RFC 9101 section 5, RFC 9126 section 4).")
+        raise InvalidRequestError(
+            "client_id is required beside request or request_uri (RFC 9101 section 5, RFC 9126 section 4).")
     if "request_uri" in data:
         return svc.pushed.take(data["request_uri"], client_id), True
     client = svc.server.query_client(client_id)

@@ -110,8 +110,8 @@ def test_a_request_uri_is_only_for_the_client_that_pushed_it(idp: Idp) -> None:
 
 
 @pytest.mark.parametrize("request_uri", [
-    "https://portal.example/request.jwt", REQUEST_URI_PREFIX + "made-up", REQUEST_URI_PREFIX, REQUEST_URI_PREFIX + "a:b",
-    REQUEST_URI_PREFIX + "é" * 40,
+    "https://portal.example/request.jwt", REQUEST_URI_PREFIX + "made-up", REQUEST_URI_PREFIX,
+    REQUEST_URI_PREFIX + "a:b", REQUEST_URI_PREFIX + "é" * 40,
 ])
 def test_only_request_uris_we_issued_are_accepted(sqlite_idp: Idp, request_uri: str) -> None:
     refused_on_a_page(sqlite_idp.browser.get(authorize_url(request_uri)), "invalid_request_uri")
