@@ -6,6 +6,7 @@ import base64
 import json
 import secrets
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -87,47 +88,54 @@ def test_a_request_object_inside_a_pushed_request(idp: Idp) -> None:
     assert token["scope"] == "openid profile"
 
 
-def _refusals() -> list[tuple[str, str, str]]:
-    """(id, request object, what the description says)."""
-    other = ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
-    now = int(time.time())
-    return [
-        ("unsigned", unsigned(), "alg none"),
-        ("wrong key", request_object(other), "signature does not verify"),
-        ("RS256", request_object(RSA, "RS256"), "ES256, PS256"),
-        ("expired", request_object(nbf=now - 400, exp=now - 100), "expired"),
-        ("too long-lived", request_object(exp=now + 3600), "at most 300 seconds"),
-        ("no exp", request_object(exp=None), "exp"),
-        ("nbf ahead", request_object(nbf=now + 600, exp=now + 700), "nbf is in the future"),
-        ("wrong aud", request_object(aud="https://other.example"), "aud must be"),
-        ("wrong iss", request_object(iss="portal"), "iss must be the client_id"),
-        ("other client_id inside", request_object(client_id="portal"), "client_id must be present"),
-        ("request_uri inside", request_object(request_uri="urn:x"), "must not contain request_uri"),
-        ("scope not a string", request_object(scope=["openid"]), "scope must be a string"),
-        ("encrypted", "a.b.c.d.e", "must be a signed JWT"),
-        ("junk", "not-a-jwt", "must be a signed JWT"),
-        ("junk parts", "a.b.c", "could not be verified"),
-        ("bad base64", "!!.@@.##", "could not be verified"),
-    ]
+def _other_key() -> ECKey:
+    return ECKey.generate_key("P-256", parameters={"kid": "ec-1"})
 
 
-@pytest.mark.parametrize(("name", "raw", "says"), _refusals(), ids=[r[0] for r in _refusals()])
+def _now() -> int:
+    return int(time.time())
+
+
+# (id, how to make the request object when the test runs, what the description says)
+REFUSALS: list[tuple[str, Callable[[], str], str]] = [
+    ("unsigned", lambda: unsigned(), "alg none"),
+    ("wrong key", lambda: request_object(_other_key()), "signature does not verify"),
+    ("RS256", lambda: request_object(RSA, "RS256"), "ES256, PS256"),
+    ("expired", lambda: request_object(nbf=_now() - 400, exp=_now() - 100), "expired"),
+    ("too long-lived", lambda: request_object(exp=_now() + 3600), "at most 300 seconds"),
+    ("no exp", lambda: request_object(exp=None), "exp"),
+    ("nbf ahead", lambda: request_object(nbf=_now() + 600, exp=_now() + 700), "nbf is in the future"),
+    ("wrong aud", lambda: request_object(aud="https://other.example"), "aud must be"),
+    ("wrong iss", lambda: request_object(iss="portal"), "iss must be the client_id"),
+    ("other client_id inside", lambda: request_object(client_id="portal"), "client_id must be present"),
+    ("request_uri inside", lambda: request_object(request_uri="urn:x"), "must not contain request_uri"),
+    ("scope not a string", lambda: request_object(scope=["openid"]), "scope must be a string"),
+    ("encrypted", lambda: "a.b.c.d.e", "must be a signed JWT"),
+    ("junk", lambda: "not-a-jwt", "must be a signed JWT"),
+    ("junk parts", lambda: "a.b.c", "could not be verified"),
+    ("bad base64", lambda: "!!.@@.##", "could not be verified"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "says"), REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_bad_request_objects_are_invalid_request_object_on_a_page(
-    sqlite_idp: Idp, name: str, raw: str, says: str,
+    sqlite_idp: Idp, name: str, make: Callable[[], str], says: str,
 ) -> None:
     register(sqlite_idp)
     before = stored_sizes(sqlite_idp)
-    r = sqlite_idp.browser.get(by_value(raw, redirect_uri=CALLBACK, state="outer"))
+    r = sqlite_idp.browser.get(by_value(make(), redirect_uri=CALLBACK, state="outer"))
     # Nothing in an object that does not verify says where the client wants its answer.
     assert r.status_code == 400 and "location" not in r.headers, (name, r.headers.get("location"))
     assert "invalid_request_object" in r.text and says in r.text, (name, r.text[-800:])
     assert stored_sizes(sqlite_idp) == before
 
 
-@pytest.mark.parametrize(("name", "raw", "says"), _refusals()[:4], ids=[r[0] for r in _refusals()[:4]])
-def test_bad_request_objects_are_a_json_error_when_pushed(sqlite_idp: Idp, name: str, raw: str, says: str) -> None:
+@pytest.mark.parametrize(("name", "make", "says"), REFUSALS[:4], ids=[r[0] for r in REFUSALS[:4]])
+def test_bad_request_objects_are_a_json_error_when_pushed(
+    sqlite_idp: Idp, name: str, make: Callable[[], str], says: str,
+) -> None:
     oauth = sqlite_idp.oauth(SIGNED, client_secret=register(sqlite_idp), redirect_uri=CALLBACK)
-    r = oauth.post(f"{ISSUER}/par", data={"request": raw}, auth=oauth.client_auth("client_secret_basic"))
+    r = oauth.post(f"{ISSUER}/par", data={"request": make()}, auth=oauth.client_auth("client_secret_basic"))
     assert r.status_code == 400 and r.json()["error"] == "invalid_request_object", r.text
     assert says in r.json()["error_description"]
 
