@@ -186,3 +186,11 @@ def test_the_provider_can_require_every_client_to_push(tmp_path: Path) -> None:
         location = sign_in(idp.browser, authorize_url(push(oauth).json()["request_uri"]),
                            idp.national_code).headers["location"]
         assert oauth.fetch_token(f"{ISSUER}/token", authorization_response=location, code_verifier=VERIFIER)
+
+
+def test_failed_client_authentication_at_par_is_throttled_as_at_the_token_endpoint(idp: Idp) -> None:
+    limit = idp.services.settings.client_auth_failures_per_client_ip
+    statuses = [push(idp.oauth(client_secret=f"guess {n}")).status_code for n in range(limit + 2)]
+    assert statuses == [401] * limit + [429] * 2
+    r = push(idp.oauth())
+    assert r.status_code == 429 and r.json()["error"] == "invalid_client" and int(r.headers["retry-after"]) > 0
