@@ -170,3 +170,14 @@ def test_huge_request_objects_are_refused_without_failing(sqlite_idp: Idp) -> No
         r = sqlite_idp.browser.get(by_value(raw))
         assert 400 <= r.status_code < 500 or r.headers["location"].startswith(CALLBACK), r.status_code
         assert "Traceback" not in r.text
+
+
+def test_a_client_required_to_push_cannot_send_its_object_by_value(sqlite_idp: Idp) -> None:
+    """RFC 9126 §6: only a pushed request will do, signed or not."""
+    register(sqlite_idp)
+    sqlite_idp.services.clients.update(SIGNED, require_pushed_authorization_requests=True)
+    r = sqlite_idp.browser.get(by_value(request_object()))
+    assert r.status_code == 302 and r.headers["location"].startswith(CALLBACK + "?")
+    query = parse_qs(urlsplit(r.headers["location"]).query)
+    assert query["error"] == ["invalid_request"] and "must push" in query["error_description"][0]
+    assert query["state"] == ["inner-state"]
