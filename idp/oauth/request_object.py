@@ -9,6 +9,7 @@ ones beside it in the query or body are ignored, except `client_id`, which must 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -36,7 +37,8 @@ _MAX_JTI = 256
 
 
 def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A time in seconds: JSON numbers only, and never NaN or infinity (Python's JSON reads both)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class RequestObjects:
