@@ -11,11 +11,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from tests.idp.conftest import ISSUER, Idp, sign_in
 from tests.idp.flows import stored_sizes
+from tests.idp.protocol.test_bad_input import FUZZ_EXAMPLES
 
 SIGNED = "signed"
 CALLBACK = "https://signed.example/callback"
@@ -184,3 +187,34 @@ def test_a_client_required_to_push_cannot_send_its_object_by_value(sqlite_idp: I
     query = parse_qs(urlsplit(r.headers["location"]).query)
     assert query["error"] == ["invalid_request"] and "must push" in query["error_description"][0]
     assert query["state"] == ["inner-state"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_NAMES = st.sampled_from(["iss", "aud", "client_id", "exp", "nbf", "jti", "response_type", "redirect_uri", "scope",
+                          "state", "nonce", "prompt", "max_age", "claims", "code_challenge", "code_challenge_method",
+                          "response_mode", "request", "request_uri", "acr_values", "other"])
+
+
+_SECRETS: dict[str, str] = {}  # the signed client's secret, per provider (hypothesis reuses the fixture)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(changes=st.dictionaries(_NAMES, _JSON, max_size=5), pushed=st.booleans())
+def test_no_signed_content_makes_the_server_fail(sqlite_idp: Idp, changes: dict[str, object], pushed: bool) -> None:
+    """Whatever a client with keys signs, the answer is a page, a JSON error or a redirect to its own URI."""
+    key = sqlite_idp.portal_secret  # random per provider
+    secret = _SECRETS.get(key) or _SECRETS.setdefault(key, register(sqlite_idp))
+    raw = request_object(**{"exp": _now() + 60, **changes})
+    if pushed:
+        r = sqlite_idp.browser.post("/par", data={"request": raw}, auth=(SIGNED, secret))
+        assert r.status_code in (201, 400), r.text
+        return
+    r = sqlite_idp.browser.get(by_value(raw))
+    assert r.status_code < 500 and "Traceback" not in r.text, (changes, r.text[-300:])
+    location = r.headers.get("location", "")
+    assert not location or location.startswith(("/login?", CALLBACK)), location
