@@ -1,4 +1,5 @@
-"""Token (RFC 6749 §3.2), introspection (RFC 7662 §2) and revocation (RFC 7009 §2) endpoints.
+"""Token (RFC 6749 §3.2), introspection (RFC 7662 §2), revocation (RFC 7009 §2) and pushed
+authorization request (RFC 9126 §2, `idp.oauth.par`) endpoints.
 
 https://www.rfc-editor.org/rfc/rfc6749#section-3.2 — the grants live in `idp/oauth/grants/`; this
 module only adapts HTTP, and every error is answered by `idp.web.error_map`. These are plain ASGI
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from clients.registry import ClientRegistry
 from idp.errors import ClientAuthenticationThrottled, InvalidClientError
 from idp.oauth.grants.basic_auth import basic_credentials
+from idp.oauth.par import PushedAuthorization
 from idp.oauth.request import HttpRequest, read_form
 from idp.oauth.server import IdpAuthorizationServer, claimed_client_id
 from idp.services import Services
@@ -46,10 +48,11 @@ class EndpointDeps:
     # The threads grants run in. A plain executor rather than anyio's thread pool: at these rates
     # anyio's per-call bookkeeping (limiter, cancel scope) cost twice the hop itself.
     threads: ThreadPoolExecutor
+    pushed: PushedAuthorization  # the pushed authorization request endpoint's work (RFC 9126)
 
 
 class OAuthEndpoint:
-    """One back-channel endpoint: `token`, or an Authlib endpoint name (introspection, revocation)."""
+    """One back-channel endpoint: `token`, `par`, or an Authlib endpoint name (introspection, revocation)."""
 
     def __init__(self, deps: EndpointDeps, name: str) -> None:
         self._deps = deps
@@ -108,6 +111,8 @@ class OAuthEndpoint:
             if self._needs_no_io(oreq):
                 return server.create_token_response(oreq)  # type: ignore[no-any-return]
             return await self._in_thread(server.create_token_response, oreq)
+        if self._name == "par":
+            return await self._in_thread(self._deps.pushed.respond, oreq)
         return await self._in_thread(server.create_endpoint_response, self._name, oreq)
 
     async def _in_thread(self, function: Callable[..., Response], *args: object) -> Response:
@@ -129,9 +134,11 @@ def endpoints(services: Services) -> dict[str, OAuthEndpoint]:
         server=services.server, issuer=services.settings.issuer, trusted_proxies=services.settings.trusted_proxies,
         clients=services.clients, keyring=services.keyring, client_throttle=services.server.client_throttle,
         threads=ThreadPoolExecutor(_thread_count(services), thread_name_prefix="idp-oauth"),
+        pushed=PushedAuthorization(services),
     )
     return {
         "/token": OAuthEndpoint(deps, "token"),
         "/introspect": OAuthEndpoint(deps, "introspection"),
         "/revoke": OAuthEndpoint(deps, "revocation"),
+        "/par": OAuthEndpoint(deps, "par"),
     }

@@ -39,6 +39,8 @@ class CodeGrantDeps:
     people: PersonStore
     proofing_records: ProofingRecordStore
     entity_access: EntityAccess
+    # FAPI 2.0 Security Profile §5.3.2.2: codes of fapi2 clients live at most 60 seconds; ours this long.
+    fapi2_code_ttl: float | None = None
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -96,7 +98,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
             legal_entity=ctx.legal_entity,
         )
-        self.deps.codes.save(code, record)
+        self.deps.codes.save(code, record, ttl=self.deps.fapi2_code_ttl if request.client.is_fapi2 else None)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # type: ignore[no-untyped-def]
         record = self.deps.codes.take(code)
