@@ -237,8 +237,10 @@ def _check_subject(client: Client) -> None:
 
 
 def _check_profile(client: Client) -> None:
-    """FAPI 2.0 Security Profile §5.3.2.1 and §5.3.3: confidential clients authenticating with
-    private_key_jwt, pushed requests and sender-constrained (here DPoP) tokens."""
+    """FAPI 2.0 Security Profile §5.3.2.1, §5.3.2.2 and §5.3.3: confidential clients authenticating
+    with private_key_jwt, pushed requests, sender-constrained (here DPoP) tokens, and authorization
+    responses never sent over an unencrypted connection (https redirect URIs; the loopback exception
+    is for native apps, which cannot be the confidential clients the profile requires)."""
     if client.profile is None:
         return
     if client.profile not in PROFILES:
@@ -250,6 +252,9 @@ def _check_profile(client: Client) -> None:
             "require_pushed_authorization_requests", "the fapi2 profile requires pushed authorization requests")
     if not client.dpop_bound_access_tokens:
         raise InvalidClientMetadata("dpop_bound_access_tokens", "the fapi2 profile requires DPoP-bound tokens")
+    for uri in client.redirect_uris:
+        if urlsplit(uri).scheme != "https":
+            raise InvalidClientMetadata("redirect_uris", f"{uri!r} must use https: the fapi2 profile allows no http")
 
 
 def _check_grant_types(client: Client) -> None:

@@ -64,6 +64,10 @@ class Service:
     # hardened clients.
     profile: str | None = None
 
+    def reachable_by(self, client: Client) -> bool:
+        """Whether `client` may request this service: held to the profile the service requires, if any."""
+        return self.profile is None or client.profile == self.profile
+
 
 def check_service(service: Service) -> None:
     """Raise `InvalidService` naming the first field of `service` that breaks a rule.

@@ -22,7 +22,9 @@ from idp.oauth.dpop import DpopVerifier
 from idp.oauth.grant_revocation import Grants
 from idp.oauth.grants.token_exchange import ExchangeGrantDeps
 from idp.oauth.one_time_ids import SqlUsedAssertions, UsedAssertions
+from idp.oauth.pushed import PushedRequests
 from idp.oauth.refresh_tokens import RefreshTokenStore, SqlRefreshTokenStore
+from idp.oauth.request_object import RequestObjects
 from idp.oauth.revocations import AccessTokenRevocations, SqlAccessTokenRevocations
 from idp.oauth.server import IdpAuthorizationServer
 from idp.oauth.tokens import TokenIssuer, TokenLifetimes
@@ -196,6 +198,8 @@ class Services:
     subjects: Subjects  # the `sub` each client sees (public or pairwise)
     dpop: DpopVerifier  # DPoP proofs and nonces (RFC 9449)
     exchanges: ExchangePermissions  # which client may exchange tokens to call which (RFC 8693)
+    pushed: PushedRequests  # RFC 9126 pushed authorization requests
+    request_objects: RequestObjects  # RFC 9101 request objects, verified
 
     def prune_expired(self) -> None:
         """Forget revocations, assertion ids and refresh tokens that no longer protect anything (all expired)."""
@@ -263,6 +267,7 @@ class Services:
             used_assertions=used_assertions, assertion_max_lifetime=settings.client_assertion_max_lifetime,
             dpop=dpop,
             token_exchange=token_exchange,
+            fapi2_code_ttl=settings.fapi2_code_ttl,
         )
         outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
         register = SqlSessionRegister(engine)
@@ -307,6 +312,8 @@ class Services:
             logout=logout, outbox=outbox, deliverer=deliverer, revocations=revocations,
             used_assertions=used_assertions, subjects=subjects, dpop=dpop,
             exchanges=ExchangePermissions(clients, exchange_store, service_store, audit=audit.sink("api")),
+            pushed=PushedRequests(store, settings.par_ttl),
+            request_objects=RequestObjects(settings.issuer, max_lifetime=settings.request_object_max_lifetime),
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
             server=server,

@@ -3,6 +3,15 @@
 Parses and validates the request, then asks `idp.signin.interaction` for its one next step and lets
 `idp.signin.dispatch` answer (a page, the client's error, or the code). `/authorize/resume` is the
 same request continued after a sign-in page.
+
+A request may come whole, as a signed request object (`request`, RFC 9101) or as the `request_uri`
+of a pushed request (RFC 9126). Either way only the parameters inside count (RFC 9101 §6.3, RFC 9126
+§4): the others beside it are ignored, `client_id` aside, which must match. Those parameters, not
+the request object or the request_uri, are what the login transaction keeps, so the sign-in
+continues (`/authorize/resume`) after the single-use request_uri is spent. A request object that
+does not verify, or a request_uri that is unknown, expired, used or another client's, is shown on a
+page (`invalid_request_object`, `invalid_request_uri`): until the object verifies nothing in it
+says where the client really wants its answers.
 """
 
 from __future__ import annotations
@@ -11,8 +20,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.errors import OAuth2Error
-from idp.oauth.checks import Refusal, check_claims, check_input, check_prompt, check_response_mode
+from idp.errors import InvalidClientError, InvalidRequestError, OAuth2Error
+from idp.oauth.checks import Refusal, check_claims, check_input, check_prompt, check_pushed, check_response_mode
 from idp.oauth.request import HttpRequest, parse_pairs
 from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
@@ -53,6 +62,16 @@ def authorization(
     refusal = check_input(pairs)
     if refusal is not None:
         return refuse(svc, request, refusal, pairs)
+    # A login transaction keeps a request accepted when it started, pushed or not.
+    pushed = tx is not None
+    if tx is None and any(key in ("request", "request_uri") for key, _ in pairs):
+        try:
+            pairs, pushed = inner_parameters(svc, pairs)
+        except OAuth2Error as err:
+            return unusable_request_page(svc, request, err)
+        refusal = check_input(pairs)
+        if refusal is not None:
+            return refuse(svc, request, refusal, pairs)
     oreq = HttpRequest("GET", issuer + "/authorize", request.headers, pairs, [])
     data = oreq.payload.data
     locale = svc.pages.locale(request, data.get("ui_locales"))
@@ -68,6 +87,8 @@ def authorization(
         response_mode = check_response_mode(data)
         prompts = check_prompt(data)
         claims = check_claims(data)
+        check_pushed(oreq.client, pushed=pushed,
+                     required_everywhere=svc.settings.require_pushed_authorization_requests)
         ctx = Interaction(svc, request, client=oreq.client, data=data, claims=claims, prompts=prompts, tx=tx,
                           cookie=None, session=None, person=None, locale=locale)
         ctx.check()
@@ -102,4 +123,34 @@ def invalid_request_page(svc: Services, request: Request, err: OAuth2Error, loca
     return svc.pages.error(
         request, "This request is not valid", "The service that sent you here made a request we cannot accept.",
         locale=locale, detail=err.description,
+    )
+
+
+def inner_parameters(svc: Services, pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], bool]:
+    """The parameters a request object or a pushed request stands for, and whether they were pushed.
+
+    RFC 9101 §5 and RFC 9126 §4: `client_id` is required beside either, and must be the client that
+    signed the object or pushed the request; every other parameter beside them is ignored.
+    """
+    data = dict(pairs)
+    client_id = data.get("client_id")
+    if "request" in data and "request_uri" in data:
+        raise InvalidRequestError("request and request_uri cannot be sent together (RFC 9101 section 5).")
+    if not client_id:
+        raise InvalidRequestError(
+            "client_id is required beside request or request_uri (RFC 9101 section 5, RFC 9126 section 4).")
+    if "request_uri" in data:
+        return svc.pushed.take(data["request_uri"], client_id), True
+    client = svc.server.query_client(client_id)
+    if client is None:
+        raise InvalidClientError("The client_id is not that of a registered client.")
+    return svc.request_objects.parameters(data["request"], client), False
+
+
+def unusable_request_page(svc: Services, request: Request, err: OAuth2Error) -> Response:
+    """A request object that does not verify, or a request_uri we cannot use: a page, never a
+    redirect, since nothing trustworthy says where the client wants its answer."""
+    return svc.pages.error(
+        request, "This request is not valid", "The service that sent you here made a request we cannot accept.",
+        locale=svc.pages.locale(request, None), detail=f"{err.error}: {err.description}",
     )

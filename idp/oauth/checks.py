@@ -9,27 +9,21 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from idp.errors import (
-    InvalidRequestError,
-    OAuth2Error,
-    RegistrationNotSupportedError,
-    RequestNotSupportedError,
-    RequestURINotSupportedError,
-)
+from clients.models import Client
+from idp.errors import InvalidRequestError, OAuth2Error, RegistrationNotSupportedError
 from idp.oauth.response import RESPONSE_MODES
 from idp.web.input_limits import MAX_AUTHORIZATION_REQUEST, violations
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 
-# OIDC Core §6 and §7.2.1: parameters we do not support are refused, not silently ignored, so a
-# client relying on a signed request object learns that its parameters were not taken from it.
+# OIDC Core §7.2.1: parameters we do not support are refused, not silently ignored. (`request` and
+# `request_uri` are read by `idp.oauth.authorize`: RFC 9101 request objects, RFC 9126 pushed requests.)
 _UNSUPPORTED: tuple[tuple[str, type[OAuth2Error], str], ...] = (
-    ("request", RequestNotSupportedError,
-     "Request objects are not supported: send the authorization parameters themselves."),
-    ("request_uri", RequestURINotSupportedError,
-     "request_uri is not supported: send the authorization parameters themselves."),
     ("registration", RegistrationNotSupportedError, "The registration parameter is not supported."),
 )
+# Not counted in the size of the request kept while the person signs in: what is kept is what they
+# stand for (the request object's parameters, the pushed request), itself held to the limits.
+_STANDS_FOR_OTHERS = frozenset({"request", "request_uri"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +46,22 @@ def check_input(pairs: Sequence[tuple[str, str]]) -> Refusal | None:
         return Refusal(error(description), untrusted)
     if found:
         return Refusal(InvalidRequestError(next(iter(found.values()))), untrusted)
-    if sum(len(key) + len(value) for key, value in pairs) > MAX_AUTHORIZATION_REQUEST:
+    if sum(len(key) + len(value) for key, value in pairs if key not in _STANDS_FOR_OTHERS) > MAX_AUTHORIZATION_REQUEST:
         return Refusal(InvalidRequestError(
             f"The authorization request is too large (at most {MAX_AUTHORIZATION_REQUEST} characters)."),
             untrusted)
     return None
+
+
+def check_pushed(client: Client, *, pushed: bool, required_everywhere: bool) -> None:
+    """RFC 9126 §5 and §6: a client registered with `require_pushed_authorization_requests` (every
+    fapi2 client: FAPI 2.0 Security Profile §5.3.2.2), or every client when the provider requires it,
+    may only send the request_uri of a pushed request to the authorization endpoint."""
+    if pushed or not (required_everywhere or client.require_pushed_authorization_requests):
+        return
+    raise InvalidRequestError(
+        "This client must push its authorization requests to the pushed authorization request endpoint "
+        "(RFC 9126) and send only the request_uri it returns.")
 
 
 def check_response_mode(data: Mapping[str, str]) -> str:

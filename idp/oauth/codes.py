@@ -74,8 +74,9 @@ class CodeRecords:
         self._ttl = ttl
         self._remember_used = remember_used
 
-    def save(self, code: str, record: AuthorizationCode) -> None:
-        self._store.set(CODE + _code_key(code), orjson.dumps(asdict(record)), self._ttl)
+    def save(self, code: str, record: AuthorizationCode, ttl: float | None = None) -> None:
+        """Keep the code for `ttl` seconds (a client's profile may want it shorter), else the default."""
+        self._store.set(CODE + _code_key(code), orjson.dumps(asdict(record)), self._ttl if ttl is None else ttl)
 
     def take(self, code: str) -> AuthorizationCode | None:
         """The code's record, removed atomically: of concurrent exchanges only one gets it."""

@@ -10,6 +10,7 @@ import orjson
 from idp.oauth.claims import SUPPORTED_SCOPES, supported_claims
 from idp.oauth.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from idp.oauth.grants.client_auth import ALL_METHODS, CONFIDENTIAL_METHODS
+from idp.oauth.request_object import ALGORITHMS as REQUEST_OBJECT_ALGORITHMS
 from idp.settings import Settings
 from idp.web.i18n import LOCALES
 from levels.policy import Policy
@@ -26,6 +27,7 @@ def metadata(settings: Settings, policy: Policy) -> dict[str, object]:
         "end_session_endpoint": url("/end_session"),
         "introspection_endpoint": url("/introspect"),
         "revocation_endpoint": url("/revoke"),
+        "pushed_authorization_request_endpoint": url("/par"),
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
@@ -46,8 +48,14 @@ def metadata(settings: Settings, policy: Policy) -> dict[str, object]:
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": list(LOCALES),
         "claims_parameter_supported": True,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
+        # RFC 9126 §5: pushed requests are required of every client, or (client metadata) of some.
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
+        # RFC 9101 by value and inside pushed requests; signed, never `none` (idp.oauth.request_object).
+        "request_parameter_supported": True,
+        "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGORITHMS),
+        # request_uri is accepted only as the urn:ietf:params:oauth:request_uri: of a pushed request
+        # (RFC 9126 §4); no URL is ever fetched.
+        "request_uri_parameter_supported": True,
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,

@@ -51,6 +51,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
         dpop: DpopVerifier,
         token_exchange: ExchangeGrantDeps | None = None,
+        fapi2_code_ttl: int | None = None,
     ) -> None:
         super().__init__()
         self.clients = clients
@@ -63,7 +64,8 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.register_grant(
             bind(AuthorizationCodeGrant, CodeGrantDeps(
                 codes=CodeRecords(store, ttl=code_ttl, remember_used=issuer.lifetimes.refresh), grants=grants,
-                issuer=issuer, people=people, proofing_records=proofing_records, entity_access=entity_access)),
+                issuer=issuer, people=people, proofing_records=proofing_records, entity_access=entity_access,
+                fapi2_code_ttl=min(code_ttl, fapi2_code_ttl or code_ttl))),
             [S256CodeChallenge(required=True)],
         )
         self.register_grant(bind(RefreshTokenGrant, RefreshGrantDeps(

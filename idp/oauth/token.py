@@ -1,4 +1,5 @@
-"""Token (RFC 6749 §3.2), introspection (RFC 7662 §2) and revocation (RFC 7009 §2) endpoints.
+"""Token (RFC 6749 §3.2), introspection (RFC 7662 §2), revocation (RFC 7009 §2) and pushed
+authorization request (RFC 9126 §2, `idp.oauth.par`) endpoints.
 
 https://www.rfc-editor.org/rfc/rfc6749#section-3.2 — the grants live in `idp/oauth/grants/`; this
 module only adapts HTTP, and every error is answered by `idp.web.error_map`. These are plain ASGI
@@ -24,6 +25,7 @@ from idp.errors import ClientAuthenticationThrottled, InvalidClientError
 from idp.oauth.dpop import HEADER as DPOP_HEADER
 from idp.oauth.dpop import DpopVerifier
 from idp.oauth.grants.basic_auth import basic_credentials
+from idp.oauth.par import PushedAuthorization
 from idp.oauth.request import HttpRequest, read_form
 from idp.oauth.server import IdpAuthorizationServer, claimed_client_id
 from idp.services import Services
@@ -49,10 +51,11 @@ class EndpointDeps:
     # anyio's per-call bookkeeping (limiter, cancel scope) cost twice the hop itself.
     threads: ThreadPoolExecutor
     dpop: DpopVerifier
+    pushed: PushedAuthorization  # the pushed authorization request endpoint's work (RFC 9126)
 
 
 class OAuthEndpoint:
-    """One back-channel endpoint: `token`, or an Authlib endpoint name (introspection, revocation)."""
+    """One back-channel endpoint: `token`, `par`, or an Authlib endpoint name (introspection, revocation)."""
 
     def __init__(self, deps: EndpointDeps, name: str) -> None:
         self._deps = deps
@@ -113,6 +116,8 @@ class OAuthEndpoint:
             if self._needs_no_io(oreq):
                 return server.create_token_response(oreq)  # type: ignore[no-any-return]
             return await self._in_thread(self._token_response, oreq)
+        if self._name == "par":
+            return await self._in_thread(self._deps.pushed.respond, oreq)
         return await self._in_thread(server.create_endpoint_response, self._name, oreq)
 
     def _token_response(self, oreq: HttpRequest) -> Response:
@@ -146,9 +151,11 @@ def endpoints(services: Services) -> dict[str, OAuthEndpoint]:
         server=services.server, issuer=services.settings.issuer, trusted_proxies=services.settings.trusted_proxies,
         clients=services.clients, keyring=services.keyring, client_throttle=services.server.client_throttle,
         threads=ThreadPoolExecutor(_thread_count(services), thread_name_prefix="idp-oauth"), dpop=services.dpop,
+        pushed=PushedAuthorization(services),
     )
     return {
         "/token": OAuthEndpoint(deps, "token"),
         "/introspect": OAuthEndpoint(deps, "introspection"),
         "/revoke": OAuthEndpoint(deps, "revocation"),
+        "/par": OAuthEndpoint(deps, "par"),
     }

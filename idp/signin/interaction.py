@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from clients.models import Client
 from clients.services import Service
-from idp.errors import InvalidRequestError, OAuth2Error
+from idp.errors import InvalidRequestError, InvalidScopeError, OAuth2Error
 from idp.oauth.checks import check_claims, check_max_age, check_prompt
 from idp.oauth.verified_claims import requested
 from idp.services import Services
@@ -135,7 +135,15 @@ class Interaction:
 
     def check(self) -> Requirement:
         """The requirement before any entity is chosen; raises the `invalid_request` an unsupported
-        acr or a malformed max_age deserves."""
+        acr or a malformed max_age deserves, and `invalid_scope` for a service this client may not
+        reach (one that requires a profile, such as fapi2, the client is not held to)."""
+        assert self.client is not None
+        asked = set((self.data.get("scope") or "").split())
+        barred = [s for s in self.services if s.scope in asked and not s.reachable_by(self.client)]
+        if barred:
+            raise InvalidScopeError(
+                f"The service {barred[0].scope} requires the {barred[0].profile} security profile, "
+                "and this client is not registered for it.")
         return self._own_requirement
 
     @cached_property

@@ -41,6 +41,7 @@ CONSENT_MARK = "tx-consent:"  # the person consented in this login transaction
 CODE = "code:"  # an authorization code, by its SHA-256
 CODE_USED = "code-used:"  # a redeemed code: what a replay of it must revoke
 DPOP_JTI = "dpop-jti:"  # a DPoP proof already used, by the SHA-256 of its key thumbprint and jti
+PUSHED_REQUEST = "par:"  # a pushed authorization request (RFC 9126), by the random part of its request_uri
 REVOKED = "revoked:"  # a copy of a durable revocation: "revoked:jti:<jti>", "revoked:sid:<sid>"
 # Account pages (idp.account)
 REGISTRATION = "register:"  # a registration waiting for its SMS code
@@ -65,6 +66,7 @@ KINDS: tuple[KeyKind, ...] = (
     KeyKind(CODE, "authorization codes"),
     KeyKind(CODE_USED, "redeemed authorization codes"),
     KeyKind(DPOP_JTI, "used DPoP proof ids"),
+    KeyKind(PUSHED_REQUEST, "pushed authorization requests"),
     KeyKind(REVOKED, "revocation marks", opaque_ids=False),
     KeyKind(REGISTRATION, "pending registrations"),
     KeyKind(REGISTRATION_NOTICE, "registration notices"),

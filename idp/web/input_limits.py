@@ -64,9 +64,12 @@ LIMITS: dict[str, Limit] = {
     # RFC 9449 §10: the SHA-256 thumbprint (RFC 7638) of the DPoP key the code is to be bound to.
     "dpop_jkt": Limit(43, re.compile(r"[A-Za-z0-9_-]{43}"),
                       "must be a base64url SHA-256 JWK thumbprint (43 characters)"),
-    # Refused at the authorization endpoint (`idp.oauth.checks.check_unsupported`); their values are never read.
-    "request": Limit(MAX_BODY),
-    "request_uri": Limit(MAX_BODY),
+    # RFC 9101 request object: the parameters above as signed JSON (base64url: 4/3 of the 8 KiB
+    # kept while the person signs in, a header and an RSA-4096 signature fit well within 16 KiB).
+    "request": Limit(16 * 1024),
+    # RFC 9126: only our own urn:ietf:params:oauth:request_uri:<43 characters> (`idp.oauth.pushed`).
+    "request_uri": Limit(512),
+    # Refused at the authorization endpoint (`idp.oauth.checks.check_input`); its value is never read.
     "registration": Limit(MAX_BODY),
     # Token, introspection and revocation: RFC 6749 §4.1.3, §6, RFC 7662 §2.1, RFC 7009 §2.1, RFC 7523.
     "grant_type": Limit(64),

@@ -218,3 +218,13 @@ def test_fapi2_clients_use_private_key_jwt_par_and_dpop() -> None:
         with pytest.raises(InvalidClientMetadata) as caught:
             check_client_metadata(replace(client, **{flag: False}))
         assert caught.value.field == flag
+
+
+def test_fapi2_clients_get_their_answers_over_https_only() -> None:
+    """FAPI 2.0 Security Profile §5.3.2.2: no http redirect URI, not even on loopback."""
+    fapi2 = {"token_endpoint_auth_method": "private_key_jwt", "jwks": public_jwks(), "secret_hash": None,
+             "profile": "fapi2", "require_pushed_authorization_requests": True, "dpop_bound_access_tokens": True}
+    check_client_metadata(make(redirect_uris=("http://127.0.0.1:8080/cb",)))  # allowed to ordinary clients
+    with pytest.raises(InvalidClientMetadata) as caught:
+        check_client_metadata(make(redirect_uris=("https://tax.example/cb", "http://127.0.0.1:8080/cb"), **fapi2))
+    assert caught.value.field == "redirect_uris" and "fapi2" in caught.value.reason

@@ -40,6 +40,8 @@ class CodeGrantDeps:
     people: PersonStore
     proofing_records: ProofingRecordStore
     entity_access: EntityAccess
+    # FAPI 2.0 Security Profile §5.3.2.2: codes of fapi2 clients live at most 60 seconds; ours this long.
+    fapi2_code_ttl: float | None = None
 
 
 class S256CodeChallenge(CodeChallenge):
@@ -97,7 +99,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
             legal_entity=ctx.legal_entity, dpop_jkt=data.get("dpop_jkt") or None,
         )
-        self.deps.codes.save(code, record)
+        self.deps.codes.save(code, record, ttl=self.deps.fapi2_code_ttl if request.client.is_fapi2 else None)
 
     def query_authorization_code(self, code: str, client) -> AuthorizationCode | None:  # type: ignore[no-untyped-def]
         if self.request.dpop is None and requires_dpop(client):

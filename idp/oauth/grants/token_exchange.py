@@ -214,7 +214,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
                                         f"{level}.")
             if service.max_auth_age is not None and now - int(subject.claims["auth_time"]) > service.max_auth_age:  # type: ignore[call-overload]
                 raise InvalidScopeError(f"{name} needs an authentication at most {service.max_auth_age} s old.")
-            if service.profile is not None and client.profile != service.profile:
+            if not service.reachable_by(client):
                 raise InvalidScopeError(f"{name} is only for clients held to the {service.profile} profile.")
         return requested
 

@@ -54,3 +54,12 @@ def test_token_signed_before_rotation_still_verifies_through_jwks_after_it(idp: 
     new = user_tokens(idp, scope="openid")
     assert jwt.decode(new["id_token"], KeySet.import_key_set(fresh_jwks)).header["kid"] != \
         jwt.decode(tokens["id_token"], KeySet.import_key_set(fresh_jwks)).header["kid"]
+
+
+def test_discovery_advertises_pushed_requests_and_request_objects(sqlite_idp: Idp) -> None:
+    meta = sqlite_idp.browser.get("/.well-known/openid-configuration").json()
+    assert meta["pushed_authorization_request_endpoint"] == ISSUER + "/par"
+    assert meta["require_pushed_authorization_requests"] is False
+    assert meta["request_parameter_supported"] is True
+    assert meta["request_uri_parameter_supported"] is True
+    assert meta["request_object_signing_alg_values_supported"] == ["ES256", "PS256"]

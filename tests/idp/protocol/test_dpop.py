@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from authlib.integrations.base_client import OAuthError
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc import jwt
@@ -23,6 +25,7 @@ from tests.backends import postgres_database, redis_store
 from tests.idp.conftest import ISSUER, Idp, _build, _settings, one_loop, sign_in
 from tests.idp.flows import assertion_grant, authorization_params, error_at_client
 from tests.idp.oauth.dpop_proofs import new_key, proof, unsigned
+from tests.idp.protocol.test_fapi2 import BANK, BANK_CALLBACK, VERIFIER, pushed_code, register_bank
 from tests.idp.protocol.test_token_exchange import ACCESS_TOKEN, GRANT, LAND, Agencies
 
 TOKEN = f"{ISSUER}/token"
@@ -379,3 +382,52 @@ def test_token_exchange_keeps_the_binding_of_a_bound_subject_token(idp: Idp) -> 
     token = agencies.oauth("portal").fetch_token(
         TOKEN, headers={"DPoP": proof(other, "POST", TOKEN)}, **{**form, "subject_token": bearer})
     assert agencies.claims(token["access_token"])["cnf"] == {"jkt": other.thumbprint()}
+
+
+def test_a_fapi2_client_binds_its_code_with_a_proof_at_par_and_uses_its_tokens_with_proofs(idp: Idp) -> None:
+    bank = register_bank(idp)
+    key = new_key()
+    # RFC 9449 §10.1: a proof sent with the pushed request binds the code to its key.
+    r = bank.post(f"{ISSUER}/par", auth=bank.client_auth(bank.token_endpoint_auth_method), data={
+        "response_type": "code", "redirect_uri": BANK_CALLBACK, "scope": "openid payment.send", "state": "b",
+        "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256",
+    }, headers={"DPoP": proof(key, "POST", f"{ISSUER}/par")})
+    assert r.status_code == 201, r.text
+    url = f"{ISSUER}/authorize?" + urlencode({"client_id": BANK, "request_uri": r.json()["request_uri"]})
+    location = sign_in(idp.browser, url, idp.national_code).headers["location"]
+    with pytest.raises(OAuthError) as refused:
+        bank.fetch_token(TOKEN, authorization_response=location, code_verifier=VERIFIER,
+                         headers={"DPoP": proof(new_key(), "POST", TOKEN)})
+    assert refused.value.error == "invalid_dpop_proof"
+    # The code was used up: one presented with another key may have been stolen.
+    with pytest.raises(OAuthError) as used:
+        bank.fetch_token(TOKEN, authorization_response=location, code_verifier=VERIFIER,
+                         headers={"DPoP": proof(key, "POST", TOKEN)})
+    assert used.value.error == "invalid_grant"
+    r = bank.post(f"{ISSUER}/par", auth=bank.client_auth(bank.token_endpoint_auth_method), data={
+        "response_type": "code", "redirect_uri": BANK_CALLBACK, "scope": "openid payment.send", "state": "b",
+        "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256",
+        "dpop_jkt": new_key().thumbprint(),
+    }, headers={"DPoP": proof(key, "POST", f"{ISSUER}/par")})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"  # two different keys named
+    location = pushed_code(idp, bank)  # unbound code: the token request's proof decides the key
+    token = bank.fetch_token(TOKEN, authorization_response=location, code_verifier=VERIFIER,
+                             headers={"DPoP": proof(key, "POST", TOKEN)})
+    at = str(token["access_token"])
+    assert token["token_type"] == "DPoP" and claims_of(idp, at)["cnf"] == {"jkt": key.thumbprint()}
+    assert userinfo(idp, at, proof(key, "GET", USERINFO, access_token=at)).status_code == 200
+    assert userinfo(idp, at, None, scheme="Bearer").status_code == 401
+
+
+def test_a_code_pushed_with_a_proof_is_redeemed_with_the_same_key(idp: Idp) -> None:
+    bank = register_bank(idp)
+    key = new_key()
+    r = bank.post(f"{ISSUER}/par", auth=bank.client_auth(bank.token_endpoint_auth_method), data={
+        "response_type": "code", "redirect_uri": BANK_CALLBACK, "scope": "openid payment.send", "state": "b",
+        "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256",
+    }, headers={"DPoP": proof(key, "POST", f"{ISSUER}/par")})
+    url = f"{ISSUER}/authorize?" + urlencode({"client_id": BANK, "request_uri": r.json()["request_uri"]})
+    location = sign_in(idp.browser, url, idp.national_code).headers["location"]
+    token = bank.fetch_token(TOKEN, authorization_response=location, code_verifier=VERIFIER,
+                             headers={"DPoP": proof(key, "POST", TOKEN)})
+    assert claims_of(idp, str(token["access_token"]))["cnf"] == {"jkt": key.thumbprint()}
