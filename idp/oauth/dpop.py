@@ -16,8 +16,10 @@ What is bound (§5), and why:
   of confidential clients are not bound (§5: they are already sender-constrained by client
   authentication); the access tokens of each refresh are bound to the key of that refresh's proof,
   so a confidential client may move to a new key at refresh (§5 allows it).
-- `dpop_jkt` at the authorization endpoint (§10) binds the code: the token request must then carry
-  a proof with that key.
+- `dpop_jkt` at the authorization endpoint (§10), or a proof sent to `/par` (§10.1), binds the
+  code: the token request must then carry a proof with that key.
+- A token exchange (RFC 8693) with a proof binds the new token to its key; a DPoP-bound subject
+  token is exchanged only with a proof by its own key, never for a bearer token.
 
 Refusals: a missing, repeated, malformed or failing proof is `invalid_dpop_proof` (§5, §7.1),
 400 at the token endpoint and 401 with a `DPoP` challenge at resource endpoints; a proof without a
