@@ -59,7 +59,9 @@ class IdpAuthorizationServer(AuthorizationServer):
         self.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
         self.register_client_auth_method(
             PrivateKeyJwt.CLIENT_AUTH_METHOD,
-            PrivateKeyJwt([issuer.issuer, token_endpoint], used_assertions, max_lifetime=assertion_max_lifetime),
+            # RFC 9126 §2: an assertion sent to /par may also name the pushed request endpoint.
+            PrivateKeyJwt([issuer.issuer, token_endpoint, issuer.issuer + "/par"], used_assertions,
+                          max_lifetime=assertion_max_lifetime),
         )
         self.register_grant(
             bind(AuthorizationCodeGrant, CodeGrantDeps(

@@ -27,8 +27,9 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
     both are enforced here: `iat` is required, `exp` may be at most `max_lifetime` seconds after
     `iat` and after now, and the `jti` is remembered (durably) until the assertion expires. The
     audience must name this server: the issuer or the token endpoint, the values OIDC Core §9 and
-    RFC 7523bis allow, whichever endpoint (token, introspection, revocation) the assertion is
-    presented to; a list is accepted only if every value is one of those.
+    RFC 7523bis allow, or the pushed authorization request endpoint (RFC 9126 §2), whichever
+    endpoint (token, PAR, introspection, revocation) the assertion is presented to; a list is
+    accepted only if every value is one of those.
     """
 
     CLIENT_AUTH_METHOD = "private_key_jwt"
@@ -72,8 +73,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         values = aud if isinstance(aud, list) else [aud]
         if not values or not all(isinstance(v, str) and v in self._audiences for v in values):
             raise InvalidClientError(
-                description=f"The assertion's aud must be {self._audiences[0]} or {self._audiences[1]}, "
-                            "and nothing else.")
+                description=f"The assertion's aud must be one of {', '.join(self._audiences)}, and nothing else.")
 
     def _check_lifetime(self, claims: dict[str, object]) -> None:
         iat, exp = claims.get("iat"), claims.get("exp")

@@ -9,7 +9,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from joserfc.jwk import ECKey
 
 from idp.oauth.pushed import REQUEST_URI_PREFIX
 from idp.storage.migrate import upgrade
@@ -194,3 +196,29 @@ def test_failed_client_authentication_at_par_is_throttled_as_at_the_token_endpoi
     assert statuses == [401] * limit + [429] * 2
     r = push(idp.oauth())
     assert r.status_code == 429 and r.json()["error"] == "invalid_client" and int(r.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("audience", [ISSUER, f"{ISSUER}/token", f"{ISSUER}/par"])
+def test_a_private_key_jwt_client_may_address_its_assertion_to_the_issuer_or_either_endpoint(
+    sqlite_idp: Idp, audience: str
+) -> None:
+    """RFC 9126 section 2: the issuer, the token endpoint and the PAR endpoint all name us."""
+    key = ECKey.generate_key("P-256", parameters={"kid": "signer-1"})
+    sqlite_idp.add_client("signer", token_endpoint_auth_method="private_key_jwt", redirect_uris=[REDIRECT_URI],
+                          jwks={"keys": [key.as_dict(private=False)]})
+    oauth = sqlite_idp.oauth("signer", client_secret=key, token_endpoint_auth_method=ShortAssertion(audience))
+    assert push(oauth).status_code == 201
+    elsewhere = sqlite_idp.oauth("signer", client_secret=key,
+                                 token_endpoint_auth_method=ShortAssertion("https://other.example/par"))
+    refused = push(elsewhere)
+    assert refused.status_code == 401 and f"{ISSUER}/par" in refused.json()["error_description"]
+
+
+class ShortAssertion(PrivateKeyJWT):
+    """Authlib's private_key_jwt with a two-minute assertion (its default, an hour, is refused)."""
+
+    alg = "ES256"
+
+    def sign(self, auth, token_endpoint):  # type: ignore[no-untyped-def]
+        return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id, token_endpoint=token_endpoint,
+                                    alg=self.alg, expires_in=120)
