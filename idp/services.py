@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine
 
 from clients.registry import ClientRegistry
+from clients.sector import HttpSectorFetcher
 from clients.services import CachedServiceStore, ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from clients.subjects import Subjects
@@ -19,6 +20,7 @@ from idp.audit import AuditLog
 from idp.oauth.access_tokens import AccessTokenReader
 from idp.oauth.grant_revocation import Grants
 from idp.oauth.one_time_ids import SqlUsedAssertions, UsedAssertions
+from idp.oauth.person_refs import PersonRefs
 from idp.oauth.refresh_tokens import RefreshTokenStore, SqlRefreshTokenStore
 from idp.oauth.revocations import AccessTokenRevocations, SqlAccessTokenRevocations
 from idp.oauth.server import IdpAuthorizationServer
@@ -216,7 +218,8 @@ class Services:
         keyring.ensure()
         audit = AuditLog(engine)
         clients = ClientRegistry(SqlClientStore(engine), cache_ttl=settings.client_cache_ttl,
-                                 audit=audit.sink("api"))
+                                 audit=audit.sink("api"), sector_fetch=HttpSectorFetcher())
+        subjects = make_subjects(settings, kek)
         people = SqlPersonStore(engine)
         refresh_tokens = SqlRefreshTokenStore(engine)
         # A revoked token id is kept as long as an access token lives; a session's sid also as long
@@ -229,7 +232,8 @@ class Services:
         issuer = TokenIssuer(
             issuer=settings.issuer, keyring=keyring, refresh_tokens=refresh_tokens, revocations=revocations,
             lifetimes=TokenLifetimes(settings.access_token_ttl, settings.id_token_ttl, settings.refresh_token_ttl),
-            default_alg=settings.signing_alg,
+            default_alg=settings.signing_alg, subjects=subjects,
+            person_refs=PersonRefs(_derive(kek, b"idp person references v1")),
         )
         service_store = CachedServiceStore(SqlServiceStore(engine), settings.client_cache_ttl)
         acting = EntityAccess(
@@ -247,7 +251,7 @@ class Services:
             proofing_records=proofing_records, entity_access=acting,
             used_assertions=used_assertions, assertion_max_lifetime=settings.client_assertion_max_lifetime,
         )
-        outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
+        outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit, subjects)
         register = SqlSessionRegister(engine)
         logout = SingleLogout(store=store, register=register, grants=grants, issuer=issuer,
                               outbox=outbox, clients=clients, audit=audit)
@@ -288,7 +292,7 @@ class Services:
                                     check_register=isinstance(store, MemoryStore),
                                     on_lost=lambda sid: logout.end(sid, reason="store_lost", actor="system")),
             logout=logout, outbox=outbox, deliverer=deliverer, revocations=revocations,
-            used_assertions=used_assertions, subjects=make_subjects(settings, kek),
+            used_assertions=used_assertions, subjects=subjects,
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
             server=server,

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from authlib.oidc.core.util import create_half_hash
 
 from clients.models import Client
+from clients.subjects import Subjects
+from idp.oauth.claims import ClaimRequest
+from idp.oauth.person_refs import PERSON_REF_CLAIM, PersonRefs
 from idp.oauth.refresh_tokens import RefreshTokenStore
 from idp.oauth.revocations import AccessTokenRevocations
 from keys.keyring import KeyRing
@@ -34,11 +37,16 @@ class AuthContext:
     userinfo_verified: tuple[str, ...] | None = None
     # Acting for a legal entity: the `legal_entity` claim (None: the person acts in their own name).
     legal_entity: dict[str, object] | None = None
+    # OIDC Core §5.5: person claims asked for by name in the ID token / at userinfo, each with the
+    # value it must have (`idp.oauth.claims.requested_person_claims`); None: not asked.
+    id_token_claims: ClaimRequest | None = None
+    userinfo_claims: ClaimRequest | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"auth_time": self.auth_time, "acr": self.acr, "amr": list(self.amr), "sid": self.sid,
                 "userinfo_verified": list(self.userinfo_verified) if self.userinfo_verified is not None else None,
-                "legal_entity": self.legal_entity}
+                "legal_entity": self.legal_entity, "id_token_claims": self.id_token_claims,
+                "userinfo_claims": self.userinfo_claims}
 
     @classmethod
     def from_refresh(cls, person_id: str, family_id: str, auth: dict[str, object]) -> AuthContext:
@@ -49,6 +57,8 @@ class AuthContext:
             userinfo_verified=tuple(auth["userinfo_verified"]) if auth.get("userinfo_verified") is not None  # type: ignore[arg-type]
             else None,
             legal_entity=auth.get("legal_entity"),  # type: ignore[arg-type]
+            id_token_claims=auth.get("id_token_claims"),  # type: ignore[arg-type]
+            userinfo_claims=auth.get("userinfo_claims"),  # type: ignore[arg-type]
         )
 
 
@@ -63,15 +73,44 @@ class TokenIssuer:
     def __init__(
         self, *, issuer: str, keyring: KeyRing, refresh_tokens: RefreshTokenStore,
         revocations: AccessTokenRevocations, lifetimes: TokenLifetimes, default_alg: str = "ES256",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, subjects: Subjects | None = None,
+        person_refs: PersonRefs | None = None,
     ) -> None:
+        """`subjects` and `person_refs` serve pairwise clients; without them every `sub` is public."""
         self.issuer = issuer
+        self._subjects = subjects
+        self._person_refs = person_refs
         self._keyring = keyring
         self._refresh = refresh_tokens
         self._revocations = revocations
         self.lifetimes = lifetimes
         self._alg = default_alg
         self._clock = clock
+
+    # -- whom a token is about ---------------------------------------------------------------------
+    def sub(self, client: Client, person_id: str) -> str:
+        """The `sub` `client` sees for the person (OIDC Core §8): the person's id for a public
+        client, its sector's pairwise value for a pairwise one."""
+        return self._subjects.for_client(client, person_id) if self._subjects is not None else person_id
+
+    def subject_claims(self, client: Client, person_id: str) -> dict[str, object]:
+        """`sub` for a token issued to `client` about the person and, when that `sub` is pairwise,
+        the sealed reference by which we (and only we) find the person again (`person_of`)."""
+        sub = self.sub(client, person_id)
+        if sub == person_id:
+            return {"sub": sub}
+        assert self._person_refs is not None, "pairwise subjects need person references"
+        return {"sub": sub, PERSON_REF_CLAIM: self._person_refs.seal(person_id, client.client_id)}
+
+    def person_of(self, claims: dict[str, object]) -> str | None:
+        """The person (or, for a machine token, client) id an access token of ours is about: its
+        sealed reference when it has one, else its `sub`; None when the reference does not open."""
+        ref = claims.get(PERSON_REF_CLAIM)
+        if ref is None:
+            return str(claims.get("sub", ""))
+        if self._person_refs is None or not isinstance(ref, str):
+            return None
+        return self._person_refs.open(ref, str(claims.get("client_id", "")))
 
     # -- access tokens -------------------------------------------------------------------------
     def access_token(
@@ -82,7 +121,7 @@ class TokenIssuer:
         jti = secrets.token_urlsafe(16)
         claims: dict[str, object] = {
             "iss": self.issuer,
-            "sub": ctx.person_id if ctx else client.client_id,
+            **(self.subject_claims(client, ctx.person_id) if ctx else {"sub": client.client_id}),
             "aud": audience[0] if len(audience) == 1 else audience,
             "exp": now + self.lifetimes.access,
             "iat": now,
@@ -99,6 +138,10 @@ class TokenIssuer:
             if ctx.userinfo_verified is not None:
                 # Lets userinfo answer the claims request this token was issued for.
                 claims["verified_claims_request"] = list(ctx.userinfo_verified)
+            asked_values = {n: spec for n, spec in (ctx.userinfo_claims or {}).items() if spec}
+            if asked_values:
+                # Userinfo withholds a claim asked for with another value (OIDC Core §5.5.1).
+                claims["claims_request"] = asked_values
         return self._keyring.sign(claims, alg=self._alg, typ="at+jwt"), jti
 
     def revoke_access_tokens(self, jtis: Iterable[str], *, sid: str | None = None) -> None:
@@ -120,7 +163,7 @@ class TokenIssuer:
         alg = client.id_token_signed_response_alg or self._alg
         claims: dict[str, object] = {
             "iss": self.issuer,
-            "sub": ctx.person_id,
+            "sub": self.sub(client, ctx.person_id),
             "aud": client.client_id,
             "exp": now + self.lifetimes.id_token,
             "iat": now,

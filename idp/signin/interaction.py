@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from clients.models import Client
 from clients.services import Service
-from idp.errors import InvalidRequestError, OAuth2Error
+from idp.errors import InvalidRequestError, LoginRequiredError, OAuth2Error
 from idp.oauth.checks import check_claims, check_max_age, check_prompt
 from idp.oauth.verified_claims import requested
 from idp.services import Services
@@ -29,6 +29,7 @@ from idp.signin.acting import SCOPE as ENTITY_SCOPE
 from idp.signin.acting import SELF, Acting
 from idp.signin.methods import available_methods
 from idp.web.deps import Posted, services
+from keys.errors import InvalidToken
 from levels.authenticators.base import Step as FactorStep
 from levels.next_step import Snapshot, Step, next_step
 from levels.people import Person
@@ -145,6 +146,25 @@ class Interaction:
         if acting is None:
             return self._own_requirement
         return self._required(acting.mandate.entity.min_level)
+
+    def check_id_token_hint(self) -> None:
+        """OIDC Core §3.1.2.1: with `prompt=none`, an `id_token_hint` must be an ID token we issued to
+        this client, and naming someone other than the signed-in person is `login_required`. The hint
+        names the person as the client sees them (pairwise or public, §8); it may have expired."""
+        raw = self.data.get("id_token_hint")
+        if not raw or "none" not in self.prompts or self.client is None:
+            return
+        try:
+            header, claims = self.svc.keyring.verify(raw)
+        except InvalidToken:
+            header, claims = {}, {}
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if header.get("typ") != "JWT" or claims.get("iss") != self.svc.settings.issuer \
+                or self.client.client_id not in audiences:
+            raise InvalidRequestError("id_token_hint is not an ID token issued to this client.")
+        if self.person is not None and claims.get("sub") != self.svc.subjects.for_client(self.client, self.person.id):
+            raise LoginRequiredError("The signed-in person is not the one id_token_hint names.")
 
     # -- whom the person acts for -------------------------------------------------------------
     @cached_property
