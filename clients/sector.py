@@ -63,7 +63,8 @@ class HttpSectorFetcher:
             raise ValueError("the sector identifier document is only trusted over verified https")
         self._timeout = timeout
         self._max_bytes = max_bytes
-        self._verify = verify
+        self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=verify) if isinstance(verify, str) \
+            else verify
 
     def __call__(self, uri: str) -> list[str]:
         if urlsplit(uri).scheme != "https":
