@@ -94,13 +94,15 @@ class TokenIssuer:
         return self._subjects.for_client(client, person_id) if self._subjects is not None else person_id
 
     def subject_claims(self, client: Client, person_id: str) -> dict[str, object]:
-        """`sub` for a token issued to `client` about the person and, when that `sub` is pairwise,
-        the sealed reference by which we (and only we) find the person again (`person_of`)."""
+        """The `sub` `client` sees for the person and, when it is pairwise, the sealed reference by
+        which we (and only we) find the person again (`person_of`): the subject claims of an access
+        token about the person meant for `client`."""
         sub = self.sub(client, person_id)
         if sub == person_id:
             return {"sub": sub}
-        assert self._person_refs is not None, "pairwise subjects need person references"
-        return {"sub": sub, PERSON_REF_CLAIM: self._person_refs.seal(person_id, client.client_id)}
+        if self._person_refs is None:
+            raise RuntimeError("pairwise subjects need person references (TokenIssuer person_refs)")
+        return {"sub": sub, PERSON_REF_CLAIM: self._person_refs.seal(person_id)}
 
     def person_of(self, claims: dict[str, object]) -> str | None:
         """The person (or, for a machine token, client) id an access token of ours is about: its
@@ -110,7 +112,7 @@ class TokenIssuer:
             return str(claims.get("sub", ""))
         if self._person_refs is None or not isinstance(ref, str):
             return None
-        return self._person_refs.open(ref, str(claims.get("client_id", "")))
+        return self._person_refs.open(ref)
 
     # -- access tokens -------------------------------------------------------------------------
     def access_token(

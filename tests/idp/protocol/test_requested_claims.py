@@ -153,3 +153,18 @@ def test_discovery_lists_the_claims_that_can_be_returned(sqlite_idp: Idp) -> Non
                       "verified_claims"} <= supported
     assert "email" not in supported and "address" not in supported  # nothing we never return
     assert meta["claims_parameter_supported"] is True
+
+
+def test_junk_in_the_claims_parameter_is_never_a_server_error(sqlite_idp: Idp) -> None:
+    values: list[object] = [None, True, 0, -1.5, 1e308, "", "x" * 300, [], [None], {}, {"essential": None},
+                            {"value": []}, {"values": [{}]}, {"values": None}, {"essential": True, "value": "ä"}]
+    names = ["name", "birthdate", "acr", "sub", "national_code", "phone_number_verified", "verified_claims",
+             "nope", ""]
+    for target in ("id_token", "userinfo"):
+        for name in names:
+            for value in values:
+                claims = json.dumps({target: {name: value}})
+                r = sqlite_idp.browser.get("/authorize", params=authorization_params(claims=claims))
+                assert r.status_code == 302, (claims, r.status_code)
+                location = r.headers["location"]
+                assert location.startswith("/login?") or "error=invalid_request" in location, (claims, location)
