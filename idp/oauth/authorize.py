@@ -79,7 +79,7 @@ def authorization(
     person = svc.people.get(session.person_id) if session else None
     ctx.signed_in_as(cookie, session, person if person is not None and person.status == "active" else None)
     try:
-        ctx.check_id_token_hint()
+        ctx.check_subject()
     except OAuth2Error as err:
         return deliver_error(svc, request, err, redirect_uri, data, locale, response_mode)
     return answer(ctx, Validated(grant, pairs, redirect_uri, response_mode))

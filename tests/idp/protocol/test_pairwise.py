@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -167,6 +167,24 @@ def test_prompt_none_with_a_pairwise_hint_answers_only_for_its_person(idp: Idp) 
     # The portal (public) with its own hint: its sub is the person id, as before.
     r = idp.browser.get("/authorize", params=authorization_params(prompt="none", id_token_hint=portal_hint))
     assert "code" in error_at_client(r)
+
+
+def test_a_sub_asked_for_with_a_value_is_the_pairwise_one(idp: Idp) -> None:
+    redirect = "https://tax.example/callback"
+    tax = Agency(idp, "tax", _pairwise(idp, "tax", redirect), redirect)
+    sub = _sub(idp, tax.sign_in())
+
+    def ask(value: str) -> dict[str, str]:
+        claims = json.dumps({"id_token": {"sub": {"value": value}}})
+        r = idp.browser.get("/authorize", params=authorization_params(client_id="tax", redirect_uri=redirect,
+                                                                        claims=claims))
+        assert r.status_code == 302 and r.headers["location"].startswith(redirect), r.headers.get("location")
+        return {k: v[0] for k, v in parse_qs(urlsplit(r.headers["location"]).query).items()}
+
+    assert "code" in ask(sub)
+    # OIDC Core §5.5.1: a positive answer only for the person named, as this client knows them.
+    assert ask(idp.person_id)["error"] == "login_required"
+    assert ask("someone-else")["error"] == "login_required"
 
 
 def test_discovery_offers_pairwise_subjects(sqlite_idp: Idp) -> None:
