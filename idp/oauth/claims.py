@@ -4,12 +4,8 @@ which of them a `claims` request (OIDC Core §5.5) asks for by name."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from levels.people import Person
-
-if TYPE_CHECKING:
-    from idp.oauth.tokens import AuthContext
 
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "profile": ("name", "given_name", "family_name", "birthdate"),
@@ -92,6 +88,7 @@ def filtered(claims: dict[str, object], request: Mapping[str, dict[str, object] 
     return {name: value for name, value in claims.items() if _matches(value, request.get(name))}
 
 
-def requested_id_token_claims(person: Person, scope: str, ctx: AuthContext) -> dict[str, object]:
-    """The person claims the authorization asked for in the ID token that the granted `scope` releases."""
-    return released(person, set(scope.split()), ctx.id_token_claims) if ctx.id_token_claims else {}
+def requested_id_token_claims(person: Person, scope: str, request: ClaimRequest | None) -> dict[str, object]:
+    """The person claims asked for in the ID token (`AuthContext.id_token_claims`) that the granted
+    `scope` releases."""
+    return released(person, set(scope.split()), request) if request else {}

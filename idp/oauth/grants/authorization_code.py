@@ -135,7 +135,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         person = self.deps.people.get(ctx.person_id)
         if person is None:
             return None
-        extra = requested_id_token_claims(person, scope, ctx)
+        extra = requested_id_token_claims(person, scope, ctx.id_token_claims)
         if ctx.id_token_verified is not None:
             stated = verified_claims(person, self.deps.proofing_records.latest(person.id),
                                      list(ctx.id_token_verified))

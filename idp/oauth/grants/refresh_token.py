@@ -92,6 +92,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         if "openid" in scope.split():
             # The refreshed ID token answers the same claims request as the first (OIDC Core §12.2).
             person = self.deps.people.get(ctx.person_id) if ctx.id_token_claims else None
-            extra = requested_id_token_claims(person, scope, ctx) if person is not None else None
+            extra = requested_id_token_claims(person, scope, ctx.id_token_claims) if person is not None else None
             token["id_token"] = self.deps.issuer.id_token(client, ctx, str(token["access_token"]), extra)
         return 200, token, self.TOKEN_RESPONSE_HEADER
