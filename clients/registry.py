@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from clients.models import Client, InvalidClientMetadata, check_client_metadata
 from clients.secrets import hash_secret, new_secret
+from clients.sector import SectorFetch, SectorIdentifierError, missing_redirect_uris
 from clients.store import ClientExists, ClientStore, UnknownClient
 
 __all__ = ["ClientExists", "ClientRegistry", "UnknownClient", "utcnow"]
@@ -34,6 +35,8 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
         "sector_identifier_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens", "profile",
     }
 )
+# Changing any of these makes the registry check the sector identifier document again.
+_SECTOR_FIELDS = frozenset({"subject_type", "sector_identifier_uri", "redirect_uris"})
 _LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
 _MAX_CACHED = 10_000
 
@@ -53,8 +56,12 @@ class ClientRegistry:
         cache_ttl: float = 5.0,
         audit: Audit | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        sector_fetch: SectorFetch | None = None,
     ) -> None:
+        """`sector_fetch` reads a pairwise client's sector identifier document
+        (`clients.sector.HttpSectorFetcher`); without it such a client cannot be registered."""
         self._store = store
+        self._sector_fetch = sector_fetch
         self._clock = clock
         self._ttl = cache_ttl
         # Misses are cached briefly: long enough to absorb a flood of unknown ids, short enough that
@@ -161,6 +168,7 @@ class ClientRegistry:
             updated_at=now,
         )
         check_client_metadata(client)
+        self._check_sector(client)
         secret = new_secret() if client.uses_secret else None
         if secret is not None:
             client = replace(client, secret_hash=hash_secret(secret))
@@ -188,6 +196,8 @@ class ClientRegistry:
         if not client.uses_secret:
             client = replace(client, secret_hash=None)
         check_client_metadata(client)
+        if _SECTOR_FIELDS & set(changes):
+            self._check_sector(client)
         self._store.save(client)
         self._changed(client_id, "client.updated", fields=sorted(changes))
         return client
@@ -225,6 +235,23 @@ class ClientRegistry:
         self._changed(client_id, "client.deleted")
 
     # Internals
+
+    def _check_sector(self, client: Client) -> None:
+        """OIDC Core §8.1: a pairwise client's sector identifier document must list every one of
+        its redirect URIs (OIDC Dynamic Client Registration 1.0 §5)."""
+        uri = client.sector_identifier_uri
+        if client.subject_type != "pairwise" or uri is None:
+            return
+        if self._sector_fetch is None:
+            raise InvalidClientMetadata("sector_identifier_uri", "cannot be checked here (no way to fetch it)")
+        try:
+            listed = self._sector_fetch(uri)
+        except SectorIdentifierError as err:
+            raise InvalidClientMetadata("sector_identifier_uri", str(err)) from None
+        missing = missing_redirect_uris(listed, client.redirect_uris)
+        if missing:
+            raise InvalidClientMetadata(
+                "sector_identifier_uri", f"the document does not list the redirect URI {missing[0]}")
 
     def _require(self, client_id: str) -> Client:
         client = self._store.get(client_id)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from clients.exchange import ExchangePermissions, SqlExchangeStore
 from clients.registry import ClientRegistry
+from clients.sector import HttpSectorFetcher
 from clients.services import CachedServiceStore, ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from clients.subjects import Subjects
@@ -22,6 +23,7 @@ from idp.oauth.dpop import DpopVerifier
 from idp.oauth.grant_revocation import Grants
 from idp.oauth.grants.token_exchange import ExchangeGrantDeps
 from idp.oauth.one_time_ids import SqlUsedAssertions, UsedAssertions
+from idp.oauth.person_refs import PersonRefs
 from idp.oauth.pushed import PushedRequests
 from idp.oauth.refresh_tokens import RefreshTokenStore, SqlRefreshTokenStore
 from idp.oauth.request_object import RequestObjects
@@ -225,7 +227,8 @@ class Services:
         keyring.ensure()
         audit = AuditLog(engine)
         clients = ClientRegistry(SqlClientStore(engine), cache_ttl=settings.client_cache_ttl,
-                                 audit=audit.sink("api"))
+                                 audit=audit.sink("api"), sector_fetch=HttpSectorFetcher())
+        subjects = make_subjects(settings, kek)
         people = SqlPersonStore(engine)
         refresh_tokens = SqlRefreshTokenStore(engine)
         # A revoked token id is kept as long as an access token lives; a session's sid also as long
@@ -238,7 +241,8 @@ class Services:
         issuer = TokenIssuer(
             issuer=settings.issuer, keyring=keyring, refresh_tokens=refresh_tokens, revocations=revocations,
             lifetimes=TokenLifetimes(settings.access_token_ttl, settings.id_token_ttl, settings.refresh_token_ttl),
-            default_alg=settings.signing_alg,
+            default_alg=settings.signing_alg, subjects=subjects,
+            person_refs=PersonRefs(_derive(kek, b"idp person references v1")),
         )
         service_store = CachedServiceStore(SqlServiceStore(engine), settings.client_cache_ttl)
         acting = EntityAccess(
@@ -251,11 +255,10 @@ class Services:
         dpop = DpopVerifier(
             store, nonce_key=_derive(kek, b"idp dpop nonces v1"), max_age=settings.dpop_proof_max_age,
             require_nonce=settings.dpop_require_nonce, nonce_lifetime=settings.dpop_nonce_lifetime)
-        subjects = make_subjects(settings, kek)
         exchange_store = SqlExchangeStore(engine)
         token_exchange = ExchangeGrantDeps(
             issuer=issuer, access_tokens=access_tokens, permissions=exchange_store, services=service_store,
-            clients=clients, people=people, subjects=subjects, audit=audit,
+            clients=clients, people=people, audit=audit,
             # Only the acr → level map is read, which the factors do not change.
             level_of_acr=make_policy(settings).level_for_acr, max_depth=settings.token_exchange_max_depth)
         server = IdpAuthorizationServer(
@@ -269,7 +272,7 @@ class Services:
             token_exchange=token_exchange,
             fapi2_code_ttl=settings.fapi2_code_ttl,
         )
-        outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit)
+        outbox, deliverer = make_backchannel(settings, engine, keyring, clients, audit, subjects)
         register = SqlSessionRegister(engine)
         logout = SingleLogout(store=store, register=register, grants=grants, issuer=issuer,
                               outbox=outbox, clients=clients, audit=audit)

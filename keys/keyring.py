@@ -302,7 +302,7 @@ def _peek_header(token: object) -> dict[str, Any]:
     encoded = token.split(".", 1)[0]
     try:
         header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # Recursion: deeply nested JSON
         raise InvalidToken("malformed header") from None
     if not isinstance(header, dict):
         raise InvalidToken("malformed header")

@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 
 from clients.exchange import ExchangePermissions, SqlExchangeStore
 from clients.registry import ClientRegistry
+from clients.sector import HttpSectorFetcher
 from clients.services import ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
@@ -57,7 +58,9 @@ def _keyring() -> KeyRing:
 
 def _client_registry(engine: Engine, audit: AuditLog) -> ClientRegistry:
     # No cache: every command reads the clients as they are now.
-    return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"))
+    # A pairwise client's sector identifier URI is fetched and checked at registration (OIDC Core §8.1).
+    return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"),
+                          sector_fetch=HttpSectorFetcher())
 
 
 def _registry() -> ClientRegistry:
@@ -97,12 +100,15 @@ def _entities() -> LegalEntities:
 
 
 def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
-    from idp.services import make_keyring
+    from idp.services import load_kek, make_keyring, make_subjects
     from idp.sessions.delivery import make_backchannel
 
     settings, engine = _database()
     audit = AuditLog(engine)
-    return make_backchannel(settings, engine, make_keyring(settings, engine), _client_registry(engine, audit), audit)
+    kek = load_kek(settings)
+    # Pairwise clients get their own `sub` in logout tokens sent from here too (OIDC Core §8).
+    return make_backchannel(settings, engine, make_keyring(settings, engine, kek), _client_registry(engine, audit),
+                            audit, make_subjects(settings, kek))
 
 
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")

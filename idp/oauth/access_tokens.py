@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from idp.oauth.person_refs import PERSON_REF_CLAIM
 from idp.oauth.tokens import TokenIssuer
 from keys.errors import InvalidToken
 from keys.keyring import KeyRing
@@ -15,6 +16,8 @@ from keys.keyring import KeyRing
 class AccessToken:
     claims: dict[str, object]
     revoked: bool
+    # Whom the token is about, as `TokenIssuer.person_of` read it (None: its `sub`).
+    person: str | None = None
 
     @property
     def jti(self) -> str:
@@ -23,8 +26,14 @@ class AccessToken:
     @property
     def person_id(self) -> str:
         """Whom the token is about: the person's id for a user token (whatever `sub` the client
-        sees), the client's id for a machine token."""
-        return str(self.claims.get("sub", ""))
+        sees: a pairwise token names its person in a sealed reference, `TokenIssuer.person_of`),
+        the client's id for a machine token."""
+        return self.person if self.person is not None else str(self.claims.get("sub", ""))
+
+    @property
+    def public_claims(self) -> dict[str, object]:
+        """The claims without the sealed person reference (for introspection answers)."""
+        return {k: v for k, v in self.claims.items() if k != PERSON_REF_CLAIM}
 
     @property
     def jkt(self) -> str | None:
@@ -76,6 +85,9 @@ class AccessTokenReader:
             return None
         if header.get("typ") != "at+jwt" or claims.get("iss") != self._issuer.issuer:
             return None
+        person = self._issuer.person_of(claims)
+        if person is None:
+            return None  # a reference we cannot open (another deployment's key): not ours to trust
         sid = claims.get("sid")
         # A token got by token exchange falls with any token it was exchanged from (RFC 8693).
         origins = claims.get("exchanged_from")
@@ -86,7 +98,7 @@ class AccessTokenReader:
             # Acting for a legal entity holds only while the mandate does (revoked, expired, or the
             # entity suspended or dissolved: the token is inactive from that moment).
             revoked = not self._mandate_holds(claims["legal_entity"])
-        return AccessToken(claims=claims, revoked=revoked)
+        return AccessToken(claims=claims, revoked=revoked, person=person)
 
     def read_active(self, token: str, audience: str) -> AccessToken | None:
         """For resource endpoints: only unexpired, unrevoked tokens meant for `audience`."""

@@ -99,6 +99,10 @@ def authorization(
     session = svc.sessions.load(cookie)
     person = svc.people.get(session.person_id) if session else None
     ctx.signed_in_as(cookie, session, person if person is not None and person.status == "active" else None)
+    try:
+        ctx.check_subject()
+    except OAuth2Error as err:
+        return deliver_error(svc, request, err, redirect_uri, data, locale, response_mode)
     return answer(ctx, Validated(grant, pairs, redirect_uri, response_mode))
 
 

@@ -11,10 +11,14 @@ from dataclasses import dataclass
 
 from clients.models import Client
 from idp.errors import InvalidRequestError, OAuth2Error, RegistrationNotSupportedError
+from idp.oauth.claims import supported_claims
 from idp.oauth.response import RESPONSE_MODES
 from idp.web.input_limits import MAX_AUTHORIZATION_REQUEST, violations
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
+# Claims whose request members we read (`verified_claims` has its own grammar, read by
+# `idp.oauth.verified_claims`); others are ignored, whatever their shape (OIDC Core §5.5).
+_CHECKED_CLAIMS = frozenset(supported_claims()) - {"verified_claims"}
 
 # OIDC Core §7.2.1: parameters we do not support are refused, not silently ignored. (`request` and
 # `request_uri` are read by `idp.oauth.authorize`: RFC 9101 request objects, RFC 9126 pushed requests.)
@@ -105,4 +109,30 @@ def check_claims(data: Mapping[str, str]) -> dict[str, dict[str, object]]:
         k in claims and not isinstance(claims[k], dict) for k in ("id_token", "userinfo")
     ):
         raise InvalidRequestError("The claims parameter must be a JSON object of JSON objects.")
-    return {k: claims[k] for k in ("id_token", "userinfo") if k in claims}
+    members = {k: claims[k] for k in ("id_token", "userinfo") if k in claims}
+    for target, member in members.items():
+        for name, spec in member.items():
+            if name in _CHECKED_CLAIMS:
+                _check_claim_request(f"{target}.{name}", spec)
+    return members
+
+
+def _is_scalar(value: object) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+def _check_claim_request(where: str, spec: object) -> None:
+    """OIDC Core §5.5.1: null, or an object with optional `essential` (boolean), `value` and
+    `values` (an array); we hold `value` and the items of `values` to JSON strings, numbers and
+    booleans, the only kinds our claims have."""
+    if spec is None:
+        return
+    if not isinstance(spec, dict):
+        raise InvalidRequestError(f"claims: {where} must be null or a JSON object.")
+    if "essential" in spec and not isinstance(spec["essential"], bool):
+        raise InvalidRequestError(f"claims: {where}.essential must be true or false.")
+    if "value" in spec and not _is_scalar(spec["value"]):
+        raise InvalidRequestError(f"claims: {where}.value must be a string, number or boolean.")
+    if "values" in spec and not (
+            isinstance(spec["values"], list) and all(_is_scalar(v) for v in spec["values"])):
+        raise InvalidRequestError(f"claims: {where}.values must be an array of strings, numbers or booleans.")

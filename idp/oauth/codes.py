@@ -37,6 +37,8 @@ class AuthorizationCode:
     legal_entity: dict[str, object] | None = None
     # RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (`dpop_jkt`), or None.
     dpop_jkt: str | None = None
+    id_token_claims: dict[str, dict[str, object] | None] | None = None
+    userinfo_claims: dict[str, dict[str, object] | None] | None = None
 
     # Authlib AuthorizationCodeMixin
     def get_redirect_uri(self) -> str:
@@ -50,7 +52,8 @@ class AuthorizationCode:
             person_id=self.person_id, auth_time=self.auth_time, acr=self.acr, amr=self.amr,
             sid=self.sid, nonce=self.nonce, family_id=self.family_id,
             id_token_verified=self.id_token_verified, userinfo_verified=self.userinfo_verified,
-            legal_entity=self.legal_entity,
+            legal_entity=self.legal_entity, id_token_claims=self.id_token_claims,
+            userinfo_claims=self.userinfo_claims,
         )
 
 

@@ -33,7 +33,7 @@ def metadata(settings: Settings, policy: Policy) -> dict[str, object]:
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
                                   "urn:ietf:params:oauth:grant-type:token-exchange"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": ALL_METHODS,

@@ -71,12 +71,13 @@ class IdpAuthorizationServer(AuthorizationServer):
             [S256CodeChallenge(required=True)],
         )
         self.register_grant(bind(RefreshTokenGrant, RefreshGrantDeps(
-            issuer=issuer, refresh_tokens=refresh_tokens, grants=grants, entity_access=entity_access)))
+            issuer=issuer, refresh_tokens=refresh_tokens, grants=grants, entity_access=entity_access,
+            people=people)))
         self.register_grant(bind(ClientCredentialsGrant, ClientGrantDeps(issuer=issuer)))
         if token_exchange is not None:
             self.register_grant(bind(TokenExchangeGrant, token_exchange))
         tokens = TokenLookup(access_tokens, refresh_tokens, entity_access)
-        self.register_endpoint(IntrospectionEndpoint(tokens, issuer.issuer, dpop))
+        self.register_endpoint(IntrospectionEndpoint(tokens, issuer, clients, dpop))
         self.register_endpoint(RevocationEndpoint(tokens, issuer, grants))
         self.register_endpoint(EndSessionEndpoint(access_tokens.keyring))
 
@@ -148,10 +149,11 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
-    def __init__(self, tokens: TokenLookup, issuer: str, dpop: DpopVerifier) -> None:
+    def __init__(self, tokens: TokenLookup, issuer: TokenIssuer, clients: ClientRegistry, dpop: DpopVerifier) -> None:
         super().__init__()
         self._tokens = tokens
         self._issuer = issuer
+        self._clients = clients
         self._dpop = dpop
 
     def query_token(self, token_string: str, token_type_hint: str | None):  # type: ignore[no-untyped-def]
@@ -172,13 +174,16 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def introspect_token(self, token):  # type: ignore[no-untyped-def]
         if isinstance(token, AccessToken):
-            payload = {k: v for k, v in token.claims.items() if k != "jti"}
+            payload = {k: v for k, v in token.public_claims.items() if k != "jti"}
             payload.update(active=True, token_type=token_type(token.jkt), jti=token.jti)
             return payload
         auth = token.auth
+        # Only the client a refresh token was issued to may introspect it: its own `sub` (OIDC Core §8).
+        client = self._clients.get(token.client_id)
         payload = {
             "active": True, "token_type": "refresh_token", "client_id": token.client_id,
-            "sub": token.person_id, "scope": token.scope, "iss": self._issuer,
+            "sub": self._issuer.sub(client, token.person_id) if client is not None else token.person_id,
+            "scope": token.scope, "iss": self._issuer.issuer,
             "exp": int(token.expires_at.timestamp()), "iat": int(token.issued_at.timestamp()),
         }
         payload.update({k: auth[k] for k in ("acr", "amr", "auth_time", "legal_entity") if auth.get(k) is not None})

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from authlib.oidc.core.util import create_half_hash
 
 from clients.models import Client
+from clients.subjects import Subjects
+from idp.oauth.claims import ClaimRequest
+from idp.oauth.person_refs import PERSON_REF_CLAIM, PersonRefs
 from idp.oauth.refresh_tokens import RefreshTokenStore
 from idp.oauth.revocations import AccessTokenRevocations
 from keys.keyring import KeyRing
@@ -37,11 +40,16 @@ class AuthContext:
     userinfo_verified: tuple[str, ...] | None = None
     # Acting for a legal entity: the `legal_entity` claim (None: the person acts in their own name).
     legal_entity: dict[str, object] | None = None
+    # OIDC Core §5.5: person claims asked for by name in the ID token / at userinfo, each with the
+    # value it must have (`idp.oauth.claims.requested_person_claims`); None: not asked.
+    id_token_claims: ClaimRequest | None = None
+    userinfo_claims: ClaimRequest | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {"auth_time": self.auth_time, "acr": self.acr, "amr": list(self.amr), "sid": self.sid,
                 "userinfo_verified": list(self.userinfo_verified) if self.userinfo_verified is not None else None,
-                "legal_entity": self.legal_entity}
+                "legal_entity": self.legal_entity, "id_token_claims": self.id_token_claims,
+                "userinfo_claims": self.userinfo_claims}
 
     @classmethod
     def from_refresh(cls, person_id: str, family_id: str, auth: dict[str, object]) -> AuthContext:
@@ -52,6 +60,8 @@ class AuthContext:
             userinfo_verified=tuple(auth["userinfo_verified"]) if auth.get("userinfo_verified") is not None  # type: ignore[arg-type]
             else None,
             legal_entity=auth.get("legal_entity"),  # type: ignore[arg-type]
+            id_token_claims=auth.get("id_token_claims"),  # type: ignore[arg-type]
+            userinfo_claims=auth.get("userinfo_claims"),  # type: ignore[arg-type]
         )
 
 
@@ -71,15 +81,46 @@ class TokenIssuer:
     def __init__(
         self, *, issuer: str, keyring: KeyRing, refresh_tokens: RefreshTokenStore,
         revocations: AccessTokenRevocations, lifetimes: TokenLifetimes, default_alg: str = "ES256",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, subjects: Subjects | None = None,
+        person_refs: PersonRefs | None = None,
     ) -> None:
+        """`subjects` and `person_refs` serve pairwise clients; without them every `sub` is public."""
         self.issuer = issuer
+        self._subjects = subjects
+        self._person_refs = person_refs
         self._keyring = keyring
         self._refresh = refresh_tokens
         self._revocations = revocations
         self.lifetimes = lifetimes
         self._alg = default_alg
         self._clock = clock
+
+    # -- whom a token is about ---------------------------------------------------------------------
+    def sub(self, client: Client, person_id: str) -> str:
+        """The `sub` `client` sees for the person (OIDC Core §8): the person's id for a public
+        client, its sector's pairwise value for a pairwise one."""
+        return self._subjects.for_client(client, person_id) if self._subjects is not None else person_id
+
+    def subject_claims(self, client: Client, person_id: str) -> dict[str, object]:
+        """The `sub` `client` sees for the person and, when it is pairwise, the sealed reference by
+        which we (and only we) find the person again (`person_of`): the subject claims of an access
+        token about the person meant for `client`."""
+        sub = self.sub(client, person_id)
+        if sub == person_id:
+            return {"sub": sub}
+        if self._person_refs is None:
+            raise RuntimeError("pairwise subjects need person references (TokenIssuer person_refs)")
+        return {"sub": sub, PERSON_REF_CLAIM: self._person_refs.seal(person_id)}
+
+    def person_of(self, claims: dict[str, object]) -> str | None:
+        """The person (or, for a machine token, client) id an access token of ours is about: its
+        sealed reference when it has one, else its `sub`; None when the reference does not open."""
+        ref = claims.get(PERSON_REF_CLAIM)
+        if ref is None:
+            return str(claims.get("sub", ""))
+        if self._person_refs is None or not isinstance(ref, str):
+            return None
+        return self._person_refs.open(ref)
 
     # -- access tokens -------------------------------------------------------------------------
     def access_token(
@@ -91,7 +132,7 @@ class TokenIssuer:
         jti = secrets.token_urlsafe(16)
         claims: dict[str, object] = {
             "iss": self.issuer,
-            "sub": ctx.person_id if ctx else client.client_id,
+            **(self.subject_claims(client, ctx.person_id) if ctx else {"sub": client.client_id}),
             "aud": audience[0] if len(audience) == 1 else audience,
             "exp": now + self.lifetimes.access,
             "iat": now,
@@ -110,24 +151,30 @@ class TokenIssuer:
             if ctx.userinfo_verified is not None:
                 # Lets userinfo answer the claims request this token was issued for.
                 claims["verified_claims_request"] = list(ctx.userinfo_verified)
+            asked_values = {n: spec for n, spec in (ctx.userinfo_claims or {}).items() if spec}
+            if asked_values:
+                # Userinfo withholds a claim asked for with another value (OIDC Core §5.5.1).
+                claims["claims_request"] = asked_values
         return self._keyring.sign(claims, alg=self._alg, typ="at+jwt"), jti
 
     def exchanged_token(
-        self, client: Client, scope: str, audience: str, ctx: AuthContext, *, sub: str, act: dict[str, object],
+        self, client: Client, scope: str, audience: Client, ctx: AuthContext, *, act: dict[str, object],
         expires_at: int, exchanged_from: list[str], jkt: str | None = None,
     ) -> dict[str, object]:
-        """RFC 8693 §2.2.1: the token response for a token exchange by `client` (the requester), a
-        JWT access token addressed to `audience` alone about the person in `ctx`, whom the
-        audience knows as `sub`. It says how the person authenticated as the subject token did,
-        never more; `act` names who acts (§4.1); it expires no later than `expires_at` (the subject
-        token's `exp`); `exchanged_from` are the ids of the tokens it was exchanged from, so revoking
-        any of them revokes it too (`idp.oauth.access_tokens`); with `jkt`, it is bound to that DPoP
-        key (RFC 9449 §6.1). No refresh token."""
+        """RFC 8693 §2.2.1: the token response for a token exchange by `client` (the requester): a
+        JWT access token addressed to the `audience` client alone, about the person in `ctx`, with
+        the `sub` that client sees (`subject_claims`: pairwise for a pairwise audience). It says how
+        the person authenticated as the subject token did, never more; `act` names who acts (§4.1);
+        it expires no later than `expires_at` (the subject token's `exp`); `exchanged_from` are the
+        ids of the tokens it was exchanged from, so revoking any of them revokes it too
+        (`idp.oauth.access_tokens`); with `jkt`, it is bound to that DPoP key (RFC 9449 §6.1). No
+        refresh token."""
         now = int(self._clock())
         exp = min(now + self.lifetimes.access, expires_at)
         jti = secrets.token_urlsafe(16)
         claims: dict[str, object] = {
-            "iss": self.issuer, "sub": sub, "aud": audience, "exp": exp, "iat": now, "jti": jti,
+            "iss": self.issuer, **self.subject_claims(audience, ctx.person_id), "aud": audience.client_id,
+            "exp": exp, "iat": now, "jti": jti,
             "client_id": client.client_id, "scope": scope,
             "auth_time": ctx.auth_time, "acr": ctx.acr, "amr": list(ctx.amr), "act": act,
             "exchanged_from": exchanged_from,
@@ -164,7 +211,7 @@ class TokenIssuer:
         alg = client.id_token_signed_response_alg or self._alg
         claims: dict[str, object] = {
             "iss": self.issuer,
-            "sub": ctx.person_id,
+            "sub": self.sub(client, ctx.person_id),
             "aud": client.client_id,
             "exp": now + self.lifetimes.id_token,
             "iat": now,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.errors import InvalidDpopProof, UseDpopNonce
-from idp.oauth.claims import person_claims
+from idp.oauth.claims import filtered, person_claims
 from idp.oauth.dpop import ALGORITHMS, HEADER, NONCE_HEADER
 from idp.oauth.verified_claims import verified_claims
 from idp.web import deps
@@ -85,7 +85,13 @@ def _userinfo(request: Request, token: str, scheme: str) -> Response:
     person = deps.people(request).get(at.person_id)
     if person is None or person.status != "active":
         return _unauthorized("The account behind this token is no longer active.", scheme=scheme)
-    body: dict[str, object] = {"sub": person.id, **person_claims(person, scopes)}
+    # The `sub` the token's client sees (pairwise or public, OIDC Core §5.3.2 and §8); the claims its
+    # scopes release, less those the claims request asked for with another value (§5.5.1).
+    asked = at.claims.get("claims_request")
+    body: dict[str, object] = {
+        "sub": at.claims.get("sub"),
+        **filtered(person_claims(person, scopes), asked if isinstance(asked, dict) else None),
+    }
     # How and when the person authenticated, as in the token (a user token always has these).
     body.update({k: at.claims[k] for k in ("acr", "amr", "auth_time", "legal_entity") if k in at.claims})
     names = at.claims.get("verified_claims_request")

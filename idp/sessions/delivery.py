@@ -24,6 +24,7 @@ from levels.clock import utcnow
 if TYPE_CHECKING:
     from clients.models import Client
     from clients.registry import ClientRegistry
+    from clients.subjects import Subjects
     from idp.audit import AuditLog
     from idp.settings import Settings
     from keys.keyring import KeyRing
@@ -155,7 +156,9 @@ class LogoutDeliverer:
     def _send(self, client: Client, uri: str, row: Claimed) -> str | None:
         """POST the logout token (§2.5); None on success, else a short reason that never holds the token."""
         try:
-            token = self._tokens.make(client, sub=row.person_id, sid=row.sid, jti=row.jti)
+            # The `sub` this client sees for the person (pairwise or public, OIDC Core §8).
+            token = self._tokens.make(client, sub=self._tokens.subject(client, row.person_id), sid=row.sid,
+                                      jti=row.jti)
         except Exception as exc:  # noqa: BLE001 - e.g. no active key for the client's alg: retry later
             log.exception("cannot sign a logout token for %s", row.client_id)
             return f"signing failed: {type(exc).__name__}"
@@ -191,7 +194,8 @@ class LogoutDeliverer:
 
 
 def make_backchannel(
-    settings: Settings, engine: Engine, keyring: KeyRing, clients: ClientRegistry, audit: AuditLog
+    settings: Settings, engine: Engine, keyring: KeyRing, clients: ClientRegistry, audit: AuditLog,
+    subjects: Subjects | None = None,
 ) -> tuple[LogoutOutbox, LogoutDeliverer]:
     """The outbox and its deliverer as configured by the `IDP_BACKCHANNEL_*` settings."""
     http = httpx.Client(
@@ -199,7 +203,7 @@ def make_backchannel(
         follow_redirects=False,
         headers={"User-Agent": "national-idp back-channel logout"},
     )
-    tokens = LogoutTokens(keyring, settings.issuer, default_alg=settings.signing_alg)
+    tokens = LogoutTokens(keyring, settings.issuer, default_alg=settings.signing_alg, subjects=subjects)
     outbox = SqlLogoutOutbox(engine, clients)
     deliverer = LogoutDeliverer(
         outbox, tokens, clients, http, audit,

@@ -42,7 +42,9 @@ def end_session(request: Request, posted: PostedForm) -> Response:
     cookie = svc.cookies.session.read(request)
     session = svc.sessions.load(cookie)
     hint = logout.id_token_claims
-    hint_is_for_this_session = hint is not None and (session is None or hint.get("sub") == session.person_id)
+    # The hint names the person as its client saw them: pairwise or public (OIDC Core §8).
+    hint_is_for_this_session = hint is not None and (session is None or hint.get("sub") == (
+        svc.subjects.for_client(logout.client, session.person_id) if logout.client else session.person_id))
     confirmed = (
         request.method == "POST" and dict(form).get("confirm") == "yes"
         and svc.pages.check_csrf(request, dict(form).get("csrf_token"))

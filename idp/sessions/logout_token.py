@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from clients.models import Client
+    from clients.subjects import Subjects
     from keys.keyring import KeyRing
 
 # §2.4: the one member of the `events` claim that makes a JWT a logout token.
@@ -29,12 +30,19 @@ class LogoutTokens:
     """Signs logout tokens (§2.4) with the keys that sign our ID tokens, so RPs verify both alike."""
 
     def __init__(
-        self, keyring: KeyRing, issuer: str, clock: Callable[[], float] = time.time, *, default_alg: str = "ES256"
+        self, keyring: KeyRing, issuer: str, clock: Callable[[], float] = time.time, *, default_alg: str = "ES256",
+        subjects: Subjects | None = None,
     ) -> None:
+        """`subjects` gives pairwise clients their own `sub`; without it every `sub` is the person's id."""
         self._keyring = keyring
         self.issuer = issuer
         self._clock = clock
         self._default_alg = default_alg
+        self._subjects = subjects
+
+    def subject(self, client: Client, person_id: str) -> str:
+        """The `sub` `client` sees for the person: a logout token names them as its ID tokens did (§2.4)."""
+        return self._subjects.for_client(client, person_id) if self._subjects is not None else person_id
 
     def make(self, client: Client, *, sub: str, sid: str, jti: str) -> str:
         """A compact JWS for `client`: iss, aud, iat, exp, jti, sub, sid and the logout event.

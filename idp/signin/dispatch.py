@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.errors import AccountSelectionRequiredError, ConsentRequiredError, LoginRequiredError, OAuth2Error
+from idp.oauth.claims import requested_person_claims
 from idp.oauth.request import HttpRequest
 from idp.oauth.response import deliver
 from idp.oauth.tokens import AuthContext
@@ -84,6 +85,8 @@ def issue(ctx: Interaction, auth: Validated, step: Issue) -> Response:
         id_token_verified=_names(requested(claims.get("id_token"))),
         userinfo_verified=_names(requested(claims.get("userinfo"))),
         legal_entity=acting.claim() if acting else None,
+        id_token_claims=requested_person_claims(claims.get("id_token")),
+        userinfo_claims=requested_person_claims(claims.get("userinfo")),
     )
     grant = auth.grant
     grant.request.user = user

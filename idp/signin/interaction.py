@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from clients.models import Client
 from clients.services import Service
-from idp.errors import InvalidRequestError, InvalidScopeError, OAuth2Error
+from idp.errors import InvalidRequestError, InvalidScopeError, LoginRequiredError, OAuth2Error
 from idp.oauth.checks import check_claims, check_max_age, check_prompt
 from idp.oauth.verified_claims import requested
 from idp.services import Services
@@ -29,6 +29,7 @@ from idp.signin.acting import SCOPE as ENTITY_SCOPE
 from idp.signin.acting import SELF, Acting
 from idp.signin.methods import available_methods
 from idp.web.deps import Posted, services
+from keys.errors import InvalidToken
 from levels.authenticators.base import Step as FactorStep
 from levels.next_step import Snapshot, Step, next_step
 from levels.people import Person
@@ -153,6 +154,44 @@ class Interaction:
         if acting is None:
             return self._own_requirement
         return self._required(acting.mandate.entity.min_level)
+
+    def check_subject(self) -> None:
+        """The person the request names must be the one signed in, as this client sees them
+        (pairwise or public, OIDC Core §8):
+
+        - §5.5.1: a `sub` asked for in the ID token with a `value` gets a positive answer only for
+          that person (`login_required` otherwise, whatever the prompt);
+        - §3.1.2.1: with `prompt=none`, an `id_token_hint` must be an ID token we issued to this
+          client (it may have expired), and naming someone else is `login_required`.
+        Nobody signed in yet: the person signs in first, and the check runs again before the code.
+        """
+        if self.client is None:
+            return
+        wanted: list[str] = []
+        asked = (self.claims.get("id_token") or {}).get("sub")
+        if isinstance(asked, dict) and isinstance(asked.get("value"), str):
+            wanted.append(asked["value"])
+        raw = self.data.get("id_token_hint")
+        if raw and "none" in self.prompts:
+            wanted.append(self._hinted_sub(raw))
+        if wanted and self.person is not None:
+            sub = self.svc.subjects.for_client(self.client, self.person.id)
+            if any(value != sub for value in wanted):
+                raise LoginRequiredError("The signed-in person is not the one this request names.")
+
+    def _hinted_sub(self, raw: str) -> str:
+        assert self.client is not None
+        try:
+            header, claims = self.svc.keyring.verify(raw)
+        except InvalidToken:
+            header, claims = {}, {}
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        sub = claims.get("sub")
+        if header.get("typ") != "JWT" or claims.get("iss") != self.svc.settings.issuer \
+                or self.client.client_id not in audiences or not isinstance(sub, str):
+            raise InvalidRequestError("id_token_hint is not an ID token issued to this client.")
+        return sub
 
     # -- whom the person acts for -------------------------------------------------------------
     @cached_property

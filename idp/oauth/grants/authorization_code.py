@@ -14,6 +14,7 @@ from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.errors import InvalidGrantError, InvalidRequestError
+from idp.oauth.claims import requested_id_token_claims
 from idp.oauth.codes import AuthorizationCode, Redemption
 from idp.oauth.dpop import requires_dpop, token_binding
 from idp.oauth.grant_revocation import Family
@@ -97,7 +98,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             person_id=ctx.person_id, auth_time=ctx.auth_time, acr=ctx.acr, amr=ctx.amr, sid=ctx.sid,
             nonce=data.get("nonce"), family_id=ctx.family_id,
             id_token_verified=ctx.id_token_verified, userinfo_verified=ctx.userinfo_verified,
-            legal_entity=ctx.legal_entity, dpop_jkt=data.get("dpop_jkt") or None,
+            legal_entity=ctx.legal_entity, id_token_claims=ctx.id_token_claims,
+            userinfo_claims=ctx.userinfo_claims, dpop_jkt=data.get("dpop_jkt") or None,
         )
         self.deps.codes.save(code, record, ttl=self.deps.fapi2_code_ttl if request.client.is_fapi2 else None)
 
@@ -130,14 +132,21 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return authorization_code.context()
 
-    def _verified_claims(self, ctx: AuthContext) -> dict[str, object] | None:
-        if ctx.id_token_verified is None:
+    def _id_token_extra(self, ctx: AuthContext, scope: str) -> dict[str, object] | None:
+        """What the claims request adds to the ID token: person claims asked for by name and
+        allowed by the granted scopes, and `verified_claims`."""
+        if ctx.id_token_verified is None and ctx.id_token_claims is None:
             return None
         person = self.deps.people.get(ctx.person_id)
         if person is None:
             return None
-        stated = verified_claims(person, self.deps.proofing_records.latest(person.id), list(ctx.id_token_verified))
-        return {"verified_claims": stated} if stated else None
+        extra = requested_id_token_claims(person, scope, ctx.id_token_claims)
+        if ctx.id_token_verified is not None:
+            stated = verified_claims(person, self.deps.proofing_records.latest(person.id),
+                                     list(ctx.id_token_verified))
+            if stated:
+                extra["verified_claims"] = stated
+        return extra
 
     def create_token_response(self):  # type: ignore[no-untyped-def]
         code: AuthorizationCode = self.request.authorization_code
@@ -160,6 +169,6 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             client, code.scope, ctx, with_refresh=with_refresh, jkt=jkt, refresh_jkt=jkt if client.is_public else None)
         if "openid" in scopes:
             token["id_token"] = self.deps.issuer.id_token(
-                client, ctx, str(token["access_token"]), self._verified_claims(ctx))
+                client, ctx, str(token["access_token"]), self._id_token_extra(ctx, code.scope))
         self.deps.codes.redeemed(self.request.form["code"], Redemption(ctx.family_id, jti))
         return 200, token, self.TOKEN_RESPONSE_HEADER

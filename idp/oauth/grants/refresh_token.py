@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 from authlib.oauth2.rfc6749 import grants
 
 from idp.errors import InvalidGrantError
+from idp.oauth.claims import requested_id_token_claims
 from idp.oauth.dpop import token_binding
 from idp.oauth.grant_revocation import Family
 from idp.oauth.grants.client_auth import ALL_METHODS
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from idp.oauth.refresh_tokens import RefreshTokenStore
     from idp.oauth.tokens import TokenIssuer
     from idp.signin.acting import EntityAccess
+    from levels.people import PersonStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,7 @@ class RefreshGrantDeps:
     refresh_tokens: RefreshTokenStore
     grants: Grants  # revoking a family on reuse or an ended mandate
     entity_access: EntityAccess
+    people: PersonStore  # person claims the original request asked for in the ID token
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -96,5 +99,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             self._revoke_family(old, "token.refresh_reused")
             raise InvalidGrantError("The refresh token was already used.") from None
         if "openid" in scope.split():
-            token["id_token"] = self.deps.issuer.id_token(client, ctx, str(token["access_token"]))
+            # The refreshed ID token answers the same claims request as the first (OIDC Core §12.2).
+            person = self.deps.people.get(ctx.person_id) if ctx.id_token_claims else None
+            extra = requested_id_token_claims(person, scope, ctx.id_token_claims) if person is not None else None
+            token["id_token"] = self.deps.issuer.id_token(client, ctx, str(token["access_token"]), extra)
         return 200, token, self.TOKEN_RESPONSE_HEADER

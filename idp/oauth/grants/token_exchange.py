@@ -61,7 +61,6 @@ if TYPE_CHECKING:
     from clients.models import Client
     from clients.registry import ClientRegistry
     from clients.services import Service, ServiceStore
-    from clients.subjects import Subjects
     from idp.audit import AuditLog
     from idp.oauth.access_tokens import AccessToken, AccessTokenReader
     from idp.oauth.tokens import TokenIssuer
@@ -86,7 +85,6 @@ class ExchangeGrantDeps:
     services: ServiceStore
     clients: ClientRegistry
     people: PersonStore
-    subjects: Subjects
     level_of_acr: Callable[[str], int | None]  # `levels.policy.Policy.level_for_acr`
     audit: AuditLog
     max_depth: int  # how many agencies deep an `act` chain may grow
@@ -147,7 +145,7 @@ class TokenExchangeGrant(BaseGrant, TokenEndpointMixin):
         # proof by its own key, so an exchange never turns a bound token into a bearer one.
         jkt = token_binding(self.request.dpop, client, subject.jkt)
         token = deps.issuer.exchanged_token(
-            client, scope, audience.client_id, ctx, sub=deps.subjects.for_client(audience, person.id), act=act,
+            client, scope, audience, ctx, act=act,
             expires_at=int(claims["exp"]),  # type: ignore[call-overload]
             exchanged_from=[*(str(j) for j in origins), subject.jti] if isinstance(origins, list) else [subject.jti],
             jkt=jkt,

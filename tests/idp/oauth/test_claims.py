@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from idp.oauth.claims import SCOPE_CLAIMS, SUPPORTED_SCOPES, person_claims, supported_claims
+from idp.oauth.claims import (
+    SCOPE_CLAIMS,
+    SUPPORTED_SCOPES,
+    filtered,
+    person_claims,
+    released,
+    requested_person_claims,
+    supported_claims,
+)
 from levels.iranian_input import make_national_code
 from levels.people import Person, new_person
 
@@ -47,3 +55,28 @@ def test_what_a_scope_releases_is_what_discovery_declares() -> None:
     assert set(everything) <= set(supported_claims())
     assert {"sub", "acr", "amr", "auth_time", "nonce", "sid", "legal_entity"} <= set(supported_claims())
     assert len(supported_claims()) == len(set(supported_claims()))
+
+
+def test_a_claims_request_keeps_person_claims_and_their_values() -> None:
+    member = {"name": None, "birthdate": {"essential": True}, "phone_number_verified": {"value": True},
+              "given_name": {"values": ["Sara"]}, "acr": {"essential": True}, "shoe_size": None}
+    assert requested_person_claims(member) == {
+        "name": None, "birthdate": None, "phone_number_verified": {"value": True}, "given_name": {"values": ["Sara"]}}
+    assert requested_person_claims({"acr": None}) is None
+    assert requested_person_claims(None) is None
+
+
+def test_released_claims_need_their_scope_the_value_and_the_person_having_them() -> None:
+    person = _person(birthdate=None)
+    ask = {"name": None, "birthdate": None, "national_code": None, "phone_number_verified": {"value": 1},
+           "phone_number": {"values": ["+989000000000", "+989121234567"]}}
+    assert released(person, {"openid", "profile", "phone"}, ask) == {
+        "name": "Sara Ahmadi", "phone_number": "+989121234567"}  # True is not 1; no birth date; no scope
+    assert released(person, {"openid"}, ask) == {}
+
+
+def test_userinfo_withholds_only_claims_asked_for_with_another_value() -> None:
+    claims = person_claims(_person(), {"profile", "phone"})
+    kept = filtered(claims, {"phone_number_verified": {"value": False}, "name": None})
+    assert set(claims) - set(kept) == {"phone_number_verified"}
+    assert filtered(claims, None) == claims

@@ -59,3 +59,15 @@ def test_token_is_signed_with_the_clients_id_token_alg(bc: Backchannel, rp: Rely
     assert bc.deliverer().deliver_due().delivered == 1
     token = jwt.decode(rp.requests[0].token, KeySet.import_key_set(keyring.jwks()), algorithms=["RS256"])
     assert token.header["alg"] == "RS256" and token.header["typ"] == "logout+jwt"
+
+
+def test_a_pairwise_client_is_told_its_own_sub(memory_keyring: KeyRing) -> None:
+    from dataclasses import replace
+
+    from clients.subjects import Subjects
+
+    subjects = Subjects(b"salt")
+    tokens = LogoutTokens(memory_keyring, ISSUER, subjects=subjects)
+    pairwise = replace(portal(), subject_type="pairwise")
+    assert tokens.subject(pairwise, PERSON) == subjects.for_client(pairwise, PERSON) != PERSON
+    assert tokens.subject(portal(), PERSON) == PERSON
