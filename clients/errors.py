@@ -8,3 +8,13 @@ from __future__ import annotations
 
 class ClientsError(Exception):
     """Base class for every error this package raises on purpose."""
+
+
+class InvalidField(ClientsError, ValueError):
+    """A value breaks a rule; the message names the field and the reason (the CLI and any API show
+    it as it is)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason

@@ -19,7 +19,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
-from clients.errors import ClientsError
+from clients.errors import InvalidField
 from clients.models import _SCOPE_TOKEN, Client, is_client_id
 from clients.registry import ClientRegistry, utcnow
 from clients.services import ServiceStore
@@ -34,13 +34,8 @@ __all__ = [
 Audit = Callable[[str, Mapping[str, object]], None]
 
 
-class InvalidExchange(ClientsError, ValueError):
-    """An exchange permission breaks a rule; the message names the field and the reason."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class InvalidExchange(InvalidField):
+    """An exchange permission breaks a rule."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from clients.errors import ClientsError
+from clients.errors import InvalidField
 from clients.secrets import hash_secret
 
 AUTH_METHODS: frozenset[str] = frozenset(
@@ -46,13 +46,8 @@ def is_client_id(value: object) -> bool:
     return isinstance(value, str) and _CLIENT_ID.fullmatch(value) is not None
 
 
-class InvalidClientMetadata(ClientsError, ValueError):
-    """Client metadata breaks a registration rule; the message names the field and the reason."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class InvalidClientMetadata(InvalidField):
+    """Client metadata breaks a registration rule."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy import Engine, RowMapping, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from clients.errors import ClientsError
+from clients.errors import InvalidField
 from clients.models import _SCOPE_TOKEN, PROFILES, Client
 from clients.registry import ClientRegistry, utcnow
 from clients.store import UnknownClient
@@ -41,13 +41,8 @@ MAX_SCOPE_LENGTH = 128
 MAX_AUTH_AGE = 2**31 - 1
 
 
-class InvalidService(ClientsError, ValueError):
-    """A service breaks a catalogue rule; the message names the field and the reason."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class InvalidService(InvalidField):
+    """A service breaks a catalogue rule."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import base64
 import json
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -153,6 +153,35 @@ def one_loop(idp: Idp) -> Iterator[Idp]:
             yield idp
         finally:
             idp.services.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite+memory", "postgres+redis"])
+def make_idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Idp]]:
+    """Make a provider with some settings changed (`make_idp(code_ttl=5)`), on each pair of backends."""
+    with ExitStack() as stack:
+
+        def make(**changed: object) -> Idp:
+            if request.param == "sqlite+memory":
+                url = f"sqlite:///{tmp_path / 'idp.db'}"
+                upgrade(url)
+                store: object = MemoryStore()
+            else:
+                url = stack.enter_context(postgres_database(migrated=True))
+                store = stack.enter_context(redis_store())
+            settings = _settings(url, tmp_path).model_copy(update=changed)
+            return stack.enter_context(one_loop(_build(settings, store)))
+
+        yield make
+
+
+@pytest.fixture
+def clocked_idp(tmp_path: Path) -> Iterator[tuple[Idp, list[float]]]:
+    """A provider on SQLite whose in-process store runs on a clock the test moves (`now[0]`)."""
+    now = [1_000.0]
+    url = f"sqlite:///{tmp_path / 'idp.db'}"
+    upgrade(url)
+    with one_loop(_build(_settings(url, tmp_path), MemoryStore(clock=lambda: now[0]))) as idp:
+        yield idp, now
 
 
 @pytest.fixture

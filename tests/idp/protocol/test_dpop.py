@@ -5,24 +5,20 @@ clients that must use it (`dpop_bound_access_tokens`, the fapi2 profile)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey
 
-from idp.storage.migrate import upgrade
-from idp.storage.store import MemoryStore
-from tests.backends import postgres_database, redis_store
-from tests.idp.conftest import ISSUER, Idp, _build, _settings, one_loop, sign_in
+from tests.idp.conftest import ISSUER, Idp, sign_in
 from tests.idp.flows import assertion_grant, authorization_params, error_at_client
 from tests.idp.oauth.dpop_proofs import new_key, proof, unsigned
 from tests.idp.protocol.test_fapi2 import BANK, BANK_CALLBACK, VERIFIER, pushed_code, register_bank
@@ -254,25 +250,6 @@ def test_introspection_reports_the_binding_and_checks_a_forwarded_proof(idp: Idp
     assert idp.browser.post("/introspect", auth=auth, data={"token": bearer}).json()["token_type"] == "Bearer"
 
 
-@pytest.fixture(params=["sqlite+memory", "postgres+redis"])
-def make_idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Idp]]:
-    """A provider with some settings changed, on each pair of backends."""
-    with ExitStack() as stack:
-
-        def make(**changed: object) -> Idp:
-            if request.param == "sqlite+memory":
-                url = f"sqlite:///{tmp_path / 'idp.db'}"
-                upgrade(url)
-                store: object = MemoryStore()
-            else:
-                url = stack.enter_context(postgres_database(migrated=True))
-                store = stack.enter_context(redis_store())
-            settings = _settings(url, tmp_path).model_copy(update=changed)
-            return stack.enter_context(one_loop(_build(settings, store)))
-
-        yield make
-
-
 @pytest.fixture
 def nonce_idp(make_idp: Callable[..., Idp]) -> Idp:
     """A provider that requires DPoP nonces (`IDP_DPOP_REQUIRE_NONCE`)."""
@@ -384,14 +361,19 @@ def test_token_exchange_keeps_the_binding_of_a_bound_subject_token(idp: Idp) -> 
     assert agencies.claims(token["access_token"])["cnf"] == {"jkt": other.thumbprint()}
 
 
+def push_with_proof(bank: OAuth2Client, key: ECKey, **extra: str) -> httpx.Response:
+    """The bank's pushed request for payment.send, sent with a DPoP proof by `key`."""
+    return bank.post(f"{ISSUER}/par", auth=bank.client_auth(bank.token_endpoint_auth_method), data={
+        "response_type": "code", "redirect_uri": BANK_CALLBACK, "scope": "openid payment.send", "state": "b",
+        "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256", **extra,
+    }, headers={"DPoP": proof(key, "POST", f"{ISSUER}/par")})
+
+
 def test_a_fapi2_client_binds_its_code_with_a_proof_at_par_and_uses_its_tokens_with_proofs(idp: Idp) -> None:
     bank = register_bank(idp)
     key = new_key()
     # RFC 9449 §10.1: a proof sent with the pushed request binds the code to its key.
-    r = bank.post(f"{ISSUER}/par", auth=bank.client_auth(bank.token_endpoint_auth_method), data={
-        "response_type": "code", "redirect_uri": BANK_CALLBACK, "scope": "openid payment.send", "state": "b",
-        "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256",
-    }, headers={"DPoP": proof(key, "POST", f"{ISSUER}/par")})
+    r = push_with_proof(bank, key)
     assert r.status_code == 201, r.text
     url = f"{ISSUER}/authorize?" + urlencode({"client_id": BANK, "request_uri": r.json()["request_uri"]})
     location = sign_in(idp.browser, url, idp.national_code).headers["location"]
@@ -404,11 +386,7 @@ def test_a_fapi2_client_binds_its_code_with_a_proof_at_par_and_uses_its_tokens_w
         bank.fetch_token(TOKEN, authorization_response=location, code_verifier=VERIFIER,
                          headers={"DPoP": proof(key, "POST", TOKEN)})
     assert used.value.error == "invalid_grant"
-    r = bank.post(f"{ISSUER}/par", auth=bank.client_auth(bank.token_endpoint_auth_method), data={
-        "response_type": "code", "redirect_uri": BANK_CALLBACK, "scope": "openid payment.send", "state": "b",
-        "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256",
-        "dpop_jkt": new_key().thumbprint(),
-    }, headers={"DPoP": proof(key, "POST", f"{ISSUER}/par")})
+    r = push_with_proof(bank, key, dpop_jkt=new_key().thumbprint())
     assert r.status_code == 400 and r.json()["error"] == "invalid_dpop_proof"  # two different keys named
     location = pushed_code(idp, bank)  # unbound code: the token request's proof decides the key
     token = bank.fetch_token(TOKEN, authorization_response=location, code_verifier=VERIFIER,
@@ -422,10 +400,7 @@ def test_a_fapi2_client_binds_its_code_with_a_proof_at_par_and_uses_its_tokens_w
 def test_a_code_pushed_with_a_proof_is_redeemed_with_the_same_key(idp: Idp) -> None:
     bank = register_bank(idp)
     key = new_key()
-    r = bank.post(f"{ISSUER}/par", auth=bank.client_auth(bank.token_endpoint_auth_method), data={
-        "response_type": "code", "redirect_uri": BANK_CALLBACK, "scope": "openid payment.send", "state": "b",
-        "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256",
-    }, headers={"DPoP": proof(key, "POST", f"{ISSUER}/par")})
+    r = push_with_proof(bank, key)
     url = f"{ISSUER}/authorize?" + urlencode({"client_id": BANK, "request_uri": r.json()["request_uri"]})
     location = sign_in(idp.browser, url, idp.national_code).headers["location"]
     token = bank.fetch_token(TOKEN, authorization_response=location, code_verifier=VERIFIER,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -17,9 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from clients.services import Service, ServiceCatalogue
-from idp.storage.migrate import upgrade
-from idp.storage.store import MemoryStore
-from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, _build, _settings, one_loop, sign_in
+from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, sign_in
 from tests.idp.flows import error_at_client
 
 BANK = "bank"
@@ -101,15 +97,6 @@ def test_a_fapi2_service_is_refused_to_an_ordinary_client(idp: Idp) -> None:
         "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid tax.refund",
         "code_challenge": create_s256_code_challenge(VERIFIER), "code_challenge_method": "S256"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
-
-
-@pytest.fixture
-def clocked_idp(tmp_path: Path) -> Iterator[tuple[Idp, list[float]]]:
-    now = [1_000.0]
-    url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(url)
-    with one_loop(_build(_settings(url, tmp_path), MemoryStore(clock=lambda: now[0]))) as idp:
-        yield idp, now
 
 
 def test_fapi2_codes_expire_after_fapi2_code_ttl(clocked_idp: tuple[Idp, list[float]]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -77,16 +76,6 @@ def test_a_request_uri_is_used_once(idp: Idp) -> None:
     refused_on_a_page(idp.browser.get(url), "invalid_request_uri")
     # A browser that never used it is refused all the same.
     refused_on_a_page(idp.new_browser().get(url), "invalid_request_uri")
-
-
-@pytest.fixture
-def clocked_idp(tmp_path: Path) -> Iterator[tuple[Idp, list[float]]]:
-    """A provider on SQLite whose in-process store runs on a clock the test moves."""
-    now = [1_000.0]
-    url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(url)
-    with one_loop(_build(_settings(url, tmp_path), MemoryStore(clock=lambda: now[0]))) as idp:
-        yield idp, now
 
 
 def test_a_request_uri_expires(clocked_idp: tuple[Idp, list[float]]) -> None:

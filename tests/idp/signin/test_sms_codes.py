@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
@@ -18,10 +16,7 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from idp.settings import Settings
-from idp.storage.migrate import upgrade
-from idp.storage.store import MemoryStore
-from tests.backends import postgres_database, redis_store
-from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, _build, _settings, pkce_pair, sign_in, submit_step
+from tests.idp.conftest import ISSUER, REDIRECT_URI, Idp, pkce_pair, sign_in, submit_step
 
 # The `idp`/`store` fixtures also run on a 3-primary Redis Cluster (tests/redis_cluster.py): these
 # flows are the ephemeral store's busiest users.
@@ -31,28 +26,6 @@ L2 = "urn:idp:loa:2"
 SMS_STEP = 'name="method" value="sms"'
 MOMENTS_AGO = "We sent you a code a moment ago. Enter that code: it is still valid."
 MOMENTS_AGO_FA = "چند لحظه پیش کدی برایتان فرستادیم. همان کد را وارد کنید؛ هنوز معتبر است."
-
-
-@pytest.fixture(params=["sqlite+memory", "postgres+redis"])
-def make_idp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Idp]]:
-    """An identity provider with some settings changed, on each pair of backends."""
-    built: list[Idp] = []
-    with ExitStack() as stack:
-
-        def make(**changed: object) -> Idp:
-            if request.param == "sqlite+memory":
-                url = f"sqlite:///{tmp_path / 'idp.db'}"
-                upgrade(url)
-                store: object = MemoryStore()
-            else:
-                url = stack.enter_context(postgres_database(migrated=True))
-                store = stack.enter_context(redis_store())
-            built.append(_build(_settings(url, tmp_path).model_copy(update=changed), store))
-            return built[-1]
-
-        yield make
-        for idp in built:
-            idp.services.engine.dispose()
 
 
 def _authorize_url(challenge: str, *, english: bool = True) -> str:
