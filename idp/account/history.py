@@ -69,6 +69,10 @@ class Event:
     service: str | None
 
 
+def _isolated(text: str) -> str:
+    return f"\u2068{text}\u2069"
+
+
 def describe(
     kind: str, detail: object, gettext: Callable[[str], str], name_of: Callable[[str], str] = str,
 ) -> tuple[str, str | None]:
@@ -78,9 +82,11 @@ def describe(
     text = gettext(EVENT_TEXT[kind])
     if kind == "token.exchanged" and isinstance(detail, dict) and detail.get("requester") \
             and detail.get("audience") and detail.get("scope"):
+        # Names and scopes are often in the other script: each is isolated (Unicode FSI ... PDI, the
+        # plain-text <bdi>) so a Persian sentence keeps its order around an English name.
         return gettext(EXCHANGE_TEXT).format(
-            requester=name_of(str(detail["requester"])), audience=name_of(str(detail["audience"])),
-            scope=str(detail["scope"])), None
+            requester=_isolated(name_of(str(detail["requester"]))),
+            audience=_isolated(name_of(str(detail["audience"]))), scope=_isolated(str(detail["scope"]))), None
     if kind == "session.ended" and isinstance(detail, dict):
         reason = detail.get("reason")
         if isinstance(reason, str) and reason in END_REASON_TEXT:

@@ -65,8 +65,11 @@ def test_an_inquiry_made_on_the_persons_behalf_is_shown_with_both_agencies_and_t
     agencies = Agencies(idp)
     agencies.exchange("portal", user_tokens(idp)["access_token"], LAND, "land.ownership")
     events = _events(idp.browser)
-    assert events[0][0] == "Tax portal asked Land registry for land.ownership on your behalf"
+    # Each name is isolated (FSI ... PDI) so that it keeps its place in a sentence of the other direction.
+    assert events[0][0] == "\u2068Tax portal\u2069 asked \u2068Land registry\u2069 for \u2068land.ownership\u2069 " \
+        "on your behalf"
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d · Tax portal$", events[0][1]), events[0][1]
     persian = idp.browser.get("/account/history?lang=fa")
     first = re.search(r'<strong class="what">([^<]+)</strong>', persian.text)
-    assert first and unescape(first.group(1)) == "Tax portal از طرف شما از Land registry استعلام land.ownership کرد"
+    assert first and unescape(first.group(1)) == \
+        "\u2068Tax portal\u2069 از طرف شما از \u2068Land registry\u2069 استعلام \u2068land.ownership\u2069 کرد"
