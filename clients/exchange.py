@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, delete, 
 from sqlalchemy.exc import IntegrityError
 
 from clients.errors import InvalidField
-from clients.models import _SCOPE_TOKEN, Client, is_client_id
+from clients.models import _SCOPE_TOKEN, is_client_id
 from clients.registry import ClientRegistry, utcnow
 from clients.services import ServiceStore
 from clients.store import UnknownClient
@@ -171,8 +171,8 @@ class ExchangePermissions:
         permissions = [ExchangePermission(client_id, audience, scope) for scope in wanted]
         for permission in permissions:
             check_permission(permission)
-        requester = self._require(client_id)
-        self._require(audience)
+        requester = self._registry.existing(client_id)
+        self._registry.existing(audience)
         if requester.is_public:
             # RFC 8693 §2.1: the exchange is made at the token endpoint with client authentication.
             raise InvalidExchange("client_id", f"{client_id!r} is a public client and cannot authenticate to exchange")
@@ -187,8 +187,8 @@ class ExchangePermissions:
     def revoke(self, client_id: str, audience: str, scopes: Iterable[str] | None = None) -> list[str]:
         """Withdraw `client_id`'s permissions for `audience` (only `scopes`, if given); return the
         scopes withdrawn, [] if there were none. Raises `UnknownClient`."""
-        self._require(client_id)
-        self._require(audience)
+        self._registry.existing(client_id)
+        self._registry.existing(audience)
         gone = self._store.remove(client_id, audience, None if scopes is None else list(dict.fromkeys(scopes)))
         if gone:
             self._record("client.exchange_revoked", client_id, audience=audience, scopes=gone)
@@ -198,17 +198,11 @@ class ExchangePermissions:
         """Every permission, or the requester's; raises `UnknownClient` for an unknown requester."""
         if client_id is None:
             return self._store.list()
-        self._require(client_id)
+        self._registry.existing(client_id)
         return self._store.for_client(client_id)
 
     def for_pair(self, client_id: str, audience: str) -> list[ExchangePermission]:
         return [p for p in self._store.for_client(client_id) if p.audience == audience]
-
-    def _require(self, client_id: str) -> Client:
-        client = self._registry.get(client_id)
-        if client is None:
-            raise UnknownClient(client_id)
-        return client
 
     def _record(self, event: str, client_id: str, **detail: object) -> None:
         if self._audit is not None:

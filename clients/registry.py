@@ -95,6 +95,13 @@ class ClientRegistry:
                 self._cache[client_id] = (expires, client)
         return client
 
+    def existing(self, client_id: str) -> Client:
+        """`get`, for a client that must exist: raises `UnknownClient` if there is none."""
+        client = self.get(client_id)
+        if client is None:
+            raise UnknownClient(client_id)
+        return client
+
     def cached(self, client_id: str, margin: float = 1.0) -> bool:
         """Whether `get` will answer from this process's cache, without reading the store, for at
         least `margin` more seconds (callers use it to skip a thread hop on the event loop)."""

@@ -169,7 +169,7 @@ class ServiceCatalogue:
 
     def services_for(self, client_id: str) -> list[Service]:
         """The client's services ordered by scope; raises `UnknownClient` if there is no such client."""
-        self._require(client_id)
+        self._registry.existing(client_id)
         return self._store.services_for(client_id)
 
     def add(self, service: Service) -> Service:
@@ -178,7 +178,7 @@ class ServiceCatalogue:
         Raises `InvalidService` or `UnknownClient`.
         """
         check_service(service)
-        client = self._require(service.client_id)
+        client = self._registry.existing(service.client_id)
         # The scope first: if storing the service then fails, an extra requestable scope with no
         # level of its own is harmless, whereas a stored service the client cannot request is not.
         if service.scope not in client.scopes:
@@ -194,17 +194,11 @@ class ServiceCatalogue:
         The scope stays registered with the client (it may still be requested, with no level of its
         own). Raises `UnknownClient` if there is no such client.
         """
-        self._require(client_id)
+        self._registry.existing(client_id)
         if not self._store.remove(client_id, scope):
             return False
         self._record("client.service_removed", client_id, scope=scope)
         return True
-
-    def _require(self, client_id: str) -> Client:
-        client = self._registry.get(client_id)
-        if client is None:
-            raise UnknownClient(client_id)
-        return client
 
     def _record(self, event: str, client_id: str, **detail: object) -> None:
         if self._audit is not None:
