@@ -12,6 +12,7 @@ from keys.store_sql import Base as KeysBase
 from legal_entities.store_sql import Base as LegalEntitiesBase
 from levels.authenticators.passkey_sql import PasskeyCredentialRow  # noqa: F401 - declares its table on LevelsBase
 from levels.credentials_sql import Base as CredentialsBase
+from levels.offices_sql import OfficeRow  # noqa: F401 - declares its tables on LevelsBase
 from levels.proofing_sql import ProofingRecordRow  # noqa: F401 - declares its table on LevelsBase
 from levels.store_sql import Base as LevelsBase
 

@@ -7,5 +7,6 @@ def test_migrations_create_every_table_and_record_head(engine, database_url):
     tables = set(inspect(engine).get_table_names())
     assert {"people", "password_credentials", "clients", "signing_keys", "refresh_tokens",
             "consents", "audit_events", "legal_entities", "representations", "sso_sessions",
-            "logout_deliveries", "access_token_revocations", "used_client_assertions", "exchange_permissions"} <= tables
-    assert current(database_url) == heads() == ("0013",)  # one linear history
+            "logout_deliveries", "access_token_revocations", "used_client_assertions", "exchange_permissions",
+            "offices", "office_operators", "office_actions"} <= tables
+    assert current(database_url) == heads() == ("0014",)  # one linear history
