@@ -60,6 +60,8 @@ from levels.authenticators.sms_otp import SmsOtp
 from levels.authenticators.totp import Totp
 from levels.credentials_sql import CredentialStore, SqlCredentialStore
 from levels.level import Level
+from levels.offices import Offices
+from levels.offices_sql import SqlOfficeStore
 from levels.people import PersonStore, SqlPersonStore
 from levels.policy import LevelRule, Policy
 from levels.proofing import ProofingRecordStore, ProofingService, SimulatedRegistry
@@ -119,6 +121,10 @@ def make_policy(settings: Settings, authenticators: Authenticators | None = None
     if authenticators is None:
         return Policy(rules)
     return Policy(rules, kinds=authenticators.kinds, amr=authenticators.amr)
+
+
+def make_offices(settings: Settings, engine: Engine, audit: Callable[[str, Mapping[str, object]], None]) -> Offices:
+    return Offices(SqlOfficeStore(engine), audit, daily_limit=settings.office_daily_limit)
 
 
 def make_sms_gateway(settings: Settings) -> SmsGateway:
@@ -202,6 +208,7 @@ class Services:
     exchanges: ExchangePermissions  # which client may exchange tokens to call which (RFC 8693)
     pushed: PushedRequests  # RFC 9126 pushed authorization requests
     request_objects: RequestObjects  # RFC 9101 request objects, verified
+    offices: Offices  # counter offices and their operators (levels.offices)
 
     def prune_expired(self) -> None:
         """Forget revocations, assertion ids and refresh tokens that no longer protect anything (all expired)."""
@@ -316,6 +323,7 @@ class Services:
             used_assertions=used_assertions, subjects=subjects, dpop=dpop,
             exchanges=ExchangePermissions(clients, exchange_store, service_store, audit=audit.sink("api")),
             pushed=PushedRequests(store, settings.par_ttl),
+            offices=make_offices(settings, engine, audit.sink("web")),
             request_objects=RequestObjects(settings.issuer, max_lifetime=settings.request_object_max_lifetime),
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,

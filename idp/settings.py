@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     sms_outbox: Path = Path("var/sms-outbox.jsonl")
     sms_gateway_url: str | None = None
     sms_gateway_token: str | None = Field(default=None, repr=False)
+
+    # Counter offices (levels.offices): the level an operator must have signed in at to use /office,
+    # and how many actions (look-ups, verifications, registrations) one operator may take per day.
+    office_level: int = Field(default=3, ge=1, le=3)
+    office_daily_limit: int = Field(default=200, gt=0)
     # SMS codes per person and purpose (levels.authenticators.sms_otp): a new code at most every
     # sms_resend_interval seconds unless the last one was used, at most sms_max_per_window codes
     # per sms_window seconds. The interval is at most a code's lifetime, so a sign-in within it

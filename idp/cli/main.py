@@ -15,6 +15,8 @@ from idp.cli.clients import build_app as build_clients_app
 from idp.cli.entities import build_app as build_entities_app
 from idp.cli.keys import build_app as build_keys_app
 from idp.cli.logout import build_app as build_logout_app
+from idp.cli.offices import OfficesContext
+from idp.cli.offices import build_app as build_offices_app
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, fail, print_json
 from idp.cli.people import PeopleContext
 from idp.cli.people import build_app as build_people_app
@@ -94,6 +96,15 @@ def _people_context() -> PeopleContext:
                          records=SqlProofingStore(engine), imports=SqlPeopleImport(engine), audit=audit)
 
 
+def _offices_context() -> OfficesContext:
+    from idp.services import make_offices
+    from levels.people import SqlPersonStore
+
+    settings, engine = _database()
+    return OfficesContext(offices=make_offices(settings, engine, AuditLog(engine).sink("cli")),
+                          people=SqlPersonStore(engine))
+
+
 def _entities() -> LegalEntities:
     _, engine = _database()
     return LegalEntities(SqlLegalEntitiesStore(engine), AuditLog(engine).sink("cli"))
@@ -122,6 +133,8 @@ app.add_typer(build_entities_app(_entities), name="entities",
               help="Legal entities: import from the companies registry, list, show, grant and revoke mandates.")
 
 
+app.add_typer(build_offices_app(_offices_context), name="offices",
+              help="Counter offices and their operators: add, list, disable, operators add/list/remove.")
 app.add_typer(build_logout_app(_backchannel), name="logout",
               help="Back-channel logout notifications: list, deliver now, retry failed.")
 
