@@ -15,6 +15,8 @@ from idp.account.common import HISTORY
 from idp.account.security import render_account, signed_in
 from idp.services import Services
 from idp.web.deps import services
+from idp.web.i18n import format_day
+from legal_entities.days import TEHRAN
 from levels.people import Person
 
 router = APIRouter()
@@ -43,7 +45,10 @@ EVENT_TEXT = {
     "legal_entity.acted": "Acted for a company",
     "legal_entity.mandate_given": "Gave a mandate for a company",
     "token.exchanged": "An agency asked another for your information",
+    "office.verified_in_person": "Verified in person at a counter office",
 }
+# An in-person verification at a counter office (idp.office.console), with the office and the day.
+OFFICE_TEXT = "Verified in person at office {office} on {day}"
 # An inter-agency inquiry (RFC 8693 token exchange) in full: who asked whom for what.
 EXCHANGE_TEXT = "{requester} asked {audience} for {scope} on your behalf"
 OTHER_EVENT = "Other activity"
@@ -87,6 +92,9 @@ def describe(
         return gettext(EXCHANGE_TEXT).format(
             requester=_isolated(name_of(str(detail["requester"]))),
             audience=_isolated(name_of(str(detail["audience"]))), scope=_isolated(str(detail["scope"]))), None
+    if kind == "office.verified_in_person" and isinstance(detail, dict) and detail.get("office_name") \
+            and detail.get("day"):
+        return gettext(OFFICE_TEXT).format(office=_isolated(str(detail["office_name"])), day=detail["day"]), None
     if kind == "session.ended" and isinstance(detail, dict):
         reason = detail.get("reason")
         if isinstance(reason, str) and reason in END_REASON_TEXT:
@@ -94,7 +102,7 @@ def describe(
     return text, None
 
 
-def events(svc: Services, person: Person, gettext: Callable[[str], str]) -> list[Event]:
+def events(svc: Services, person: Person, gettext: Callable[[str], str], locale: str = "en") -> list[Event]:
     names: dict[str, str] = {}
 
     def name_of(client_id: str) -> str:
@@ -111,15 +119,20 @@ def events(svc: Services, person: Person, gettext: Callable[[str], str]) -> list
         detail = row.detail
         if row.kind == "token.exchanged" and isinstance(detail, dict):
             detail = {**detail, "requester": row.client_id}
-        text, kind = describe(row.kind, detail, gettext, name_of)
         at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)  # SQLite keeps no time zone
+        if row.kind == "office.verified_in_person" and isinstance(detail, dict):
+            detail = {**detail, "office_name": detail.get(f"name_{locale}") or detail.get("office"),
+                      "day": format_day(at.astimezone(TEHRAN).date(), locale)}
+        text, kind = describe(row.kind, detail, gettext, name_of)
         out.append(Event(at=at, text=text, kind=kind, ip=row.ip, service=service(row.client_id)))
     return out
 
 
 def _page(svc: Services, request: Request, person: Person) -> Response:
-    gettext = svc.pages.gettext(svc.pages.locale(request)).gettext
-    return render_account(svc, request, "account_history.html", person, events=events(svc, person, gettext))
+    locale = svc.pages.locale(request)
+    gettext = svc.pages.gettext(locale).gettext
+    return render_account(svc, request, "account_history.html", person,
+                          events=events(svc, person, gettext, locale))
 
 
 @router.get(HISTORY)

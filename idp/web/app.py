@@ -28,6 +28,7 @@ from idp.errors import BrowserError
 from idp.oauth import authorize, userinfo
 from idp.oauth.discovery import metadata_bytes
 from idp.oauth.token import endpoints as oauth_endpoints
+from idp.office import console as office_console
 from idp.services import Services
 from idp.sessions import end_session
 from idp.settings import Settings
@@ -70,7 +71,8 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
                   telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.state.services = svc
     for module in (authorize, login, step_up, act_as, consent, account, account_profile, account_sessions,
-                   account_services, account_history, account_companies, userinfo, end_session, register, recover):
+                   account_services, account_history, account_companies, userinfo, end_session, register, recover,
+                   office_console):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -1,0 +1,1 @@
+"""The counter-office console (`/office`) and the public list of offices (`/offices`)."""

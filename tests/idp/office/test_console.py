@@ -1,0 +1,178 @@
+"""The counter-office console over HTTP: who may use it, what it shows, and what a verification does."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from levels.iranian_input import make_national_code, to_persian_digits
+from tests.idp.account.helpers import other_person, page_text, sign_in_at
+from tests.idp.conftest import CSRF_RE, Idp
+
+VISITOR_MOBILE = "+989127654321"
+
+
+def open_office(idp: Idp, code: str = "THR-1") -> None:
+    idp.services.offices.add(code, name_fa="دفتر پیشخوان مرکزی", name_en="Central counter office", province="Tehran")
+    idp.services.offices.add_operator(code, idp.person_id)
+
+
+def at_console(idp: Idp) -> TestClient:
+    browser = idp.new_browser()
+    sign_in_at(browser, idp.national_code, page="/office")
+    return browser
+
+
+def post(browser: TestClient, path: str, **fields: str) -> httpx.Response:
+    page = browser.get("/office?lang=en")
+    assert page.status_code == 200, page.text
+    csrf = CSRF_RE.search(page.text)
+    assert csrf
+    return browser.post(path, data={"csrf_token": csrf.group(1), **fields})
+
+
+def sms_texts(idp: Idp) -> list[tuple[str, str]]:
+    path = idp.services.settings.sms_outbox
+    if not path.exists():
+        return []
+    return [(m["to"], m["text"]) for m in map(json.loads, path.read_text(encoding="utf-8").splitlines())]
+
+
+@pytest.fixture
+def office_idp(make_idp) -> Idp:
+    # Level 1 for the console: these tests are about the console, not about reaching level 3.
+    idp = make_idp(office_level=1, office_daily_limit=5)
+    open_office(idp)
+    return idp
+
+
+def test_an_operator_finds_and_verifies_a_person_in_person(office_idp):
+    idp = office_idp
+    visitor = other_person(idp, mobile=VISITOR_MOBILE, mobile_verified=True)
+    browser = at_console(idp)
+    # Typed with Persian digits, as a Persian keyboard writes them.
+    found = post(browser, "/office/find", national_code=to_persian_digits(visitor))
+    assert found.status_code == 200
+    text = page_text(found.text)
+    assert "Reza Karimi" in text and "*" in text and VISITOR_MOBILE not in found.text
+    done = post(browser, "/office/verify", national_code=visitor, document_type="idcard",
+                document_serial="AB1234567", photo_matches="yes", document_genuine="yes")
+    assert done.status_code == 200, page_text(done.text)
+    assert "now verified in person" in page_text(done.text)
+    person = idp.services.people.get_by_national_code(visitor)
+    assert person is not None and person.proofing_tier == 3
+    record = idp.services.proofing_records.latest(person.id)
+    assert record is not None and record.method == "in_person" and record.operator == f"THR-1/{idp.person_id}"
+    audited = [r for r in idp.services.audit.for_person(person.id) if r.kind == "office.verified_in_person"]
+    assert audited and audited[0].detail["office"] == "THR-1" and audited[0].detail["operator"] == idp.person_id
+    assert any(to == VISITOR_MOBILE and "دفتر پیشخوان مرکزی" in text for to, text in sms_texts(idp))
+    # The person sees it in their activity, in their language.
+    own = idp.new_browser()
+    sign_in_at(own, visitor, page="/account/history")
+    assert "Verified in person at office" in page_text(own.get("/account/history?lang=en").text)
+    assert "دفتر پیشخوان مرکزی" in own.get("/account/history?lang=fa").text
+    # The operator's own history lists both actions, newest first.
+    history = page_text(browser.get("/office/history?lang=en").text)
+    assert history.index("Recorded an in-person verification") < history.index("Looked up a national code")
+
+
+def test_both_checks_are_required(office_idp):
+    visitor = other_person(office_idp)
+    browser = at_console(office_idp)
+    refused = post(browser, "/office/verify", national_code=visitor, document_type="idcard",
+                   document_serial="AB1234567", photo_matches="yes")
+    assert refused.status_code == 400 and "tick both" in page_text(refused.text)
+    person = office_idp.services.people.get_by_national_code(visitor)
+    assert person is not None and person.proofing_tier == 1
+
+
+@pytest.mark.parametrize("junk", ["", "123", "abc", "0000000000", "1" * 5000, "۱۲۳", "\x00", "12345678901"])
+def test_junk_national_codes_get_a_clear_message(office_idp, junk):
+    browser = at_console(office_idp)
+    r = post(browser, "/office/find", national_code=junk)
+    # Over-long values and control characters are refused by the form reader itself, also in words.
+    said = page_text(r.text)
+    assert r.status_code == 400 and ("not a valid national code" in said or "not valid" in said)
+    r = post(browser, "/office/verify", national_code=junk, document_type="idcard", document_serial="X1",
+             photo_matches="yes", document_genuine="yes")
+    assert r.status_code == 400
+
+
+def test_a_form_without_its_csrf_token_is_refused(office_idp):
+    visitor = other_person(office_idp)
+    browser = at_console(office_idp)
+    r = browser.post("/office/verify", data={"national_code": visitor, "document_type": "idcard",
+                                             "document_serial": "AB1234567", "photo_matches": "yes",
+                                             "document_genuine": "yes"})
+    assert r.status_code == 403
+    person = office_idp.services.people.get_by_national_code(visitor)
+    assert person is not None and person.proofing_tier == 1
+
+
+def test_a_non_operator_is_refused(office_idp):
+    visitor = other_person(office_idp)
+    browser = office_idp.new_browser()
+    sign_in_at(browser, visitor, page="/office")
+    r = browser.get("/office?lang=en")
+    assert r.status_code == 403 and "Only operators" in page_text(r.text)
+    assert browser.get("/office/history").status_code == 403
+
+
+def test_an_operator_of_a_disabled_office_is_refused(office_idp):
+    browser = at_console(office_idp)
+    office_idp.services.offices.set_active("THR-1", False)
+    r = browser.get("/office?lang=en")
+    assert r.status_code == 403 and "not active" in page_text(r.text)
+
+
+def test_the_daily_limit_refuses_more_actions(office_idp):
+    visitor = other_person(office_idp)
+    browser = at_console(office_idp)
+    for _ in range(5):
+        assert post(browser, "/office/find", national_code=visitor).status_code == 200
+    r = post(browser, "/office/find", national_code=visitor)
+    assert r.status_code == 429 and "today's limit" in page_text(r.text)
+    r = post(browser, "/office/verify", national_code=visitor, document_type="idcard", document_serial="AB1234567",
+             photo_matches="yes", document_genuine="yes")
+    assert r.status_code == 429
+    person = office_idp.services.people.get_by_national_code(visitor)
+    assert person is not None and person.proofing_tier == 1
+
+
+def test_assisted_registration_creates_a_level_3_account_and_texts_how_to_set_a_password(office_idp):
+    browser = at_console(office_idp)
+    newcomer = make_national_code("556677889")
+    missing = post(browser, "/office/find", national_code=newcomer)
+    assert missing.status_code == 404 and "/office/register" in missing.text
+    r = post(browser, "/office/register", national_code=newcomer, given_name="Maryam", family_name="Rahimi",
+             birthdate="1360/05/01", mobile="09127654321", document_type="birth_certificate",
+             document_serial="123456", photo_matches="yes", document_genuine="yes")
+    assert r.status_code == 200, page_text(r.text)
+    person = office_idp.services.people.get_by_national_code(newcomer)
+    assert person is not None and person.proofing_tier == 3 and person.mobile == VISITOR_MOBILE
+    assert any(to == VISITOR_MOBILE and "/recover" in text for to, text in sms_texts(office_idp))
+    again = post(browser, "/office/register", national_code=newcomer, given_name="M", family_name="R",
+                 birthdate="1360/05/01", mobile="09127654321", document_type="passport", document_serial="X9",
+                 photo_matches="yes", document_genuine="yes")
+    assert again.status_code == 409
+
+
+def test_the_console_needs_the_office_level(idp):
+    open_office(idp)
+    browser = at_console(idp)  # a password sign-in: level 1, the console asks for 3 by default
+    r = browser.get("/office?lang=en")
+    assert r.status_code == 403 and "level 3" in page_text(r.text)
+
+
+def test_the_public_list_of_offices_is_by_province_in_both_languages(sqlite_idp):
+    sqlite_idp.services.offices.add("ISF-1", name_fa="دفتر اصفهان", name_en="Isfahan office", province="Isfahan")
+    sqlite_idp.services.offices.add("OLD-1", name_fa="دفتر بسته", name_en="Closed office", province="Isfahan")
+    sqlite_idp.services.offices.set_active("OLD-1", False)
+    browser = sqlite_idp.new_browser()
+    en = browser.get("/offices?lang=en")
+    assert en.status_code == 200 and "Isfahan office" in en.text and "Closed office" not in en.text
+    fa = browser.get("/offices?lang=fa")
+    assert "دفتر اصفهان" in fa.text and "Isfahan office" not in fa.text
