@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/idp demo
+	IDP_OFFICE_LEVEL=$${IDP_OFFICE_LEVEL:-1} $(BIN)/idp demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

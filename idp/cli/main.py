@@ -222,7 +222,7 @@ def demo_rp(port: int = typer.Option(8400, help="Loopback port the demo portals 
 @app.command()
 def demo(port: int = typer.Option(8000)) -> None:
     """Embedded development setup: SQLite under var/, demo data, then serve on 127.0.0.1."""
-    from idp.demo.data import HEALTH_ID, MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed
+    from idp.demo.data import HEALTH_ID, MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed, seed_office
     from idp.storage.migrate import upgrade
     from levels.authenticators.password import Passwords
     from levels.people import SqlPersonStore
@@ -237,6 +237,9 @@ def demo(port: int = typer.Option(8000)) -> None:
     creds = seed(registry, SqlServiceStore(engine), SqlPersonStore(engine),
                  Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost),
                  settings.issuer)
+    from idp.services import make_offices
+
+    office = seed_office(make_offices(settings, engine, AuditLog(engine).sink("demo")), SqlPersonStore(engine))
     engine.dispose()
     token_url = f"{settings.issuer}/token"
     typer.echo(f"""
@@ -276,6 +279,13 @@ ii.  Sign out once, at {settings.issuer}/account/sessions ("Sign out") or throug
 iii. Within a few seconds demo-rp prints a verified back-channel logout token for {PORTAL_ID} and
      {HEALTH_ID} (and the front-channel frame for the latter); `.venv/bin/idp logout list` shows them
      delivered, and opening either authorization URL asks for the password again.
+
+Counter-office console (the demo citizen is the operator of office {office}; the console asks for
+level {settings.office_level}, IDP_OFFICE_LEVEL — `make run` sets 1 so a password sign-in will do)
+A.  Open {settings.issuer}/office and sign in as the demo citizen.
+B.  Find the demo employee by national code {creds.employee_national_code}, tick both checks, record the
+    verification: the employee is at level 3, the text message is in {settings.sms_outbox}, and their
+    {settings.issuer}/account/history says where and when. The public list: {settings.issuer}/offices
 """)
     serve(host="127.0.0.1", port=port, workers=1, access_log=True)
 

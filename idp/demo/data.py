@@ -21,6 +21,7 @@ from clients.registry import ClientRegistry, UnknownClient
 from clients.services import Service, ServiceCatalogue, ServiceStore
 from levels.authenticators.password import Passwords
 from levels.iranian_input import make_national_code
+from levels.offices import Offices
 from levels.people import SqlPersonStore, new_person
 
 # Both demo portals are served by `idp demo-rp` on 127.0.0.1:8400 (see idp.demo.relying_party).
@@ -114,3 +115,17 @@ def seed(registry: ClientRegistry, services: ServiceStore, people: SqlPersonStor
         _authorize_url(issuer, f"openid profile legal_entity {DEMO_SERVICE}", verifier, PORTAL_ID, f"{rp}/callback"),
         health_secret, _authorize_url(issuer, "openid profile phone", verifier, HEALTH_ID, f"{rp}/health/callback"),
     )
+
+
+DEMO_OFFICE = "DEMO-1"
+
+
+def seed_office(offices: Offices, people: SqlPersonStore) -> str:
+    """One demo counter office in Tehran with the demo citizen as its operator (again: no change)."""
+    if offices.get(DEMO_OFFICE) is None:
+        offices.add(DEMO_OFFICE, name_fa="دفتر پیشخوان نمونه تهران", name_en="Demo counter office, Tehran",
+                    province="Tehran")
+    person = people.get_by_national_code(DEMO_NATIONAL_CODE)
+    if person is not None and offices.operator_of(person.id) is None:
+        offices.add_operator(DEMO_OFFICE, person.id)
+    return DEMO_OFFICE

@@ -75,3 +75,17 @@ def test_demo_company_walk_through_chief_executive_delegates_and_the_employee_ac
     info = sqlite_idp.browser.get("/userinfo", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
     assert info.json()["legal_entity"]["name"] == "Demo Trading Company"
     assert info.json()["legal_entity"]["powers"] == ["tax.file"]
+
+
+def test_the_demo_office_has_the_demo_citizen_as_operator(sqlite_idp: Idp) -> None:
+    from idp.demo.data import seed_office
+
+    svc = sqlite_idp.services
+    creds = seed(svc.clients, svc.services, svc.people, svc.passwords, ISSUER)
+    code = seed_office(svc.offices, svc.people)
+    assert seed_office(svc.offices, svc.people) == code  # re-running `make run` is fine
+    person = svc.people.get_by_national_code(creds.national_code)
+    assert person is not None
+    desk = svc.offices.desk(person.id)
+    assert desk is not None and desk[1].code == code
+    assert code in sqlite_idp.browser.get("/offices?lang=en").text

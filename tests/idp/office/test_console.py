@@ -176,3 +176,15 @@ def test_the_public_list_of_offices_is_by_province_in_both_languages(sqlite_idp)
     assert en.status_code == 200 and "Isfahan office" in en.text and "Closed office" not in en.text
     fa = browser.get("/offices?lang=fa")
     assert "دفتر اصفهان" in fa.text and "Isfahan office" not in fa.text
+
+
+def test_every_console_sentence_has_a_persian_translation():
+    from idp.account.history import OFFICE_TEXT
+    from idp.office import console
+    from idp.web.i18n import load_translations
+
+    fa = load_translations()["fa"]
+    sentences = [value for name, value in vars(console).items() if name.isupper() and isinstance(value, str)
+                 and " " in value and not value.startswith("/")]
+    sentences += [*console.DOCUMENT_TYPES.values(), *console.ACTION_TEXT.values(), OFFICE_TEXT]
+    assert [s for s in sentences if fa.gettext(s) == s] == []
