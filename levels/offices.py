@@ -25,7 +25,17 @@ Audit = Callable[[str, Mapping[str, object]], None]
 OFFICE_DAY_ZONE = ZoneInfo("Asia/Tehran")
 CODE_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
 MAX_NAME = 200
-MAX_PROVINCE = 64
+# Iran's 31 provinces: an office's province is one of these (English name as stored, Persian shown).
+PROVINCES = {
+    "Alborz": "البرز", "Ardabil": "اردبیل", "Bushehr": "بوشهر", "Chaharmahal and Bakhtiari": "چهارمحال و بختیاری",
+    "East Azerbaijan": "آذربایجان شرقی", "Fars": "فارس", "Gilan": "گیلان", "Golestan": "گلستان",
+    "Hamadan": "همدان", "Hormozgan": "هرمزگان", "Ilam": "ایلام", "Isfahan": "اصفهان", "Kerman": "کرمان",
+    "Kermanshah": "کرمانشاه", "Khuzestan": "خوزستان", "Kohgiluyeh and Boyer-Ahmad": "کهگیلویه و بویراحمد",
+    "Kurdistan": "کردستان", "Lorestan": "لرستان", "Markazi": "مرکزی", "Mazandaran": "مازندران",
+    "North Khorasan": "خراسان شمالی", "Qazvin": "قزوین", "Qom": "قم", "Razavi Khorasan": "خراسان رضوی",
+    "Semnan": "سمنان", "Sistan and Baluchestan": "سیستان و بلوچستان", "South Khorasan": "خراسان جنوبی",
+    "Tehran": "تهران", "West Azerbaijan": "آذربایجان غربی", "Yazd": "یزد", "Zanjan": "زنجان",
+}
 
 
 class OfficeError(LevelsError):
@@ -136,6 +146,19 @@ def _text(value: str, what: str, longest: int) -> str:
     return cleaned
 
 
+def parse_province(text: str) -> str:
+    """One of `PROVINCES`, by its English or Persian name (case and spacing forgiven)."""
+    wanted = " ".join(text.split()).casefold()
+    for english, persian in PROVINCES.items():
+        if wanted in (english.casefold(), persian):
+            return english
+    raise InvalidOffice("the province must be one of Iran's provinces, e.g. Tehran or Isfahan")
+
+
+def province_name(province: str, locale: str) -> str:
+    return PROVINCES.get(province, province) if locale == "fa" else province
+
+
 def parse_office_code(text: str) -> str:
     """An office code: 2–32 capital letters, digits and dashes (lower case is raised)."""
     code = text.strip().upper()
@@ -157,7 +180,7 @@ class Offices:
 
     def add(self, code: str, *, name_fa: str, name_en: str, province: str) -> Office:
         office = Office(parse_office_code(code), _text(name_fa, "Persian name", MAX_NAME),
-                        _text(name_en, "English name", MAX_NAME), _text(province, "province", MAX_PROVINCE), True)
+                        _text(name_en, "English name", MAX_NAME), parse_province(province), True)
         self._store.add(office)
         self._audit("office.added", {"office": office.code, "province": office.province})
         return office

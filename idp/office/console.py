@@ -23,14 +23,14 @@ from idp.account.security import format_moment, full_name, signed_in
 from idp.services import Services
 from idp.sessions.sso import SsoSession
 from idp.web.deps import PostedForm, services
-from idp.web.i18n import format_day
+from idp.web.i18n import format_day, localize_digits
 from levels.iranian_input import (
     InvalidMobile,
     InvalidNationalCode,
     normalize_mobile,
     parse_national_code,
 )
-from levels.offices import DailyLimitReached, Office, Operator
+from levels.offices import DailyLimitReached, Office, Operator, province_name
 from levels.people import Person, PersonExists, new_person
 from levels.registration import InvalidBirthdate, parse_birthdate
 from levels.sms import mask_mobile
@@ -114,7 +114,7 @@ def _render(desk: Desk, request: Request, *, status_code: int = 200, error: str 
         person_name=full_name(desk.person), office=desk.office, office_name=desk.office.name(desk.locale),
         error=tr.gettext(error) if error else None, notice=notice, document_types=DOCUMENT_TYPES,
         done_today=desk.svc.offices.today(desk.person.id), daily_limit=desk.svc.offices.daily_limit,
-        form=context.pop("form", {}), **context,
+        form=context.pop("form", {}), digits=lambda value: localize_digits(str(value), desk.locale), **context,
     )
 
 
@@ -309,5 +309,6 @@ def offices(request: Request) -> Response:
     by_province: dict[str, list[Office]] = {}
     for office in svc.offices.all(active_only=True):
         by_province.setdefault(office.province, []).append(office)
-    return svc.pages.render(request, "offices.html", locale, by_province=by_province)
+    return svc.pages.render(request, "offices.html", locale, by_province=by_province,
+                            province_name=lambda province: province_name(province, locale))
 

@@ -107,3 +107,10 @@ def test_the_daily_limit_counts_the_office_day_durably(engine, offices, person, 
     again.check_allowance(operator)
     again.record(operator, "lookup", None)
     assert [a.action for a in again.history(person.id)] == ["lookup", "verified", "lookup"]
+
+
+def test_the_province_is_one_of_irans_by_either_name(offices):
+    assert offices.add("QOM-1", name_fa="الف", name_en="A", province="  qom ").province == "Qom"
+    assert offices.add("ISF-9", name_fa="ب", name_en="B", province="اصفهان").province == "Isfahan"
+    with pytest.raises(InvalidOffice):
+        offices.add("XX-1", name_fa="ب", name_en="B", province="Atlantis")
