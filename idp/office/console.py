@@ -298,7 +298,7 @@ def history(request: Request) -> Response:
     return desk.svc.pages.render(
         request, "office_history.html", desk.locale, person=desk.person, person_name=full_name(desk.person),
         office_name=desk.office.name(desk.locale), rows=rows,
-        format_moment=lambda moment: format_moment(moment, desk.locale))
+        format_moment=lambda moment: localize_digits(format_moment(moment, desk.locale), desk.locale))
 
 
 @router.get("/offices")
