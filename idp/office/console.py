@@ -43,7 +43,8 @@ MAX_SERIAL = 32
 
 NOT_OPERATOR = "Only operators of a government counter office can use this console."
 OFFICE_CLOSED = "Your office is not active, so its console is closed. Ask your administrator."
-LEVEL_TOO_LOW = "This console needs a sign-in at level {level}. Sign out, then sign in again with a passkey."
+LEVEL_TOO_LOW = ("This console needs a sign-in at level {level}, which this sign-in has not reached. Sign in at a"
+                 " service that asks for level {level}, then open the console again.")
 BAD_CODE = "This is not a valid national code. Check the ten digits."
 NOBODY = "No account has this national code. You can register the person below."
 LIMIT_REACHED = "You have reached today's limit of actions at the console. You can continue tomorrow."
