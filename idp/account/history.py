@@ -46,6 +46,8 @@ EVENT_TEXT = {
     "legal_entity.mandate_given": "Gave a mandate for a company",
     "token.exchanged": "An agency asked another for your information",
     "office.verified_in_person": "Verified in person at a counter office",
+    "office.lookup": "An operator at a counter office looked up your national code",
+    "office.registered": "Account created for you at a counter office",
 }
 # An in-person verification at a counter office (idp.office.console), with the office and the day.
 OFFICE_TEXT = "Verified in person at office {office} on {day}"

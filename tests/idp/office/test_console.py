@@ -72,7 +72,9 @@ def test_an_operator_finds_and_verifies_a_person_in_person(office_idp):
     # The person sees it in their activity, in their language.
     own = idp.new_browser()
     sign_in_at(own, visitor, page="/account/history")
-    assert "Verified in person at office" in page_text(own.get("/account/history?lang=en").text)
+    activity = page_text(own.get("/account/history?lang=en").text)
+    assert "Verified in person at office" in activity and "looked up your national code" in activity
+    assert "Other activity" not in activity
     assert "دفتر پیشخوان مرکزی" in own.get("/account/history?lang=fa").text
     # The operator's own history lists both actions, newest first.
     history = page_text(browser.get("/office/history?lang=en").text)
@@ -179,7 +181,7 @@ def test_the_public_list_of_offices_is_by_province_in_both_languages(sqlite_idp)
 
 
 def test_every_console_sentence_has_a_persian_translation():
-    from idp.account.history import OFFICE_TEXT
+    from idp.account.history import EVENT_TEXT, OFFICE_TEXT
     from idp.office import console
     from idp.web.i18n import load_translations
 
@@ -187,4 +189,5 @@ def test_every_console_sentence_has_a_persian_translation():
     sentences = [value for name, value in vars(console).items() if name.isupper() and isinstance(value, str)
                  and " " in value and not value.startswith("/")]
     sentences += [*console.DOCUMENT_TYPES.values(), *console.ACTION_TEXT.values(), OFFICE_TEXT]
+    sentences += [text for kind, text in EVENT_TEXT.items() if kind.startswith("office.")]
     assert [s for s in sentences if fa.gettext(s) == s] == []
