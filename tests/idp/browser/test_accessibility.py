@@ -53,6 +53,17 @@ def _severe_violations(page: Page) -> list[str]:
     ]
 
 
+def _assert_error_tied_to(page: Page, field: str) -> None:
+    """The field is marked invalid and described by an error a screen reader announces (role=alert, or
+    inside the page's alert summary)."""
+    target = page.locator(field)
+    assert target.get_attribute("aria-invalid") == "true"
+    described = (target.get_attribute("aria-describedby") or "").split()
+    texts = [page.locator(f"#{ident}").inner_text().strip() for ident in described if "error" in ident]
+    assert texts and all(texts), described
+    assert page.get_by_role("alert").first.is_visible()
+
+
 def _authorize_url(base: str, client_id: str, redirect_uri: str, scope: str, lang: str, **extra: str) -> str:
     return f"{base}/authorize?" + urlencode({
         "response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
@@ -128,6 +139,7 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
     page.locator("#code").fill("000000")  # a wrong code: the error is announced and tied to the field
     page.locator("form button[type=submit]").first.click()
     check("/login/step")
+    _assert_error_tied_to(page, "#code")
     page.goto(_authorize_url(base, "portal", live_idp.portal.callback, "openid", lang,
                              acr_values="urn:idp:loa:3"))
     found.extend(_severe_violations(page))
@@ -139,6 +151,10 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
     page.locator("#national_code").fill("12345")
     page.locator("form[action='/account/companies/grant'] button[type=submit]").click()
     check("/account/companies/grant")
+    _assert_error_tied_to(page, "#national_code")
+    # The summary on top links to the field.
+    page.locator(".error-summary a[href='#national_code']").click()
+    assert page.evaluate("document.activeElement.id") == "national_code"
     page.goto(f"{base}/account/sessions")
     page.locator("form[action='/account/sessions/end-all'] button[type=submit]").click()
     check("/account/sessions/end-all")  # "Sign out everywhere?"
