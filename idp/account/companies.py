@@ -4,14 +4,16 @@ power, giving mandates to other people and taking them back."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from clients.services import MAX_SCOPE_LENGTH, Service
 from idp.account.common import COMPANIES
-from idp.account.security import posted_form, signed_in
+from idp.account.security import confirm_first, posted_form, signed_in
 from idp.services import Services
 from idp.sessions.sso import SsoSession
 from idp.signin.act_as import ROLE_NAMES
@@ -30,10 +32,42 @@ from levels.requirement import Requirement
 
 router = APIRouter()
 
+UNKNOWN_SERVICE = "Choose services from the list. One of the chosen services is not offered."
+# The rules' refusals that are about the services chosen, shown next to that field.
+SERVICE_REFUSALS = frozenset({
+    "Choose at least one power to delegate.", "These are not valid powers: %(powers)s.",
+    "You cannot delegate powers you do not hold: %(powers)s."})
+MAX_PICKED = 200
+CONFIRM_TAKE_BACK = "Take this mandate back?"
+CONFIRM_TAKE_BACK_DETAIL = "The person will no longer be able to act for the company with this mandate."
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedServices:
+    """The services of one registered client a mandate may cover, by the client's name."""
+
+    client_name: str
+    services: list[Service]
+
+
+def offered_services(svc: Services) -> list[OfferedServices]:
+    """The client catalogue (`clients.services`): every enabled client's services, by client name.
+    A mandate's services are scopes of this catalogue, so a person picks them by name rather than
+    typing a code the companies' services may never ask for."""
+    groups = []
+    for client in svc.clients.list():
+        if not client.enabled:
+            continue
+        offered = svc.services.services_for(client.client_id)
+        if offered:
+            groups.append(OfferedServices(client.name or client.client_id, offered))
+    return sorted(groups, key=lambda g: g.client_name)
+
 
 def _page(svc: Services, request: Request, session: SsoSession, person: Person, *, status_code: int = 200,
           error: str | None = None, error_params: Mapping[str, object] | None = None, notice: str | None = None,
-          form: dict[str, str] | None = None) -> Response:
+          form: dict[str, str] | None = None, error_field: str | None = None,
+          chosen: frozenset[str] = frozenset()) -> Response:
     locale = svc.pages.locale(request)
     tr = svc.pages.gettext(locale)
     if error:
@@ -52,7 +86,7 @@ def _page(svc: Services, request: Request, session: SsoSession, person: Person, 
         last_day=last_day, role_names=ROLE_NAMES, delegated_roles=DELEGATED_ROLES, all_powers=ALL_POWERS,
         delegate_power=DELEGATE,
         error=error, notice=tr.gettext(notice) if notice else None,
-        form=form or {},
+        form=form or {}, error_field=error_field, offered=offered_services(svc), chosen=chosen,
     )
 
 
@@ -73,20 +107,25 @@ def grant(request: Request, form_post: PostedForm) -> Response:
     if isinstance(posted, Response):
         return posted
     svc, session, person, form = posted
-    fields = {k: str(form.get(k, ""))[:300] for k in ("entity", "national_code", "role", "until", "services")}
-    powers = {p for p in fields["services"].split() if p}
-    powers.update(p for p in form.getlist("power") if p)
+    fields = {k: str(form.get(k, ""))[:300] for k in ("entity", "national_code", "role", "until")}
+    # At most one box per catalogue service and the two special powers; more is not a form we sent.
+    picked = frozenset(str(p)[:MAX_SCOPE_LENGTH] for p in form.getlist("service")[:MAX_PICKED] if p)
+    special = frozenset(str(p)[:16] for p in form.getlist("power")[:MAX_PICKED] if p)
     entity_id = normalize_digits(fields["entity"])
     mandate = svc.acting.entities.delegating_mandate(person.national_code, entity_id)
 
-    def refuse(message: str, params: Mapping[str, object] | None = None) -> Response:
+    def refuse(message: str, params: Mapping[str, object] | None = None, field: str | None = None) -> Response:
         return _page(svc, request, session, person, status_code=400, error=message, error_params=params,
-                     form=fields)
+                     form=fields, error_field=field, chosen=picked | special)
 
     if mandate is None:
-        return refuse("You cannot give mandates for this company.")
+        return refuse("You cannot give mandates for this company.", field="entity")
     if fields["role"] not in DELEGATED_ROLES:
-        return refuse("Choose a role.")
+        return refuse("Choose a role.", field="role")
+    catalogue = {s.scope for group in offered_services(svc) for s in group.services}
+    if not picked <= catalogue or not special <= {ALL_POWERS, DELEGATE}:
+        return refuse(UNKNOWN_SERVICE, field="services")
+    powers = set(picked | special)
     # The one evaluator decides, as at sign-in: this session must reach the company's minimum level.
     reached = next_step(svc.policy, Snapshot(
         requirement=Requirement(Level(mandate.entity.min_level)), now=datetime.now(UTC), signed_in=True,
@@ -96,7 +135,7 @@ def grant(request: Request, form_post: PostedForm) -> Response:
     try:
         until = mandate_end(parse_day(fields["until"])) if fields["until"].strip() else None
     except ValueError:
-        return refuse("Enter the end date as year/month/day, for example 1405/06/31.")
+        return refuse("Enter the end date as year/month/day, for example 1405/06/31.", field="until")
     try:
         # The one parser sign-in uses: a code typed without its leading zero (9 digits) is the same person.
         to = parse_national_code(fields["national_code"])
@@ -104,9 +143,9 @@ def grant(request: Request, form_post: PostedForm) -> Response:
             entity_id, by=person.national_code, to=to, role=fields["role"], powers=frozenset(powers),
             valid_until=until)
     except DelegationRefused as err:
-        return refuse(err.message, err.params)
+        return refuse(err.message, err.params, field="services" if err.message in SERVICE_REFUSALS else None)
     except InvalidNationalCode:
-        return refuse("Enter the national code of the person, 10 digits.")
+        return refuse("Enter the national code of the person, 10 digits.", field="national_code")
     except InvalidRepresentation:
         return refuse("The mandate could not be given. Check the form and try again.")
     svc.audit.record("legal_entity.mandate_given", person_id=person.id, detail={
@@ -121,6 +160,17 @@ def revoke(request: Request, form_post: PostedForm) -> Response:
         return posted
     svc, session, person, form = posted
     mandate_id = str(form.get("mandate", ""))[:64]
+    given = {m.representation.id: m for m in svc.acting.entities.delegations_by(person.national_code)}
+    if mandate_id in given:
+        # Only a mandate one gave is worth asking about; any other is refused below, as before.
+        mandate = given[mandate_id]
+        ask = confirm_first(
+            svc, request, person, form, question=CONFIRM_TAKE_BACK, detail=CONFIRM_TAKE_BACK_DETAIL,
+            confirm_label="Take back", action=f"{COMPANIES}/revoke", cancel_to=COMPANIES,
+            fields={"mandate": mandate_id},
+            subject=f"{mandate.entity.name} · {mandate.representation.national_code}")
+        if ask is not None:
+            return ask
     try:
         svc.acting.entities.take_back(mandate_id, by=person.national_code, actor=f"person:{person.id}")
     except DelegationRefused as err:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.account.common import SERVICES
-from idp.account.security import posted_form, render_account, signed_in
+from idp.account.security import confirm_first, posted_form, render_account, signed_in
 from idp.oauth.grant_revocation import OfClient
 from idp.services import Services
 from idp.signin.consent import OTHER_TEXT, SCOPE_TEXT, SERVICE_TEXT
@@ -24,6 +24,9 @@ router = APIRouter()
 DISCONNECTED = "The service was disconnected. It will ask for your permission again the next time you use it."
 NOT_CONNECTED = "This service is not connected to your account."
 STAYS_CONNECTED = "offline_access"
+CONFIRM_DISCONNECT = "Disconnect this service?"
+CONFIRM_DISCONNECT_DETAIL = ("It will no longer receive your information or keep you connected. What it already "
+                             "received stays with it.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +97,15 @@ def disconnect(request: Request, form_post: PostedForm) -> Response:
     ip = client_ip(request, svc.settings.trusted_proxies)
 
     def run() -> Response:
-        if not client_id or client_id not in {c.client_id for c in connections(svc, person.id)}:
+        connected = {c.client_id: c for c in connections(svc, person.id)}
+        if not client_id or client_id not in connected:
             return _page(svc, request, person, status_code=400, error=NOT_CONNECTED)
+        ask = confirm_first(
+            svc, request, person, form, question=CONFIRM_DISCONNECT, detail=CONFIRM_DISCONNECT_DETAIL,
+            confirm_label="Disconnect", action=f"{SERVICES}/revoke", cancel_to=SERVICES,
+            fields={"client_id": client_id}, subject=connected[client_id].name)
+        if ask is not None:
+            return ask
         withdrawn = svc.consents.withdraw(person.id, client_id)
         jtis = svc.grants.revoke_grant(OfClient(person.id, client_id), None)  # audited below
         svc.audit.record("service.disconnected", person_id=person.id, client_id=client_id, ip=ip, detail={

@@ -78,6 +78,28 @@ def render_account(
     )
 
 
+CONFIRMED = "yes"
+
+
+def confirm_first(
+    svc: Services, request: Request, person: Person, form: Mapping[str, str], *, question: str, detail: str,
+    confirm_label: str, action: str, cancel_to: str, fields: Mapping[str, str] | None = None, subject: str = "",
+) -> Response | None:
+    """A page that asks `question` before an action that cannot be undone, or None once confirmed.
+
+    One question per page, with Confirm and Cancel, as GOV.UK's design system asks: it works without
+    JavaScript, and its form carries the same CSRF token as the page it came from. Confirming
+    resubmits `fields` to `action` with `confirm=yes`; Cancel is a link back to `cancel_to`.
+    """
+    if form.get("confirm") == CONFIRMED:
+        return None
+    tr = svc.pages.gettext(svc.pages.locale(request))
+    return render_account(
+        svc, request, "account_confirm.html", person, question=tr.gettext(question), detail=tr.gettext(detail),
+        confirm_label=tr.gettext(confirm_label), action=action, cancel_to=cancel_to,
+        fields=sorted((fields or {}).items()), subject=subject)
+
+
 def _page(
     svc: Services, request: Request, person: Person, *, status_code: int = 200, ticket: str = "",
     shown: tuple[str, Mapping[str, object]] | None = None, **extra: object,

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.account.common import SESSIONS
-from idp.account.security import posted_form, render_account, signed_in
+from idp.account.security import confirm_first, posted_form, render_account, signed_in
 from idp.services import Services
 from idp.sessions.end_session import logged_out_page
 from idp.sessions.logout import EndedSession
@@ -25,6 +25,9 @@ router = APIRouter()
 SESSION_ENDED = "That device was signed out."
 NOT_YOUR_SESSION = "This session is not one of yours, or it has already ended."
 UNKNOWN_DEVICE = "Unknown device"
+CONFIRM_END_ALL = "Sign out everywhere?"
+CONFIRM_END_ALL_DETAIL = ("You will be signed out on every device, this one included, and of the services you "
+                          "used there.")
 # `idp.sessions.devices.describe` says "<browser> on <system>"; the pattern is translated, the names are not.
 DEVICE_PATTERN = "%(browser)s on %(system)s"
 
@@ -105,7 +108,12 @@ def end_all(request: Request, form_post: PostedForm) -> Response:
     posted = posted_form(request, form_post, SESSIONS)
     if isinstance(posted, Response):
         return posted
-    svc, session, person, _ = posted
+    svc, session, person, form = posted
+    ask = confirm_first(
+        svc, request, person, form, question=CONFIRM_END_ALL, detail=CONFIRM_END_ALL_DETAIL,
+        confirm_label="Sign out everywhere", action=f"{SESSIONS}/end-all", cancel_to=SESSIONS)
+    if ask is not None:
+        return ask
     ip = client_ip(request, svc.settings.trusted_proxies)
     ended = svc.logout.end_all(
         person.id, reason="everywhere", actor=f"person:{person.id}", ip=ip)

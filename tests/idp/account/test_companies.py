@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from starlette.testclient import TestClient
 
+from clients.services import Service, ServiceCatalogue
 from legal_entities.models import EntityStatus, RegistryEntity, RegistryOfficer
 from levels.iranian_input import make_national_code, make_national_id
 from levels.people import new_person
@@ -25,6 +26,7 @@ def _setup(idp: Idp) -> None:
         ACME, "Acme Trading Co", "private_joint_stock", EntityStatus.ACTIVE, None,
         (RegistryOfficer(idp.national_code, "ceo", frozenset({"*", "delegate"}), None, None),), line=1)],
         actor="test")
+    ServiceCatalogue(idp.services.clients, idp.services.services).add(Service("portal", "tax.file", 2))
     person = new_person(EMPLOYEE, "Reza", "Karimi", now=datetime.now(UTC))
     idp.services.people.add(person)
     idp.services.people.set_password_hash(person.id, idp.services.passwords.hash(PASSWORD), datetime.now(UTC))
@@ -42,15 +44,17 @@ def _post(browser: TestClient, path: str, **fields: object) -> httpx.Response:
 
 
 def _alert(response: httpx.Response) -> str:
-    found = re.search(r'role="alert">([^<]*)<', response.text)
+    """The error the page announces: the error summary's link to the field, or the alert's own text."""
+    found = re.search(r'role="alert"[^>]*>(.*?)</div>', response.text, re.S)
     assert found, response.text
-    return found.group(1).strip()
+    link = re.search(r"<a [^>]*>([^<]*)</a>", found.group(1))
+    return (link.group(1) if link else re.sub(r"<[^>]+>", "", found.group(1))).strip()
 
 
 def _grant(idp: Idp, national_code: str) -> httpx.Response:
     until = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
     return _post(idp.browser, "/account/companies/grant", entity=ACME, national_code=national_code,
-                 role="employee", services="tax.file", until=until)
+                 role="employee", service="tax.file", until=until)
 
 
 def test_a_national_code_typed_without_its_leading_zero_is_accepted_as_at_sign_in(sqlite_idp: Idp) -> None:
@@ -85,6 +89,75 @@ def test_only_mandates_one_gave_can_be_taken_back(sqlite_idp: Idp) -> None:
     assert r.status_code == 400 and _alert(r) == "You can only take back mandates you gave."
     assert _grant(sqlite_idp, EMPLOYEE).status_code == 303
     [given] = sqlite_idp.services.acting.entities.mandates_of(EMPLOYEE)
-    r = _post(sqlite_idp.browser, "/account/companies/revoke", mandate=given.representation.id)
+    r = _post(sqlite_idp.browser, "/account/companies/revoke", mandate=given.representation.id, confirm="yes")
     assert r.status_code == 303 and r.headers["location"] == "/account/companies?done=revoked"
     assert sqlite_idp.services.acting.entities.mandates_of(EMPLOYEE) == []
+
+
+def test_the_mandate_form_offers_the_catalogue_services_by_agency_name(sqlite_idp: Idp) -> None:
+    _setup(sqlite_idp)
+    sqlite_idp.add_client("customs", name="Customs office", scopes=["openid"])
+    ServiceCatalogue(sqlite_idp.services.clients, sqlite_idp.services.services).add(
+        Service("customs", "customs.declare", 2))
+    page = sqlite_idp.browser.get("/account/companies?lang=en").text
+    groups = re.findall(r'<fieldset class="service-group">\s*<legend><bdi>([^<]+)</bdi></legend>(.*?)</fieldset>',
+                        page, re.S)
+    assert [(name, re.findall(r'name="service" value="([^"]+)"', body)) for name, body in groups] == [
+        ("Customs office", ["customs.declare"]), ("Tax portal", ["tax.file"])]
+    assert 'name="services"' not in page  # no free-text codes any more
+
+
+def test_picked_services_become_the_mandate_powers(sqlite_idp: Idp) -> None:
+    _setup(sqlite_idp)
+    assert _grant(sqlite_idp, EMPLOYEE).status_code == 303
+    [mandate] = sqlite_idp.services.acting.entities.mandates_of(EMPLOYEE)
+    assert mandate.representation.powers == frozenset({"tax.file"})
+
+
+def test_a_service_outside_the_catalogue_is_refused_next_to_the_field(sqlite_idp: Idp) -> None:
+    _setup(sqlite_idp)
+    until = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    for extra in ({"service": ["tax.file", "made.up"]}, {"power": "root"}):
+        r = _post(sqlite_idp.browser, "/account/companies/grant", entity=ACME, national_code=EMPLOYEE,
+                  role="employee", until=until, **extra)
+        assert r.status_code == 400
+        assert _alert(r) == "Choose services from the list. One of the chosen services is not offered."
+        # The summary links to the field; the field says why and is marked invalid.
+        assert '<a href="#services">' in r.text
+        assert re.search(r'<fieldset[^>]*id="services"[^>]*aria-describedby="services-hint services-error"', r.text)
+        assert 'id="services-error"' in r.text
+        # What the person had chosen is kept.
+        assert re.search(r'value="tax.file"\s+checked', r.text) or "power" in extra
+    assert sqlite_idp.services.acting.entities.mandates_of(EMPLOYEE) == []
+
+
+def test_no_service_chosen_is_refused_next_to_the_field(sqlite_idp: Idp) -> None:
+    _setup(sqlite_idp)
+    r = _post(sqlite_idp.browser, "/account/companies/grant", entity=ACME, national_code=EMPLOYEE,
+              role="employee", until="")
+    assert r.status_code == 400 and _alert(r) == "Choose at least one power to delegate."
+    assert 'id="services-error"' in r.text
+
+
+def test_a_wrong_national_code_is_tied_to_its_field(sqlite_idp: Idp) -> None:
+    _setup(sqlite_idp)
+    r = _grant(sqlite_idp, "12345")
+    assert '<a href="#national_code">' in r.text
+    assert re.search(r'id="national_code"[^>]*aria-invalid="true" aria-describedby="national_code-error"', r.text)
+
+
+def test_taking_a_mandate_back_asks_first(sqlite_idp: Idp) -> None:
+    _setup(sqlite_idp)
+    assert _grant(sqlite_idp, EMPLOYEE).status_code == 303
+    [given] = sqlite_idp.services.acting.entities.mandates_of(EMPLOYEE)
+    asked = _post(sqlite_idp.browser, "/account/companies/revoke", mandate=given.representation.id)
+    assert asked.status_code == 200
+    assert "Take this mandate back?" in asked.text and "Acme Trading Co" in asked.text and EMPLOYEE in asked.text
+    assert f'name="mandate" value="{given.representation.id}"' in asked.text
+    assert 'name="confirm" value="yes"' in asked.text and 'href="/account/companies"' in asked.text
+    assert len(sqlite_idp.services.acting.entities.mandates_of(EMPLOYEE)) == 1  # nothing changed yet
+    csrf = CSRF_RE.search(asked.text)
+    assert csrf
+    done = sqlite_idp.browser.post("/account/companies/revoke", data={
+        "csrf_token": csrf.group(1), "mandate": given.representation.id, "confirm": "yes"})
+    assert done.status_code == 303 and sqlite_idp.services.acting.entities.mandates_of(EMPLOYEE) == []

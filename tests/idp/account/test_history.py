@@ -41,7 +41,7 @@ def test_activity_lists_sign_ins_and_the_failed_attempt_newest_first(idp: Idp) -
         assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d · IP address: testclient · Tax portal$", rest), rest
 
     # Signing out everywhere shows with its reason in words; the account pages name no service.
-    post_form(browser, "/account/sessions/end-all")
+    post_form(browser, "/account/sessions/end-all", confirm="yes")
     sign_in_at(browser, idp.national_code)
     events = _events(browser)
     assert [what for what, _ in events[:2]] == ["Signed in", "Session ended (signed out everywhere)"]

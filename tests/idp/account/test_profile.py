@@ -69,3 +69,15 @@ def test_every_sentence_the_profile_page_shows_has_a_persian_translation() -> No
     persian = load_translations()["fa"]
     messages = [account_profile.REGISTRY_CONFIRMED, account_profile.REGISTRY_REFUSED]
     assert [m for m in messages if persian.gettext(m) == m] == []
+
+
+def test_below_level_3_the_profile_says_how_to_reach_it_and_links_to_the_offices(idp: Idp) -> None:
+    sign_in_at(idp.browser, idp.national_code)
+    for lang, heading in (("en", "How to reach level 3"), ("fa", "چگونه به سطح ۳ برسید")):
+        page = idp.browser.get(f"/account?lang={lang}").text
+        assert heading in page and 'href="/offices"' in page
+    page = page_text(idp.browser.get("/account?lang=en").text)
+    assert "Bring your national ID card" in page and "birth certificate or your passport" in page
+    idp.set_tier(3)
+    page = idp.browser.get("/account?lang=en").text
+    assert "How to reach level 3" not in page and 'href="/offices"' not in page

@@ -92,7 +92,7 @@ def test_sign_out_everywhere_ends_every_browser_and_this_one_leaves_its_services
     assert to_library.headers["location"].startswith("https://library.example/callback?code=")
     assert len(sessions_listed(laptop)) == 2
 
-    r = post_form(laptop, "/account/sessions/end-all")
+    r = post_form(laptop, "/account/sessions/end-all", confirm="yes")
     assert r.status_code == 200
     # The library, used in this browser, is signed out here too, through its front-channel URL.
     frames = re.findall(r'<iframe src="([^"]+)"', r.text)
@@ -107,6 +107,22 @@ def test_sign_out_everywhere_ends_every_browser_and_this_one_leaves_its_services
 def test_every_sentence_the_sessions_page_shows_has_a_persian_translation() -> None:
     persian = load_translations()["fa"]
     messages = [account_sessions.SESSION_ENDED, account_sessions.NOT_YOUR_SESSION, account_sessions.UNKNOWN_DEVICE,
-                account_sessions.DEVICE_PATTERN]
+                account_sessions.DEVICE_PATTERN, account_sessions.CONFIRM_END_ALL,
+                account_sessions.CONFIRM_END_ALL_DETAIL]
     assert [m for m in messages if persian.gettext(m) == m] == []
     assert persian.gettext(account_sessions.DEVICE_PATTERN).count("%(") == 2
+
+
+def test_sign_out_everywhere_asks_first_and_signs_out_nobody_until_confirmed(idp: Idp) -> None:
+    laptop, phone = browser_as(idp, FIREFOX), browser_as(idp, CHROME_ANDROID)
+    sign_in_at(laptop, idp.national_code)
+    sign_in_at(phone, idp.national_code)
+    laptop.get("/account/sessions?lang=en")
+    asked = post_form(laptop, "/account/sessions/end-all")
+    assert asked.status_code == 200
+    assert "Sign out everywhere?" in page_text(asked.text)
+    assert 'action="/account/sessions/end-all"' in asked.text and 'name="confirm" value="yes"' in asked.text
+    assert 'href="/account/sessions"' in asked.text  # Cancel
+    assert is_signed_in(laptop) and is_signed_in(phone)
+    assert post_form(laptop, "/account/sessions/end-all", confirm="yes").status_code == 200
+    assert not is_signed_in(laptop) and not is_signed_in(phone)

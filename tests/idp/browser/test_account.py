@@ -118,7 +118,9 @@ def test_a_citizen_walks_the_account_pages(chromium: Browser, live_idp: LiveIdp)
     tabs.get_by_role("link", name="Where you're signed in").click()
     expect(sessions).to_have_count(1)
 
-    # Sign out everywhere: the signed-out page, and the account asks to sign in again.
+    # Sign out everywhere: asked first, then the signed-out page, and the account asks to sign in again.
+    page.get_by_role("button", name="Sign out everywhere", exact=True).click()
+    expect(page.get_by_role("heading", name="Sign out everywhere?")).to_be_visible()
     page.get_by_role("button", name="Sign out everywhere", exact=True).click()
     expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
     assert idp.services.cookies.session.name not in {c["name"] for c in context.cookies(base)}

@@ -301,9 +301,11 @@ def _account_form(browser: TestClient, path: str, **fields: object) -> httpx.Res
 
 
 def _alert(response: httpx.Response) -> str:
-    found = re.search(r'role="alert">([^<]*)<', response.text)
+    """The error the page announces: the error summary's link to the field, or the alert's own text."""
+    found = re.search(r'role="alert"[^>]*>(.*?)</div>', response.text, re.S)
     assert found, response.text
-    return found.group(1).strip()
+    link = re.search(r"<a [^>]*>([^<]*)</a>", found.group(1))
+    return (link.group(1) if link else re.sub(r"<[^>]+>", "", found.group(1))).strip()
 
 
 def _signed_in_account(browser: TestClient, national_code: str) -> None:
@@ -324,7 +326,7 @@ def test_a_chief_executive_delegates_to_an_employee_who_then_acts_for_the_compan
 
     until = (datetime.now(UTC) + timedelta(days=90)).date().isoformat()
     r = _account_form(idp.browser, "/account/companies/grant", entity=ACME, national_code=employee_code,
-                      role="employee", services="tax.file", until=until)
+                      role="employee", service="tax.file", until=until)
     assert r.status_code == 303 and r.headers["location"] == "/account/companies?done=granted"
     given = idp.browser.get("/account/companies?lang=en")
     assert "Mandates I have given" in given.text and employee_code in given.text
@@ -337,7 +339,7 @@ def test_a_chief_executive_delegates_to_an_employee_who_then_acts_for_the_compan
 
     # The chief executive takes it back: the employee's next look at the chooser has no company.
     mandate_id = claims["legal_entity"]["mandate_id"]
-    r = _account_form(idp.browser, "/account/companies/revoke", mandate=mandate_id)
+    r = _account_form(idp.browser, "/account/companies/revoke", mandate=mandate_id, confirm="yes")
     assert r.status_code == 303
     location = employee.get(portal.url(prompt="select_account")).headers["location"]
     assert location.startswith(AGENCY_REDIRECT)
@@ -351,16 +353,16 @@ def test_delegation_beyond_ones_own_powers_or_term_is_refused(idp: Idp, agency: 
     _signed_in_account(idp.browser, idp.national_code)
 
     r = _account_form(idp.browser, "/account/companies/grant", entity=ACME, national_code=employee_code,
-                      role="employee", services="customs.declare", until=own_until.date().isoformat())
+                      role="employee", service="customs.declare", until=own_until.date().isoformat())
     assert r.status_code == 400 and _alert(r) == "You cannot delegate powers you do not hold: customs.declare."
     later = (own_until + timedelta(days=30)).date().isoformat()
     r = _account_form(idp.browser, "/account/companies/grant", entity=ACME, national_code=employee_code,
-                      role="employee", services="tax.file", until=later)
+                      role="employee", service="tax.file", until=later)
     assert r.status_code == 400 and _alert(r).startswith("A delegation cannot last longer than your own mandate")
     # In Persian the reason is translated and the last day is a Jalali date.
     idp.browser.get("/account/companies?lang=fa")
     r = _account_form(idp.browser, "/account/companies/grant", entity=ACME, national_code=employee_code,
-                      role="employee", services="tax.file", until=later)
+                      role="employee", service="tax.file", until=later)
     assert r.status_code == 400 and "آخرین روز وکالت شما" in _alert(r)
     assert re.search(r"14\d\d/\d\d/\d\d", _alert(r))
     assert idp.services.acting.entities.mandates_of(employee_code) == []
@@ -373,6 +375,6 @@ def test_without_the_delegate_power_there_is_no_form_and_no_grant(idp: Idp, agen
     page = idp.browser.get("/account/companies?lang=en")
     assert "Acme Trading Co" in page.text and "Give a mandate" not in page.text
     r = _account_form(idp.browser, "/account/companies/grant", entity=ACME, national_code=employee_code,
-                      role="employee", services="tax.file", until="")
+                      role="employee", service="tax.file", until="")
     assert r.status_code == 400 and _alert(r) == "You cannot give mandates for this company."
     assert idp.services.acting.entities.mandates_of(employee_code) == []

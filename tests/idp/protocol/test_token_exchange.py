@@ -292,7 +292,7 @@ def test_signing_out_everywhere_ends_the_exchanged_tokens(idp: Idp, agencies: Ag
     first = agencies.exchange("portal", citizen["access_token"], LAND, "land.ownership")
     second = agencies.exchange(LAND, str(first["access_token"]), CIVIL, "civil.family")
     assert agencies.introspect(CIVIL, str(second["access_token"]))["active"] is True
-    assert post_form(idp.browser, "/account/sessions/end-all").status_code in (200, 303)
+    assert post_form(idp.browser, "/account/sessions/end-all", confirm="yes").status_code in (200, 303)
     assert agencies.introspect(LAND, str(first["access_token"])) == {"active": False}
     assert agencies.introspect(CIVIL, str(second["access_token"])) == {"active": False}
 

@@ -183,3 +183,12 @@ def test_level_two_factors_go_stale_and_only_the_stale_ones_are_asked_again(tmp_
     # Level 1 still holds (12 h): no question at all.
     assert "code=" in idp.browser.get(_authorize_url(challenge)).headers["location"]
     idp.services.engine.dispose()
+
+
+def test_the_level_3_page_says_how_to_reach_it_and_links_to_the_counter_offices(idp: Idp) -> None:
+    idp.set_tier(2)  # the registry check is done; only the counter office raises it further
+    _, challenge = pkce_pair()
+    page = sign_in(idp.browser, _authorize_url(challenge, acr_values="urn:idp:loa:3"), idp.national_code)
+    assert page.status_code == 200 and "Verify your identity" in page.text
+    assert "How to reach level 3" in page.text and 'href="/offices"' in page.text
+    assert "Bring your national ID card" in page.text

@@ -103,7 +103,7 @@ def test_a_cookie_and_token_from_the_attackers_browser_cannot_end_the_victims_se
 
     # The victim's own form, from the victim's own page, still works.
     own = _token(victim.get("/account/sessions"))
-    done = victim.post("/account/sessions/end-all", data={"csrf_token": own})
+    done = victim.post("/account/sessions/end-all", data={"csrf_token": own, "confirm": "yes"})
     assert done.status_code == 200 and not _signed_in(victim)
 
 
@@ -111,7 +111,7 @@ def test_a_session_token_does_not_outlive_the_session(idp: Idp) -> None:
     browser = _browser(idp)
     _sign_in(browser, idp.national_code)
     token = _token(browser.get("/account/sessions"))
-    assert browser.post("/account/sessions/end-all", data={"csrf_token": token}).status_code == 200
+    assert browser.post("/account/sessions/end-all", data={"csrf_token": token, "confirm": "yes"}).status_code == 200
     _sign_in(browser, idp.national_code)  # a new session in the same browser, same CSRF cookie
     r = browser.post("/account/sessions/end-all", data={"csrf_token": token})
     assert r.status_code == 400 and FORM_EXPIRED in r.text
