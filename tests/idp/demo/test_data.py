@@ -53,7 +53,7 @@ def test_demo_company_walk_through_chief_executive_delegates_and_the_employee_ac
     assert csrf
     r = ceo.post("/account/companies/grant", data={
         "csrf_token": csrf.group(1), "entity": "10380284790", "national_code": creds.employee_national_code,
-        "role": "employee", "services": "tax.file", "until": (date.today() + timedelta(days=30)).isoformat()})
+        "role": "employee", "service": "tax.file", "until": (date.today() + timedelta(days=30)).isoformat()})
     assert r.status_code == 303, r.text
 
     employee = sqlite_idp.new_browser()
