@@ -68,17 +68,23 @@ def full_name(person: Person) -> str:
     return f"{person.given_name} {person.family_name}".strip()
 
 
+def account_frame(person: Person) -> dict[str, object]:
+    """What every account page's frame needs: the person the header names (with "Sign out") and
+    the account layout, which gives the pages' menu room."""
+    return {"signed_in_as": full_name(person) or person.national_code, "layout": "account"}
+
+
 def render_account(
     svc: Services, request: Request, template: str, person: Person, *, status_code: int = 200,
     error: str | None = None, notice: str | None = None, **context: object,
 ) -> Response:
     """An account page in the person's language; `error` and `notice` are message ids, translated here.
-    The header names the person (with "Sign out"); the account layout gives the pages' menu room."""
+    Framed by `account_frame`."""
     locale = svc.pages.locale(request)
     tr = svc.pages.gettext(locale)
     return svc.pages.render(
         request, template, locale, status_code=status_code, person=person, person_name=full_name(person),
-        signed_in_as=full_name(person) or person.national_code, layout="account",
+        **account_frame(person),
         error=tr.gettext(error) if error else None, notice=tr.gettext(notice) if notice else None,
         format_moment=lambda moment: unbroken(format_moment(moment, locale)), **context,
     )
