@@ -46,7 +46,7 @@ from idp.storage.store import MemoryStore, Store
 from idp.web.cookies import Cookies
 from idp.web.csrf import CsrfTokens
 from idp.web.device_cookie import DeviceCookies
-from idp.web.pages import Pages
+from idp.web.pages import Brand, Pages
 from keys.encryption import KeyEncryptor, kek_from_text, load_or_create_kek
 from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
@@ -329,5 +329,7 @@ class Services:
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
             server=server,
             pages=Pages(csrf=CsrfTokens(_derive(kek, b"idp csrf v1")), default_locale=settings.default_locale,
-                        cookies=cookies),
+                        cookies=cookies,
+                        brand=Brand(logo_url=settings.brand_logo_url, help_url=settings.help_url,
+                                    privacy_url=settings.privacy_url, contact_url=settings.contact_url)),
         )

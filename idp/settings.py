@@ -26,6 +26,11 @@ _RETIRED = {
 }
 
 
+def _is_local_path(value: str) -> bool:
+    """A path on this server ("/x"), not a protocol-relative URL ("//host/x") to another one."""
+    return value.startswith("/") and not value.startswith(("//", "/\\"))
+
+
 class RetiredSetting(Exception):
     """A setting that is no longer read is set."""
 
@@ -125,6 +130,13 @@ class Settings(BaseSettings):
     threadpool_size: int = 4
 
     default_locale: Literal["fa", "en"] = "fa"
+    # The pages' look (idp.web.pages.Brand): the emblem in the header (a path on this server or an
+    # https URL; empty: none) and the footer's links (an https URL, a path here, mailto: or tel:;
+    # unset: the link is not shown).
+    brand_logo_url: str = "/static/emblem.svg"
+    help_url: str | None = None
+    privacy_url: str | None = None
+    contact_url: str | None = None
     cookie_name: str = "idp_session"
     # None: Secure unless the issuer is plain http on loopback (development).
     cookie_secure: bool | None = None
@@ -220,6 +232,24 @@ class Settings(BaseSettings):
         # put every key of the provider in one slot, on one primary.
         if "{" in value or "}" in value:
             raise ValueError("the Redis key prefix may not contain { or } (a hash tag would put every key in one slot)")
+        return value
+
+    @field_validator("brand_logo_url")
+    @classmethod
+    def _logo_here_or_https(cls, value: str) -> str:
+        # An image the page loads: from us (a path) or over https, never a page-controlled scheme.
+        if value and not (_is_local_path(value) or value.startswith("https://")):
+            raise ValueError("the logo URL must be a path on this server (/static/...) or an https URL")
+        return value
+
+    @field_validator("help_url", "privacy_url", "contact_url")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        # A link every page shows: no javascript: or data: URL may ever be one.
+        if not value:
+            return None
+        if not (_is_local_path(value) or value.startswith(("https://", "http://", "mailto:", "tel:"))):
+            raise ValueError("a footer link must be an http(s) URL, a path on this server, mailto: or tel:")
         return value
 
     @field_validator("issuer")

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from clients.services import MAX_SCOPE_LENGTH, Service
 from idp.account.common import COMPANIES
-from idp.account.security import confirm_first, posted_form, signed_in
+from idp.account.security import account_frame, confirm_first, posted_form, signed_in
 from idp.services import Services
 from idp.sessions.sso import SsoSession
 from idp.signin.act_as import ROLE_NAMES
@@ -79,7 +79,7 @@ def _page(svc: Services, request: Request, session: SsoSession, person: Person, 
     mandates = svc.acting.entities.mandates_of(person.national_code)
     return svc.pages.render(
         request, "account_companies.html", locale, status_code=status_code,
-        person_name=f"{person.given_name} {person.family_name}".strip(),
+        person_name=f"{person.given_name} {person.family_name}".strip(), **account_frame(person),
         mandates=[(m, may_act(m, now), can_delegate(m, now)) for m in mandates],
         given=[m for m in svc.acting.entities.delegations_by(person.national_code)
                if is_current(m.representation, now)],

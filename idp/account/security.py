@@ -27,6 +27,7 @@ from idp.signin.factors import BUILT_IN, FactorPage
 from idp.web.deps import Posted, PostedForm, client_ip, services
 from idp.web.error_map import refusal
 from idp.web.i18n import format_day
+from idp.web.pages import unbroken
 from legal_entities.days import TEHRAN
 from levels.authenticators.base import EnrolmentFailed
 from levels.people import Person
@@ -50,7 +51,10 @@ def signed_in(svc: Services, request: Request, page: str = ACCOUNT_HOME) -> tupl
     person = svc.people.get(session.person_id) if session else None
     if cookie is None or session is None or person is None or person.status != "active":
         tx = svc.transactions.start([("return_to", page)], client_id="")
-        return RedirectResponse(f"/login?tx={tx.id}", status_code=303)
+        response = RedirectResponse(f"/login?tx={tx.id}", status_code=303)
+        # A link asking for a language (`?ui_locales=en`) keeps it through the sign-in and after.
+        svc.pages.remember_locale(request, response)
+        return response
     return svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trusted_proxies)), person
 
 
@@ -64,17 +68,25 @@ def full_name(person: Person) -> str:
     return f"{person.given_name} {person.family_name}".strip()
 
 
+def account_frame(person: Person) -> dict[str, object]:
+    """What every account page's frame needs: the person the header names (with "Sign out") and
+    the account layout, which gives the pages' menu room."""
+    return {"signed_in_as": full_name(person) or person.national_code, "layout": "account"}
+
+
 def render_account(
     svc: Services, request: Request, template: str, person: Person, *, status_code: int = 200,
     error: str | None = None, notice: str | None = None, **context: object,
 ) -> Response:
-    """An account page in the person's language; `error` and `notice` are message ids, translated here."""
+    """An account page in the person's language; `error` and `notice` are message ids, translated here.
+    Framed by `account_frame`."""
     locale = svc.pages.locale(request)
     tr = svc.pages.gettext(locale)
     return svc.pages.render(
         request, template, locale, status_code=status_code, person=person, person_name=full_name(person),
+        **account_frame(person),
         error=tr.gettext(error) if error else None, notice=tr.gettext(notice) if notice else None,
-        format_moment=lambda moment: format_moment(moment, locale), **context,
+        format_moment=lambda moment: unbroken(format_moment(moment, locale)), **context,
     )
 
 

@@ -22,6 +22,7 @@ from levels.people import Person
 
 router = APIRouter()
 
+SIGN_OUT = "/account/sign-out"  # the header's button, on every page that names the signed-in person
 SESSION_ENDED = "That device was signed out."
 NOT_YOUR_SESSION = "This session is not one of yours, or it has already ended."
 UNKNOWN_DEVICE = "Unknown device"
@@ -119,3 +120,16 @@ def end_all(request: Request, form_post: PostedForm) -> Response:
         person.id, reason="everywhere", actor=f"person:{person.id}", ip=ip)
     here = [e for e in ended if e.sid == session.sid]
     return _signed_out_here(svc, request, here, everywhere=True)
+
+
+@router.post(SIGN_OUT)
+def sign_out(request: Request, form_post: PostedForm) -> Response:
+    """The header's "Sign out": ends this browser's session (a POST with its CSRF token, so no link
+    or image elsewhere can sign a person out), then the signed-out page tells the services."""
+    posted = posted_form(request, form_post, SESSIONS)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, person, _ = posted
+    ip = client_ip(request, svc.settings.trusted_proxies)
+    ended = svc.logout.end(session.sid, reason="signed_out", actor=f"person:{person.id}", ip=ip)
+    return _signed_out_here(svc, request, [ended] if ended else [], everywhere=False)

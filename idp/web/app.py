@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +41,9 @@ from idp.web.error_map import SERVER_ERROR
 from idp.web.fast_paths import FastPaths
 from idp.web.health import Health
 from idp.web.security_headers import SecurityHeaders
+
+# Our Vazirmatn is served as font/woff2 (RFC 8081) on every system, whatever its mime.types says.
+mimetypes.add_type("font/woff2", ".woff2")
 
 # Authlib logs issued tokens at debug level; never let that reach our logs.
 logging.getLogger("authlib").setLevel(logging.WARNING)

@@ -6,17 +6,19 @@ import gettext
 import re
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from idp.web.cookies import Cookies
 from idp.web.csrf import CsrfTokens, Purpose
-from idp.web.i18n import LOCALES, RTL, format_day, load_translations, pick_locale
+from idp.web.i18n import LOCALES, RTL, format_day, load_translations, localize_page_digits, pick_locale
 
 if TYPE_CHECKING:
     from idp.sessions.transactions import LoginTransaction
@@ -48,21 +50,49 @@ def origin_source(url: str) -> str | None:
     return source if parts.scheme and _SOURCE.match(source) else None
 
 
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """What every page's header and footer show besides words (settings `IDP_BRAND_LOGO_URL`,
+    `IDP_HELP_URL`, `IDP_PRIVACY_URL`, `IDP_CONTACT_URL`, checked there): the emblem, and the
+    footer's links, each shown only when set."""
+
+    logo_url: str = ""
+    help_url: str | None = None
+    privacy_url: str | None = None
+    contact_url: str | None = None
+
+    def footer_links(self) -> list[tuple[str, str, str]]:
+        """(name, message id of the label, href) of each link that is set."""
+        links = [("help", "Help", self.help_url), ("privacy", "Privacy", self.privacy_url),
+                 ("contact", "Contact us", self.contact_url)]
+        return [(name, label, url) for name, label, url in links if url]
+
+    def image_origins(self) -> list[str]:
+        """Where the emblem comes from, when not from us: the CSP img-src the pages need for it."""
+        if self.logo_url.startswith("https://"):
+            source = origin_source(self.logo_url)
+            return [source] if source else []
+        return []
+
+
 def security_headers(
     script_nonce: str | None = None, frame_origins: list[str] | None = None, form_targets: Iterable[str] = (),
+    image_origins: Iterable[str] = (),
 ) -> dict[str, str]:
     """The headers of every HTML page (nosniff and HSTS come from `idp.web.security_headers` for all
     responses). Forms may submit only to us, plus the origins in `form_targets`: browsers apply
     form-action to every redirect that follows a submission too (Chromium does), so a form whose
-    answer redirects to a client must name that client's origin."""
+    answer redirects to a client must name that client's origin. Fonts come from us only (our
+    Vazirmatn); images from us, data: URLs, and the configured emblem's origin."""
     script = f"'self' 'nonce-{script_nonce}'" if script_nonce else "'self'"
+    images = " ".join(["'self'", "data:", *image_origins])
     # Only the signed-out page embeds frames: the clients' front-channel logout URLs.
     frames = f"frame-src {' '.join(frame_origins)}; " if frame_origins else ""
     targets = sorted({s for s in map(origin_source, form_targets) if s})
     form_action = " ".join(["'self'", *targets])
     return {
         "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'self'; img-src 'self' data:; script-src {script}; {frames}"
+            f"default-src 'none'; style-src 'self'; font-src 'self'; img-src {images}; script-src {script}; {frames}"
             f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
         ),
         "X-Frame-Options": "DENY",
@@ -78,8 +108,13 @@ def client_targets(tx: LoginTransaction | None) -> list[str]:
     return [uri] if uri else []
 
 
+def unbroken(text: str) -> Markup:
+    """A date or a moment that never breaks across lines (its time never wraps alone)."""
+    return Markup('<span class="nowrap">{}</span>').format(text)
+
+
 class Pages:
-    def __init__(self, *, csrf: CsrfTokens, cookies: Cookies, default_locale: str) -> None:
+    def __init__(self, *, csrf: CsrfTokens, cookies: Cookies, default_locale: str, brand: Brand | None = None) -> None:
         self._env = Environment(
             loader=FileSystemLoader(Path(__file__).parent / "templates"),
             autoescape=select_autoescape(["html"]),
@@ -89,12 +124,32 @@ class Pages:
         self.csrf = csrf
         self.cookies = cookies
         self.default_locale = default_locale
+        self.brand = brand or Brand()
 
     def locale(self, request: Request, ui_locales: str | None = None) -> str:
+        """The page language: the language switch (`lang`), else OIDC `ui_locales` (the sign-in's,
+        given by the caller, else the address's own: a service's link to any page, such as
+        `/account?ui_locales=en`), else the person's earlier choice, else the default."""
         chosen = request.query_params.get("lang")
         if chosen in LOCALES:
             return str(chosen)
+        if ui_locales is None:
+            ui_locales = request.query_params.get("ui_locales")
         return pick_locale(ui_locales, self.cookies.lang.read(request), self.default_locale)
+
+    def chosen_in_address(self, request: Request) -> str | None:
+        """The language the address itself asks for (`lang`, else `ui_locales`), if any: it is
+        remembered, so the pages this one links to stay in it."""
+        chosen = request.query_params.get("lang")
+        if chosen in LOCALES:
+            return str(chosen)
+        picked = pick_locale(request.query_params.get("ui_locales"), None, "")
+        return picked or None
+
+    def remember_locale(self, request: Request, response: Response) -> None:
+        chosen = self.chosen_in_address(request)
+        if chosen is not None:
+            self.cookies.lang.set(response, chosen)
 
     def gettext(self, locale: str) -> gettext.NullTranslations:
         return self._translations.get(locale, self._translations["en"])
@@ -154,13 +209,17 @@ class Pages:
             _=tr.gettext, lang=locale, dir="rtl" if locale in RTL else "ltr",
             csrf_token=self._csrf_token(request, csrf_value, transaction),
             lang_links=self._lang_links(request, lang_query),
-            nonce=script_nonce, format_day=lambda day: format_day(day, locale), **context,
+            brand=self.brand, footer_links=self.brand.footer_links(),
+            nonce=script_nonce, format_day=lambda day: unbroken(format_day(day, locale)), **context,
         )
-        headers = security_headers(script_nonce, frame_origins, [*form_targets, *client_targets(transaction)])
+        # One place decides the digits a page shows: the page's language (idp.web.i18n).
+        html = localize_page_digits(html, locale)
+        headers = security_headers(script_nonce, frame_origins, [*form_targets, *client_targets(transaction)],
+                                   self.brand.image_origins())
         response = HTMLResponse(html, status_code=status_code, headers=headers)
         if set_csrf:
             self.cookies.csrf.set(response, csrf_value)
-        if request.query_params.get("lang") in LOCALES:
+        if self.chosen_in_address(request) == locale:
             self.cookies.lang.set(response, locale)
         return response
 

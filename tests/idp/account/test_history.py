@@ -46,9 +46,10 @@ def test_activity_lists_sign_ins_and_the_failed_attempt_newest_first(idp: Idp) -
     events = _events(browser)
     assert [what for what, _ in events[:2]] == ["Signed in", "Session ended (signed out everywhere)"]
     assert "Tax portal" not in events[0][1]
-    # In Persian, the Jalali calendar.
+    # In Persian, the Jalali calendar in Persian digits, the day and time on one line.
     persian = browser.get("/account/history?lang=fa").text
-    assert re.search(r"<time datetime=\"[^\"]+\">14\d\d/\d\d/\d\d \d\d:\d\d</time>", persian)
+    moment = "۱۴[۰-۹]{2}/[۰-۹]{2}/[۰-۹]{2} [۰-۹]{2}:[۰-۹]{2}"
+    assert re.search(rf"<time datetime=\"[^\"]+\"><span class=\"nowrap\">{moment}</span></time>", persian)
 
 
 def test_every_sentence_the_activity_page_shows_has_a_persian_translation() -> None:

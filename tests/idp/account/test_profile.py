@@ -33,9 +33,9 @@ def test_profile_shows_the_proofing_tier_and_the_registry_check_raises_it(idp: I
     assert "سارا احمدی" in page
     assert idp.services.people.get(idp.person_id).proofing_tier == 2  # type: ignore[union-attr]
 
-    # In Persian the birth date is on the Jalali calendar.
+    # In Persian the birth date is on the Jalali calendar, in Persian digits.
     persian = page_text(idp.browser.get("/account?lang=fa").text)
-    assert "1369/01/01" in persian and "تأییدشده با ثبت احوال (سطح ۲)" in persian
+    assert "۱۳۶۹/۰۱/۰۱" in persian and "تأییدشده با ثبت احوال (سطح ۲)" in persian
 
 
 def test_the_registry_refusal_is_explained_and_the_tier_stays(idp: Idp) -> None:

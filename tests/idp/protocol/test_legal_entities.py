@@ -364,7 +364,7 @@ def test_delegation_beyond_ones_own_powers_or_term_is_refused(idp: Idp, agency: 
     r = _account_form(idp.browser, "/account/companies/grant", entity=ACME, national_code=employee_code,
                       role="employee", service="tax.file", until=later)
     assert r.status_code == 400 and "آخرین روز وکالت شما" in _alert(r)
-    assert re.search(r"14\d\d/\d\d/\d\d", _alert(r))
+    assert re.search(r"۱۴[۰-۹]{2}/[۰-۹]{2}/[۰-۹]{2}", _alert(r))  # the Jalali day, in Persian digits
     assert idp.services.acting.entities.mandates_of(employee_code) == []
 
 
