@@ -3,7 +3,9 @@ pages on loopback for browser tests."""
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -12,12 +14,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
+from idp.settings import Settings
+from idp.storage.migrate import upgrade
 from tests.backends import IN_CI
 
 if TYPE_CHECKING:
@@ -50,6 +55,23 @@ def launch_chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def live_settings(tmp_path: Path, *, host: str = "127.0.0.1", **changed: object) -> tuple[socket.socket, Settings]:
+    """A loopback socket for a live app and its settings: the issuer is that plain-http origin (on
+    `host`), a migrated SQLite file in `tmp_path`, fast password hashing, the SMS outbox in
+    `tmp_path`, and `changed`."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    database_url = f"sqlite:///{tmp_path / 'idp.db'}"
+    upgrade(database_url)
+    settings = Settings(
+        issuer=f"http://{host}:{sock.getsockname()[1]}", database_url=database_url,
+        kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
+        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
+        **changed,  # type: ignore[arg-type]
+    )
+    return sock, settings
 
 
 @contextmanager

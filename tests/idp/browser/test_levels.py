@@ -8,9 +8,7 @@ test_browser_login; each code is redeemed with Authlib and the ID token's acr/am
 
 from __future__ import annotations
 
-import base64
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,12 +23,10 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.settings import Settings
-from idp.storage.migrate import upgrade
 from idp.storage.store import MemoryStore
 from idp.web.app import create_app
 from tests.idp.browser import test_login as browser_login
-from tests.idp.browser.harness import relying_party_site, serve
+from tests.idp.browser.harness import live_settings, relying_party_site, serve
 from tests.idp.browser.test_login import LiveIdp
 from tests.idp.conftest import PASSWORD, _build
 
@@ -48,16 +44,8 @@ LOA = {level: f"urn:idp:loa:{level}" for level in (1, 2, 3)}
 def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
     """The app on a loopback port with issuer http://localhost:PORT (rp_id "localhost", plain-http
     cookies) and the SMS outbox in tmp_path."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://localhost:{sock.getsockname()[1]}"
-    database_url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(database_url)
-    settings = Settings(
-        issuer=base_url, database_url=database_url,
-        kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
-        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
-    )
+    sock, settings = live_settings(tmp_path, host="localhost")
+    base_url = settings.issuer
     idp = _build(settings, MemoryStore())
     try:
         with serve(create_app(settings, services=idp.services), sock), relying_party_site("Portal") as portal:

@@ -7,10 +7,8 @@ bar, then redeems the code with Authlib as the portal would.
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +22,11 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.settings import Settings
 from idp.signin.login import WRONG_CREDENTIALS
-from idp.storage.migrate import upgrade
 from idp.storage.store import MemoryStore
 from idp.web.app import create_app
 from levels.iranian_input import make_national_code
-from tests.idp.browser.harness import RelyingPartySite, launch_chromium, relying_party_site, serve
+from tests.idp.browser.harness import RelyingPartySite, launch_chromium, live_settings, relying_party_site, serve
 from tests.idp.conftest import PASSWORD, Idp, _build
 
 if TYPE_CHECKING:
@@ -53,16 +49,8 @@ class LiveIdp:
 def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
     """The real app on a loopback port; the issuer is that plain-http origin, so cookies are not
     Secure-only and the browser sends them back."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    database_url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(database_url)
-    settings = Settings(
-        issuer=base_url, database_url=database_url,
-        kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
-        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
-    )
+    sock, settings = live_settings(tmp_path)
+    base_url = settings.issuer
     assert not settings.secure_cookies
     idp = _build(settings, MemoryStore())
     try:

@@ -4,10 +4,8 @@ scrolling on a 390 px phone, the digits of each language, and `ui_locales` on th
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,12 +15,10 @@ import httpx
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from idp.settings import Settings
-from idp.storage.migrate import upgrade
 from idp.storage.store import MemoryStore
 from idp.web.app import create_app
 from tests.idp.browser import test_login as browser_login
-from tests.idp.browser.harness import relying_party_site, serve
+from tests.idp.browser.harness import live_settings, relying_party_site, serve
 from tests.idp.browser.test_login import LiveIdp
 from tests.idp.conftest import PASSWORD, _build
 
@@ -57,17 +53,8 @@ READ_TEXT = """() => {
 @pytest.fixture
 def live_idp(tmp_path: Path) -> Iterator[LiveIdp]:
     """The app on a loopback port, with the footer's three links set."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    database_url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(database_url)
-    settings = Settings(
-        issuer=base_url, database_url=database_url,
-        kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
-        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
-        help_url=HELP, privacy_url=PRIVACY, contact_url=CONTACT,
-    )
+    sock, settings = live_settings(tmp_path, help_url=HELP, privacy_url=PRIVACY, contact_url=CONTACT)
+    base_url = settings.issuer
     idp = _build(settings, MemoryStore())
     try:
         with serve(create_app(settings, services=idp.services), sock), relying_party_site("Portal") as portal:

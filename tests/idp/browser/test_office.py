@@ -4,9 +4,6 @@ and the person is at proofing tier 3 with the audit entry written; a non-operato
 
 from __future__ import annotations
 
-import base64
-import secrets
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,14 +11,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from idp.settings import Settings
-from idp.storage.migrate import upgrade
 from idp.storage.store import MemoryStore
 from idp.web.app import create_app
 from levels.iranian_input import make_national_code, to_persian_digits
 from levels.people import new_person
 from tests.idp.browser import test_login as browser_login
-from tests.idp.browser.harness import serve
+from tests.idp.browser.harness import live_settings, serve
 from tests.idp.conftest import PASSWORD, Idp, _build
 
 if TYPE_CHECKING:
@@ -36,17 +31,8 @@ chromium = browser_login.chromium  # Debian Chromium, never downloaded
 def live_office(tmp_path: Path) -> Iterator[tuple[str, Idp]]:
     """The app on a loopback port, with an office whose operator is the test person. The console
     asks for level 1 here: reaching level 3 is the sign-in's business, tested on its own."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    database_url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(database_url)
-    settings = Settings(
-        issuer=base_url, database_url=database_url,
-        kek=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
-        argon2_memory_kib=1024, argon2_time_cost=1, client_cache_ttl=0, sms_outbox=tmp_path / "sms.jsonl",
-        office_level=1,
-    )
+    sock, settings = live_settings(tmp_path, office_level=1)
+    base_url = settings.issuer
     idp = _build(settings, MemoryStore())
     idp.services.offices.add("THR-1", name_fa="دفتر پیشخوان مرکزی", name_en="Central counter office",
                              province="Tehran")
