@@ -37,6 +37,13 @@ class ClientRow(Base):
 
     client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The name people read, in each language; `name` when a language has none.
+    name_fa: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    name_en: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    logo_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    client_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    policy_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    tos_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     secret_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
     redirect_uris: Mapped[list[str]] = mapped_column(JSON)
@@ -76,6 +83,8 @@ class ClientServiceRow(Base):
     max_auth_age: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # A security profile a client must be held to for this service (`clients.models.PROFILES`).
     profile: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    name_fa: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    name_en: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
