@@ -136,6 +136,24 @@ _OPTIONS: tuple[FieldOption, ...] = (
         typer.Option("--profile", help="Hold it to a security profile: fapi2 (needs --auth-method private_key_jwt; "
                                        "turns on --require-par and --require-dpop)."),
     ], clear="profile"),
+    FieldOption("name_fa", "name_fa", Annotated[
+        str | None, typer.Option("--name-fa", help="Name shown on Persian pages (default: --name).")
+    ], clear="name-fa"),
+    FieldOption("name_en", "name_en", Annotated[
+        str | None, typer.Option("--name-en", help="Name shown on English pages (default: --name).")
+    ], clear="name-en"),
+    FieldOption("logo_uri", "logo_uri", Annotated[
+        str | None, typer.Option("--logo-uri", help="https URL of its logo, shown at sign-in and consent.")
+    ], clear="logo-uri"),
+    FieldOption("client_uri", "client_uri", Annotated[
+        str | None, typer.Option("--client-uri", help="https URL of its home page.")
+    ], clear="client-uri"),
+    FieldOption("policy_uri", "policy_uri", Annotated[
+        str | None, typer.Option("--policy-uri", help="https URL of its privacy policy, linked at consent.")
+    ], clear="policy-uri"),
+    FieldOption("tos_uri", "tos_uri", Annotated[
+        str | None, typer.Option("--tos-uri", help="https URL of its terms of service, linked at consent.")
+    ], clear="tos-uri"),
 )
 
 # `update --clear` spelling -> (field, its empty value).
