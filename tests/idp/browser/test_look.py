@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -315,4 +316,19 @@ def test_sign_in_and_consent_show_the_service_by_its_name_logo_and_pages(
             _sign_in(page, live_idp.idp.national_code)
             page.wait_for_url(re.compile(r"/login/consent"))
     assert errors == []
+    context.close()
+
+
+def test_a_logo_whose_server_does_not_answer_is_hidden_not_shown_broken(chromium: Browser, live_idp: LiveIdp) -> None:
+    from playwright.sync_api import expect
+
+    with socket.socket() as closed:  # a port nobody listens on: the agency's server is down
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    live_idp.idp.services.clients.update("portal", name_en="National tax administration",
+                                         logo_uri=f"http://127.0.0.1:{port}/logo.svg")
+    context, page, _ = _context(chromium, live_idp, "en", width=390)
+    _authorize(page, live_idp)
+    expect(page.locator("img.client-logo")).to_be_hidden()
+    expect(page.locator("p.lead")).to_contain_text("to continue to National tax administration")
     context.close()
