@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, database_error
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, database_error
 from idp.cli.output import fail as _fail
 from idp.cli.output import print_json as _print_json
 from idp.cli.output import print_table as _print_table
@@ -49,7 +49,6 @@ from levels.iranian_input import (
 
 CLI_ACTOR = "cli"
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 NationalIdArg = Annotated[str, typer.Argument(help="The entity's 11-digit national ID.")]
 OperatorOpt = Annotated[
     str | None, typer.Option("--operator", help="Who makes the change, for the audit log (default: cli).")
@@ -85,10 +84,9 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
         try:
             records = read_registry_file(file, fmt)
         except RegistryFileError as exc:
-            for line, message in exc.errors:
-                typer.echo(f"line {line}: {message}", err=True)
             count = f"more than {len(exc.errors)}" if exc.truncated else str(len(exc.errors))
-            _fail(f"{count} problem(s) in {file.name}; nothing was imported", EXIT_FAILED)
+            _fail(f"{count} problem(s) in {file.name}; nothing was imported", EXIT_FAILED,
+                  problems=[{"line": line, "message": message} for line, message in exc.errors])
         except OSError as exc:
             _fail(f"cannot read {file}: {exc.strerror or exc}", EXIT_FAILED)
         with _errors():
@@ -96,8 +94,8 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
                 report = get_entities().import_registry(records, actor=CLI_ACTOR)
             except InvalidRegistryRecord as exc:
                 # The service's own checks, after the file's: reported the same way, as a bad file.
-                typer.echo(f"line {exc.line}: {exc.reason}", err=True)
-                _fail(f"{file.name} cannot be imported; nothing was imported", EXIT_FAILED)
+                _fail(f"{file.name} cannot be imported; nothing was imported", EXIT_FAILED,
+                      problems=[{"line": exc.line, "message": exc.reason}])
         if as_json:
             _print_json(report_dict(report))
             return

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import typer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from clients.exchange import ExchangePermissions, SqlExchangeStore
 from clients.registry import ClientRegistry
@@ -17,7 +23,7 @@ from idp.cli.keys import build_app as build_keys_app
 from idp.cli.logout import build_app as build_logout_app
 from idp.cli.offices import OfficesContext
 from idp.cli.offices import build_app as build_offices_app
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, fail, print_json
+from idp.cli.output import ERROR_NAMES, EXIT_FAILED, EXIT_INVALID, ClickException, UsageError, fail, print_json
 from idp.cli.people import PeopleContext
 from idp.cli.people import build_app as build_people_app
 from idp.sessions.delivery import LogoutDeliverer
@@ -41,9 +47,28 @@ def _settings() -> Settings:
 
 
 def _engine(settings: Settings) -> Engine:
+    """The provider's database, which must have been initialised: a command run in the wrong folder
+    (or with the wrong IDP_DATABASE_URL) says so rather than create an empty SQLite file and fail
+    on a missing table."""
     from idp.services import make_database
 
-    return make_database(settings, statement_timeout=False)
+    url = make_url(settings.database_url)
+    shown = url.render_as_string(hide_password=True)
+    missing = (f"no provider database at {shown}: run `idp init` to create one here, or set IDP_DATABASE_URL to the"
+               " provider's database")
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and (
+            not Path(url.database).exists()):
+        fail(missing, EXIT_FAILED)
+    engine = make_database(settings, statement_timeout=False)
+    try:
+        initialised = inspect(engine).has_table("alembic_version")
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        fail(f"cannot reach the database at {shown}: {type(exc).__name__}: {str(exc).splitlines()[0]}", EXIT_FAILED)
+    if not initialised:
+        engine.dispose()
+        fail(missing.replace("no provider database", "the database is not initialised"), EXIT_FAILED)
+    return engine
 
 
 def _database() -> tuple[Settings, Engine]:
@@ -154,7 +179,9 @@ def people_sign_out(
         code = parse_national_code(national_code)
     except InvalidNationalCode as exc:
         fail(str(exc), EXIT_INVALID)
-    svc = Services.build(_settings())
+    settings = _settings()
+    _engine(settings).dispose()  # initialised, or a clear error
+    svc = Services.build(settings)
     person = svc.people.get_by_national_code(code)
     if person is None:
         fail("no person with this national code", EXIT_FAILED)
@@ -290,5 +317,23 @@ B.  Find the demo employee by national code {creds.employee_national_code}, tick
     serve(host="127.0.0.1", port=port, workers=1, access_log=True)
 
 
+def main() -> None:
+    """The `idp` console script: `app`, with click's own errors (an unknown option, a bad value)
+    printed as JSON on stderr too when the command line asks for `--json`."""
+    try:
+        code = app(standalone_mode=False)
+    except ClickException as exc:
+        if "--json" not in sys.argv[1:]:
+            exc.show()
+        else:
+            name = ERROR_NAMES[EXIT_INVALID] if isinstance(exc, UsageError) else ERROR_NAMES[EXIT_FAILED]
+            typer.echo(json.dumps({"error": name, "detail": exc.format_message()}, ensure_ascii=False), err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, database_error
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, database_error
 from idp.cli.output import fail as _fail
 from levels.clock import utcnow
 from levels.iranian_input import (
@@ -54,7 +54,6 @@ class ImportFormat(StrEnum):
     jsonl = "jsonl"
 
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 CodeOpt = Annotated[str, typer.Option("--national-code", help="The person's national code.")]
 
 
