@@ -11,33 +11,36 @@ import typer
 
 from clients.services import Service, ServiceCatalogue
 from idp.cli.client_options import ClientIdArg, errors
-from idp.cli.output import EXIT_FAILED, JsonFlag, fail, print_json, print_list
+from idp.cli.output import EXIT_FAILED, JsonFlag, command_group, fail, print_json, print_list
 
-ScopeArg = Annotated[str, typer.Option("--scope", help="The service's scope, e.g. tax.file.")]
+ScopeArg = Annotated[str, typer.Option("--scope", metavar="TEXT", help="The service's scope, e.g. tax.file.")]
 
 
 def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Typer:
     """The `clients services` command group, operating on the catalogue `get_services()` returns."""
-    app = typer.Typer(help="Manage a client's services.", no_args_is_help=True, add_completion=False)
+    app = command_group(help="Manage a client's services.")
 
     @app.command()
     def add(
         client_id: ClientIdArg,
         scope: ScopeArg,
-        min_level: Annotated[int, typer.Option("--min-level", help="Minimum assurance level (1-3).")],
+        min_level: Annotated[int, typer.Option("--min-level", metavar="N", help="Minimum assurance level (1-3).")],
         max_age: Annotated[
             int | None,
-            typer.Option("--max-age", help="Maximum authentication age in seconds (default: the level's own)."),
+            typer.Option("--max-age", metavar="N",
+                         help="Maximum authentication age in seconds (default: the level's own)."),
         ] = None,
         profile: Annotated[
             str | None,
-            typer.Option("--profile", help="Only clients held to this profile may request it: fapi2."),
+            typer.Option("--profile", metavar="TEXT", help="Only clients held to this profile may request it: fapi2."),
         ] = None,
         name_fa: Annotated[
-            str | None, typer.Option("--name-fa", help="Its name on Persian pages, e.g. «تسلیم اظهارنامه مالیاتی».")
+            str | None, typer.Option("--name-fa", metavar="TEXT",
+                                     help="Its name on Persian pages, e.g. «تسلیم اظهارنامه مالیاتی».")
         ] = None,
         name_en: Annotated[
-            str | None, typer.Option("--name-en", help="Its name on English pages, e.g. \"File a tax return\".")
+            str | None, typer.Option("--name-en", metavar="TEXT",
+                                     help="Its name on English pages, e.g. \"File a tax return\".")
         ] = None,
         as_json: JsonFlag = False,
     ) -> None:

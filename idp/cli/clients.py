@@ -21,7 +21,7 @@ from clients.store import UnknownClient
 from idp.cli.client_exchange import build_exchange_app
 from idp.cli.client_options import CLEARABLE, NO_FIELDS, ClientFields, ClientIdArg, client_fields, errors
 from idp.cli.client_services import build_services_app
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, fail, print_json, print_list
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, fail, print_json, print_list
 
 SECRET_NOTE = "Store this secret now: it is shown only once and cannot be shown again."
 
@@ -36,7 +36,7 @@ def build_app(
     With `get_services`, it also has the `services` group on the catalogue that factory returns;
     with `get_exchanges`, the `exchange` group on those exchange permissions.
     """
-    app = typer.Typer(help="Manage OAuth/OIDC clients.", no_args_is_help=True, add_completion=False)
+    app = command_group(help="Manage OAuth/OIDC clients.")
     if get_services is not None:
         app.add_typer(
             build_services_app(get_services), name="services",
@@ -51,9 +51,9 @@ def build_app(
     @app.command()
     @client_fields
     def create(
-        name: Annotated[str, typer.Option("--name", help="Display name shown to people.")],
+        name: Annotated[str, typer.Option("--name", metavar="TEXT", help="Display name shown to people.")],
         client_id: Annotated[
-            str | None, typer.Option("--client-id", help="Chosen client_id (generated if omitted).")
+            str | None, typer.Option("--client-id", metavar="TEXT", help="Chosen client_id (generated if omitted).")
         ] = None,
         fields: ClientFields = NO_FIELDS,
         as_json: JsonFlag = False,
@@ -102,11 +102,12 @@ def build_app(
     @client_fields
     def update(
         client_id: ClientIdArg,
-        name: Annotated[str | None, typer.Option("--name", help="Display name shown to people.")] = None,
+        name: Annotated[str | None, typer.Option("--name", metavar="TEXT",
+                                                 help="Display name shown to people.")] = None,
         fields: ClientFields = NO_FIELDS,
         clear: Annotated[
             list[str] | None,
-            typer.Option("--clear", help=f"Repeatable: empty a field ({', '.join(CLEARABLE)})."),
+            typer.Option("--clear", metavar="TEXT", help=f"Repeatable: empty a field ({', '.join(CLEARABLE)})."),
         ] = None,
         as_json: JsonFlag = False,
     ) -> None:

@@ -23,7 +23,16 @@ from idp.cli.keys import build_app as build_keys_app
 from idp.cli.logout import build_app as build_logout_app
 from idp.cli.offices import OfficesContext
 from idp.cli.offices import build_app as build_offices_app
-from idp.cli.output import ERROR_NAMES, EXIT_FAILED, EXIT_INVALID, ClickException, UsageError, fail, print_json
+from idp.cli.output import (
+    ERROR_NAMES,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    ClickException,
+    UsageError,
+    command_group,
+    fail,
+    print_json,
+)
 from idp.cli.people import PeopleContext
 from idp.cli.people import build_app as build_people_app
 from idp.sessions.delivery import LogoutDeliverer
@@ -33,9 +42,8 @@ from keys.keyring import KeyRing
 from legal_entities.service import LegalEntities
 from legal_entities.store_sql import SqlLegalEntitiesStore
 
-app = typer.Typer(help="National single sign-on identity provider.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app = command_group(help="National single sign-on identity provider.")
+db_app = command_group(help="Database schema.")
 app.add_typer(db_app, name="db")
 
 
@@ -166,8 +174,8 @@ app.add_typer(build_logout_app(_backchannel), name="logout",
 
 @people_app.command("sign-out")
 def people_sign_out(
-    national_code: str = typer.Option(..., "--national-code", help="The person's national code."),
-    operator: str = typer.Option("cli", "--operator", help="Who is doing this, for the audit log."),
+    national_code: str = typer.Option(..., "--national-code", metavar="TEXT", help="The person's national code."),
+    operator: str = typer.Option("cli", "--operator", metavar="TEXT", help="Who is doing this, for the audit log."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """End every session of the person on every device: their clients get back-channel logout
@@ -195,7 +203,9 @@ def people_sign_out(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("heads")) -> None:
+def db_upgrade(
+    revision: str = typer.Argument("heads", metavar="REVISION", help="Where to go (default: the newest)."),
+) -> None:
     """Apply schema migrations."""
     from idp.storage.migrate import upgrade
 
@@ -217,9 +227,9 @@ def init() -> None:
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000),
-    workers: int = typer.Option(1, min=1, help="Worker processes; more than one needs IDP_REDIS_URL."),
+    host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Address to listen on."),
+    port: int = typer.Option(8000, metavar="N", help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, metavar="N", help="Worker processes; more than one needs IDP_REDIS_URL."),
     access_log: bool = typer.Option(False, help="Log every request."),
 ) -> None:
     """Run the provider with uvicorn."""
@@ -238,7 +248,7 @@ def serve(
 
 
 @app.command("demo-rp")
-def demo_rp(port: int = typer.Option(8400, help="Loopback port the demo portals listen on.")) -> None:
+def demo_rp(port: int = typer.Option(8400, metavar="N", help="Loopback port the demo portals listen on.")) -> None:
     """The demo portals' side of `make run`: shows their codes and prints the logouts they receive."""
     from idp.demo.data import PORTAL_PATHS
     from idp.demo.relying_party import serve as serve_demo_rp
@@ -247,7 +257,7 @@ def demo_rp(port: int = typer.Option(8400, help="Loopback port the demo portals 
 
 
 @app.command()
-def demo(port: int = typer.Option(8000)) -> None:
+def demo(port: int = typer.Option(8000, metavar="N", help="Loopback port to serve on.")) -> None:
     """Embedded development setup: SQLite under var/, demo data, then serve on 127.0.0.1."""
     from idp.demo.data import HEALTH_ID, MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed, seed_office
     from idp.storage.migrate import upgrade

@@ -30,6 +30,14 @@ _T = TypeVar("_T")
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 
+def command_group(help: str, **options: Any) -> typer.Typer:  # noqa: A002 - Typer's own name
+    """A command group as every `idp` group is made: plain click help, which wraps to the terminal
+    (at 80 columns Rich's boxed help cut option names short), no shell-completion options, help
+    when called with no command."""
+    return typer.Typer(help=help, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                       pretty_exceptions_enable=False, **options)
+
+
 # The `--json` switch of every command that has no more specific help for it.
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 

@@ -109,7 +109,7 @@ def test_update_replaces_lists_and_clears(app: typer.Typer) -> None:
 
 def test_frontchannel_logout_and_consent_flags(app: typer.Typer) -> None:
     result = create_tax(app, "--frontchannel-logout-uri", "https://tax.example/fc", "--require-consent",
-                        "--no-backchannel-logout-session-required", "--json")
+                        "--backchannel-logout-session-required", "no", "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)["client"]
     assert body["frontchannel_logout_uri"] == "https://tax.example/fc" and body["require_consent"] is True
@@ -123,7 +123,7 @@ def test_frontchannel_logout_and_consent_flags(app: typer.Typer) -> None:
     body = json.loads(run(app, "update", "tax-portal", "--name", "Tax", "--json").stdout)
     assert body["require_consent"] is True and body["backchannel_logout_session_required"] is False
     result = run(app, "update", "tax-portal", "--trusted", "--clear", "frontchannel-logout-uri",
-                 "--no-frontchannel-logout-session-required", "--json")
+                 "--frontchannel-logout-session-required", "no", "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["require_consent"] is False and body["frontchannel_logout_uri"] is None

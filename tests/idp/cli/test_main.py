@@ -59,3 +59,27 @@ def test_with_json_every_error_is_one_json_object_on_stderr_with_the_same_exit_c
     assert json.loads(usage.stderr)["detail"].startswith("No such option: --colour")
     plain = idp("clients", "show", "nobody", cwd=tmp_path)
     assert plain.returncode == 1 and plain.stderr.strip() == "error: no client 'nobody'"
+
+
+def _commands(group: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, sub in getattr(group, "commands", {}).items():
+        found += _commands(sub, (*path, name))
+    return found
+
+
+def test_every_help_fits_80_columns_and_names_values_not_python_types() -> None:
+    import typer.main
+    from typer.testing import CliRunner
+
+    from idp.cli.main import app
+
+    commands = _commands(typer.main.get_command(app))
+    assert ("clients", "services", "add") in commands and len(commands) > 40
+    for path in commands:
+        shown = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+        assert shown.exit_code == 0, (path, shown.output)
+        too_wide = [line for line in shown.output.splitlines() if len(line) > 80]
+        assert too_wide == [], (path, too_wide)
+        options = [line for line in shown.output.splitlines() if line.lstrip().startswith("--")]
+        assert not [line for line in options if "<str>" in line or "<list[" in line or "<int>" in line], path
