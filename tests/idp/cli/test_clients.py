@@ -259,3 +259,23 @@ def test_names_in_both_languages_and_the_clients_pages_from_the_command_line(app
     assert cleared.exit_code == 0, cleared.output
     after = json.loads(cleared.stdout)
     assert after["name_fa"] is None and after["logo_uri"] is None and after["name_en"] == "Tax portal"
+
+
+def test_a_scope_nobody_defined_is_refused_with_the_nearest_known_one(app: typer.Typer) -> None:
+    typo = create_tax(app, "--scope", "opneid")
+    assert typo.exit_code == 2
+    assert "'opneid' is not a known scope; did you mean 'openid'?" in typo.output
+    assert "--new-scope opneid" in typo.output
+    assert run(app, "list").stdout.strip() == "No clients."  # nothing registered
+
+    assert create_tax(app).exit_code == 0
+    added = run(app, "update", "tax-portal", "--new-scope", "tax.inquiry", "--json")
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["scopes"] == ["openid", "profile", "tax.inquiry"]
+    # Once a client has it, another may be registered for it without --new-scope.
+    other = run(app, "create", "--client-id", "customs", "--name", "Customs", "--redirect-uri",
+                "https://customs.example/cb", "--scope", "openid", "--scope", "tax.inquiry", "--json")
+    assert other.exit_code == 0, other.output
+    far = run(app, "update", "customs", "--scope", "zzzzqqq")
+    assert far.exit_code == 2 and "'zzzzqqq' is not a known scope. To define" in far.output
+
