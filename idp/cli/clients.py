@@ -22,7 +22,16 @@ from clients.store import UnknownClient
 from idp.cli.client_exchange import build_exchange_app
 from idp.cli.client_options import CLEARABLE, NO_FIELDS, ClientFields, ClientIdArg, client_fields, errors
 from idp.cli.client_services import build_services_app
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, fail, print_json, print_list
+from idp.cli.output import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    JsonFlag,
+    command_group,
+    fail,
+    print_fields,
+    print_json,
+    print_list,
+)
 
 NewScopeOpt = Annotated[
     list[str] | None,
@@ -231,15 +240,5 @@ def _print_client(client: Client) -> None:
     jwks = client.jwks
     key_count = len(jwks.get("keys", [])) if isinstance(jwks, Mapping) else 0  # type: ignore[arg-type]
     view["jwks"] = f"{key_count} key(s)" if jwks is not None else None
-    width = max(len(k) for k in view)
-    for key, value in view.items():
-        if isinstance(value, list):
-            shown = ", ".join(value) if value else "-"
-        elif value is None:
-            shown = "-"
-        elif isinstance(value, bool):
-            shown = "yes" if value else "no"
-        else:
-            shown = str(value)
-        typer.echo(f"{key.ljust(width)}  {shown}")
+    print_fields(view)
 

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, database_error
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, database_error, print_fields
 from idp.cli.output import fail as _fail
 from idp.cli.output import print_json as _print_json
 from idp.cli.output import print_table as _print_table
@@ -150,10 +150,7 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
             _print_json({"entity": entity_dict(entity),
                          "representations": [representation_dict(r) for r in representations]})
             return
-        view = entity_dict(entity)
-        width = max(len(k) for k in view)
-        for key, value in view.items():
-            typer.echo(f"{key.ljust(width)}  {value}")
+        print_fields(entity_dict(entity))
         typer.echo("")
         if not representations:
             typer.echo("No representations." if all_ else "No representations in force (--all shows ended ones).")

@@ -106,6 +106,27 @@ def print_json(value: object) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def print_fields(view: Mapping[str, object]) -> None:
+    """One record as every `show` prints it: aligned `name  value` lines, lists joined with commas,
+    nested records as `key=value` pairs, yes/no for flags and `-` for nothing."""
+    width = max((len(k) for k in view), default=0)
+    for key, value in view.items():
+        typer.echo(f"{key.ljust(width)}  {_shown(value)}".rstrip())
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(v) for v in value) if value else "-"
+    if isinstance(value, Mapping):
+        pairs = [f"{k}={_shown(v)}" for k, v in value.items() if v is not None]
+        return ", ".join(pairs) if pairs else "-"
+    return str(value)
+
+
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):

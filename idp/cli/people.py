@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, database_error
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, database_error, print_fields
 from idp.cli.output import fail as _fail
 from levels.clock import utcnow
 from levels.iranian_input import (
@@ -120,10 +120,7 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
         if as_json:
             typer.echo(json.dumps(view, indent=2, ensure_ascii=False))
             return
-        for key, value in view.items():
-            if isinstance(value, dict):
-                value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
-            typer.echo(f"{key}: {'-' if value is None else value}")
+        print_fields(view)
 
     @app.command("verify-in-person")
     def verify_in_person(
