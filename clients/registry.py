@@ -7,6 +7,7 @@ seconds, which bounds how long a disabled client or a rotated secret can still b
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -40,6 +41,9 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
 _SECTOR_FIELDS = frozenset({"subject_type", "sector_identifier_uri", "redirect_uris"})
 _LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
 _MAX_CACHED = 10_000
+_SECRET_HASH = re.compile(r"[0-9a-f]{64}")
+# A secret brought from elsewhere: at least as long as 192 random bits in URL-safe text.
+MIN_BROUGHT_SECRET = 32
 
 
 def utcnow() -> datetime:
@@ -237,6 +241,42 @@ class ClientRegistry:
         self._store.save(replace(current, secret_hash=hash_secret(secret), updated_at=self._clock()))
         self._changed(client_id, "client.secret_rotated")
         return secret
+
+    def import_client(self, client: Client, *, replace_existing: bool = False) -> tuple[Client, bool]:
+        """Store a client brought from another environment as it is, with its secret hash if it has
+        one (`clients.transfer`); return it and whether it was new. An existing client with this id
+        is replaced only with `replace_existing` (keeping its creation time), else `ClientExists`.
+        Raises `InvalidClientMetadata` as `create` does."""
+        if client.secret_hash is not None and not _SECRET_HASH.fullmatch(client.secret_hash):
+            raise InvalidClientMetadata("secret_hash", "must be the 64 lowercase hex digits of a SHA-256")
+        if not client.uses_secret and client.secret_hash is not None:
+            raise InvalidClientMetadata("secret_hash", f"{client.token_endpoint_auth_method!r} uses no secret")
+        check_client_metadata(client)
+        self._check_sector(client)
+        now = self._clock()
+        current = self._store.get(client.client_id) if replace_existing else None
+        if current is None:
+            self._store.add(replace(client, created_at=now, updated_at=now))
+            self._changed(client.client_id, "client.imported")
+            return self._require(client.client_id), True
+        self._store.save(replace(client, created_at=current.created_at, updated_at=now))
+        self._changed(client.client_id, "client.imported", replaced=True)
+        return self._require(client.client_id), False
+
+    def set_secret(self, client_id: str, secret: str) -> None:
+        """Give the client a secret it already has elsewhere (a portal moving from another provider
+        keeps its configuration). Only its hash is stored, and a fast one (`clients.secrets`), so a
+        secret shorter than `MIN_BROUGHT_SECRET` characters is refused: it could be guessed back
+        from the hash."""
+        current = self._require(client_id)
+        if not current.uses_secret:
+            raise InvalidClientMetadata(
+                "token_endpoint_auth_method", f"{current.token_endpoint_auth_method!r} does not use a client secret")
+        if len(secret) < MIN_BROUGHT_SECRET or len(secret) > 512 or any(c.isspace() for c in secret):
+            raise InvalidClientMetadata(
+                "client_secret", f"must be {MIN_BROUGHT_SECRET} to 512 characters with no spaces")
+        self._store.save(replace(current, secret_hash=hash_secret(secret), updated_at=self._clock()))
+        self._changed(client_id, "client.secret_set")
 
     def set_enabled(self, client_id: str, enabled: bool) -> Client:
         """Enable or disable the client; a disabled client cannot authenticate or log anyone in."""

@@ -1,6 +1,7 @@
 """Admin CLI verbs for the client registry: create, list, show, update, rotate-secret, enable,
-disable, delete; `services add|list|remove` for a client's service catalogue is mounted from
-`idp.cli.client_services`, `exchange allow|list|revoke` for token exchange from `idp.cli.client_exchange`.
+disable, delete; export, import and set-secret come from `idp.cli.client_transfer`;
+`services add|list|remove` for a client's service catalogue is mounted from `idp.cli.client_services`,
+`exchange allow|list|revoke` for token exchange from `idp.cli.client_exchange`.
 
 `build_app` takes factories rather than a registry and a catalogue, so `--help` and usage errors
 never open the database; the `idp` CLI supplies the factories from its settings.
@@ -22,6 +23,7 @@ from clients.store import UnknownClient
 from idp.cli.client_exchange import build_exchange_app
 from idp.cli.client_options import CLEARABLE, NO_FIELDS, ClientFields, ClientIdArg, client_fields, errors
 from idp.cli.client_services import build_services_app
+from idp.cli.client_transfer import add_transfer_commands
 from idp.cli.output import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -56,6 +58,8 @@ def build_app(
             build_services_app(get_services), name="services",
             help="A client's services: scopes with the level and authentication age they need.",
         )
+    if get_services is not None:
+        add_transfer_commands(app, get_registry, get_services)
     if get_exchanges is not None:
         app.add_typer(
             build_exchange_app(get_exchanges), name="exchange",
