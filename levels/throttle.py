@@ -197,6 +197,12 @@ class LoginThrottle:
             keys.append(self._hashed(PER_DEVICE, account, device))
         self._counter.delete(*(key + suffix for key in keys for suffix in ("", WAIT, BLOCKED)))
 
+    def forget_account(self, account: str) -> None:
+        """Lift the account-wide limit (an operator unlocking a person who called in): its count and
+        its block. Per-place and per-device counts stay; they are about the places, not the person."""
+        key = self._hashed(PER_ACCOUNT, account)
+        self._counter.delete(*(key + suffix for suffix in ("", WAIT, BLOCKED)))
+
     def _remaining(self, key: str) -> float:
         remaining = self._counter.ttl(key)
         return self._window if remaining is None or remaining <= 0 else remaining

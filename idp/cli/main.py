@@ -31,10 +31,11 @@ from idp.cli.output import (
     UsageError,
     command_group,
     fail,
-    print_json,
 )
 from idp.cli.people import PeopleContext
 from idp.cli.people import build_app as build_people_app
+from idp.cli.people_admin import add_admin_commands as add_people_admin_commands
+from idp.people_admin import PeopleAdmin
 from idp.sessions.delivery import LogoutDeliverer
 from idp.sessions.outbox import LogoutOutbox
 from idp.settings import Settings
@@ -159,9 +160,18 @@ app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list an
 app.add_typer(build_clients_app(_registry, _services, _exchanges), name="clients",
               help="Registered clients (agency portals) and their services.")
 
+def _people_admin(operator: str) -> PeopleAdmin:
+    from idp.services import Services
+
+    settings = _settings()
+    _engine(settings).dispose()  # initialised, or a clear error
+    return PeopleAdmin(Services.build(settings), operator)
+
+
 people_app = build_people_app(_people_context)
+add_people_admin_commands(people_app, lambda: _people_context().people, _people_admin)
 app.add_typer(people_app, name="people",
-              help="People: add, show, verify in person, import existing accounts, sign out everywhere.")
+              help="People: add, show, list, search, verify in person, import, disable, unlock, sessions, sign out.")
 app.add_typer(build_entities_app(_entities), name="entities",
               help="Legal entities: import from the companies registry, list, show, grant and revoke mandates.")
 
@@ -170,36 +180,6 @@ app.add_typer(build_offices_app(_offices_context), name="offices",
               help="Counter offices and their operators: add, list, disable, operators add/list/remove.")
 app.add_typer(build_logout_app(_backchannel), name="logout",
               help="Back-channel logout notifications: list, deliver now, retry failed.")
-
-
-@people_app.command("sign-out")
-def people_sign_out(
-    national_code: str = typer.Option(..., "--national-code", metavar="TEXT", help="The person's national code."),
-    operator: str = typer.Option("cli", "--operator", metavar="TEXT", help="Who is doing this, for the audit log."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-) -> None:
-    """End every session of the person on every device: their clients get back-channel logout
-    notifications and the refresh tokens issued in those sessions stop working."""
-    from idp.services import Services
-    from levels.iranian_input import InvalidNationalCode, parse_national_code
-
-    try:
-        code = parse_national_code(national_code)
-    except InvalidNationalCode as exc:
-        fail(str(exc), EXIT_INVALID)
-    settings = _settings()
-    _engine(settings).dispose()  # initialised, or a clear error
-    svc = Services.build(settings)
-    person = svc.people.get_by_national_code(code)
-    if person is None:
-        fail("no person with this national code", EXIT_FAILED)
-    ended = svc.logout.end_all(person.id, reason="operator", actor=f"operator:{operator}")
-    svc.engine.dispose()
-    clients = sorted({c for e in ended for c in e.clients})
-    if as_json:
-        print_json({"sessions_ended": [e.sid for e in ended], "clients_notified": clients})
-        return
-    typer.echo(f"Ended {len(ended)} session(s)" + (f"; notifying {', '.join(clients)}." if clients else "."))
 
 
 @db_app.command("upgrade")

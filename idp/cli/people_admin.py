@@ -1,0 +1,163 @@
+"""`idp people list|search|disable|enable|unlock|remove-factor|sessions|sign-out`: looking people
+up and the administrator's actions on an account (`idp.people_admin`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, JsonFlag, fail, print_json, print_list, utc_time
+from idp.people_admin import BlocksOutOfReach, NotEnrollable, PeopleAdmin
+from idp.sessions.logout import EndedSession
+from levels.iranian_input import InvalidNationalCode, normalize_digits, parse_national_code
+from levels.people import STATUSES, Person, SqlPersonStore
+
+CodeOpt = Annotated[str, typer.Option("--national-code", metavar="TEXT", help="The person's national code.")]
+OperatorOpt = Annotated[str, typer.Option("--operator", metavar="TEXT", help="Who is doing this, for the audit log.")]
+LimitOpt = Annotated[int, typer.Option("--limit", metavar="N", min=1, max=1000, help="At most this many.")]
+
+errors = Errors(
+    (InvalidNationalCode, lambda exc: str(exc), EXIT_INVALID),
+    (NotEnrollable, lambda exc: f"--factor: {exc}", EXIT_INVALID),
+    (BlocksOutOfReach, str, EXIT_FAILED),
+)
+_HEADER = ("NATIONAL_CODE", "GIVEN_NAME", "FAMILY_NAME", "TIER", "STATUS", "CREATED")
+
+
+def person_row(person: Person) -> tuple[str, ...]:
+    return (person.national_code, person.given_name, person.family_name, str(person.proofing_tier), person.status,
+            utc_time(person.created_at))
+
+
+def person_brief(person: Person) -> dict[str, object]:
+    return {"national_code": person.national_code, "given_name": person.given_name,
+            "family_name": person.family_name, "proofing_tier": person.proofing_tier, "status": person.status,
+            "created_at": person.created_at.isoformat()}
+
+
+def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore],
+                       get_admin: Callable[[str], PeopleAdmin]) -> None:
+    """Add the look-up and account commands to the `people` group `app`."""
+
+    @contextmanager
+    def account(national_code: str, operator: str = "cli") -> Iterator[tuple[PeopleAdmin, Person]]:
+        with errors():
+            code = parse_national_code(national_code)
+            admin = get_admin(operator)
+            person = admin.svc.people.get_by_national_code(code)
+            if person is None:
+                fail("no person with this national code", EXIT_FAILED)
+            try:
+                yield admin, person
+            finally:
+                admin.svc.engine.dispose()
+
+    @app.command("list")
+    def list_(
+        status: Annotated[str | None, typer.Option("--status", metavar="STATUS", help="active or disabled.")] = None,
+        after: Annotated[str | None, typer.Option(
+            "--after", metavar="NATIONAL_CODE", help="Start after this national code (the last one shown).")] = None,
+        limit: LimitOpt = 50,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """People in national-code order, a page at a time."""
+        if status is not None and status not in STATUSES:
+            fail(f"--status must be one of {', '.join(sorted(STATUSES))}", EXIT_INVALID)
+        with errors():
+            found = get_people().page(after=normalize_digits(after) if after else None, limit=limit, status=status)
+        print_list(found, as_json=as_json, to_json=person_brief, header=_HEADER, row=person_row, empty="No people.")
+
+    @app.command()
+    def search(
+        prefix: Annotated[str, typer.Argument(
+            metavar="DIGITS", help="The first digits of a national code (3 or more).")],
+        limit: LimitOpt = 50,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """People whose national code starts with the digits given."""
+        digits = normalize_digits(prefix).replace(" ", "").replace("-", "")
+        if not digits.isdigit() or not 3 <= len(digits) <= 10:
+            fail("give 3 to 10 digits of a national code", EXIT_INVALID)
+        with errors():
+            found = get_people().page(code_prefix=digits, limit=limit)
+        print_list(found, as_json=as_json, to_json=person_brief, header=_HEADER, row=person_row,
+                   empty="No one's national code starts with these digits.")
+
+    @app.command()
+    def disable(national_code: CodeOpt, operator: OperatorOpt = "cli", as_json: JsonFlag = False) -> None:
+        """Stop the person signing in; their sessions end and their services are told."""
+        with account(national_code, operator) as (admin, person):
+            ended = admin.disable(person)
+        _ended(ended, as_json, {"status": "disabled"})
+
+    @app.command()
+    def enable(national_code: CodeOpt, operator: OperatorOpt = "cli", as_json: JsonFlag = False) -> None:
+        """Let a disabled person sign in again."""
+        with account(national_code, operator) as (admin, person):
+            changed = admin.enable(person)
+        if as_json:
+            print_json({"status": "active", "changed": changed})
+        else:
+            typer.echo("The person can sign in again." if changed else "The person was not disabled.")
+
+    @app.command()
+    def unlock(national_code: CodeOpt, operator: OperatorOpt = "cli", as_json: JsonFlag = False) -> None:
+        """Lift the block too many failed sign-ins put on the account."""
+        with account(national_code, operator) as (admin, person):
+            admin.unlock(person)
+        if as_json:
+            print_json({"unlocked": True})
+        else:
+            typer.echo("The account's sign-in block is lifted.")
+
+    @app.command("remove-factor")
+    def remove_factor(
+        national_code: CodeOpt,
+        factor: Annotated[str, typer.Option("--factor", metavar="METHOD", help="otp or passkey.")],
+        credential: Annotated[str | None, typer.Option(
+            "--credential", metavar="ID", help="One passkey's id (see `sessions`); default: every one.")] = None,
+        operator: OperatorOpt = "cli",
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Remove a second factor the person lost (an authenticator app, a passkey)."""
+        with account(national_code, operator) as (admin, person):
+            removed = admin.remove_factor(person, factor, credential)
+        if as_json:
+            print_json({"factor": factor, "removed": removed})
+        elif removed:
+            typer.echo(f"Removed the person's {factor}.")
+        else:
+            fail(f"the person has no {factor}" + (f" {credential}" if credential else ""), EXIT_FAILED)
+
+    @app.command()
+    def sessions(national_code: CodeOpt, as_json: JsonFlag = False) -> None:
+        """The person's open sessions, most recently used first."""
+        with account(national_code) as (admin, person):
+            found = admin.sessions(person)
+        print_list(
+            found, as_json=as_json, empty="No open sessions.",
+            to_json=lambda r: {"sid": r.sid, "device": r.device, "ip": r.ip, "created_at": r.created_at.isoformat(),
+                               "last_seen_at": r.last_seen_at.isoformat(), "clients": list(r.clients)},
+            header=("SID", "DEVICE", "IP", "STARTED", "LAST_SEEN", "CLIENTS"),
+            row=lambda r: (r.sid[:12], r.device or "-", r.ip or "-", utc_time(r.created_at), utc_time(r.last_seen_at),
+                           ",".join(r.clients) or "-"),
+        )
+
+    @app.command("sign-out")
+    def sign_out(national_code: CodeOpt, operator: OperatorOpt = "cli", as_json: JsonFlag = False) -> None:
+        """End every session of the person on every device: their clients get back-channel logout
+        notifications and the refresh tokens issued in those sessions stop working."""
+        with account(national_code, operator) as (admin, person):
+            ended = admin.svc.logout.end_all(person.id, reason="operator", actor=f"operator:{operator}")
+        _ended(ended, as_json, {})
+
+
+def _ended(ended: list[EndedSession], as_json: bool, extra: dict[str, object]) -> None:
+    clients = sorted({c for e in ended for c in e.clients})
+    if as_json:
+        print_json({**extra, "sessions_ended": [e.sid for e in ended], "clients_notified": clients})
+        return
+    typer.echo(f"Ended {len(ended)} session(s)" + (f"; notifying {', '.join(clients)}." if clients else "."))

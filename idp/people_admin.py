@@ -1,0 +1,83 @@
+"""What an administrator does to a person's account, in one place for the `idp people` commands
+(and any other operator tool): disable and enable it, lift the account-wide sign-in block, remove a
+second factor, and list or end its sessions. Each change is audited with the operator who made it.
+
+A disabled person is refused at sign-in, at the token endpoint and at userinfo (each checks the
+status); disabling also ends every open session at once, so their clients hear of it by back-channel
+logout and the refresh tokens of those sessions stop working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from idp.services import Services
+from idp.sessions.logout import EndedSession
+from idp.sessions.register import SessionRecord
+from levels.authenticators.base import Enrollable
+from levels.people import Person
+
+__all__ = ["BlocksOutOfReach", "NotEnrollable", "PeopleAdmin"]
+
+
+class BlocksOutOfReach(RuntimeError):
+    """The sign-in blocks are in the memory of the running provider (no shared store), where a
+    command in another process cannot reach them."""
+
+
+class NotEnrollable(ValueError):
+    """The factor named is not one a person sets up (and so not one to remove)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleAdmin:
+    svc: Services
+    operator: str  # who is acting, for the audit log ("cli", an operator's id)
+
+    @property
+    def _actor(self) -> str:
+        return f"operator:{self.operator}"
+
+    def disable(self, person: Person) -> list[EndedSession]:
+        """Stop the person signing in anywhere, and end the sessions they have."""
+        if self.svc.people.set_status(person.id, "disabled"):
+            self.svc.audit.record("person.disabled", actor=self._actor, person_id=person.id)
+        return self.svc.logout.end_all(person.id, reason="operator", actor=self._actor)
+
+    def enable(self, person: Person) -> bool:
+        """Let a disabled person sign in again; False if they were not disabled."""
+        changed = self.svc.people.set_status(person.id, "active")
+        if changed:
+            self.svc.audit.record("person.enabled", actor=self._actor, person_id=person.id)
+        return changed
+
+    def unlock(self, person: Person) -> None:
+        """Lift the block that too many failed sign-ins from unknown places put on the account.
+        Raises `BlocksOutOfReach` without a shared store: the blocks are in the provider's memory."""
+        if self.svc.settings.redis_url is None:
+            raise BlocksOutOfReach(
+                "sign-in blocks are kept in the memory of the running provider (IDP_REDIS_URL is not set), which"
+                f" this command cannot reach; they lift by themselves within {self.svc.settings.login_failure_window}"
+                " seconds of the last failure")
+        self.svc.throttle.forget_account(person.national_code)
+        self.svc.audit.record("person.unlocked", actor=self._actor, person_id=person.id)
+
+    def factors(self) -> list[str]:
+        """The factors a person sets up, and so the ones that can be removed."""
+        return [m for m, a in self.svc.factors.authenticators.items() if isinstance(a, Enrollable)]
+
+    def remove_factor(self, person: Person, method: str, credential_id: str | None = None) -> bool:
+        """Remove the person's `method` factor (one passkey if `credential_id`); False if they had none."""
+        authenticator = self.svc.factors.authenticators.get(method)
+        if not isinstance(authenticator, Enrollable):
+            raise NotEnrollable(f"{method!r} is not one of {', '.join(self.factors())}")
+        removed = authenticator.remove(person, credential_id)
+        if removed:
+            detail = {"method": method, **({"credential_id": credential_id} if credential_id else {})}
+            self.svc.audit.record("factor.removed", actor=self._actor, person_id=person.id, detail=detail)
+        return removed
+
+    def sessions(self, person: Person) -> list[SessionRecord]:
+        """The person's open sessions, most recently used first."""
+        return self.svc.sessions.register.open_for(person.id, datetime.now(UTC))
