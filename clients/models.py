@@ -11,7 +11,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
@@ -99,6 +99,10 @@ class Client:
     tos_uri: str | None = None
     enabled: bool = True
     secret_hash: str | None = None
+    # After `rotate-secret --grace`: the replaced secret's hash, still accepted until this moment, so
+    # a portal's instances can move to the new secret one by one.
+    previous_secret_hash: str | None = None
+    previous_secret_expires_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -142,10 +146,16 @@ class Client:
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        """True only if the client is enabled, has a secret, and `client_secret` hashes to it."""
+        """True only if the client is enabled, has a secret, and `client_secret` hashes to it (or to
+        the secret it replaced, during the grace period of a rotation)."""
         if not self.enabled or not self.secret_hash or not isinstance(client_secret, str):
             return False
-        return hmac.compare_digest(hash_secret(client_secret), self.secret_hash)
+        given = hash_secret(client_secret)
+        if hmac.compare_digest(given, self.secret_hash):
+            return True
+        expires = self.previous_secret_expires_at
+        return (self.previous_secret_hash is not None and expires is not None and datetime.now(UTC) < expires
+                and hmac.compare_digest(given, self.previous_secret_hash))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         """The token, introspection and revocation endpoints all accept only the registered method."""

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from clients.models import Client, InvalidClientMetadata, check_client_metadata
 from clients.secrets import hash_secret, new_secret
@@ -42,6 +42,8 @@ _SECTOR_FIELDS = frozenset({"subject_type", "sector_identifier_uri", "redirect_u
 _LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
 _MAX_CACHED = 10_000
 _SECRET_HASH = re.compile(r"[0-9a-f]{64}")
+# The longest an old secret may keep working after a rotation.
+MAX_SECRET_GRACE = timedelta(days=30)
 # A secret brought from elsewhere: at least as long as 192 random bits in URL-safe text.
 MIN_BROUGHT_SECRET = 32
 
@@ -218,7 +220,7 @@ class ClientRegistry:
             values.setdefault("dpop_bound_access_tokens", True)
         client = replace(current, **values, updated_at=self._clock())  # type: ignore[arg-type]
         if not client.uses_secret:
-            client = replace(client, secret_hash=None)
+            client = replace(client, secret_hash=None, previous_secret_hash=None, previous_secret_expires_at=None)
         check_client_metadata(client)
         if _SECTOR_FIELDS & set(changes):
             self._check_sector(client)
@@ -226,10 +228,13 @@ class ClientRegistry:
         self._changed(client_id, "client.updated", fields=sorted(changes))
         return client
 
-    def rotate_secret(self, client_id: str) -> str:
-        """Replace the client's secret at once (the old one stops working) and return the new one.
+    def rotate_secret(self, client_id: str, grace: timedelta | None = None) -> str:
+        """Replace the client's secret and return the new one. The old one stops working at once, or
+        with `grace` keeps working that long (a portal with many instances updates them one by
+        one); a rotation ends any earlier grace period.
 
-        Raises `UnknownClient`, or `InvalidClientMetadata` if the client's auth method uses no secret.
+        Raises `UnknownClient`, or `InvalidClientMetadata` if the client's auth method uses no secret
+        or the grace period is negative or longer than `MAX_SECRET_GRACE`.
         """
         current = self._require(client_id)
         if not current.uses_secret:
@@ -237,9 +242,18 @@ class ClientRegistry:
                 "token_endpoint_auth_method",
                 f"{current.token_endpoint_auth_method!r} does not use a client secret",
             )
-        secret = new_secret()
-        self._store.save(replace(current, secret_hash=hash_secret(secret), updated_at=self._clock()))
-        self._changed(client_id, "client.secret_rotated")
+        if grace is not None and not timedelta(0) <= grace <= MAX_SECRET_GRACE:
+            raise InvalidClientMetadata("grace", f"must be from 0 to {MAX_SECRET_GRACE.days} days")
+        secret, now = new_secret(), self._clock()
+        keep = bool(grace) and current.secret_hash is not None
+        self._store.save(replace(
+            current, secret_hash=hash_secret(secret), updated_at=now,
+            previous_secret_hash=current.secret_hash if keep else None,
+            previous_secret_expires_at=now + grace if keep and grace is not None else None))
+        if keep and grace is not None:
+            self._changed(client_id, "client.secret_rotated", grace_seconds=int(grace.total_seconds()))
+        else:
+            self._changed(client_id, "client.secret_rotated")
         return secret
 
     def import_client(self, client: Client, *, replace_existing: bool = False) -> tuple[Client, bool]:
@@ -275,7 +289,8 @@ class ClientRegistry:
         if len(secret) < MIN_BROUGHT_SECRET or len(secret) > 512 or any(c.isspace() for c in secret):
             raise InvalidClientMetadata(
                 "client_secret", f"must be {MIN_BROUGHT_SECRET} to 512 characters with no spaces")
-        self._store.save(replace(current, secret_hash=hash_secret(secret), updated_at=self._clock()))
+        self._store.save(replace(current, secret_hash=hash_secret(secret), updated_at=self._clock(),
+                                 previous_secret_hash=None, previous_secret_expires_at=None))
         self._changed(client_id, "client.secret_set")
 
     def set_enabled(self, client_id: str, enabled: bool) -> Client:

@@ -45,6 +45,8 @@ class ClientRow(Base):
     policy_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     tos_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     secret_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
     redirect_uris: Mapped[list[str]] = mapped_column(JSON)
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON)
@@ -154,6 +156,8 @@ def _to_row(client: Client) -> dict[str, object]:
     return {
         **plain_fields(client),
         "secret_hash": client.secret_hash,
+        "previous_secret_hash": client.previous_secret_hash,
+        "previous_secret_expires_at": client.previous_secret_expires_at,
         "created_at": client.created_at or now,
         "updated_at": client.updated_at or now,
     }
@@ -190,6 +194,8 @@ def _to_client(r: RowMapping) -> Client:
         tos_uri=r["tos_uri"],
         enabled=bool(r["enabled"]),
         secret_hash=r["secret_hash"],
+        previous_secret_hash=r["previous_secret_hash"],
+        previous_secret_expires_at=_aware(r["previous_secret_expires_at"]),
         created_at=_aware(r["created_at"]),
         updated_at=_aware(r["updated_at"]),
     )

@@ -19,7 +19,9 @@ from clients.services import Service, ServiceCatalogue, check_service
 __all__ = ["FORMAT", "ClientBundle", "InvalidDocument", "export_clients", "import_clients", "read_document"]
 
 FORMAT = "idp-clients/1"
-_CLIENT_FIELDS = frozenset(f.name for f in fields(Client)) - {"created_at", "updated_at"}
+# A rotation's grace period belongs to the environment it happened in; it does not travel.
+_CLIENT_FIELDS = frozenset(f.name for f in fields(Client)) - {
+    "created_at", "updated_at", "previous_secret_hash", "previous_secret_expires_at"}
 _SERVICE_FIELDS = ("scope", "min_level", "max_auth_age", "profile", "name_fa", "name_en")
 _LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
 

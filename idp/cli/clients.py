@@ -10,6 +10,7 @@ never open the database; the `idp` CLI supplies the factories from its settings.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -160,14 +161,24 @@ def build_app(
             typer.echo(f"Note: this client has no secret yet; run rotate-secret {client.client_id}.")
 
     @app.command("rotate-secret")
-    def rotate_secret(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
-        """Issue a new secret; the old one stops working at once."""
+    def rotate_secret(
+        client_id: ClientIdArg,
+        grace: Annotated[float | None, typer.Option(
+            "--grace", metavar="HOURS", min=0, help="Keep the old secret working this long (default: it stops now; "
+                                                    "at most 720).")] = None,
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Issue a new secret; the old one stops working at once, or after --grace hours."""
         with errors():
-            secret = get_registry().rotate_secret(client_id)
+            secret = get_registry().rotate_secret(client_id, timedelta(hours=grace) if grace else None)
         if as_json:
-            print_json({"client_id": client_id, "client_secret": secret, "note": SECRET_NOTE})
+            print_json({"client_id": client_id, "client_secret": secret, "old_secret_works_for_hours": grace or 0,
+                        "note": SECRET_NOTE})
             return
-        typer.echo(f"Rotated the secret of {client_id}; the old secret no longer works.")
+        if grace:
+            typer.echo(f"Rotated the secret of {client_id}; the old secret keeps working for {grace:g} hour(s).")
+        else:
+            typer.echo(f"Rotated the secret of {client_id}; the old secret no longer works.")
         _print_secret(secret)
 
     @app.command()
@@ -217,6 +228,9 @@ def client_dict(client: Client) -> dict[str, object]:
     return {
         **plain_fields(client),
         "has_secret": client.secret_hash is not None,
+        # Set during the grace period of a rotation: until then the old secret works too.
+        "old_secret_works_until": (client.previous_secret_expires_at.isoformat()
+                                   if client.previous_secret_expires_at and client.previous_secret_hash else None),
         "created_at": client.created_at.isoformat() if client.created_at else None,
         "updated_at": client.updated_at.isoformat() if client.updated_at else None,
     }

@@ -293,3 +293,24 @@ def test_an_imported_client_keeps_a_well_formed_secret_hash_only(registry: Clien
     assert created and imported.check_client_secret(secret or "")
     with pytest.raises(ClientExists):
         registry.import_client(moved)
+
+
+def test_a_rotation_with_grace_keeps_the_old_secret_until_it_ends(store: CountingStore, events: list) -> None:
+    from datetime import timedelta
+
+    def registry_at(moment: datetime) -> ClientRegistry:
+        return ClientRegistry(store, clock=lambda: moment, cache_ttl=0, audit=lambda kind, d: events.append((kind, d)))
+
+    _, old = ClientRegistry(store, clock=lambda: T0, cache_ttl=0).create(
+        client_id="tax", name="Tax", redirect_uris=REDIRECT)
+    future = registry_at(datetime.now(UTC) + timedelta(minutes=1))
+    new = future.rotate_secret("tax", timedelta(hours=1))
+    client = future.existing("tax")
+    assert client.check_client_secret(new) and client.check_client_secret(old or "")
+    assert events[-1] == ("client.secret_rotated", {"client_id": "tax", "grace_seconds": 3600})
+    # A grace period that has ended (the rotation was two hours ago) no longer lets the old one in.
+    past = registry_at(datetime.now(UTC) - timedelta(hours=2))
+    newer = past.rotate_secret("tax", timedelta(hours=1))
+    assert past.existing("tax").check_client_secret(newer) and not past.existing("tax").check_client_secret(new)
+    with pytest.raises(InvalidClientMetadata, match="grace"):
+        past.rotate_secret("tax", timedelta(days=31))

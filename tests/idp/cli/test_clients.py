@@ -279,3 +279,22 @@ def test_a_scope_nobody_defined_is_refused_with_the_nearest_known_one(app: typer
     far = run(app, "update", "customs", "--scope", "zzzzqqq")
     assert far.exit_code == 2 and "'zzzzqqq' is not a known scope. To define" in far.output
 
+
+
+def test_rotate_secret_with_grace_keeps_the_old_one_working_for_the_hours_given(app: typer.Typer,
+                                                                             engine: Engine) -> None:
+    old = secret_in(create_tax(app).stdout)
+    rotated = run(app, "rotate-secret", "tax-portal", "--grace", "24", "--json")
+    assert rotated.exit_code == 0, rotated.output
+    new = json.loads(rotated.stdout)["client_secret"]
+    client = ClientRegistry(SqlClientStore(engine)).get("tax-portal")
+    assert client is not None and client.check_client_secret(old) and client.check_client_secret(new)
+    shown = json.loads(run(app, "show", "tax-portal", "--json").stdout)
+    assert shown["old_secret_works_until"] is not None and "previous_secret_hash" not in shown
+    assert old not in run(app, "show", "tax-portal").stdout
+    too_long = run(app, "rotate-secret", "tax-portal", "--grace", "1000")
+    assert too_long.exit_code == 2 and "grace" in too_long.output
+    now = run(app, "rotate-secret", "tax-portal")
+    assert "the old secret no longer works" in now.stdout
+    client = ClientRegistry(SqlClientStore(engine)).get("tax-portal")
+    assert client is not None and not client.check_client_secret(old) and not client.check_client_secret(new)

@@ -77,3 +77,20 @@ def test_client_not_registered_for_the_grant_is_unauthorized(idp: Idp) -> None:
 def test_unknown_grant_type_is_unsupported(sqlite_idp: Idp) -> None:
     r = sqlite_idp.browser.post("/token", auth=("portal", sqlite_idp.portal_secret), data={"grant_type": "password"})
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
+
+
+def test_during_a_rotations_grace_period_both_secrets_work_and_then_only_the_new_one(
+    machine: tuple[Idp, str],
+) -> None:
+    from datetime import timedelta
+
+    idp, old = machine
+    new = idp.services.clients.rotate_secret("backend", timedelta(hours=2))
+
+    def token_with(secret: str) -> int:
+        return idp.browser.post("/token", auth=("backend", secret), data={"grant_type": "client_credentials"}
+                                ).status_code
+
+    assert token_with(old) == 200 and token_with(new) == 200  # instances move to the new one one by one
+    newest = idp.services.clients.rotate_secret("backend")  # no grace: what came before stops at once
+    assert token_with(new) == 401 and token_with(old) == 401 and token_with(newest) == 200
