@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make run PORT=8001` for a second instance; the first one's demo data is left alone.
+PORT ?= 8000
+
 run: $(STAMP)
-	IDP_OFFICE_LEVEL=$${IDP_OFFICE_LEVEL:-1} $(BIN)/idp demo
+	IDP_OFFICE_LEVEL=$${IDP_OFFICE_LEVEL:-1} $(BIN)/idp demo --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sys
 from pathlib import Path
 
@@ -213,18 +215,43 @@ def serve(
     access_log: bool = typer.Option(False, help="Log every request."),
 ) -> None:
     """Run the provider with uvicorn."""
-    import uvicorn
-
     # Without Redis each worker would keep its own in-process store: a login transaction or code made
     # by one worker would be unknown to the next, and sign-ins would fail at random.
     if workers > 1 and not _settings().redis_url:
         fail("--workers above 1 needs IDP_REDIS_URL: the in-process store is not shared between workers",
              EXIT_INVALID)
+    _run(_listening_socket(host, port), host, port, workers=workers, access_log=access_log)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else is done: a second provider started on a busy
+    port stops here, having changed nothing (the demo's secrets of the one running stay valid)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}): is the provider already running there?"
+             f" Choose another port: `make run PORT={port + 1}` or --port {port + 1}", EXIT_FAILED)
+    return sock
+
+
+def _run(sock: socket.socket, host: str, port: int, *, workers: int, access_log: bool) -> None:
+    import uvicorn
+
     # The loop and parser the benchmark measures (bench/server.py): asyncio's loop was no slower
     # than uvloop here and schedules the thread pool's replies more evenly.
-    uvicorn.run("idp.web.asgi:create", factory=True, host=host, port=port, workers=workers, loop="asyncio",
-                http="httptools", access_log=access_log, proxy_headers=False, server_header=False,
-                log_level="info")
+    options: dict[str, object] = {
+        "factory": True, "host": host, "port": port, "workers": workers, "loop": "asyncio", "http": "httptools",
+        "access_log": access_log, "proxy_headers": False, "server_header": False, "log_level": "info"}
+    if workers > 1:
+        sock.close()  # the port was free; uvicorn's supervisor binds it and shares it with the workers
+        uvicorn.run("idp.web.asgi:create", **options)  # type: ignore[arg-type]
+        return
+    typer.echo(f"Serving on http://{host if ':' not in host else f'[{host}]'}:{port}", err=True)
+    uvicorn.Server(uvicorn.Config("idp.web.asgi:create", **options)).run(sockets=[sock])  # type: ignore[arg-type]
 
 
 @app.command("demo-rp")
@@ -244,6 +271,9 @@ def demo(port: int = typer.Option(8000, metavar="N", help="Loopback port to serv
     from levels.authenticators.password import Passwords
     from levels.people import SqlPersonStore
 
+    sock = _listening_socket("127.0.0.1", port)  # first: a busy port changes nothing
+    # The issuer is the address served, unless one was set: tokens and printed URLs must match it.
+    os.environ.setdefault("IDP_ISSUER", f"http://127.0.0.1:{port}")
     settings = _settings()
     upgrade(settings.database_url, transaction_pooling=settings.database_transaction_pooling)
     engine = _engine(settings)
@@ -304,7 +334,7 @@ B.  Find the demo employee by national code {creds.employee_national_code}, tick
     verification: the employee is at level 3, the text message is in {settings.sms_outbox}, and their
     {settings.issuer}/account/history says where and when. The public list: {settings.issuer}/offices
 """)
-    serve(host="127.0.0.1", port=port, workers=1, access_log=True)
+    _run(sock, "127.0.0.1", port, workers=1, access_log=True)
 
 
 def main() -> None:
