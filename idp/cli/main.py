@@ -30,9 +30,11 @@ from idp.cli.output import (
     EXIT_FAILED,
     EXIT_INVALID,
     ClickException,
+    JsonFlag,
     UsageError,
     command_group,
     fail,
+    print_json,
 )
 from idp.cli.people import PeopleContext
 from idp.cli.people import build_app as build_people_app
@@ -187,24 +189,31 @@ app.add_typer(build_logout_app(_backchannel), name="logout",
 @db_app.command("upgrade")
 def db_upgrade(
     revision: str = typer.Argument("heads", metavar="REVISION", help="Where to go (default: the newest)."),
+    as_json: JsonFlag = False,
 ) -> None:
     """Apply schema migrations."""
-    from idp.storage.migrate import upgrade
+    from idp.storage.migrate import current, upgrade
 
     settings = _settings()
     upgrade(settings.database_url, revision, transaction_pooling=settings.database_transaction_pooling)
-    typer.echo("database is up to date")
+    if as_json:
+        print_json({"revision": list(current(settings.database_url))})
+    else:
+        typer.echo("database is up to date")
 
 
 @app.command()
-def init() -> None:
+def init(as_json: JsonFlag = False) -> None:
     """Migrate the database, create the key-encryption key file and the signing keys."""
     from idp.storage.migrate import upgrade
 
     settings = _settings()
     upgrade(settings.database_url, transaction_pooling=settings.database_transaction_pooling)
     _keyring().ensure()
-    typer.echo("initialised: database migrated, signing keys ready")
+    if as_json:
+        print_json({"initialised": True})
+    else:
+        typer.echo("initialised: database migrated, signing keys ready")
 
 
 @app.command()

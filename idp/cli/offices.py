@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, JsonFlag, command_group, print_list, utc_time
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, JsonFlag, command_group, print_json, print_list, utc_time
 from idp.cli.output import fail as _fail
 from levels.iranian_input import InvalidNationalCode, parse_national_code
 from levels.offices import (
@@ -60,11 +60,12 @@ def build_app(get_context: Callable[[], OfficesContext]) -> typer.Typer:
         name_fa: Annotated[str, typer.Option("--name-fa", metavar="TEXT", help="The office's name in Persian.")],
         name_en: Annotated[str, typer.Option("--name-en", metavar="TEXT", help="The office's name in English.")],
         province: Annotated[str, typer.Option("--province", metavar="TEXT", help="The province the office is in.")],
+        as_json: JsonFlag = False,
     ) -> None:
         """Register a counter office (active)."""
         with _errors():
             office = get_context().offices.add(code, name_fa=name_fa, name_en=name_en, province=province)
-        typer.echo(f"added office {office.code}")
+        _done(as_json, f"added office {office.code}", code=office.code, active=True)
 
     @app.command("list")
     def list_(as_json: JsonFlag = False) -> None:
@@ -78,23 +79,24 @@ def build_app(get_context: Callable[[], OfficesContext]) -> typer.Typer:
                    row=lambda o: (o.code, o.province, "yes" if o.active else "no", o.name_en))
 
     @app.command()
-    def disable(code: CodeArg) -> None:
+    def disable(code: CodeArg, as_json: JsonFlag = False) -> None:
         """Stop an office: its operators can no longer use the console and it leaves the public list."""
         with _errors():
             get_context().offices.set_active(code, False)
-        typer.echo(f"disabled office {code.upper()}")
+        _done(as_json, f"disabled office {code.upper()}", code=code.upper(), active=False)
 
     @app.command()
-    def enable(code: CodeArg) -> None:
+    def enable(code: CodeArg, as_json: JsonFlag = False) -> None:
         """Open a disabled office again."""
         with _errors():
             get_context().offices.set_active(code, True)
-        typer.echo(f"enabled office {code.upper()}")
+        _done(as_json, f"enabled office {code.upper()}", code=code.upper(), active=True)
 
     @operators_app.command("add")
     def add_operator(
         office: Annotated[str, typer.Option("--office", metavar="TEXT", help="The office code.")],
         national_code: NationalCodeOpt,
+        as_json: JsonFlag = False,
     ) -> None:
         """Make a person an operator at an office (one office per operator)."""
         with _errors():
@@ -104,7 +106,7 @@ def build_app(get_context: Callable[[], OfficesContext]) -> typer.Typer:
             if person is None:
                 _fail("no person with this national code", EXIT_FAILED)
             ctx.offices.add_operator(office, person.id)
-        typer.echo(f"added operator at {office.upper()}")
+        _done(as_json, f"added operator at {office.upper()}", office=office.upper(), operator=True)
 
     @operators_app.command("list")
     def list_operators(
@@ -124,7 +126,7 @@ def build_app(get_context: Callable[[], OfficesContext]) -> typer.Typer:
                    row=lambda op: (op.office_code, codes[op.person_id], utc_time(op.added_at)))
 
     @operators_app.command("remove")
-    def remove_operator(national_code: NationalCodeOpt) -> None:
+    def remove_operator(national_code: NationalCodeOpt, as_json: JsonFlag = False) -> None:
         """Take a person's operator role away (their history stays)."""
         with _errors():
             code = parse_national_code(national_code)
@@ -133,9 +135,16 @@ def build_app(get_context: Callable[[], OfficesContext]) -> typer.Typer:
             if person is None:
                 _fail("no person with this national code", EXIT_FAILED)
             ctx.offices.remove_operator(person.id)
-        typer.echo("removed operator")
+        _done(as_json, "removed operator", operator=False)
 
     return app
+
+
+def _done(as_json: bool, text: str, **fields: object) -> None:
+    if as_json:
+        print_json(fields)
+    else:
+        typer.echo(text)
 
 
 def _code_of(people: PersonStore, operator: Operator) -> str:

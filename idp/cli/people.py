@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, database_error, print_fields
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, database_error, print_fields, print_json
 from idp.cli.output import fail as _fail
 from levels.clock import utcnow
 from levels.iranian_input import (
@@ -73,6 +73,7 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
         mobile: Annotated[str | None, typer.Option("--mobile", metavar="TEXT",
                                                    help="Not verified until an OTP proves it.")] = None,
         tier: Annotated[int, typer.Option("--tier", metavar="N", min=1, max=3, help="Identity proofing tier.")] = 1,
+        as_json: JsonFlag = False,
     ) -> None:
         """Add a person (without a password: they set one at first sign-in)."""
         with _errors():
@@ -84,7 +85,10 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
                                 proofing_tier=tier, now=ctx.clock())
             ctx.people.add(person)
             ctx.audit("person.created", {"person_id": person.id, "proofing_tier": tier})
-        typer.echo(f"created person {person.id}")
+        if as_json:
+            print_json({"id": person.id, "national_code": person.national_code, "proofing_tier": person.proofing_tier})
+        else:
+            typer.echo(f"created person {person.id}")
 
     @app.command()
     def show(national_code: CodeOpt, as_json: JsonFlag = False) -> None:
@@ -130,12 +134,16 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
             str, typer.Option("--document", metavar="TEXT",
                               help="Document checked, type:number (idcard, passport, birth_certificate).")
         ],
+        as_json: JsonFlag = False,
     ) -> None:
         """Record that an operator verified the person in person: proofing tier 3."""
         with _errors():
             ctx = get_context()
             person = ctx.proofing.verify_in_person(parse_national_code(national_code), operator, document)
-        typer.echo(f"person {person.id} is now at proofing tier {person.proofing_tier}")
+        if as_json:
+            print_json({"id": person.id, "proofing_tier": person.proofing_tier})
+        else:
+            typer.echo(f"person {person.id} is now at proofing tier {person.proofing_tier}")
 
     @app.command("import")
     def import_(

@@ -51,8 +51,8 @@ def test_a_second_demo_on_a_busy_port_changes_nothing_and_says_which_port_to_use
         assert second.returncode == 1
         assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and f"make run PORT={port + 1}" in second.stderr
         # The running demo's secrets were not replaced by the second start.
-        token = httpx.post(f"{base}/token", auth=(machine_id, machine_secret), data={"grant_type": "client_credentials"},
-                           trust_env=False, timeout=10)
+        token = httpx.post(f"{base}/token", auth=(machine_id, machine_secret),
+                           data={"grant_type": "client_credentials"}, trust_env=False, timeout=10)
         assert token.status_code == 200, token.text
     finally:
         first.send_signal(signal.SIGINT)

@@ -83,3 +83,22 @@ def test_every_help_fits_80_columns_and_names_values_not_python_types() -> None:
         assert too_wide == [], (path, too_wide)
         options = [line for line in shown.output.splitlines() if line.lstrip().startswith("--")]
         assert not [line for line in options if "<str>" in line or "<list[" in line or "<int>" in line], path
+
+
+def test_every_command_but_the_servers_takes_json() -> None:
+    import typer.main
+
+    from idp.cli.main import app
+
+    servers = {("serve",), ("demo",), ("demo-rp",), ("clients", "export")}  # export writes JSON or YAML itself
+    root = typer.main.get_command(app)
+    missing = []
+    for path in _commands(root):
+        command = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        if getattr(command, "commands", None) or path in servers:
+            continue
+        if "--json" not in [o for p in command.params for o in getattr(p, "opts", [])]:
+            missing.append(" ".join(path))
+    assert missing == []
