@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -63,6 +64,21 @@ def _migrated_template() -> str:
         atexit.register(_drop)
         _template = name
     return _template
+
+
+@contextmanager
+def sqlite_database(path: Path) -> Iterator[Engine]:
+    """A migrated SQLite file at `path`, as an engine disposed of afterwards."""
+    from idp.storage.database import make_engine
+    from idp.storage.migrate import upgrade
+
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager

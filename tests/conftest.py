@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from idp.storage.database import make_engine
 from idp.storage.migrate import upgrade
-from tests.backends import PgBouncer, postgres_database, redis_store
+from tests.backends import PgBouncer, postgres_database, redis_store, sqlite_database
 from tests.backends import pgbouncer as start_pgbouncer
 from tests.redis_cluster import LocalCluster, also_on_cluster, cluster_store, local_cluster
 from tests.relying_party import rp  # noqa: F401 - a fixture: a relying party's logout endpoint
@@ -84,11 +84,8 @@ def store(request: pytest.FixtureRequest) -> Iterator[object]:
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     """A migrated SQLite file only: for command-line tests, whose logic has no backend of its own."""
-    url = f"sqlite:///{tmp_path / 'idp.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+    with sqlite_database(tmp_path / "idp.db") as engine:
+        yield engine
 
 
 @pytest.fixture

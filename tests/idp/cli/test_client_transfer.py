@@ -19,8 +19,7 @@ from clients.registry import ClientRegistry
 from clients.services import ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.cli.clients import build_app
-from idp.storage.database import make_engine
-from idp.storage.migrate import upgrade
+from tests.backends import sqlite_database
 
 
 def run(app: typer.Typer, *args: str, input: str | None = None) -> Result:
@@ -40,11 +39,8 @@ def cli(engine: Engine) -> tuple[typer.Typer, Callable[[], ClientRegistry], Call
 @pytest.fixture
 def development(tmp_path: Path) -> Iterator[Engine]:
     """Another environment's database: a SQLite file of its own."""
-    url = f"sqlite:///{tmp_path / 'development.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
+    with sqlite_database(tmp_path / "development.db") as engine:
+        yield engine
 
 
 @pytest.fixture

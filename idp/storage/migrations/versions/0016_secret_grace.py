@@ -1,13 +1,13 @@
 """clients: the secret a rotation replaced, accepted until a grace period ends
 
-Revision ID: 0018
+Revision ID: 0016
 Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
+revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
