@@ -1,23 +1,94 @@
-"""The audit log: who did what, when, from where. Never records secrets, tokens or national codes."""
+"""The audit log: who did what, when, from where. Never records secrets, tokens or national codes.
+
+Tamper evidence. Every event is written into one of `CHAINS` hash chains: it gets the chain's next
+sequence number, the hash of the chain's previous event (`prev_hash`) and its own `hash`, SHA-256
+over `prev_hash` and a canonical encoding of what is stored (`canonical`: chain, sequence, time in
+UTC to the microsecond, kind, actor, person, client, IP and the detail as sorted, compact JSON).
+Changing, deleting, inserting or reordering an event breaks its chain from that event on, which
+`idp.audit_verify` finds. The row id is not hashed: the database assigns it on insert, and the
+(chain, sequence) pair is the event's place; ids only name events in reports.
+
+Why several chains. Each chain has a head row (`audit_chains`: last sequence and hash) that the
+writing transaction locks until it commits, so one chain admits one writer at a time. A single
+chain would serialise every audited write of every worker and instance (the sign-in path writes
+one per sign-in, the target is 450 sign-ins a second) behind one row lock held for a few round
+trips and a commit. With 16 chains, on PostgreSQL a writer takes the first head that nobody holds
+(`FOR UPDATE SKIP LOCKED`, starting at a random chain so writers spread out) and waits only if all
+16 are busy. Which chain an event lands in means nothing; order across chains is given by time.
+SQLite allows one writer at a time anyway; there the transaction starts by updating the head, so
+the head is read under the write lock and two processes can never take the same sequence number.
+The unique (chain, seq) index is the last line of defence: a fork of a chain cannot be committed.
+
+`record_many` writes its whole batch into one chain, under one lock, in one transaction: either
+every event is chained or none is.
+
+Events written before the chains existed (migration 0017) stay unchained; see `idp.audit_verify`.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import random
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
-from idp.storage.tables import AuditEventRow
+from idp.storage.tables import AuditChainRow, AuditEventRow
 from levels.clock import utcnow
 
 log = logging.getLogger("idp.audit")
+
+# Number of hash chains; migration 0017 creates their head rows.
+CHAINS = 16
+# The `prev_hash` of each chain's first event.
+GENESIS = "0" * 64
+# Bumped if the canonical encoding ever changes (it is the first element of every encoding).
+ENCODING = 1
+
+
+def moment(at: datetime) -> str:
+    """A stored time as hashed and exported: UTC, to the microsecond (`2031-03-21T08:30:00.000000Z`).
+    SQLite gives back naive UTC, PostgreSQL an aware time in the session's zone: both read the same."""
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(
+    *, chain: int, seq: int, at: datetime, kind: str, actor: str | None, person_id: str | None,
+    client_id: str | None, ip: str | None, detail: Mapping[str, object],
+) -> bytes:
+    """The bytes an event's hash covers: its stored fields as compact JSON, keys sorted."""
+    return json.dumps([ENCODING, chain, seq, moment(at), kind, actor, person_id, client_id, ip, detail],
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def event_hash(prev_hash: str, encoded: bytes) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + encoded).hexdigest()
+
+
+def row_hash(row: AuditEventRow, *, seq: int | None = None) -> str:
+    """The hash a stored row (or a result row with the same columns) should carry, at sequence
+    `seq` if given, else at its own."""
+    encoded = canonical(chain=row.chain, seq=row.seq if seq is None else seq, at=row.at,  # type: ignore[arg-type]
+                        kind=row.kind, actor=row.actor, person_id=row.person_id, client_id=row.client_id,
+                        ip=row.ip, detail=row.detail)
+    return event_hash(row.prev_hash or "", encoded)
+
+
+def _stored(detail: Mapping[str, object] | None) -> dict[str, object]:
+    """The detail as the database gives it back (tuples become lists, keys strings), so that what
+    is hashed is what is read."""
+    return json.loads(json.dumps(dict(detail or {}), allow_nan=False))  # type: ignore[no-any-return]
 
 
 class AuditLog:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
+        self._postgres = engine.dialect.name == "postgresql"
 
     def record(
         self,
@@ -29,25 +100,58 @@ class AuditLog:
         ip: str | None = None,
         detail: Mapping[str, object] | None = None,
     ) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                insert(AuditEventRow).values(
-                    at=self._clock(), kind=kind, actor=actor, person_id=person_id,
-                    client_id=client_id, ip=ip, detail=dict(detail or {}),
-                )
-            )
+        event = {"kind": kind, "actor": actor, "person_id": person_id, "client_id": client_id, "ip": ip,
+                 "detail": _stored(detail)}
+        self._write([event])
         log.info("audit %s person=%s client=%s", kind, person_id, client_id)
 
     def record_many(self, events: Sequence[tuple[str, Mapping[str, object]]], *, actor: str) -> None:
-        """Many events in one transaction (a registry import can produce tens of thousands)."""
+        """Many events in one transaction (a registry import can produce tens of thousands), in one
+        chain."""
         if not events:
             return
-        at = self._clock()
-        rows = [{"at": at, "kind": kind, "actor": actor, "ip": None, "detail": dict(detail), **_subjects(detail)}
+        rows = [{"kind": kind, "actor": actor, "ip": None, "detail": _stored(detail), **_subjects(detail)}
                 for kind, detail in events]
-        with self._engine.begin() as conn:
-            conn.execute(insert(AuditEventRow), rows)
+        self._write(rows)
         log.info("audit %d events by %s", len(rows), actor)
+
+    def _write(self, events: list[dict[str, object]]) -> None:
+        """Chain and insert `events` (kind, actor, person_id, client_id, ip, detail), all at one moment."""
+        at = self._clock()
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        with self._engine.begin() as conn:
+            chain, seq, prev = self._take_head(conn, len(events))
+            for event in events:
+                seq += 1
+                event.update(at=at, chain=chain, seq=seq, prev_hash=prev)
+                prev = event["hash"] = event_hash(prev, canonical(
+                    chain=chain, seq=seq, at=at, kind=event["kind"], actor=event["actor"],  # type: ignore[arg-type]
+                    person_id=event["person_id"], client_id=event["client_id"], ip=event["ip"],  # type: ignore[arg-type]
+                    detail=event["detail"]))  # type: ignore[arg-type]
+            if len(events) == 1:
+                conn.execute(insert(AuditEventRow).values(**events[0]))
+            else:
+                conn.execute(insert(AuditEventRow), events)
+            conn.execute(update(AuditChainRow).where(AuditChainRow.chain == chain).values(seq=seq, hash=prev))
+
+    def _take_head(self, conn: Connection, count: int) -> tuple[int, int, str]:
+        """Lock a chain's head for this transaction: (chain, its last sequence, its last hash)."""
+        start = random.randrange(CHAINS)  # noqa: S311 - spreads writers; nothing to guess
+        head = AuditChainRow.__table__
+        if self._postgres:
+            # Any head nobody holds, starting at a random one; wait for that one only if all are held.
+            free = conn.execute(
+                select(head.c.chain, head.c.seq, head.c.hash)
+                .order_by(head.c.chain < start, head.c.chain).limit(1).with_for_update(skip_locked=True)
+            ).first()
+            if free is None:
+                free = conn.execute(select(head.c.chain, head.c.seq, head.c.hash)
+                                    .where(head.c.chain == start).with_for_update()).one()
+            return free.chain, free.seq, free.hash
+        # SQLite: writing first takes the database's write lock, then the head is read under it.
+        taken = conn.execute(update(head).where(head.c.chain == start).values(seq=head.c.seq + count)
+                             .returning(head.c.seq, head.c.hash)).one()
+        return start, taken.seq - count, taken.hash
 
     def sink(self, actor: str) -> AuditSink:
         """An audit callback for a domain package (client registry, proofing), acting as `actor`."""
