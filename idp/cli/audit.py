@@ -49,8 +49,10 @@ def build_app(get: Callable[[], Engine]) -> typer.Typer:
 
     @app.command("verify")
     def verify_(as_json: JsonFlag = False) -> None:
-        """Walk every hash chain and name the first event that was changed, deleted, inserted or
-        reordered. Exit code 0: intact; 1: a chain is broken."""
+        """Check every hash chain; name the first changed, deleted, inserted or reordered event.
+
+        Exit code 0: every chain is intact; 1: a chain is broken.
+        """
         with _errors():
             report = verify(get())
         if as_json:
@@ -74,8 +76,10 @@ def build_app(get: Callable[[], Engine]) -> typer.Typer:
         as_json: Annotated[bool, typer.Option(
             "--json", help="One JSON object per line (JSON Lines), streamed, for a log store.")] = False,
     ) -> None:
-        """Events from `--since` (up to `--until`), oldest first, with their chain, sequence and
-        hashes."""
+        """Events from --since (up to --until), oldest first, with their chains and hashes.
+
+        With --json, one object per line, streamed: for shipping to a log store.
+        """
         start = _moment("--since", since)
         end = _moment("--until", until, end_of_day=True) if until is not None else None
         if end is not None and end <= start:
