@@ -34,8 +34,9 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
+from idp.storage.direct import DirectStatements
 from idp.storage.tables import AuditChainRow, AuditEventRow
 from levels.clock import utcnow
 
@@ -84,11 +85,42 @@ def _stored(detail: Mapping[str, object] | None) -> dict[str, object]:
     return json.loads(json.dumps(dict(detail or {}), allow_nan=False))  # type: ignore[no-any-return]
 
 
+# Statements are built once (building them per call is a visible cost on the sign-in path) and the
+# single event of `record` goes straight to the driver (`idp.storage.direct`). Parameters are named
+# new_<column> and head_<column>: parameters named like columns would also be taken as SET values.
+_EVENTS = AuditEventRow.__table__
+_HEADS = AuditChainRow.__table__
+_FIELDS = ("at", "kind", "actor", "person_id", "client_id", "ip", "detail", "chain", "seq", "prev_hash", "hash")
+_NEW = {c: bindparam(f"new_{c}", type_=_EVENTS.c[c].type) for c in _FIELDS}
+_INSERT = insert(_EVENTS).values(_NEW)
+_HEAD_COLUMNS = (_HEADS.c.chain, _HEADS.c.seq, _HEADS.c.hash)
+# PostgreSQL: the first head nobody holds, from a random one on; else wait for that one.
+_TAKE_FREE_HEAD = (select(*_HEAD_COLUMNS).order_by(_HEADS.c.chain < bindparam("head_start"), _HEADS.c.chain)
+                   .limit(bindparam("head_limit", 1)).with_for_update(skip_locked=True))
+_WAIT_FOR_HEAD = select(*_HEAD_COLUMNS).where(_HEADS.c.chain == bindparam("head_start")).with_for_update()
+# SQLite: writing first takes the database's write lock; the head is read under it.
+_ADVANCE_HEAD = (update(_HEADS).where(_HEADS.c.chain == bindparam("head_start"))
+                 .values(seq=_HEADS.c.seq + bindparam("head_count")).returning(*_HEAD_COLUMNS))
+_SET_HEAD = (update(_HEADS).where(_HEADS.c.chain == bindparam("head_chain"))
+             .values(seq=bindparam("head_seq"), hash=bindparam("head_hash")))
+# PostgreSQL: the event and its chain's new head in one statement (a data-modifying CTE), one round trip.
+_INSERT_AND_SET_HEAD = _SET_HEAD.add_cte(_INSERT.cte("new_event"))
+
+
 class AuditLog:
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utcnow) -> None:
         self._engine = engine
         self._clock = clock
         self._postgres = engine.dialect.name == "postgresql"
+        self._direct = DirectStatements(engine)
+        if self._postgres:
+            self._take_free = self._direct.prepare(_TAKE_FREE_HEAD)
+            self._wait_for = self._direct.prepare(_WAIT_FOR_HEAD)
+            self._insert_and_set = self._direct.prepare(_INSERT_AND_SET_HEAD)
+        else:
+            self._advance = self._direct.prepare(_ADVANCE_HEAD)
+            self._insert = self._direct.prepare(_INSERT)
+            self._set_head = self._direct.prepare(_SET_HEAD)
 
     def record(
         self,
@@ -100,58 +132,63 @@ class AuditLog:
         ip: str | None = None,
         detail: Mapping[str, object] | None = None,
     ) -> None:
-        event = {"kind": kind, "actor": actor, "person_id": person_id, "client_id": client_id, "ip": ip,
-                 "detail": _stored(detail)}
-        self._write([event])
+        at = self._now()
+        stored = _stored(detail)
+        with self._direct.transaction() as run:
+            if self._postgres:
+                head = run(self._take_free, {"head_start": _random_chain(), "head_limit": 1})[1]
+                if head is None:  # every chain is being written: wait for one
+                    head = run(self._wait_for, {"head_start": _random_chain()})[1]
+                chain, seq = head.chain, head.seq + 1
+            else:
+                head = run(self._advance, {"head_start": _random_chain(), "head_count": 1})[1]
+                chain, seq = head.chain, head.seq
+            digest = event_hash(head.hash, canonical(chain=chain, seq=seq, at=at, kind=kind, actor=actor,
+                                                     person_id=person_id, client_id=client_id, ip=ip, detail=stored))
+            event = {"new_at": at, "new_kind": kind, "new_actor": actor, "new_person_id": person_id,
+                     "new_client_id": client_id, "new_ip": ip, "new_detail": stored, "new_chain": chain,
+                     "new_seq": seq, "new_prev_hash": head.hash, "new_hash": digest}
+            new_head = {"head_chain": chain, "head_seq": seq, "head_hash": digest}
+            if self._postgres:
+                run(self._insert_and_set, event | new_head)
+            else:
+                run(self._insert, event)
+                run(self._set_head, new_head)
         log.info("audit %s person=%s client=%s", kind, person_id, client_id)
 
     def record_many(self, events: Sequence[tuple[str, Mapping[str, object]]], *, actor: str) -> None:
         """Many events in one transaction (a registry import can produce tens of thousands), in one
-        chain."""
+        chain, under one lock: either all are recorded and chained or none is."""
         if not events:
             return
-        rows = [{"kind": kind, "actor": actor, "ip": None, "detail": _stored(detail), **_subjects(detail)}
-                for kind, detail in events]
-        self._write(rows)
+        at = self._now()
+        with self._engine.begin() as conn:
+            start = _random_chain()
+            if self._postgres:
+                head = conn.execute(_TAKE_FREE_HEAD, {"head_start": start}).first() \
+                    or conn.execute(_WAIT_FOR_HEAD, {"head_start": start}).one()
+                chain, seq, prev = head.chain, head.seq, head.hash
+            else:
+                head = conn.execute(_ADVANCE_HEAD, {"head_start": start, "head_count": len(events)}).one()
+                chain, seq, prev = head.chain, head.seq - len(events), head.hash
+            rows = []
+            for kind, detail in events:
+                seq += 1
+                subjects = _subjects(detail)
+                stored = _stored(detail)
+                digest = event_hash(prev, canonical(chain=chain, seq=seq, at=at, kind=kind, actor=actor, ip=None,
+                                                    detail=stored, **subjects))
+                rows.append({"new_at": at, "new_kind": kind, "new_actor": actor, "new_person_id": subjects["person_id"],
+                             "new_client_id": subjects["client_id"], "new_ip": None, "new_detail": stored,
+                             "new_chain": chain, "new_seq": seq, "new_prev_hash": prev, "new_hash": digest})
+                prev = digest
+            conn.execute(_INSERT, rows)
+            conn.execute(_SET_HEAD, {"head_chain": chain, "head_seq": seq, "head_hash": prev})
         log.info("audit %d events by %s", len(rows), actor)
 
-    def _write(self, events: list[dict[str, object]]) -> None:
-        """Chain and insert `events` (kind, actor, person_id, client_id, ip, detail), all at one moment."""
+    def _now(self) -> datetime:
         at = self._clock()
-        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-        with self._engine.begin() as conn:
-            chain, seq, prev = self._take_head(conn, len(events))
-            for event in events:
-                seq += 1
-                event.update(at=at, chain=chain, seq=seq, prev_hash=prev)
-                prev = event["hash"] = event_hash(prev, canonical(
-                    chain=chain, seq=seq, at=at, kind=event["kind"], actor=event["actor"],  # type: ignore[arg-type]
-                    person_id=event["person_id"], client_id=event["client_id"], ip=event["ip"],  # type: ignore[arg-type]
-                    detail=event["detail"]))  # type: ignore[arg-type]
-            if len(events) == 1:
-                conn.execute(insert(AuditEventRow).values(**events[0]))
-            else:
-                conn.execute(insert(AuditEventRow), events)
-            conn.execute(update(AuditChainRow).where(AuditChainRow.chain == chain).values(seq=seq, hash=prev))
-
-    def _take_head(self, conn: Connection, count: int) -> tuple[int, int, str]:
-        """Lock a chain's head for this transaction: (chain, its last sequence, its last hash)."""
-        start = random.randrange(CHAINS)  # noqa: S311 - spreads writers; nothing to guess
-        head = AuditChainRow.__table__
-        if self._postgres:
-            # Any head nobody holds, starting at a random one; wait for that one only if all are held.
-            free = conn.execute(
-                select(head.c.chain, head.c.seq, head.c.hash)
-                .order_by(head.c.chain < start, head.c.chain).limit(1).with_for_update(skip_locked=True)
-            ).first()
-            if free is None:
-                free = conn.execute(select(head.c.chain, head.c.seq, head.c.hash)
-                                    .where(head.c.chain == start).with_for_update()).one()
-            return free.chain, free.seq, free.hash
-        # SQLite: writing first takes the database's write lock, then the head is read under it.
-        taken = conn.execute(update(head).where(head.c.chain == start).values(seq=head.c.seq + count)
-                             .returning(head.c.seq, head.c.hash)).one()
-        return start, taken.seq - count, taken.hash
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
     def sink(self, actor: str) -> AuditSink:
         """An audit callback for a domain package (client registry, proofing), acting as `actor`."""
@@ -173,6 +210,10 @@ class AuditLog:
         )
         with self._engine.connect() as conn:
             return list(conn.execute(query).all())  # type: ignore[arg-type]
+
+
+def _random_chain() -> int:
+    return random.randrange(CHAINS)  # noqa: S311 - spreads writers over the chains; nothing to guess
 
 
 def _subjects(detail: Mapping[str, object]) -> dict[str, str | None]:

@@ -269,10 +269,10 @@ def test_events_from_before_the_chains_are_counted_not_checked(engine: Engine) -
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_concurrent_writers_keep_every_chain_whole(engine: Engine) -> None:
-    """Threads writing at once, single events and batches, through the pool: every chain comes out
-    gapless, unforked and verified."""
+    """More threads than chains writing at once, single events and batches, through the pool (some
+    find every chain held and wait for one): every chain comes out gapless, unforked and verified."""
     audit = AuditLog(engine)
-    threads, each = 8, 30
+    threads, each = 24, 20
 
     def write(worker: int) -> None:
         for n in range(each):
@@ -284,13 +284,13 @@ def test_concurrent_writers_keep_every_chain_whole(engine: Engine) -> None:
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(write, range(threads)))
 
-    written = threads * (each + 3 * 5)
+    written = threads * (each + each // 10 * 5)
     report = verify(engine)
     assert report.intact, report.breaks
     assert report.checked == written
     chains = _chains(engine)
     assert sum(len(rows) for rows in chains.values()) == written
-    assert len(chains) >= 8
+    assert len(chains) == CHAINS
 
 
 def test_export_gives_back_what_was_recorded_with_its_place_in_the_chain(engine: Engine) -> None:
