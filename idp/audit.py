@@ -19,6 +19,11 @@ SQLite allows one writer at a time anyway; there the transaction starts by updat
 the head is read under the write lock and two processes can never take the same sequence number.
 The unique (chain, seq) index is the last line of defence: a fork of a chain cannot be committed.
 
+Cost. On PostgreSQL an event is three round trips (lock a head; insert the event and move the head
+in one statement; commit) where an unchained insert was two, and a head is held for the last two.
+The statements are built once and `record` sends them straight to the driver, which saves more
+CPU than the hashing (a few microseconds) and the extra statement cost.
+
 `record_many` writes its whole batch into one chain, under one lock, in one transaction: either
 every event is chained or none is.
 
