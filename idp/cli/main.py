@@ -1,4 +1,5 @@
-"""The `idp` command: serve, migrate, and administer keys, clients, people and legal entities."""
+"""The `idp` command: serve, migrate, and administer keys, clients, people and legal entities; check
+and export the audit trail."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from clients.sector import HttpSectorFetcher
 from clients.services import ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
+from idp.cli.audit import build_app as build_audit_app
 from idp.cli.clients import build_app as build_clients_app
 from idp.cli.entities import build_app as build_entities_app
 from idp.cli.keys import build_app as build_keys_app
@@ -184,6 +186,8 @@ app.add_typer(build_offices_app(_offices_context), name="offices",
               help="Counter offices and their operators: add, list, disable, operators add/list/remove.")
 app.add_typer(build_logout_app(_backchannel), name="logout",
               help="Back-channel logout notifications: list, deliver now, retry failed.")
+app.add_typer(build_audit_app(lambda: _database()[1]), name="audit",
+              help="The audit trail: verify its hash chains, export events for a log store.")
 
 
 @db_app.command("upgrade")

@@ -42,8 +42,12 @@ class ConsentRow(Base):
 
 
 class AuditEventRow(Base):
+    """One audit event. `chain`, `seq`, `prev_hash` and `hash` place it in one of the hash chains
+    (`idp.audit`); they are empty only for events written before the chains existed."""
+
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_person_at", "person_id", "at"),)
+    __table_args__ = (Index("ix_audit_person_at", "person_id", "at"),
+                      Index("ux_audit_events_chain_seq", "chain", "seq", unique=True))
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -55,6 +59,21 @@ class AuditEventRow(Base):
     client_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[dict[str, object]] = mapped_column(JSON)
+    chain: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditChainRow(Base):
+    """The head of one audit hash chain: its last sequence number and hash. A writer locks this row
+    for the length of its transaction, so the events of one chain are written one after another."""
+
+    __tablename__ = "audit_chains"
+
+    chain: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class SsoSessionRow(Base):
