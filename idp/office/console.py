@@ -17,6 +17,7 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.account.activate import activation_days, issue_activation
 from idp.account.common import OFFICE, read_checked_form
 from idp.account.notices import send_notice
 from idp.account.security import format_moment, full_name, signed_in
@@ -51,7 +52,8 @@ LIMIT_REACHED = "You have reached today's limit of actions at the console. You c
 CHECKS_NEEDED = "Check that the photo matches the person and that the document is genuine, and tick both."
 BAD_DOCUMENT = "Choose the type of document and type its serial number."
 VERIFIED = "{name} is now verified in person (level 3)."
-REGISTERED = "The account was created at level 3. A text message tells the person how to set a password."
+REGISTERED = ("The account was created at level 3. A text message gives the person an activation code to set a password"
+              " with; it works for {days} days.")
 BAD_NAME = "Type the given name and the family name."
 BAD_MOBILE = "This is not a valid Iranian mobile number."
 ALREADY = "An account with this national code already exists. Find it instead."
@@ -62,11 +64,13 @@ VERIFIED_SMS = {
     "en": "Your identity for national sign-in was verified in person at office \"{office_en}\" (level 3). If this"
           " wasn't you, contact support.",
 }
+# The activation code (idp.account.activate) with the office's name; `{link}` is the /activate page.
 ACTIVATE_SMS = {
-    "fa": "حساب ورود یکپارچه ملی شما در دفتر «{office_fa}» ساخته شد. برای گذاشتن گذرواژه به {issuer}/recover"
-          " بروید و کد ملی و تاریخ تولد خود را بنویسید؛ کدی به همین شماره فرستاده می‌شود.",
-    "en": "Your national sign-in account was created at office \"{office_en}\". To set a password, open"
-          " {issuer}/recover and enter your national code and birth date; a code will be sent to this number.",
+    "fa": "حساب ورود یکپارچه ملی شما در دفتر «{office_fa}» ساخته شد. کد فعال‌سازی: {code}\nبرای گذاشتن گذرواژه به"
+          " {link} بروید و کد ملی و این کد را بنویسید. این کد تا {days} روز کار می‌کند. آن را به کسی ندهید.",
+    "en": "Your national sign-in account was created at office \"{office_en}\". Activation code: {code}\nTo set a"
+          " password, open {link} and enter your national code and this code. It works for {days} days. Do not"
+          " share it with anyone.",
 }
 
 
@@ -234,8 +238,8 @@ def verify(request: Request, form_post: PostedForm) -> Response:
 @router.post("/office/register")
 def register(request: Request, form_post: PostedForm) -> Response:
     """Assisted registration: the account is created with the details on the document, raised to P3
-    by the same in-person verification, and the person sets a password through recovery (a code
-    to the mobile line they showed at the counter)."""
+    by the same in-person verification, and the person sets a password on /activate with the
+    activation code texted to the mobile line they showed at the counter."""
     posted = _posted(request, form_post)
     if isinstance(posted, Response):
         return posted
@@ -275,9 +279,16 @@ def register(request: Request, form_post: PostedForm) -> Response:
         return _render(desk, request, status_code=409, error=ALREADY, **shown)
     except DailyLimitReached:
         return _render(desk, request, status_code=429, error=LIMIT_REACHED, **shown)
+    _, texts = issue_activation(desk.svc, raised, actor="office", messages=ACTIVATE_SMS,
+                                detail={"office": desk.office.code, "operator": desk.person.id},
+                                office_fa=desk.office.name_fa, office_en=desk.office.name_en)
     tr = desk.svc.pages.gettext(desk.locale)
-    response = _render(desk, request, notice=tr.gettext(REGISTERED), found=_found_view(desk, raised))
-    response.background = _notice(desk, raised, ACTIVATE_SMS)
+    notice = tr.gettext(REGISTERED).format(days=activation_days(desk.svc))
+    response = _render(desk, request, notice=notice, found=_found_view(desk, raised))
+    if raised.mobile:
+        # Sent after the response, as every notice is (idp.account.notices).
+        response.background = BackgroundTask(send_notice, desk.svc.settings, raised.mobile, texts,
+                                             desk.svc.settings.default_locale)
     return response
 
 
