@@ -112,15 +112,15 @@ class Activations:
         subject = person_id or _NOBODY
         given = self.hash(subject, code)
         record = self._store.get(subject)
-        if record is None or person_id is None:
-            return None
-        if record.expires_at <= self._clock() or record.failures >= self._max_attempts:
-            return None
-        if not hmac.compare_digest(record.code_hash, given):
-            if self._store.count_failure(person_id) >= self._max_attempts:
-                self._store.delete(person_id)  # used up: only a new code helps now
-            return None
-        return given
+        live = (person_id is not None and record is not None and record.expires_at > self._clock()
+                and record.failures < self._max_attempts)
+        if live and record is not None and hmac.compare_digest(record.code_hash, given):
+            return given
+        # A wrong code, or no live code to compare with: the same write either way (it changes no
+        # row when there is no code), so the time taken does not tell an account from none.
+        if self._store.count_failure(subject) >= self._max_attempts:
+            self._store.delete(subject)  # used up: only a new code helps now
+        return None
 
     def redeem(self, person_id: str, code_hash: str) -> bool:
         """Use up the code `check` accepted (its hash); False if it has been used, replaced or has

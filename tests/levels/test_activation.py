@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from levels.activation import CODE_DIGITS, ActivationStore, Activations, is_code_form, normalize_code
+from levels.activation import CODE_DIGITS, Activations, ActivationStore, is_code_form, normalize_code
 from levels.activation_sql import ActivationCodeRow, SqlActivationStore
 from levels.iranian_input import make_national_code, to_persian_digits
 from levels.people import SqlPersonStore, new_person
@@ -140,3 +140,36 @@ def test_malformed_input_is_never_a_code(activations, people):
     for junk in ("", "abc", "1" * 5000, "\x00" * 8, "١٢٣٤٥٦٧٨٩", "12345678 or 1=1"):
         assert activations.check(people[0], junk) is None
     assert not is_code_form("1234567") and not is_code_form("abcdefgh") and is_code_form("1234-5678")
+
+
+class _Calls:
+    """The real SQL store, noting which of its operations each check ran (how long a check takes
+    follows from them: a national code with no account must cost what a wrong code costs)."""
+
+    def __init__(self, store: SqlActivationStore) -> None:
+        self._store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        operation = getattr(self._store, name)
+
+        def call(*args, **kwargs):
+            self.calls.append(name)
+            return operation(*args, **kwargs)
+        return call
+
+
+def test_no_account_costs_the_same_work_as_a_wrong_code(engine, people):
+    calls = _Calls(SqlActivationStore(engine))
+    activations = Activations(calls, SECRET)  # type: ignore[arg-type]
+    issued = activations.issue(people[0])
+    wrong = "00000000" if issued.code != "00000000" else "11111111"
+    calls.calls.clear()
+    assert activations.check(people[0], wrong) is None
+    with_account = list(calls.calls)
+    calls.calls.clear()
+    assert activations.check(None, wrong) is None
+    assert calls.calls == with_account == ["get", "count_failure"]
+    calls.calls.clear()
+    assert activations.check(people[1], wrong) is None  # an account without a code
+    assert calls.calls == with_account

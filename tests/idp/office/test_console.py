@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from starlette.testclient import TestClient
 
 from levels.iranian_input import make_national_code, to_persian_digits
 from tests.idp.account.helpers import other_person, page_text, sign_in_at
+from tests.idp.account.test_activate import NEW_PASSWORD, submit_code, submit_password
 from tests.idp.conftest import CSRF_RE, Idp
 
 VISITOR_MOBILE = "+989127654321"
@@ -144,7 +146,7 @@ def test_the_daily_limit_refuses_more_actions(office_idp):
     assert person is not None and person.proofing_tier == 1
 
 
-def test_assisted_registration_creates_a_level_3_account_and_texts_how_to_set_a_password(office_idp):
+def test_assisted_registration_creates_a_level_3_account_whose_texted_code_sets_the_password(office_idp):
     browser = at_console(office_idp)
     newcomer = make_national_code("556677889")
     missing = post(browser, "/office/find", national_code=newcomer)
@@ -155,7 +157,20 @@ def test_assisted_registration_creates_a_level_3_account_and_texts_how_to_set_a_
     assert r.status_code == 200, page_text(r.text)
     person = office_idp.services.people.get_by_national_code(newcomer)
     assert person is not None and person.proofing_tier == 3 and person.mobile == VISITOR_MOBILE
-    assert any(to == VISITOR_MOBILE and "/recover" in text for to, text in sms_texts(office_idp))
+    # The text message carries an activation code for /activate; the code sets the first password.
+    texts = [text for to, text in sms_texts(office_idp) if to == VISITOR_MOBILE and "/activate" in text]
+    assert len(texts) == 1 and "دفتر پیشخوان مرکزی" in texts[0] and "/recover" not in texts[0]
+    code = re.search(r"\b\d{8}\b", texts[0])
+    assert code, texts[0]
+    assert "7 days" in page_text(r.text)
+    audited = [row.kind for row in office_idp.services.audit.for_person(person.id)]
+    assert "activation.issued" in audited
+    own = office_idp.new_browser()
+    accepted = submit_code(own, newcomer, code.group(0))
+    assert accepted.status_code == 303, page_text(accepted.text)
+    done = submit_password(own, accepted.headers["location"])
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=activated"
+    sign_in_at(office_idp.new_browser(), newcomer, password=NEW_PASSWORD)
     again = post(browser, "/office/register", national_code=newcomer, given_name="M", family_name="R",
                  birthdate="1360/05/01", mobile="09127654321", document_type="passport", document_serial="X9",
                  photo_matches="yes", document_genuine="yes")
