@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Mount
 
 from idp.web.cookies import Cookies
 from idp.web.csrf import CsrfTokens, Purpose
@@ -115,13 +115,14 @@ def unbroken(text: str) -> Markup:
 
 
 def _get_page(request: Request) -> str | None:
-    """The posted address, or the nearest one above it, that the app answers with GET."""
+    """The posted address, or the nearest one above it, that the app answers with GET (asked of
+    the app's own routing, as a GET request for it would be)."""
     router = getattr(request.scope.get("app"), "router", None)
-    gets = {route.path for route in getattr(router, "routes", ())
-            if isinstance(route, Route) and route.methods and "GET" in route.methods}
+    routes = getattr(router, "routes", ())
     path = request.url.path.rstrip("/")
     while path:
-        if path in gets:
+        scope = {**request.scope, "method": "GET", "path": path, "root_path": ""}
+        if any(route.matches(scope)[0] == Match.FULL for route in routes if not isinstance(route, Mount)):
             return path
         path = path.rsplit("/", 1)[0]
     return None
