@@ -55,8 +55,9 @@ PASSWORD_PAGE = "/activate/password"
 PENDING_TTL = 15 * 60
 
 EXPIRED_TITLE = "This activation has expired"
-NOT_ACTIVATED = ("The national code or the activation code is not correct, or the code has expired or was used."
-                 " Check both and try again. If it still does not work, ask the counter office for a new code.")
+# Short, as it is said twice (the summary on top and beside the field); the page's own help says
+# where a new code comes from.
+NOT_ACTIVATED = "The national code or the activation code is not correct, or the code has expired or was used."
 BAD_CODE_FORM = "Enter the 8-digit activation code from the text message."
 NO_CODE = "Enter the activation code from the text message."
 BAD_NATIONAL_CODE = "This is not a valid national code."
