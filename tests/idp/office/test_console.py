@@ -206,3 +206,12 @@ def test_every_console_sentence_has_a_persian_translation():
     sentences += [*console.DOCUMENT_TYPES.values(), *console.ACTION_TEXT.values(), OFFICE_TEXT]
     sentences += [text for kind, text in EVENT_TEXT.items() if kind.startswith("office.")]
     assert [s for s in sentences if fa.gettext(s) == s] == []
+
+
+def test_a_console_form_answered_with_an_error_switches_language_to_the_console(office_idp):
+    from tests.idp.web.test_language_switch import check_switch
+
+    browser = at_console(office_idp)
+    r = post(browser, "/office/find", national_code="123")
+    assert r.status_code == 400
+    check_switch(browser, r, "/office", {})
