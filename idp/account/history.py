@@ -48,6 +48,7 @@ EVENT_TEXT = {
     "office.verified_in_person": "Verified in person at a counter office",
     "office.lookup": "An operator at a counter office looked up your national code",
     "office.registered": "Account created for you at a counter office",
+    "office.activation_sent": "An operator at a counter office sent you a new activation code",
     "activation.issued": "Activation code sent to your mobile",
     "activation.used": "Account activated with the code sent to your mobile",
 }

@@ -1,6 +1,8 @@
 """The counter-office console: an operator of an active office, signed in at `IDP_OFFICE_LEVEL`,
-finds a person by national code, records an in-person verification (proofing tier P3) and registers
-people who have no account. Every action is counted against the operator's daily limit and audited.
+finds a person by national code, records an in-person verification (proofing tier P3), registers
+people who have no account (who then set a password with a texted activation code, idp.account.activate)
+and sends a new activation code to someone who has not set a password yet. Every action is counted
+against the operator's daily limit and audited.
 
 The console shows only what the check at the counter needs (name, birth date, tier, masked mobile):
 an operator has no business with the rest of a person's account.
@@ -54,6 +56,9 @@ BAD_DOCUMENT = "Choose the type of document and type its serial number."
 VERIFIED = "{name} is now verified in person (level 3)."
 REGISTERED = ("The account was created at level 3. A text message gives the person an activation code to set a password"
               " with; it works for {days} days.")
+CODE_SENT = "A new activation code was sent to {mobile}. It works for {days} days; the code sent before no longer does."
+HAS_PASSWORD = ("This person has already set a password: they can reset it themselves with \"Forgot your password?\""
+                " on the sign-in page.")
 BAD_NAME = "Type the given name and the family name."
 BAD_MOBILE = "This is not a valid Iranian mobile number."
 ALREADY = "An account with this national code already exists. Find it instead."
@@ -141,7 +146,13 @@ def _found_view(desk: Desk, person: Person) -> dict[str, object]:
         "national_code": person.national_code, "name": full_name(person),
         "birthdate": format_day(person.birthdate, desk.locale) if person.birthdate else None,
         "tier": person.proofing_tier, "mobile": mask_mobile(person.mobile) if person.mobile else None,
+        "needs_activation": _needs_activation(desk, person),
     }
+
+
+def _needs_activation(desk: Desk, person: Person) -> bool:
+    """An account without a password yet (made here, or imported), with a line to text a code to."""
+    return person.status == "active" and bool(person.mobile) and desk.svc.people.password_hash(person.id) is None
 
 
 def _record(desk: Desk, action: str, person_id: str | None, **detail: object) -> None:
@@ -292,8 +303,41 @@ def register(request: Request, form_post: PostedForm) -> Response:
     return response
 
 
+@router.post("/office/activation")
+def send_activation_code(request: Request, form_post: PostedForm) -> Response:
+    """A new activation code for a person who has not set a password yet: the one sent before expired,
+    was lost, or was used up by wrong guesses. It replaces that one and goes to the mobile on the
+    account, never to the operator."""
+    posted = _posted(request, form_post)
+    if isinstance(posted, Response):
+        return posted
+    desk, form = posted
+    try:
+        person = desk.svc.people.get_by_national_code(parse_national_code(form.get("national_code", "")[:64]))
+    except InvalidNationalCode:
+        person = None
+    if person is None:
+        return _render(desk, request, status_code=400, error=BAD_CODE)
+    if not _needs_activation(desk, person) or not person.mobile:
+        return _render(desk, request, status_code=409, error=HAS_PASSWORD, found=_found_view(desk, person))
+    try:
+        desk.svc.offices.check_allowance(desk.operator)
+        _record(desk, "activation_sent", person.id)
+    except DailyLimitReached:
+        return _render(desk, request, status_code=429, error=LIMIT_REACHED)
+    _, texts = issue_activation(desk.svc, person, actor="office", messages=ACTIVATE_SMS,
+                                detail={"office": desk.office.code, "operator": desk.person.id},
+                                office_fa=desk.office.name_fa, office_en=desk.office.name_en)
+    tr = desk.svc.pages.gettext(desk.locale)
+    notice = tr.gettext(CODE_SENT).format(mobile=mask_mobile(person.mobile), days=activation_days(desk.svc))
+    response = _render(desk, request, notice=notice, found=_found_view(desk, person))
+    response.background = BackgroundTask(send_notice, desk.svc.settings, person.mobile, texts,
+                                         desk.svc.settings.default_locale)
+    return response
+
+
 ACTION_TEXT = {"lookup": "Looked up a national code", "verified_in_person": "Recorded an in-person verification",
-               "registered": "Registered a person"}
+               "registered": "Registered a person", "activation_sent": "Sent a new activation code"}
 
 
 @router.get(HISTORY)
