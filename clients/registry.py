@@ -33,6 +33,7 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
         "backchannel_logout_uri", "backchannel_logout_session_required", "frontchannel_logout_uri",
         "frontchannel_logout_session_required", "require_consent", "min_level", "subject_type",
         "sector_identifier_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens", "profile",
+        "name_fa", "name_en", "logo_uri", "client_uri", "policy_uri", "tos_uri",
     }
 )
 # Changing any of these makes the registry check the sector identifier document again.
@@ -139,6 +140,12 @@ class ClientRegistry:
         require_pushed_authorization_requests: bool | None = None,
         dpop_bound_access_tokens: bool | None = None,
         profile: str | None = None,
+        name_fa: str | None = None,
+        name_en: str | None = None,
+        logo_uri: str | None = None,
+        client_uri: str | None = None,
+        policy_uri: str | None = None,
+        tos_uri: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; return it and its plaintext secret, which is never available again.
 
@@ -171,6 +178,12 @@ class ClientRegistry:
                 hardened if require_pushed_authorization_requests is None else require_pushed_authorization_requests),
             dpop_bound_access_tokens=hardened if dpop_bound_access_tokens is None else dpop_bound_access_tokens,
             profile=profile,
+            name_fa=name_fa,
+            name_en=name_en,
+            logo_uri=logo_uri,
+            client_uri=client_uri,
+            policy_uri=policy_uri,
+            tos_uri=tos_uri,
             created_at=now,
             updated_at=now,
         )

@@ -101,7 +101,7 @@ def _form_page(
     client = svc.clients.get(tx.client_id) if tx and tx.client_id else None
     return svc.pages.render(
         request, "register.html", locale, status_code=status_code, tx=tx.id if tx else "",
-        lang_query=[("tx", tx.id)] if tx else None, client_name=client.name if client else None,
+        lang_query=[("tx", tx.id)] if tx else None, client=client,
         values=values or {}, errors=errors or {}, error=tr.gettext(error) if error else None,
         not_created=not_created,
         **_links(tx),

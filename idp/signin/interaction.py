@@ -282,7 +282,7 @@ class Interaction:
                 extra[key] = tr.gettext(str(extra[key]))
         return self.svc.pages.render(
             self.request, template, self.locale, status_code=status_code, transaction=self.tx, tx=self.tx.id,
-            client_name=self.client.name if self.client else None, lang_query=[("tx", self.tx.id)],
+            client=self.client, lang_query=[("tx", self.tx.id)],
             person_name=f"{self.person.given_name} {self.person.family_name}".strip(), **extra,
         )
 

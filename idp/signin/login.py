@@ -34,7 +34,7 @@ def _render(
         national_code=national_code,
         passkey_options=passkey_options, passkey_handle=passkey_handle,
         lang_query=[("tx", tx.id)],
-        client_name=client.name if client else None, error=tr.gettext(error) if error else None,
+        client=client, error=tr.gettext(error) if error else None,
     )
 
 
