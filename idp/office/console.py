@@ -329,7 +329,9 @@ def send_activation_code(request: Request, form_post: PostedForm) -> Response:
                                 detail={"office": desk.office.code, "operator": desk.person.id},
                                 office_fa=desk.office.name_fa, office_en=desk.office.name_en)
     tr = desk.svc.pages.gettext(desk.locale)
-    notice = tr.gettext(CODE_SENT).format(mobile=mask_mobile(person.mobile), days=activation_days(desk.svc))
+    # The number isolated left-to-right (LRI ... PDI), so a Persian sentence does not move its "+".
+    mobile = f"\u2066{mask_mobile(person.mobile)}\u2069"
+    notice = tr.gettext(CODE_SENT).format(mobile=mobile, days=activation_days(desk.svc))
     response = _render(desk, request, notice=notice, found=_found_view(desk, person))
     response.background = BackgroundTask(send_notice, desk.svc.settings, person.mobile, texts,
                                          desk.svc.settings.default_locale)
