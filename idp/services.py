@@ -52,6 +52,8 @@ from keys.keyring import KeyRing
 from keys.store_sql import SqlKeyStore
 from legal_entities.service import LegalEntities
 from legal_entities.store_sql import SqlLegalEntitiesStore
+from levels.activation import Activations
+from levels.activation_sql import SqlActivationStore
 from levels.authenticators.base import Authenticator, Authenticators
 from levels.authenticators.passkey import Passkeys
 from levels.authenticators.passkey_sql import SqlPasskeyStore
@@ -209,6 +211,7 @@ class Services:
     pushed: PushedRequests  # RFC 9126 pushed authorization requests
     request_objects: RequestObjects  # RFC 9101 request objects, verified
     offices: Offices  # counter offices and their operators (levels.offices)
+    activations: Activations  # activation codes for accounts made for a person (levels.activation)
 
     def prune_expired(self) -> None:
         """Forget revocations, assertion ids and refresh tokens that no longer protect anything (all expired)."""
@@ -324,6 +327,9 @@ class Services:
             exchanges=ExchangePermissions(clients, exchange_store, service_store, audit=audit.sink("api")),
             pushed=PushedRequests(store, settings.par_ttl),
             offices=make_offices(settings, engine, audit.sink("web")),
+            activations=Activations(SqlActivationStore(engine), _derive(kek, b"idp activation codes v1"),
+                                    ttl=settings.activation_code_ttl,
+                                    max_attempts=settings.activation_max_attempts),
             request_objects=RequestObjects(settings.issuer, max_lifetime=settings.request_object_max_lifetime),
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,

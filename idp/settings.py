@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     # and how many actions (look-ups, verifications, registrations) one operator may take per day.
     office_level: int = Field(default=3, ge=1, le=3)
     office_daily_limit: int = Field(default=200, gt=0)
+    # Activation codes (levels.activation) for accounts made for a person, at an office or by an
+    # operator: how long a code stays usable (seconds; a week by default, for a person who does not
+    # read their messages every day) and how many wrong codes kill it (a new code replaces it).
+    activation_code_ttl: int = Field(default=7 * 24 * 3600, gt=0, le=90 * 24 * 3600)
+    activation_max_attempts: int = Field(default=5, gt=0, le=10)
     # SMS codes per person and purpose (levels.authenticators.sms_otp): a new code at most every
     # sms_resend_interval seconds unless the last one was used, at most sms_max_per_window codes
     # per sms_window seconds. The interval is at most a code's lifetime, so a sign-in within it

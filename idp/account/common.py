@@ -27,6 +27,10 @@ ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, SECURITY, SESSIONS, SERVICES, HISTORY, 
 FORM_EXPIRED = "Your form expired. Please try again."
 WRONG_CODE = "That code is not correct or has expired."
 NO_SUCH_DATE = "This date does not exist. Check the year, month and day."
+# `/account?done=activated`, where an activation (idp.account.activate) ends: the profile page says so.
+ACTIVATED = "activated"
+ACTIVATED_NOTICE = ("Your account is ready and you are signed in. From now on, sign in with your national code"
+                    " and password.")
 
 
 def account_page_for(tx: LoginTransaction | None) -> str | None:

@@ -48,6 +48,9 @@ EVENT_TEXT = {
     "office.verified_in_person": "Verified in person at a counter office",
     "office.lookup": "An operator at a counter office looked up your national code",
     "office.registered": "Account created for you at a counter office",
+    "office.activation_sent": "An operator at a counter office sent you a new activation code",
+    "activation.issued": "Activation code sent to your mobile",
+    "activation.used": "Account activated with the code sent to your mobile",
 }
 # An in-person verification at a counter office (idp.office.console), with the office and the day.
 OFFICE_TEXT = "Verified in person at office {office} on {day}"

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.common import ACCOUNT_HOME
+from idp.account.common import ACCOUNT_HOME, ACTIVATED, ACTIVATED_NOTICE
 from idp.account.security import posted_form, render_account, signed_in
 from idp.services import Services
 from idp.web.deps import PostedForm, services
@@ -19,6 +19,8 @@ router = APIRouter()
 PROOFING = "/account/proofing"
 REGISTRY_CONFIRMED = "The civil registry confirmed your details. Your identity is now confirmed to level 2."
 REGISTRY_REFUSED = "The registry could not confirm your details."
+# `/account?done=...`: what the page says after an action that ended here.
+_NOTICES = {"verified": REGISTRY_CONFIRMED, ACTIVATED: ACTIVATED_NOTICE}
 
 
 def can_use_registry(person: Person) -> bool:
@@ -41,7 +43,7 @@ def profile(request: Request) -> Response:
     who = signed_in(svc, request, ACCOUNT_HOME)
     if isinstance(who, Response):
         return who
-    notice = REGISTRY_CONFIRMED if request.query_params.get("done") == "verified" else None
+    notice = _NOTICES.get(request.query_params.get("done", ""))
     return _page(svc, request, who[1], notice=notice)
 
 

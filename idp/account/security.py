@@ -125,7 +125,7 @@ def _page(
         if shown is not None and shown[0] == method:
             values.update(shown[1])
         sections.append({"partial": page.account_partial, "view": values})
-    return render_account(svc, request, "account_security.html", person, status_code=status_code,
+    return render_account(svc, request, "account_security.html", person, status_code=status_code, lang_page=SECURITY,
                           factor_sections=sections, **extra)
 
 

@@ -1,6 +1,8 @@
 """The counter-office console: an operator of an active office, signed in at `IDP_OFFICE_LEVEL`,
-finds a person by national code, records an in-person verification (proofing tier P3) and registers
-people who have no account. Every action is counted against the operator's daily limit and audited.
+finds a person by national code, records an in-person verification (proofing tier P3), registers
+people who have no account (who then set a password with a texted activation code, idp.account.activate)
+and sends a new activation code to someone who has not set a password yet. Every action is counted
+against the operator's daily limit and audited.
 
 The console shows only what the check at the counter needs (name, birth date, tier, masked mobile):
 an operator has no business with the rest of a person's account.
@@ -17,6 +19,7 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.account.activate import activation_days, issue_activation
 from idp.account.common import OFFICE, read_checked_form
 from idp.account.notices import send_notice
 from idp.account.security import format_moment, full_name, signed_in
@@ -51,7 +54,11 @@ LIMIT_REACHED = "You have reached today's limit of actions at the console. You c
 CHECKS_NEEDED = "Check that the photo matches the person and that the document is genuine, and tick both."
 BAD_DOCUMENT = "Choose the type of document and type its serial number."
 VERIFIED = "{name} is now verified in person (level 3)."
-REGISTERED = "The account was created at level 3. A text message tells the person how to set a password."
+REGISTERED = ("The account was created at level 3. A text message gives the person an activation code to set a password"
+              " with; it works for {days} days.")
+CODE_SENT = "A new activation code was sent to {mobile}. It works for {days} days; the code sent before no longer does."
+HAS_PASSWORD = ("This person has already set a password: they can reset it themselves with \"Forgot your password?\""
+                " on the sign-in page.")
 BAD_NAME = "Type the given name and the family name."
 BAD_MOBILE = "This is not a valid Iranian mobile number."
 ALREADY = "An account with this national code already exists. Find it instead."
@@ -62,11 +69,13 @@ VERIFIED_SMS = {
     "en": "Your identity for national sign-in was verified in person at office \"{office_en}\" (level 3). If this"
           " wasn't you, contact support.",
 }
+# The activation code (idp.account.activate) with the office's name; `{link}` is the /activate page.
 ACTIVATE_SMS = {
-    "fa": "حساب ورود یکپارچه ملی شما در دفتر «{office_fa}» ساخته شد. برای گذاشتن گذرواژه به {issuer}/recover"
-          " بروید و کد ملی و تاریخ تولد خود را بنویسید؛ کدی به همین شماره فرستاده می‌شود.",
-    "en": "Your national sign-in account was created at office \"{office_en}\". To set a password, open"
-          " {issuer}/recover and enter your national code and birth date; a code will be sent to this number.",
+    "fa": "حساب ورود یکپارچه ملی شما در دفتر «{office_fa}» ساخته شد. کد فعال‌سازی: {code}\nبرای گذاشتن گذرواژه به"
+          " {link} بروید و کد ملی و این کد را بنویسید. این کد تا {days} روز کار می‌کند. آن را به کسی ندهید.",
+    "en": "Your national sign-in account was created at office \"{office_en}\". Activation code: {code}\nTo set a"
+          " password, open {link} and enter your national code and this code. It works for {days} days. Do not"
+          " share it with anyone.",
 }
 
 
@@ -137,7 +146,13 @@ def _found_view(desk: Desk, person: Person) -> dict[str, object]:
         "national_code": person.national_code, "name": full_name(person),
         "birthdate": format_day(person.birthdate, desk.locale) if person.birthdate else None,
         "tier": person.proofing_tier, "mobile": mask_mobile(person.mobile) if person.mobile else None,
+        "needs_activation": _needs_activation(desk, person),
     }
+
+
+def _needs_activation(desk: Desk, person: Person) -> bool:
+    """An account without a password yet (made here, or imported), with a line to text a code to."""
+    return person.status == "active" and bool(person.mobile) and desk.svc.people.password_hash(person.id) is None
 
 
 def _record(desk: Desk, action: str, person_id: str | None, **detail: object) -> None:
@@ -234,8 +249,8 @@ def verify(request: Request, form_post: PostedForm) -> Response:
 @router.post("/office/register")
 def register(request: Request, form_post: PostedForm) -> Response:
     """Assisted registration: the account is created with the details on the document, raised to P3
-    by the same in-person verification, and the person sets a password through recovery (a code
-    to the mobile line they showed at the counter)."""
+    by the same in-person verification, and the person sets a password on /activate with the
+    activation code texted to the mobile line they showed at the counter."""
     posted = _posted(request, form_post)
     if isinstance(posted, Response):
         return posted
@@ -275,14 +290,56 @@ def register(request: Request, form_post: PostedForm) -> Response:
         return _render(desk, request, status_code=409, error=ALREADY, **shown)
     except DailyLimitReached:
         return _render(desk, request, status_code=429, error=LIMIT_REACHED, **shown)
+    _, texts = issue_activation(desk.svc, raised, actor="office", messages=ACTIVATE_SMS,
+                                detail={"office": desk.office.code, "operator": desk.person.id},
+                                office_fa=desk.office.name_fa, office_en=desk.office.name_en)
     tr = desk.svc.pages.gettext(desk.locale)
-    response = _render(desk, request, notice=tr.gettext(REGISTERED), found=_found_view(desk, raised))
-    response.background = _notice(desk, raised, ACTIVATE_SMS)
+    notice = tr.gettext(REGISTERED).format(days=activation_days(desk.svc))
+    response = _render(desk, request, notice=notice, found=_found_view(desk, raised))
+    if raised.mobile:
+        # Sent after the response, as every notice is (idp.account.notices).
+        response.background = BackgroundTask(send_notice, desk.svc.settings, raised.mobile, texts,
+                                             desk.svc.settings.default_locale)
+    return response
+
+
+@router.post("/office/activation")
+def send_activation_code(request: Request, form_post: PostedForm) -> Response:
+    """A new activation code for a person who has not set a password yet: the one sent before expired,
+    was lost, or was used up by wrong guesses. It replaces that one and goes to the mobile on the
+    account, never to the operator."""
+    posted = _posted(request, form_post)
+    if isinstance(posted, Response):
+        return posted
+    desk, form = posted
+    try:
+        person = desk.svc.people.get_by_national_code(parse_national_code(form.get("national_code", "")[:64]))
+    except InvalidNationalCode:
+        person = None
+    if person is None:
+        return _render(desk, request, status_code=400, error=BAD_CODE)
+    if not _needs_activation(desk, person) or not person.mobile:
+        return _render(desk, request, status_code=409, error=HAS_PASSWORD, found=_found_view(desk, person))
+    try:
+        desk.svc.offices.check_allowance(desk.operator)
+        _record(desk, "activation_sent", person.id)
+    except DailyLimitReached:
+        return _render(desk, request, status_code=429, error=LIMIT_REACHED)
+    _, texts = issue_activation(desk.svc, person, actor="office", messages=ACTIVATE_SMS,
+                                detail={"office": desk.office.code, "operator": desk.person.id},
+                                office_fa=desk.office.name_fa, office_en=desk.office.name_en)
+    tr = desk.svc.pages.gettext(desk.locale)
+    # The number isolated left-to-right (LRI ... PDI), so a Persian sentence does not move its "+".
+    mobile = f"\u2066{mask_mobile(person.mobile)}\u2069"
+    notice = tr.gettext(CODE_SENT).format(mobile=mobile, days=activation_days(desk.svc))
+    response = _render(desk, request, notice=notice, found=_found_view(desk, person))
+    response.background = BackgroundTask(send_notice, desk.svc.settings, person.mobile, texts,
+                                         desk.svc.settings.default_locale)
     return response
 
 
 ACTION_TEXT = {"lookup": "Looked up a national code", "verified_in_person": "Recorded an in-person verification",
-               "registered": "Registered a person"}
+               "registered": "Registered a person", "activation_sent": "Sent a new activation code"}
 
 
 @router.get(HISTORY)

@@ -47,6 +47,7 @@ REVOKED = "revoked:"  # a copy of a durable revocation: "revoked:jti:<jti>", "re
 REGISTRATION = "register:"  # a registration waiting for its SMS code
 REGISTRATION_NOTICE = "register-notice:"  # the owner of a national code was told of a registration attempt
 RECOVERY = "recover:"  # a password reset waiting for its SMS code (and its ":challenge")
+ACTIVATION = "activate:"  # an activation code accepted, waiting for the new password (the code itself is durable)
 # Domain classes build their keys themselves, under a namespace idp gives them (or their default).
 LOGIN_THROTTLE_NS = throttle.DEFAULT_NAMESPACE  # levels.throttle.LoginThrottle: sign-in failures
 CLIENT_AUTH_THROTTLE_NS = "client-auth"  # LoginThrottle: client authentication failures
@@ -71,6 +72,7 @@ KINDS: tuple[KeyKind, ...] = (
     KeyKind(REGISTRATION, "pending registrations"),
     KeyKind(REGISTRATION_NOTICE, "registration notices"),
     KeyKind(RECOVERY, "pending password resets"),
+    KeyKind(ACTIVATION, "accepted activation codes waiting for a password"),
     KeyKind(TOTP_PENDING, "authenticator apps being enrolled"),
     KeyKind(LOGIN_THROTTLE_NS + ":", "sign-in failure counters", opaque_ids=False),
     KeyKind(CLIENT_AUTH_THROTTLE_NS + ":", "client authentication failure counters", opaque_ids=False),

@@ -17,11 +17,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from idp.account import activate, recover, register
 from idp.account import companies as account_companies
 from idp.account import connected_services as account_services
 from idp.account import history as account_history
 from idp.account import profile as account_profile
-from idp.account import recover, register
 from idp.account import security as account
 from idp.account import sessions as account_sessions
 from idp.background import every, run_deliveries
@@ -76,7 +76,7 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
     app.state.services = svc
     for module in (authorize, login, step_up, act_as, consent, account, account_profile, account_sessions,
                    account_services, account_history, account_companies, userinfo, end_session, register, recover,
-                   office_console):
+                   activate, office_console):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import Match, Mount
 
 from idp.web.cookies import Cookies
 from idp.web.csrf import CsrfTokens, Purpose
@@ -114,6 +115,20 @@ def unbroken(text: str) -> Markup:
     return Markup('<span class="nowrap">{}</span>').format(text)
 
 
+def _get_page(request: Request) -> str | None:
+    """The posted address, or the nearest one above it, that the app answers with GET (asked of
+    the app's own routing, as a GET request for it would be)."""
+    router = getattr(request.scope.get("app"), "router", None)
+    routes = getattr(router, "routes", ())
+    path = request.url.path.rstrip("/")
+    while path:
+        scope = {**request.scope, "method": "GET", "path": path, "root_path": ""}
+        if any(route.matches(scope)[0] == Match.FULL for route in routes if not isinstance(route, Mount)):
+            return path
+        path = path.rsplit("/", 1)[0]
+    return None
+
+
 class Pages:
     def __init__(self, *, csrf: CsrfTokens, cookies: Cookies, default_locale: str, brand: Brand | None = None) -> None:
         self._env = Environment(
@@ -182,29 +197,40 @@ class Pages:
         return self.csrf.check(purpose, holder, transaction.id if transaction else "", form_token)
 
     def _lang_links(
-        self, request: Request, query: list[tuple[str, str]] | None
+        self, request: Request, query: list[tuple[str, str]] | None, page: str | None,
+        transaction: LoginTransaction | None,
     ) -> list[tuple[str, str, str]]:
-        """Links that show the same page in each language. After a POST the page says which GET
-        query reproduces it (e.g. the login transaction); without one there are no links."""
-        if query is None:
-            if request.method != "GET":
-                return []
+        """Links that show the same page in each language: a GET page is linked with its own query.
+        A page answered to a POST (a form shown again with its errors) links to the page that shows
+        that form by GET: `page`, else the posted address or the nearest one above it that answers
+        GET (`/office/verify` → `/office`), with `query` if given (the pending sign-in, a pending
+        reset's id), else the sign-in the page continues. Never the posted values: a typed password
+        must not end up in an address."""
+        if request.method in ("GET", "HEAD") and query is None and page is None:
             query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+        page = page or (request.url.path if request.method in ("GET", "HEAD") else _get_page(request))
+        if page is None:
+            return []
+        if query is None:
+            query = [("tx", transaction.id)] if transaction is not None else []
         return [
-            (code, LANGUAGE_NAMES[code], f"{request.url.path}?{urlencode([*query, ('lang', code)])}")
+            (code, LANGUAGE_NAMES[code], f"{page}?{urlencode([*query, ('lang', code)])}")
             for code in LOCALES
         ]
 
     def render(
         self, request: Request, template: str, locale: str, *, status_code: int = 200,
         script_nonce: str | None = None, lang_query: list[tuple[str, str]] | None = None,
-        frame_origins: list[str] | None = None, transaction: LoginTransaction | None = None,
-        form_targets: Iterable[str] = (), client: Client | None = None, **context: object,
+        lang_page: str | None = None, frame_origins: list[str] | None = None,
+        transaction: LoginTransaction | None = None, form_targets: Iterable[str] = (), client: Client | None = None,
+        **context: object,
     ) -> Response:
         """`transaction`: the sign-in the page's forms continue; their CSRF token is bound to it
         and their answer may redirect to its client. `form_targets`: other URLs the forms' answers
         may end up at (CSP form-action). `client`: the service the page is about, shown by its name
-        in the page's language, with its logo and links to its own pages (`_client.html`)."""
+        in the page's language, with its logo and links to its own pages (`_client.html`).
+        `lang_query`, `lang_page`: the GET address (query, path) that shows this page again, for the
+        language switch (see `_lang_links`)."""
         images = self.brand.image_origins()
         if client is not None:
             context.setdefault("client_name", client.display_name(locale))
@@ -215,7 +241,7 @@ class Pages:
         html = self._env.get_template(template).render(
             _=tr.gettext, lang=locale, dir="rtl" if locale in RTL else "ltr",
             csrf_token=self._csrf_token(request, csrf_value, transaction),
-            lang_links=self._lang_links(request, lang_query),
+            lang_links=self._lang_links(request, lang_query, lang_page, transaction),
             brand=self.brand, footer_links=self.brand.footer_links(),
             nonce=script_nonce, format_day=lambda day: unbroken(format_day(day, locale)), client=client,
             **context,

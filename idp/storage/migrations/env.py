@@ -10,6 +10,7 @@ from idp.storage.database import make_engine
 from idp.storage.tables import Base as IdpBase
 from keys.store_sql import Base as KeysBase
 from legal_entities.store_sql import Base as LegalEntitiesBase
+from levels.activation_sql import ActivationCodeRow  # noqa: F401 - declares its table on LevelsBase
 from levels.authenticators.passkey_sql import PasskeyCredentialRow  # noqa: F401 - declares its table on LevelsBase
 from levels.credentials_sql import Base as CredentialsBase
 from levels.offices_sql import OfficeRow  # noqa: F401 - declares its tables on LevelsBase

@@ -13,6 +13,7 @@ from urllib.parse import urlencode, urlparse
 import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from idp.account.activate import issue_activation
 from legal_entities.models import EntityStatus, RegistryEntity, RegistryOfficer
 from levels.iranian_input import make_national_code, make_national_id
 from levels.people import new_person
@@ -125,6 +126,27 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
     for path in ("/register", "/recover"):
         page.goto(f"{base}{path}")
         check(path)
+    # Activation: the code form, its error state (the summary links to the field), the password page
+    # and its error state.
+    page.goto(f"{base}/activate")
+    check("/activate")
+    page.locator("#national_code").fill(EMPLOYEE)
+    page.locator("#code").fill("12345678")
+    page.locator("form[action='/activate'] button[type=submit]").click()
+    check("/activate")
+    _assert_error_tied_to(page, "#code")
+    page.locator(".error-summary a[href='#code']").click()
+    assert page.evaluate("document.activeElement.id") == "code"
+    employee = idp.services.people.get_by_national_code(EMPLOYEE)
+    assert employee is not None
+    issued, _ = issue_activation(idp.services, employee, actor="office")
+    page.locator("#code").fill(issued.code)
+    page.locator("form[action='/activate'] button[type=submit]").click()
+    check("/activate/password")
+    page.locator("#password").fill("password123")
+    page.locator("form[action='/activate/password'] button[type=submit]").click()
+    check("/activate/password")
+    _assert_error_tied_to(page, "#password")
     page.goto(_authorize_url(base, "agency", agency.callback, "openid legal_entity", lang))
     check("/login")
     page.locator("#national_code").fill(idp.national_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ from starlette.testclient import TestClient
 
 from levels.iranian_input import make_national_code, to_persian_digits
 from tests.idp.account.helpers import other_person, page_text, sign_in_at
+from tests.idp.account.test_activate import NEW_PASSWORD, from_address, submit_code, submit_password
 from tests.idp.conftest import CSRF_RE, Idp
 
 VISITOR_MOBILE = "+989127654321"
@@ -144,7 +146,7 @@ def test_the_daily_limit_refuses_more_actions(office_idp):
     assert person is not None and person.proofing_tier == 1
 
 
-def test_assisted_registration_creates_a_level_3_account_and_texts_how_to_set_a_password(office_idp):
+def test_assisted_registration_creates_a_level_3_account_whose_texted_code_sets_the_password(office_idp):
     browser = at_console(office_idp)
     newcomer = make_national_code("556677889")
     missing = post(browser, "/office/find", national_code=newcomer)
@@ -155,7 +157,20 @@ def test_assisted_registration_creates_a_level_3_account_and_texts_how_to_set_a_
     assert r.status_code == 200, page_text(r.text)
     person = office_idp.services.people.get_by_national_code(newcomer)
     assert person is not None and person.proofing_tier == 3 and person.mobile == VISITOR_MOBILE
-    assert any(to == VISITOR_MOBILE and "/recover" in text for to, text in sms_texts(office_idp))
+    # The text message carries an activation code for /activate; the code sets the first password.
+    texts = [text for to, text in sms_texts(office_idp) if to == VISITOR_MOBILE and "/activate" in text]
+    assert len(texts) == 1 and "دفتر پیشخوان مرکزی" in texts[0] and "/recover" not in texts[0]
+    code = re.search(r"\b\d{8}\b", texts[0])
+    assert code, texts[0]
+    assert "7 days" in page_text(r.text)
+    audited = [row.kind for row in office_idp.services.audit.for_person(person.id)]
+    assert "activation.issued" in audited
+    own = office_idp.new_browser()
+    accepted = submit_code(own, newcomer, code.group(0))
+    assert accepted.status_code == 303, page_text(accepted.text)
+    done = submit_password(own, accepted.headers["location"])
+    assert done.status_code == 303 and done.headers["location"] == "/account?done=activated"
+    sign_in_at(office_idp.new_browser(), newcomer, password=NEW_PASSWORD)
     again = post(browser, "/office/register", national_code=newcomer, given_name="M", family_name="R",
                  birthdate="1360/05/01", mobile="09127654321", document_type="passport", document_serial="X9",
                  photo_matches="yes", document_genuine="yes")
@@ -191,3 +206,62 @@ def test_every_console_sentence_has_a_persian_translation():
     sentences += [*console.DOCUMENT_TYPES.values(), *console.ACTION_TEXT.values(), OFFICE_TEXT]
     sentences += [text for kind, text in EVENT_TEXT.items() if kind.startswith("office.")]
     assert [s for s in sentences if fa.gettext(s) == s] == []
+
+
+def test_a_console_form_answered_with_an_error_switches_language_to_the_console(office_idp):
+    from tests.idp.web.test_language_switch import check_switch
+
+    browser = at_console(office_idp)
+    r = post(browser, "/office/find", national_code="123")
+    assert r.status_code == 400
+    check_switch(browser, r, "/office", {})
+
+
+def test_an_operator_sends_a_new_activation_code_when_the_first_no_longer_works(make_idp):
+    idp = make_idp(office_level=1, office_daily_limit=10, activation_max_attempts=2)
+    open_office(idp)
+    browser = at_console(idp)
+    newcomer = make_national_code("556677889")
+    post(browser, "/office/register", national_code=newcomer, given_name="Maryam", family_name="Rahimi",
+         birthdate="1360/05/01", mobile="09127654321", document_type="birth_certificate",
+         document_serial="123456", photo_matches="yes", document_genuine="yes")
+    first = re.search(r"\b\d{8}\b", sms_texts(idp)[-1][1])
+    assert first
+    # Someone who knows the national code guesses twice: the code is used up.
+    wrong = "12345678" if first.group(0) != "12345678" else "87654321"
+    for n in range(2):
+        assert submit_code(from_address(idp, f"203.0.113.{n + 1}"), newcomer, wrong).status_code == 400
+    assert submit_code(from_address(idp, "203.0.113.9"), newcomer, first.group(0)).status_code == 400
+    # At the counter again: the console offers a new code, sent to the mobile on the account.
+    found = post(browser, "/office/find", national_code=newcomer)
+    assert "/office/activation" in found.text
+    sent = post(browser, "/office/activation", national_code=newcomer)
+    assert sent.status_code == 200
+    # The masked number, isolated left to right so that a Persian sentence keeps its "+" in place.
+    assert "A new activation code was sent to \u2066+98912***4321\u2069" in page_text(sent.text)
+    to, text = sms_texts(idp)[-1]
+    second = re.search(r"\b\d{8}\b", text)
+    assert to == VISITOR_MOBILE and second
+    person = idp.services.people.get_by_national_code(newcomer)
+    assert person is not None
+    assert [r.detail["office"] for r in idp.services.audit.for_person(person.id)
+            if r.kind == "activation.issued"] == ["THR-1", "THR-1"]
+    own = idp.new_browser()
+    accepted = submit_code(own, newcomer, second.group(0))
+    assert accepted.status_code == 303
+    assert submit_password(own, accepted.headers["location"]).status_code == 303
+    # With a password set, the console no longer offers codes: the person resets it themselves.
+    again = post(browser, "/office/find", national_code=newcomer)
+    assert "/office/activation" not in again.text
+    refused = post(browser, "/office/activation", national_code=newcomer)
+    assert refused.status_code == 409 and "Forgot your password?" in page_text(refused.text)
+    history = page_text(browser.get("/office/history?lang=en").text)
+    assert "Sent a new activation code" in history
+
+
+def test_a_person_with_a_password_is_offered_no_activation_code(office_idp):
+    visitor = other_person(office_idp, mobile=VISITOR_MOBILE, mobile_verified=True)
+    browser = at_console(office_idp)
+    found = post(browser, "/office/find", national_code=visitor)
+    assert found.status_code == 200 and "/office/activation" not in found.text
+    assert post(browser, "/office/activation", national_code="123").status_code == 400

@@ -8,5 +8,5 @@ def test_migrations_create_every_table_and_record_head(engine, database_url):
     assert {"people", "password_credentials", "clients", "signing_keys", "refresh_tokens",
             "consents", "audit_events", "legal_entities", "representations", "sso_sessions",
             "logout_deliveries", "access_token_revocations", "used_client_assertions", "exchange_permissions",
-            "offices", "office_operators", "office_actions"} <= tables
-    assert current(database_url) == heads() == ("0017",)  # one linear history
+            "offices", "office_operators", "office_actions", "activation_codes", "audit_chains"} <= tables
+    assert current(database_url) == heads() == ("0018",)  # one linear history
