@@ -12,18 +12,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from idp.services import Services
+from idp.account.activate import issue_activation
+from idp.services import Services, make_sms_gateway
 from idp.sessions.logout import EndedSession
 from idp.sessions.register import SessionRecord
 from levels.authenticators.base import Enrollable
 from levels.people import Person
 
-__all__ = ["BlocksOutOfReach", "NotEnrollable", "PeopleAdmin"]
+__all__ = ["BlocksOutOfReach", "CannotActivate", "NotEnrollable", "PeopleAdmin"]
 
 
 class BlocksOutOfReach(RuntimeError):
     """The sign-in blocks are in the memory of the running provider (no shared store), where a
     command in another process cannot reach them."""
+
+
+class CannotActivate(ValueError):
+    """The person cannot be sent an activation code: no mobile number, or a password already set."""
 
 
 class NotEnrollable(ValueError):
@@ -77,6 +82,26 @@ class PeopleAdmin:
             detail = {"method": method, **({"credential_id": credential_id} if credential_id else {})}
             self.svc.audit.record("factor.removed", actor=self._actor, person_id=person.id, detail=detail)
         return removed
+
+    def activate(self, person: Person, locale: str = "fa") -> datetime:
+        """Text the person a one-time activation code for `/activate`, where they choose a password
+        (someone an administrator added has none); return when the code expires. Raises
+        `CannotActivate` for a person without a mobile number or with a password already (they use
+        `/recover`), and `SmsDeliveryFailed` if the message could not be sent (the code is issued;
+        sending again issues a new one)."""
+        if not person.mobile:
+            raise CannotActivate("the person has no mobile number: add one, or send them to a counter office")
+        if self.svc.people.password_hash(person.id) is not None:
+            raise CannotActivate("the person has a password already: they can reset it at /recover")
+        issued, texts = issue_activation(self.svc, person, actor=self._actor)
+        gateway = make_sms_gateway(self.svc.settings)
+        try:
+            gateway.send(person.mobile, texts.get(locale, texts["en"]))
+        finally:
+            close = getattr(gateway, "close", None)
+            if close is not None:
+                close()
+        return issued.expires_at
 
     def sessions(self, person: Person) -> list[SessionRecord]:
         """The person's open sessions, most recently used first."""

@@ -10,10 +10,11 @@ from typing import Annotated
 import typer
 
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, JsonFlag, fail, print_json, print_list, utc_time
-from idp.people_admin import BlocksOutOfReach, NotEnrollable, PeopleAdmin
+from idp.people_admin import BlocksOutOfReach, CannotActivate, NotEnrollable, PeopleAdmin
 from idp.sessions.logout import EndedSession
 from levels.iranian_input import InvalidNationalCode, normalize_digits, parse_national_code
 from levels.people import STATUSES, Person, SqlPersonStore
+from levels.sms import SmsDeliveryFailed, mask_mobile
 
 CodeOpt = Annotated[str, typer.Option("--national-code", metavar="TEXT", help="The person's national code.")]
 OperatorOpt = Annotated[str, typer.Option("--operator", metavar="TEXT", help="Who is doing this, for the audit log.")]
@@ -23,6 +24,9 @@ errors = Errors(
     (InvalidNationalCode, lambda exc: str(exc), EXIT_INVALID),
     (NotEnrollable, lambda exc: f"--factor: {exc}", EXIT_INVALID),
     (BlocksOutOfReach, str, EXIT_FAILED),
+    (CannotActivate, str, EXIT_FAILED),
+    (SmsDeliveryFailed, lambda exc: f"the activation code was issued but the text message failed: {exc}; run the"
+                                    " command again to send a new code", EXIT_FAILED),
 )
 _HEADER = ("NATIONAL_CODE", "GIVEN_NAME", "FAMILY_NAME", "TIER", "STATUS", "CREATED")
 
@@ -131,6 +135,24 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
             typer.echo(f"Removed the person's {factor}.")
         else:
             fail(f"the person has no {factor}" + (f" {credential}" if credential else ""), EXIT_FAILED)
+
+    @app.command()
+    def activate(
+        national_code: CodeOpt,
+        lang: Annotated[str, typer.Option("--lang", metavar="fa|en", help="The text message's language.")] = "fa",
+        operator: OperatorOpt = "cli",
+        as_json: JsonFlag = False,
+    ) -> None:
+        """Text a person added without a password a one-time code to choose one at /activate."""
+        if lang not in ("fa", "en"):
+            fail("--lang must be fa or en", EXIT_INVALID)
+        with account(national_code, operator) as (admin, person):
+            expires = admin.activate(person, lang)
+        if as_json:
+            print_json({"sent_to": mask_mobile(person.mobile or ""), "expires_at": expires.isoformat()})
+        else:
+            typer.echo(f"Sent an activation code to {mask_mobile(person.mobile or '')}; it works until"
+                       f" {utc_time(expires)}.")
 
     @app.command()
     def sessions(national_code: CodeOpt, as_json: JsonFlag = False) -> None:

@@ -5,6 +5,7 @@ the test serves through its ASGI app: what the administrator does must be what t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -112,7 +113,33 @@ def _command_for(idp: Idp, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Res
     monkeypatch.setenv("IDP_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("IDP_KEK", str(settings.kek))
     monkeypatch.setenv("IDP_ISSUER", settings.issuer)
+    monkeypatch.setenv("IDP_SMS_OUTBOX", str(settings.sms_outbox))
     if isinstance(idp.services.store, RedisStore):
         monkeypatch.setenv("IDP_REDIS_URL", REDIS_URL)
         monkeypatch.setenv("IDP_REDIS_PREFIX", idp.services.store._prefix)
     return lambda *args: CliRunner().invoke(app, list(args))
+
+
+def test_a_person_added_from_the_command_line_activates_with_the_code_the_command_texts(
+    idp: Idp, command: Callable[..., Result],
+) -> None:
+    from tests.idp.account.test_activate import outbox, submit_code, submit_password
+
+    code = make_national_code("007123456")
+    added = command("people", "add", "--national-code", code, "--given-name", "Maryam", "--family-name", "Karimi",
+                    "--mobile", "09121112244", "--json")
+    assert added.exit_code == 0, added.output
+    sent = command("people", "activate", "--national-code", code, "--lang", "en", "--json")
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout)["sent_to"].endswith("44")
+    [message] = [m for m in outbox(idp) if m["to"] == "+989121112244"]
+    typed = re.search(r"\d{8}", message["text"]).group(0)  # type: ignore[union-attr]
+    browser = idp.new_browser()
+    asked = submit_code(browser, code, typed)
+    assert asked.status_code == 303, asked.text
+    assert submit_password(browser, asked.headers["location"]).status_code == 303
+    # With a password, the next activation is refused: /recover is the way.
+    again = command("people", "activate", "--national-code", code)
+    assert again.exit_code == 1 and "has a password already" in again.output
+    no_phone = command("people", "activate", "--national-code", idp.national_code)
+    assert no_phone.exit_code == 1
