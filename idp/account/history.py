@@ -110,7 +110,9 @@ def events(svc: Services, person: Person, gettext: Callable[[str], str], locale:
     def name_of(client_id: str) -> str:
         if client_id not in names:
             client = svc.clients.get(client_id)
-            names[client_id] = client.name if client is not None and client.name else client_id
+            name = client.name if client is not None else None
+            # The provider's own clients (the office console) are named in the page's language.
+            names[client_id] = (gettext(name) if name and svc.clients.is_built_in(client_id) else name) or client_id
         return names[client_id]
 
     def service(client_id: str | None) -> str | None:

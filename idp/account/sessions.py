@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.account.common import SESSIONS
 from idp.account.security import confirm_first, posted_form, render_account, signed_in
+from idp.built_in_clients import shown_name
 from idp.services import Services
 from idp.sessions.end_session import logged_out_page
 from idp.sessions.logout import EndedSession
@@ -51,7 +52,7 @@ def _page(svc: Services, request: Request, session: SsoSession, person: Person, 
     def client_name(client_id: str) -> str:
         if client_id not in names:
             client = svc.clients.get(client_id)
-            names[client_id] = client.name if client is not None and client.name else client_id
+            names[client_id] = shown_name(client, tr) or client_id
         return names[client_id]
 
     records = svc.sessions.register.open_for(person.id, datetime.now(UTC))
