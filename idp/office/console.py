@@ -35,7 +35,7 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.common import OFFICE, read_checked_form
+from idp.account.common import read_checked_form
 from idp.account.notices import send_notice
 from idp.account.security import format_moment, full_name
 from idp.built_in_clients import OFFICE_CALLBACK, OFFICE_CONSOLE
@@ -58,6 +58,7 @@ from levels.sms import mask_mobile
 
 router = APIRouter()
 
+OFFICE = "/office"  # signed in through the provider, as its built-in client (not like an account page)
 HISTORY = "/office/history"
 DOCUMENT_TYPES = {"idcard": "National ID card", "birth_certificate": "Birth certificate", "passport": "Passport"}
 MAX_SERIAL = 32
@@ -216,6 +217,8 @@ def callback(request: Request) -> Response:
     svc = services(request)
     pending = PendingSignIn.read(_pending_cookie(svc).read(request))
     query = request.query_params
+    # Any code that arrives is spent at once, whatever follows: none is left for anyone to redeem.
+    record = svc.codes.take(query["code"][:512]) if query.get("code") else None
     if pending is None or not hmac.compare_digest(query.get("state", "").encode(), pending.state.encode()):
         return _sign_in_failed(svc, request, SIGN_IN_EXPIRED)
     if query.get("iss", svc.settings.issuer) != svc.settings.issuer:  # RFC 9207
@@ -227,7 +230,6 @@ def callback(request: Request) -> Response:
             return _sign_in_failed(svc, request, SIGN_IN_STOPPED, status_code=403, detail=code,
                                    level=svc.settings.office_level)
         return _sign_in_failed(svc, request, SIGN_IN_ERROR, detail=code)
-    record = svc.codes.take(query.get("code", "")[:512])
     session = svc.sessions.load(svc.cookies.session.read(request))
     reached = svc.policy.level_for_acr(record.acr) if record is not None else None
     if record is None or record.client_id != OFFICE_CONSOLE \

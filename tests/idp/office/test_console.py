@@ -6,7 +6,7 @@ import base64
 import html
 import json
 import re
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
@@ -16,7 +16,7 @@ from clients.registry import BuiltInClient, ClientExists
 from levels.iranian_input import make_national_code, to_persian_digits
 from levels.level import Level
 from tests.idp.account.helpers import other_person, page_text, sign_in_at
-from tests.idp.conftest import CSRF_RE, ISSUER, PASSWORD, TX_RE, Idp, submit_login
+from tests.idp.conftest import CSRF_RE, ISSUER, PASSWORD, TX_RE, Idp, pkce_pair, submit_login
 from tests.levels.authenticators.test_passkey import SoftAuthenticator
 
 VISITOR_MOBILE = "+989127654321"
@@ -295,6 +295,23 @@ def test_a_callback_with_a_forged_state_or_code_is_refused(idp):
     denied = browser.get(f"/office/callback?state={state}&error=temporarily_unavailable&lang=en")
     assert denied.status_code == 400 and "could not be completed" in page_text(denied.text)
     assert "<code>temporarily_unavailable</code>" in denied.text
+
+
+def test_a_console_code_brought_without_its_sign_in_is_spent_and_refused(office_idp):
+    browser = at_console(office_idp)
+    # A request for the console's code that this browser never started (e.g. a link from elsewhere).
+    verifier, challenge = pkce_pair()
+    r = browser.get("/authorize?" + urlencode({
+        "response_type": "code", "client_id": "idp-office-console", "redirect_uri": f"{ISSUER}/office/callback",
+        "scope": "openid", "state": "from-elsewhere", "code_challenge": challenge, "code_challenge_method": "S256"}))
+    assert r.status_code in (302, 303) and r.headers["location"].startswith(f"{ISSUER}/office/callback?code=")
+    code = parse_qs(urlparse(r.headers["location"]).query)["code"][0]
+    page = browser.get(r.headers["location"] + "&lang=en")
+    assert page.status_code == 400 and "expired or was started in another window" in page_text(page.text)
+    tokens = browser.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                          "client_id": "idp-office-console",
+                                          "redirect_uri": f"{ISSUER}/office/callback", "code_verifier": verifier})
+    assert tokens.status_code == 400 and tokens.json()["error"] == "invalid_grant"
 
 
 def test_the_console_client_is_built_in_and_cannot_be_changed(sqlite_idp):
