@@ -261,6 +261,8 @@ def test_an_operator_steps_up_with_a_passkey_and_no_live_code_is_left(idp):
     assert again.status_code == 400 and "expired" in page_text(again.text)
     # The console is nobody's connected service, and the history page opens without another sign-in.
     assert "Counter-office console" not in page_text(browser.get("/account/services?lang=en").text)
+    # Where the person is signed in names the console in their language.
+    assert "میز کار دفتر پیشخوان" in browser.get("/account/sessions?lang=fa").text
     assert browser.get("/office/history?lang=en").status_code == 200
 
 
