@@ -89,10 +89,22 @@ class Client:
     dpop_bound_access_tokens: bool = False
     # A security profile the client is held to (`PROFILES`), or None.
     profile: str | None = None
+    # What people read about the client (OIDC Dynamic Client Registration §2): its name in each
+    # language (`name` when a language has none), its logo, home page, privacy policy and terms.
+    name_fa: str | None = None
+    name_en: str | None = None
+    logo_uri: str | None = None
+    client_uri: str | None = None
+    policy_uri: str | None = None
+    tos_uri: str | None = None
     enabled: bool = True
     secret_hash: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    def display_name(self, locale: str) -> str:
+        """The client's name as a page in `locale` shows it."""
+        return localized_name(locale, fa=self.name_fa, en=self.name_en) or self.name
 
     @property
     def is_public(self) -> bool:
@@ -147,6 +159,25 @@ class Client:
         return grant_type in self.grant_types
 
 
+def localized_name(locale: str, *, fa: str | None, en: str | None) -> str | None:
+    """The name for a page in `locale` from a Persian and an English name: the page's language
+    first, else the other one (a name people can read beats a code), else None."""
+    first, second = (fa, en) if locale == "fa" else (en, fa)
+    return first or second or None
+
+
+def check_display_name(field: str, name: str | None, error: type[InvalidField]) -> None:
+    """A display name, if given, is non-blank text of at most 200 characters with no control characters."""
+    if name is None:
+        return
+    if not isinstance(name, str) or not name.strip():
+        raise error(field, "must not be empty")
+    if len(name) > _MAX_NAME:
+        raise error(field, f"must be at most {_MAX_NAME} characters")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise error(field, "must not contain control characters")
+
+
 def check_client_metadata(client: Client) -> None:
     """Raise `InvalidClientMetadata` naming the first field of `client` that breaks a rule.
 
@@ -162,6 +193,12 @@ def check_client_metadata(client: Client) -> None:
         raise InvalidClientMetadata("name", "must not be empty")
     if len(client.name) > _MAX_NAME:
         raise InvalidClientMetadata("name", f"must be at most {_MAX_NAME} characters")
+    check_display_name("name_fa", client.name_fa, InvalidClientMetadata)
+    check_display_name("name_en", client.name_en, InvalidClientMetadata)
+    for field in ("logo_uri", "client_uri", "policy_uri", "tos_uri"):
+        uri = getattr(client, field)
+        if uri is not None:
+            _check_uri(field, uri)
     method = client.token_endpoint_auth_method
     if method not in AUTH_METHODS:
         raise InvalidClientMetadata(
@@ -339,5 +376,11 @@ def plain_fields(client: Client) -> dict[str, object]:
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "profile": client.profile,
+        "name_fa": client.name_fa,
+        "name_en": client.name_en,
+        "logo_uri": client.logo_uri,
+        "client_uri": client.client_uri,
+        "policy_uri": client.policy_uri,
+        "tos_uri": client.tos_uri,
         "enabled": client.enabled,
     }

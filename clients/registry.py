@@ -11,6 +11,7 @@ handed to the registry when it is made: `get` finds them before the store, `list
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -38,12 +39,16 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
         "backchannel_logout_uri", "backchannel_logout_session_required", "frontchannel_logout_uri",
         "frontchannel_logout_session_required", "require_consent", "min_level", "subject_type",
         "sector_identifier_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens", "profile",
+        "name_fa", "name_en", "logo_uri", "client_uri", "policy_uri", "tos_uri",
     }
 )
 # Changing any of these makes the registry check the sector identifier document again.
 _SECTOR_FIELDS = frozenset({"subject_type", "sector_identifier_uri", "redirect_uris"})
 _LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
 _MAX_CACHED = 10_000
+_SECRET_HASH = re.compile(r"[0-9a-f]{64}")
+# A secret brought from elsewhere: at least as long as 192 random bits in URL-safe text.
+MIN_BROUGHT_SECRET = 32
 
 
 class BuiltInClient(ClientsError, PermissionError):
@@ -163,6 +168,12 @@ class ClientRegistry:
         require_pushed_authorization_requests: bool | None = None,
         dpop_bound_access_tokens: bool | None = None,
         profile: str | None = None,
+        name_fa: str | None = None,
+        name_en: str | None = None,
+        logo_uri: str | None = None,
+        client_uri: str | None = None,
+        policy_uri: str | None = None,
+        tos_uri: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; return it and its plaintext secret, which is never available again.
 
@@ -195,6 +206,12 @@ class ClientRegistry:
                 hardened if require_pushed_authorization_requests is None else require_pushed_authorization_requests),
             dpop_bound_access_tokens=hardened if dpop_bound_access_tokens is None else dpop_bound_access_tokens,
             profile=profile,
+            name_fa=name_fa,
+            name_en=name_en,
+            logo_uri=logo_uri,
+            client_uri=client_uri,
+            policy_uri=policy_uri,
+            tos_uri=tos_uri,
             created_at=now,
             updated_at=now,
         )
@@ -250,6 +267,43 @@ class ClientRegistry:
         self._store.save(replace(current, secret_hash=hash_secret(secret), updated_at=self._clock()))
         self._changed(client_id, "client.secret_rotated")
         return secret
+
+    def import_client(self, client: Client, *, replace_existing: bool = False) -> tuple[Client, bool]:
+        """Store a client brought from another environment as it is, with its secret hash if it has
+        one (`clients.transfer`); return it and whether it was new. An existing client with this id
+        is replaced only with `replace_existing` (keeping its creation time), else `ClientExists`.
+        Raises `InvalidClientMetadata` as `create` does, `BuiltInClient` for a built-in client's id."""
+        self.changeable(client.client_id)
+        if client.secret_hash is not None and not _SECRET_HASH.fullmatch(client.secret_hash):
+            raise InvalidClientMetadata("secret_hash", "must be the 64 lowercase hex digits of a SHA-256")
+        if not client.uses_secret and client.secret_hash is not None:
+            raise InvalidClientMetadata("secret_hash", f"{client.token_endpoint_auth_method!r} uses no secret")
+        check_client_metadata(client)
+        self._check_sector(client)
+        now = self._clock()
+        current = self._store.get(client.client_id) if replace_existing else None
+        if current is None:
+            self._store.add(replace(client, created_at=now, updated_at=now))
+            self._changed(client.client_id, "client.imported")
+            return self._require(client.client_id), True
+        self._store.save(replace(client, created_at=current.created_at, updated_at=now))
+        self._changed(client.client_id, "client.imported", replaced=True)
+        return self._require(client.client_id), False
+
+    def set_secret(self, client_id: str, secret: str) -> None:
+        """Give the client a secret it already has elsewhere (a portal moving from another provider
+        keeps its configuration). Only its hash is stored, and a fast one (`clients.secrets`), so a
+        secret shorter than `MIN_BROUGHT_SECRET` characters is refused: it could be guessed back
+        from the hash."""
+        current = self._require(client_id)
+        if not current.uses_secret:
+            raise InvalidClientMetadata(
+                "token_endpoint_auth_method", f"{current.token_endpoint_auth_method!r} does not use a client secret")
+        if len(secret) < MIN_BROUGHT_SECRET or len(secret) > 512 or any(c.isspace() for c in secret):
+            raise InvalidClientMetadata(
+                "client_secret", f"must be {MIN_BROUGHT_SECRET} to 512 characters with no spaces")
+        self._store.save(replace(current, secret_hash=hash_secret(secret), updated_at=self._clock()))
+        self._changed(client_id, "client.secret_set")
 
     def set_enabled(self, client_id: str, enabled: bool) -> Client:
         """Enable or disable the client; a disabled client cannot authenticate or log anyone in."""

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, RowMapping, bindparam, delete, insert, select, up
 from sqlalchemy.exc import IntegrityError
 
 from clients.errors import InvalidField
-from clients.models import _SCOPE_TOKEN, PROFILES, Client
+from clients.models import _SCOPE_TOKEN, PROFILES, Client, check_display_name, localized_name
 from clients.registry import ClientRegistry, utcnow
 from clients.store import UnknownClient
 from clients.store_sql import ClientRow, ClientServiceRow
@@ -58,6 +58,13 @@ class Service:
     # reachable: `fapi2` keeps the services that move money or change legal status behind
     # hardened clients.
     profile: str | None = None
+    # What people read for this service (the mandate picker, consent): Persian and English.
+    name_fa: str | None = None
+    name_en: str | None = None
+
+    def display_name(self, locale: str) -> str:
+        """The service's name as a page in `locale` shows it; its scope when it has no name."""
+        return localized_name(locale, fa=self.name_fa, en=self.name_en) or self.scope
 
     def reachable_by(self, client: Client) -> bool:
         """Whether `client` may request this service: held to the profile the service requires, if any."""
@@ -85,6 +92,8 @@ def check_service(service: Service) -> None:
         raise InvalidService("max_auth_age", f"{age!r} must be a whole number of seconds from 0 to {MAX_AUTH_AGE}")
     if service.profile is not None and service.profile not in PROFILES:
         raise InvalidService("profile", f"{service.profile!r} is not one of {', '.join(sorted(PROFILES))}")
+    check_display_name("name_fa", service.name_fa, InvalidService)
+    check_display_name("name_en", service.name_en, InvalidService)
 
 
 class ServiceStore(Protocol):
@@ -111,7 +120,7 @@ _CLIENTS = ClientRow.__table__
 # Built once: authorization reads a client's services on every request.
 _FOR_CLIENT = (
     select(_SERVICES.c.client_id, _SERVICES.c.scope, _SERVICES.c.min_level, _SERVICES.c.max_auth_age,
-           _SERVICES.c.profile)
+           _SERVICES.c.profile, _SERVICES.c.name_fa, _SERVICES.c.name_en)
     .where(_SERVICES.c.client_id == bindparam("client_id"))
     .order_by(_SERVICES.c.scope)
 )
@@ -131,7 +140,8 @@ class SqlServiceStore:
 
     def add(self, service: Service) -> None:
         key = (_SERVICES.c.client_id == service.client_id) & (_SERVICES.c.scope == service.scope)
-        values = {"min_level": service.min_level, "max_auth_age": service.max_auth_age, "profile": service.profile}
+        values = {"min_level": service.min_level, "max_auth_age": service.max_auth_age, "profile": service.profile,
+                  "name_fa": service.name_fa, "name_en": service.name_en}
         # Update-then-insert works the same on SQLite and PostgreSQL; if a concurrent writer inserts
         # first, the retry's update replaces its row, which is what an upsert means anyway.
         for _ in range(2):
@@ -186,7 +196,8 @@ class ServiceCatalogue:
             self._registry.update(client.client_id, scopes=(*client.scopes, service.scope))
         self._store.add(service)
         self._record("client.service_added", service.client_id, scope=service.scope,
-                     min_level=service.min_level, max_auth_age=service.max_auth_age, profile=service.profile)
+                     min_level=service.min_level, max_auth_age=service.max_auth_age, profile=service.profile,
+                     **{k: v for k, v in (("name_fa", service.name_fa), ("name_en", service.name_en)) if v})
         return service
 
     def remove(self, client_id: str, scope: str) -> bool:
@@ -265,5 +276,5 @@ _MAX_CACHED = 10_000  # clients; past it the cache starts over rather than growi
 def _to_service(r: RowMapping) -> Service:
     return Service(
         client_id=r["client_id"], scope=r["scope"], min_level=r["min_level"], max_auth_age=r["max_auth_age"],
-        profile=r["profile"],
+        profile=r["profile"], name_fa=r["name_fa"], name_en=r["name_en"],
     )

@@ -16,17 +16,13 @@ person's connected services.
 
 from __future__ import annotations
 
-from gettext import NullTranslations
-
 from clients.models import Client
 from idp.settings import Settings
 
 OFFICE_CONSOLE = "idp-office-console"
 OFFICE_CALLBACK = "/office/callback"
-# A message id: shown translated wherever the sign-in names the service (`shown_name`).
 OFFICE_CONSOLE_NAME = "Counter-office console"
-
-BUILT_IN_IDS = frozenset({OFFICE_CONSOLE})
+OFFICE_CONSOLE_NAME_FA = "میز کار دفتر پیشخوان"
 
 
 def built_in_clients(settings: Settings) -> tuple[Client, ...]:
@@ -35,15 +31,10 @@ def built_in_clients(settings: Settings) -> tuple[Client, ...]:
     (`acr_values`): first a sign-in, then the office level once the person is known to be an operator."""
     return (
         Client(
-            client_id=OFFICE_CONSOLE, name=OFFICE_CONSOLE_NAME, token_endpoint_auth_method="none",
+            client_id=OFFICE_CONSOLE, name=OFFICE_CONSOLE_NAME, name_fa=OFFICE_CONSOLE_NAME_FA,
+            name_en=OFFICE_CONSOLE_NAME, token_endpoint_auth_method="none",
             redirect_uris=(settings.endpoint(OFFICE_CALLBACK),), post_logout_redirect_uris=(),
             grant_types=("authorization_code",), scopes=("openid",), require_consent=False, min_level=1,
         ),
     )
 
-
-def shown_name(client: Client | None, tr: NullTranslations) -> str | None:
-    """The name a page shows for `client`: a built-in client's in the page's language."""
-    if client is None:
-        return None
-    return tr.gettext(client.name) if client.client_id in BUILT_IN_IDS else client.name

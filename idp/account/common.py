@@ -5,6 +5,8 @@ pending authorization. It imports no page module, so the page modules never impo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -30,6 +32,20 @@ def account_page_for(tx: LoginTransaction | None) -> str | None:
     """The account page a sign-in was started from, if it was (only our own pages, never a URL)."""
     page = tx.get("return_to") if tx is not None else None
     return page if page in ACCOUNT_PAGES else None
+
+
+def client_names(svc: Services, locale: str) -> Callable[[str], str]:
+    """The name a page in `locale` gives each client, by client_id (the id itself once the client
+    is gone), each client read once per page."""
+    names: dict[str, str] = {}
+
+    def name_of(client_id: str) -> str:
+        if client_id not in names:
+            client = svc.clients.get(client_id)
+            names[client_id] = client.display_name(locale) if client is not None else client_id
+        return names[client_id]
+
+    return name_of
 
 
 def load_tx(svc: Services, tx_id: str | None) -> LoginTransaction | None:

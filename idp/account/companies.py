@@ -50,7 +50,7 @@ class OfferedServices:
     services: list[Service]
 
 
-def offered_services(svc: Services) -> list[OfferedServices]:
+def offered_services(svc: Services, locale: str) -> list[OfferedServices]:
     """The client catalogue (`clients.services`): every enabled client's services, by client name.
     A mandate's services are scopes of this catalogue, so a person picks them by name rather than
     typing a code the companies' services may never ask for."""
@@ -60,7 +60,8 @@ def offered_services(svc: Services) -> list[OfferedServices]:
             continue
         offered = svc.services.services_for(client.client_id)
         if offered:
-            groups.append(OfferedServices(client.name or client.client_id, offered))
+            named = sorted(offered, key=lambda s: s.display_name(locale))
+            groups.append(OfferedServices(client.display_name(locale), named))
     return sorted(groups, key=lambda g: g.client_name)
 
 
@@ -77,6 +78,7 @@ def _page(svc: Services, request: Request, session: SsoSession, person: Person, 
         error_params = None
     now = datetime.now(UTC)
     mandates = svc.acting.entities.mandates_of(person.national_code)
+    offered = offered_services(svc, locale)
     return svc.pages.render(
         request, "account_companies.html", locale, status_code=status_code,
         person_name=f"{person.given_name} {person.family_name}".strip(), **account_frame(person),
@@ -86,7 +88,10 @@ def _page(svc: Services, request: Request, session: SsoSession, person: Person, 
         last_day=last_day, role_names=ROLE_NAMES, delegated_roles=DELEGATED_ROLES, all_powers=ALL_POWERS,
         delegate_power=DELEGATE,
         error=error, notice=tr.gettext(notice) if notice else None,
-        form=form or {}, error_field=error_field, offered=offered_services(svc), chosen=chosen,
+        form=form or {}, error_field=error_field, offered=offered, chosen=chosen,
+        # A mandate's services by name; the first agency's name where two offer the same scope.
+        service_names={s.scope: s.display_name(locale) for g in reversed(offered) for s in g.services
+                       if s.name_fa or s.name_en},
     )
 
 
@@ -122,7 +127,7 @@ def grant(request: Request, form_post: PostedForm) -> Response:
         return refuse("You cannot give mandates for this company.", field="entity")
     if fields["role"] not in DELEGATED_ROLES:
         return refuse("Choose a role.", field="role")
-    catalogue = {s.scope for group in offered_services(svc) for s in group.services}
+    catalogue = {s.scope for group in offered_services(svc, "en") for s in group.services}
     if not picked <= catalogue or not special <= {ALL_POWERS, DELEGATE}:
         return refuse(UNKNOWN_SERVICE, field="services")
     powers = set(picked | special)

@@ -15,7 +15,7 @@ from idp.account.common import SERVICES
 from idp.account.security import confirm_first, posted_form, render_account, signed_in
 from idp.oauth.grant_revocation import OfClient
 from idp.services import Services
-from idp.signin.consent import OTHER_TEXT, SCOPE_TEXT, SERVICE_TEXT
+from idp.signin.consent import SCOPE_TEXT, access_lines
 from idp.web.deps import PostedForm, client_ip, services
 from levels.people import Person
 
@@ -38,21 +38,8 @@ class Connection:
     last_connected_at: datetime | None  # when the service's newest live refresh token was issued
 
 
-def _lines(svc: Services, client_id: str, scopes: list[str]) -> list[tuple[str, str | None]]:
-    own_services = {s.scope for s in svc.services.services_for(client_id)}
-    lines: list[tuple[str, str | None]] = []
-    for scope in scopes:
-        if scope in own_services:
-            lines.append((SERVICE_TEXT, scope))
-        elif scope in SCOPE_TEXT:
-            lines.append((SCOPE_TEXT[scope], None))
-        else:
-            lines.append((OTHER_TEXT, scope))  # never hide what it may access
-    return lines
-
-
-def connections(svc: Services, person_id: str) -> list[Connection]:
-    """Every service connected to the person, by name."""
+def connections(svc: Services, person_id: str, locale: str) -> list[Connection]:
+    """Every service connected to the person, by its name in `locale`."""
     consents = {c.client_id: c for c in svc.consents.for_person(person_id)}
     tokens = svc.refresh_tokens.clients_of(person_id)
     found = []
@@ -65,8 +52,9 @@ def connections(svc: Services, person_id: str) -> list[Connection]:
             scopes = [s for s in scopes if s != STAYS_CONNECTED] or ["openid"]
             scopes.append(STAYS_CONNECTED)
         found.append(Connection(
-            client_id=client_id, name=client.name if client is not None and client.name else client_id,
-            lines=_lines(svc, client_id, scopes), allowed_at=consent.granted_at if consent else None,
+            client_id=client_id, name=client.display_name(locale) if client is not None else client_id,
+            lines=access_lines(scopes, svc.services.services_for(client_id), locale),
+            allowed_at=consent.granted_at if consent else None,
             last_connected_at=tokens.get(client_id)))
     return sorted(found, key=lambda c: (c.name, c.client_id))
 
@@ -74,7 +62,7 @@ def connections(svc: Services, person_id: str) -> list[Connection]:
 def _page(svc: Services, request: Request, person: Person, *, status_code: int = 200, error: str | None = None,
           notice: str | None = None) -> Response:
     return render_account(svc, request, "account_services.html", person, status_code=status_code, error=error,
-                          notice=notice, connections=connections(svc, person.id))
+                          notice=notice, connections=connections(svc, person.id, svc.pages.locale(request)))
 
 
 @router.get(SERVICES)
@@ -97,7 +85,7 @@ def disconnect(request: Request, form_post: PostedForm) -> Response:
     ip = client_ip(request, svc.settings.trusted_proxies)
 
     def run() -> Response:
-        connected = {c.client_id: c for c in connections(svc, person.id)}
+        connected = {c.client_id: c for c in connections(svc, person.id, svc.pages.locale(request))}
         if not client_id or client_id not in connected:
             return _page(svc, request, person, status_code=400, error=NOT_CONNECTED)
         ask = confirm_first(

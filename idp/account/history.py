@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.account.common import HISTORY
+from idp.account.common import HISTORY, client_names
 from idp.account.security import render_account, signed_in
 from idp.services import Services
 from idp.web.deps import services
@@ -105,15 +105,7 @@ def describe(
 
 
 def events(svc: Services, person: Person, gettext: Callable[[str], str], locale: str = "en") -> list[Event]:
-    names: dict[str, str] = {}
-
-    def name_of(client_id: str) -> str:
-        if client_id not in names:
-            client = svc.clients.get(client_id)
-            name = client.name if client is not None else None
-            # The provider's own clients (the office console) are named in the page's language.
-            names[client_id] = (gettext(name) if name and svc.clients.is_built_in(client_id) else name) or client_id
-        return names[client_id]
+    name_of = client_names(svc, locale)
 
     def service(client_id: str | None) -> str | None:
         return name_of(client_id) if client_id else None  # None: the account pages themselves

@@ -32,7 +32,6 @@ from idp.account.common import (
     translated,
 )
 from idp.account.notices import REGISTRATION_ATTEMPT, send_notice
-from idp.built_in_clients import shown_name
 from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
 from idp.signin.session_start import continue_signed_in
@@ -102,7 +101,7 @@ def _form_page(
     client = svc.clients.get(tx.client_id) if tx and tx.client_id else None
     return svc.pages.render(
         request, "register.html", locale, status_code=status_code, tx=tx.id if tx else "",
-        lang_query=[("tx", tx.id)] if tx else None, client_name=shown_name(client, tr),
+        lang_query=[("tx", tx.id)] if tx else None, client=client,
         values=values or {}, errors=errors or {}, error=tr.gettext(error) if error else None,
         not_created=not_created,
         **_links(tx),

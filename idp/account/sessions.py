@@ -11,9 +11,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.account.common import SESSIONS
+from idp.account.common import SESSIONS, client_names
 from idp.account.security import confirm_first, posted_form, render_account, signed_in
-from idp.built_in_clients import shown_name
 from idp.services import Services
 from idp.sessions.end_session import logged_out_page
 from idp.sessions.logout import EndedSession
@@ -46,14 +45,9 @@ def device_name(device: str, gettext: Callable[[str], str]) -> str:
 
 def _page(svc: Services, request: Request, session: SsoSession, person: Person, *, status_code: int = 200,
           error: str | None = None, notice: str | None = None) -> Response:
-    tr = svc.pages.gettext(svc.pages.locale(request))
-    names: dict[str, str] = {}
-
-    def client_name(client_id: str) -> str:
-        if client_id not in names:
-            client = svc.clients.get(client_id)
-            names[client_id] = shown_name(client, tr) or client_id
-        return names[client_id]
+    locale = svc.pages.locale(request)
+    tr = svc.pages.gettext(locale)
+    client_name = client_names(svc, locale)
 
     records = svc.sessions.register.open_for(person.id, datetime.now(UTC))
     # This browser first, then the most recently used.

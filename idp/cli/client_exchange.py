@@ -12,22 +12,22 @@ import typer
 
 from clients.exchange import ExchangePermission, ExchangePermissions
 from idp.cli.client_options import ClientIdArg, errors
-from idp.cli.output import EXIT_FAILED, JsonFlag, fail, print_json, print_list
+from idp.cli.output import EXIT_FAILED, JsonFlag, command_group, fail, print_json, print_list
 
 AudienceOption = Annotated[str, typer.Option(
-    "--audience", help="The client_id of the agency whose API is called (the issued token's aud).")]
+    "--audience", metavar="TEXT", help="The client_id of the agency whose API is called (the issued token's aud).")]
 
 
 def build_exchange_app(get_exchanges: Callable[[], ExchangePermissions]) -> typer.Typer:
     """The `clients exchange` command group, on the permissions `get_exchanges()` returns."""
-    app = typer.Typer(help="Manage token exchange permissions.", no_args_is_help=True, add_completion=False)
+    app = command_group(help="Manage token exchange permissions.")
 
     @app.command()
     def allow(
         client_id: ClientIdArg,
         audience: AudienceOption,
         scope: Annotated[list[str], typer.Option(
-            "--scope", help="One of the audience's services (repeat for more).")],
+            "--scope", metavar="TEXT", help="One of the audience's services (repeat for more).")],
         as_json: JsonFlag = False,
     ) -> None:
         """Let CLIENT_ID exchange a person's access token for one to call AUDIENCE's services."""
@@ -41,7 +41,8 @@ def build_exchange_app(get_exchanges: Callable[[], ExchangePermissions]) -> type
 
     @app.command("list")
     def list_(
-        client_id: Annotated[str | None, typer.Argument(help="Only this requesting client.")] = None,
+        client_id: Annotated[
+            str | None, typer.Argument(metavar="CLIENT_ID", help="Only this requesting client.")] = None,
         as_json: JsonFlag = False,
     ) -> None:
         """List exchange permissions, of every client or of CLIENT_ID."""
@@ -57,7 +58,7 @@ def build_exchange_app(get_exchanges: Callable[[], ExchangePermissions]) -> type
         client_id: ClientIdArg,
         audience: AudienceOption,
         scope: Annotated[list[str] | None, typer.Option(
-            "--scope", help="Only this service (repeat for more); every one if omitted.")] = None,
+            "--scope", metavar="TEXT", help="Only this service (repeat for more); every one if omitted.")] = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Withdraw CLIENT_ID's permission to exchange tokens for AUDIENCE (all, or the given scopes)."""

@@ -11,27 +11,36 @@ import typer
 
 from clients.services import Service, ServiceCatalogue
 from idp.cli.client_options import ClientIdArg, errors
-from idp.cli.output import EXIT_FAILED, JsonFlag, fail, print_json, print_list
+from idp.cli.output import EXIT_FAILED, JsonFlag, command_group, fail, print_json, print_list
 
-ScopeArg = Annotated[str, typer.Option("--scope", help="The service's scope, e.g. tax.file.")]
+ScopeArg = Annotated[str, typer.Option("--scope", metavar="TEXT", help="The service's scope, e.g. tax.file.")]
 
 
 def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Typer:
     """The `clients services` command group, operating on the catalogue `get_services()` returns."""
-    app = typer.Typer(help="Manage a client's services.", no_args_is_help=True, add_completion=False)
+    app = command_group(help="Manage a client's services.")
 
     @app.command()
     def add(
         client_id: ClientIdArg,
         scope: ScopeArg,
-        min_level: Annotated[int, typer.Option("--min-level", help="Minimum assurance level (1-3).")],
+        min_level: Annotated[int, typer.Option("--min-level", metavar="N", help="Minimum assurance level (1-3).")],
         max_age: Annotated[
             int | None,
-            typer.Option("--max-age", help="Maximum authentication age in seconds (default: the level's own)."),
+            typer.Option("--max-age", metavar="N",
+                         help="Maximum authentication age in seconds (default: the level's own)."),
         ] = None,
         profile: Annotated[
             str | None,
-            typer.Option("--profile", help="Only clients held to this profile may request it: fapi2."),
+            typer.Option("--profile", metavar="TEXT", help="Only clients held to this profile may request it: fapi2."),
+        ] = None,
+        name_fa: Annotated[
+            str | None, typer.Option("--name-fa", metavar="TEXT",
+                                     help="Its name on Persian pages, e.g. «تسلیم اظهارنامه مالیاتی».")
+        ] = None,
+        name_en: Annotated[
+            str | None, typer.Option("--name-en", metavar="TEXT",
+                                     help="Its name on English pages, e.g. \"File a tax return\".")
         ] = None,
         as_json: JsonFlag = False,
     ) -> None:
@@ -40,7 +49,7 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
         The scope is also registered with the client, so it may request it.
         """
         with errors():
-            service = get_services().add(Service(client_id, scope, min_level, max_age, profile))
+            service = get_services().add(Service(client_id, scope, min_level, max_age, profile, name_fa, name_en))
         if as_json:
             print_json(service_dict(service))
             return
@@ -48,7 +57,8 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
         if service.max_auth_age is not None:
             age = f"authentication at most {service.max_auth_age} s old"
         only = f", and a client held to the {service.profile} profile" if service.profile else ""
-        typer.echo(f"Client {client_id}: service {service.scope} needs level {service.min_level}, {age}{only}.")
+        named = f" ({service.display_name('en')})" if service.name_fa or service.name_en else ""
+        typer.echo(f"Client {client_id}: service {service.scope}{named} needs level {service.min_level}, {age}{only}.")
 
     @app.command("list")
     def list_(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
@@ -57,9 +67,9 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
             services = get_services().services_for(client_id)
         print_list(
             services, as_json=as_json, to_json=service_dict, empty=f"Client {client_id} has no services.",
-            header=("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE", "PROFILE"),
+            header=("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE", "PROFILE", "NAME_EN", "NAME_FA"),
             row=lambda s: (s.scope, str(s.min_level), str(s.max_auth_age) if s.max_auth_age is not None else "-",
-                           s.profile or "-"),
+                           s.profile or "-", s.name_en or "-", s.name_fa or "-"),
         )
 
     @app.command()

@@ -1,6 +1,7 @@
 """Admin CLI verbs for the client registry: create, list, show, update, rotate-secret, enable,
-disable, delete; `services add|list|remove` for a client's service catalogue is mounted from
-`idp.cli.client_services`, `exchange allow|list|revoke` for token exchange from `idp.cli.client_exchange`.
+disable, delete; export, import and set-secret come from `idp.cli.client_transfer`;
+`services add|list|remove` for a client's service catalogue is mounted from `idp.cli.client_services`,
+`exchange allow|list|revoke` for token exchange from `idp.cli.client_exchange`.
 
 `build_app` takes factories rather than a registry and a catalogue, so `--help` and usage errors
 never open the database; the `idp` CLI supplies the factories from its settings.
@@ -16,13 +17,28 @@ import typer
 from clients.exchange import ExchangePermissions
 from clients.models import Client, plain_fields
 from clients.registry import ClientRegistry
+from clients.scopes import check_known_scopes
 from clients.services import ServiceCatalogue
 from clients.store import UnknownClient
 from idp.cli.client_exchange import build_exchange_app
 from idp.cli.client_options import CLEARABLE, NO_FIELDS, ClientFields, ClientIdArg, client_fields, errors
 from idp.cli.client_services import build_services_app
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, fail, print_json, print_list
+from idp.cli.client_transfer import add_transfer_commands
+from idp.cli.output import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    JsonFlag,
+    command_group,
+    fail,
+    print_fields,
+    print_json,
+    print_list,
+)
 
+NewScopeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--new-scope", metavar="TEXT", help="Repeatable: define a scope no client has yet, and give it."),
+]
 SECRET_NOTE = "Store this secret now: it is shown only once and cannot be shown again."
 
 
@@ -36,12 +52,14 @@ def build_app(
     With `get_services`, it also has the `services` group on the catalogue that factory returns;
     with `get_exchanges`, the `exchange` group on those exchange permissions.
     """
-    app = typer.Typer(help="Manage OAuth/OIDC clients.", no_args_is_help=True, add_completion=False)
+    app = command_group(help="Manage OAuth/OIDC clients.")
     if get_services is not None:
         app.add_typer(
             build_services_app(get_services), name="services",
             help="A client's services: scopes with the level and authentication age they need.",
         )
+    if get_services is not None:
+        add_transfer_commands(app, get_registry, get_services)
     if get_exchanges is not None:
         app.add_typer(
             build_exchange_app(get_exchanges), name="exchange",
@@ -51,11 +69,12 @@ def build_app(
     @app.command()
     @client_fields
     def create(
-        name: Annotated[str, typer.Option("--name", help="Display name shown to people.")],
+        name: Annotated[str, typer.Option("--name", metavar="TEXT", help="Display name shown to people.")],
         client_id: Annotated[
-            str | None, typer.Option("--client-id", help="Chosen client_id (generated if omitted).")
+            str | None, typer.Option("--client-id", metavar="TEXT", help="Chosen client_id (generated if omitted).")
         ] = None,
         fields: ClientFields = NO_FIELDS,
+        new_scope: NewScopeOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Register a client. Its secret, if it has one, is printed once."""
@@ -64,7 +83,9 @@ def build_app(
             given["client_id"] = client_id
         given.update(fields)
         with errors():
-            client, secret = get_registry().create(**given)  # type: ignore[arg-type]
+            registry = get_registry()
+            _check_scopes(registry, given, new_scope)
+            client, secret = registry.create(**given)  # type: ignore[arg-type]
         if as_json:
             print_json({"client": client_dict(client), "client_secret": secret,
                          **({"note": SECRET_NOTE} if secret else {})})
@@ -102,12 +123,14 @@ def build_app(
     @client_fields
     def update(
         client_id: ClientIdArg,
-        name: Annotated[str | None, typer.Option("--name", help="Display name shown to people.")] = None,
+        name: Annotated[str | None, typer.Option("--name", metavar="TEXT",
+                                                 help="Display name shown to people.")] = None,
         fields: ClientFields = NO_FIELDS,
         clear: Annotated[
             list[str] | None,
-            typer.Option("--clear", help=f"Repeatable: empty a field ({', '.join(CLEARABLE)})."),
+            typer.Option("--clear", metavar="TEXT", help=f"Repeatable: empty a field ({', '.join(CLEARABLE)})."),
         ] = None,
+        new_scope: NewScopeOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Change a client. A repeatable option given replaces the whole list."""
@@ -120,10 +143,14 @@ def build_app(
         if name is not None:
             changes["name"] = name
         changes.update(fields)
-        if not changes:
+        if not changes and not new_scope:
             fail("nothing to change: give at least one option (see --help)", EXIT_INVALID)
         with errors():
-            client = get_registry().update(client_id, **changes)
+            registry = get_registry()
+            if new_scope and "scopes" not in changes:
+                changes["scopes"] = registry.existing(client_id).scopes  # the new ones are added to these
+            _check_scopes(registry, changes, new_scope)
+            client = registry.update(client_id, **changes)
         if as_json:
             print_json(client_dict(client))
             return
@@ -172,6 +199,19 @@ def build_app(
     return app
 
 
+def _check_scopes(registry: ClientRegistry, fields: dict[str, object], new: list[str] | None) -> None:
+    """Refuse a scope nobody has defined (a typo, most often) unless it is given with --new-scope;
+    the new ones join the client's scopes. The scopes of every client are the known ones: the
+    catalogue's services are among them, as adding a service registers its scope."""
+    if "scopes" not in fields and not new:
+        return
+    given = tuple(fields.get("scopes", ("openid",)))  # type: ignore[arg-type]
+    scopes = list(dict.fromkeys([*given, *(new or ())]))
+    known = {scope for client in registry.list() for scope in client.scopes}
+    check_known_scopes(scopes, known, new=new or ())
+    fields["scopes"] = tuple(scopes)
+
+
 def client_dict(client: Client) -> dict[str, object]:
     """A JSON-ready view of the client: every field except the secret hash."""
     return {
@@ -204,15 +244,5 @@ def _print_client(client: Client) -> None:
     jwks = client.jwks
     key_count = len(jwks.get("keys", [])) if isinstance(jwks, Mapping) else 0  # type: ignore[arg-type]
     view["jwks"] = f"{key_count} key(s)" if jwks is not None else None
-    width = max(len(k) for k in view)
-    for key, value in view.items():
-        if isinstance(value, list):
-            shown = ", ".join(value) if value else "-"
-        elif value is None:
-            shown = "-"
-        elif isinstance(value, bool):
-            shown = "yes" if value else "no"
-        else:
-            shown = str(value)
-        typer.echo(f"{key.ljust(width)}  {shown}")
+    print_fields(view)
 

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, database_error
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, database_error, print_fields
 from idp.cli.output import fail as _fail
 from idp.cli.output import print_json as _print_json
 from idp.cli.output import print_table as _print_table
@@ -49,26 +49,26 @@ from levels.iranian_input import (
 
 CLI_ACTOR = "cli"
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-NationalIdArg = Annotated[str, typer.Argument(help="The entity's 11-digit national ID.")]
+NationalIdArg = Annotated[str, typer.Argument(metavar="NATIONAL_ID", help="The entity's 11-digit national ID.")]
 OperatorOpt = Annotated[
-    str | None, typer.Option("--operator", help="Who makes the change, for the audit log (default: cli).")
+    str | None, typer.Option("--operator", metavar="TEXT",
+                             help="Who makes the change, for the audit log (default: cli).")
 ]
 DATE_HELP = "Jalali (1404/01/01) or Gregorian (2025-03-21), a day in Tehran."
 
 
 def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
     """The `entities` command group, operating on the service `get_entities()` returns."""
-    app = typer.Typer(help="Manage legal entities and the mandates of the people who act for them.",
-                      no_args_is_help=True, add_completion=False)
+    app = command_group(help="Manage legal entities and the mandates of the people who act for them.")
 
     @app.command("import")
     def import_(
-        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE",
                                              help="The companies registry's export.")],
         fmt: Annotated[
             RegistryFormat | None,
-            typer.Option("--format", help="Default: json for .json, jsonl for .jsonl/.ndjson, else csv."),
+            typer.Option("--format", metavar="TEXT",
+                         help="Default: json for .json, jsonl for .jsonl/.ndjson, else csv."),
         ] = None,
         as_json: JsonFlag = False,
     ) -> None:
@@ -85,10 +85,9 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
         try:
             records = read_registry_file(file, fmt)
         except RegistryFileError as exc:
-            for line, message in exc.errors:
-                typer.echo(f"line {line}: {message}", err=True)
             count = f"more than {len(exc.errors)}" if exc.truncated else str(len(exc.errors))
-            _fail(f"{count} problem(s) in {file.name}; nothing was imported", EXIT_FAILED)
+            _fail(f"{count} problem(s) in {file.name}; nothing was imported", EXIT_FAILED,
+                  problems=[{"line": line, "message": message} for line, message in exc.errors])
         except OSError as exc:
             _fail(f"cannot read {file}: {exc.strerror or exc}", EXIT_FAILED)
         with _errors():
@@ -96,8 +95,8 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
                 report = get_entities().import_registry(records, actor=CLI_ACTOR)
             except InvalidRegistryRecord as exc:
                 # The service's own checks, after the file's: reported the same way, as a bad file.
-                typer.echo(f"line {exc.line}: {exc.reason}", err=True)
-                _fail(f"{file.name} cannot be imported; nothing was imported", EXIT_FAILED)
+                _fail(f"{file.name} cannot be imported; nothing was imported", EXIT_FAILED,
+                      problems=[{"line": exc.line, "message": exc.reason}])
         if as_json:
             _print_json(report_dict(report))
             return
@@ -116,9 +115,10 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
 
     @app.command("list")
     def list_(
-        status: Annotated[EntityStatus | None, typer.Option("--status", help="Only entities with this status.")] = None,
-        limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
-        offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+        status: Annotated[EntityStatus | None, typer.Option("--status", metavar="TEXT",
+                                                            help="Only entities with this status.")] = None,
+        limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, max=10_000)] = 100,
+        offset: Annotated[int, typer.Option("--offset", metavar="N", min=0)] = 0,
         as_json: JsonFlag = False,
     ) -> None:
         """List entities, by name."""
@@ -150,10 +150,7 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
             _print_json({"entity": entity_dict(entity),
                          "representations": [representation_dict(r) for r in representations]})
             return
-        view = entity_dict(entity)
-        width = max(len(k) for k in view)
-        for key, value in view.items():
-            typer.echo(f"{key.ljust(width)}  {value}")
+        print_fields(entity_dict(entity))
         typer.echo("")
         if not representations:
             typer.echo("No representations." if all_ else "No representations in force (--all shows ended ones).")
@@ -170,21 +167,27 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
     @app.command()
     def grant(
         national_id: NationalIdArg,
-        national_code: Annotated[str, typer.Option("--national-code", help="The representative's national code.")],
-        role: Annotated[str, typer.Option("--role", help="e.g. signatory, accountant, employee.")],
+        national_code: Annotated[str, typer.Option("--national-code", metavar="TEXT",
+                                                   help="The representative's national code.")],
+        role: Annotated[str, typer.Option("--role", metavar="TEXT", help="e.g. signatory, accountant, employee.")],
         powers: Annotated[
-            str, typer.Option("--powers", help='Services, separated by spaces or ";": "tax.file customs.declare".')
+            str, typer.Option("--powers", metavar="TEXT",
+                              help='Services, separated by spaces or ";": "tax.file customs.declare".')
         ],
-        from_: Annotated[str | None, typer.Option("--from", help=f"First day. {DATE_HELP} Default: now.")] = None,
+        from_: Annotated[str | None, typer.Option("--from", metavar="TEXT",
+                                                  help=f"First day. {DATE_HELP} Default: now.")] = None,
         until: Annotated[
-            str | None, typer.Option("--until", help=f"Last day, included. {DATE_HELP} Default: until revoked.")
+            str | None, typer.Option("--until", metavar="TEXT",
+                                     help=f"Last day, included. {DATE_HELP} Default: until revoked.")
         ] = None,
         operator: Annotated[
-            str | None, typer.Option("--operator", help="Grant as this operator, on documents shown at a counter.")
+            str | None, typer.Option("--operator", metavar="TEXT",
+                                     help="Grant as this operator, on documents shown at a counter.")
         ] = None,
         by: Annotated[
             str | None,
-            typer.Option("--by", help="Delegate on behalf of this representative (national code); their rules apply."),
+            typer.Option("--by", metavar="TEXT",
+                         help="Delegate on behalf of this representative (national code); their rules apply."),
         ] = None,
         as_json: JsonFlag = False,
     ) -> None:
@@ -216,8 +219,9 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
 
     @app.command()
     def revoke(
-        representation_id: Annotated[str, typer.Argument(help="The representation's id (see show).")],
-        reason: Annotated[str | None, typer.Option("--reason", help="Why, for the audit log.")] = None,
+        representation_id: Annotated[
+            str, typer.Argument(metavar="REPRESENTATION_ID", help="The representation's id (see show).")],
+        reason: Annotated[str | None, typer.Option("--reason", metavar="TEXT", help="Why, for the audit log.")] = None,
         operator: OperatorOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
@@ -248,7 +252,7 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
     @app.command("set-status")
     def set_status(
         national_id: NationalIdArg,
-        status: Annotated[EntityStatus, typer.Argument(help="active, suspended or dissolved.")],
+        status: Annotated[EntityStatus, typer.Argument(metavar="STATUS", help="active, suspended or dissolved.")],
         operator: OperatorOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
@@ -263,7 +267,7 @@ def build_app(get_entities: Callable[[], LegalEntities]) -> typer.Typer:
     @app.command("set-level")
     def set_level(
         national_id: NationalIdArg,
-        level: Annotated[int, typer.Argument(min=1, max=3, help="1, 2 or 3.")],
+        level: Annotated[int, typer.Argument(min=1, max=3, metavar="LEVEL", help="1, 2 or 3.")],
         operator: OperatorOpt = None,
         as_json: JsonFlag = False,
     ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from idp.cli.output import EXIT_FAILED, Errors, print_json, print_list, utc_time
+from idp.cli.output import EXIT_FAILED, Errors, command_group, print_json, print_list, utc_time
 from keys.errors import KeysError
 from keys.keyring import KeyRing
 from keys.models import SUPPORTED_ALGS, KeyState, SigningKey, check_alg
@@ -18,7 +18,7 @@ _errors = Errors(((KeysError, ValueError, OSError), str, EXIT_FAILED))
 
 def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
     """The `keys` command group; `get_keyring` is called only when a command runs."""
-    app = typer.Typer(help="Signing keys: list and rotate.", no_args_is_help=True)
+    app = command_group(help="Signing keys: list and rotate.")
 
     @app.command("list")
     def list_keys(
@@ -35,7 +35,8 @@ def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
 
     @app.command("rotate")
     def rotate(
-        alg: Annotated[str, typer.Option("--alg", help=f"One of {', '.join(SUPPORTED_ALGS)}.")] = "ES256",
+        alg: Annotated[str, typer.Option("--alg", metavar="TEXT",
+                                         help=f"One of {', '.join(SUPPORTED_ALGS)}.")] = "ES256",
         as_json: Annotated[bool, typer.Option("--json", help="Print the changes as JSON.")] = False,
     ) -> None:
         """Rotate now: the next key becomes active, the active key retires, a new next key is made."""

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from idp.cli.output import EXIT_INVALID, Errors, JsonFlag, fail, print_json, print_list, utc_time
+from idp.cli.output import EXIT_INVALID, Errors, JsonFlag, command_group, fail, print_json, print_list, utc_time
 from idp.sessions.delivery import LogoutDeliverer
 from idp.sessions.outbox import Delivery, LogoutOutbox
 
@@ -30,14 +30,13 @@ class Status(StrEnum):
     failed = "failed"
 
 
-SidOpt = Annotated[str | None, typer.Option("--sid", help="Only the notifications of this session.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")]
+SidOpt = Annotated[str | None, typer.Option("--sid", metavar="TEXT", help="Only the notifications of this session.")]
+LimitOpt = Annotated[int, typer.Option("--limit", metavar="N", min=1, help="At most this many rows.")]
 
 
 def build_app(get: Factory) -> typer.Typer:
     """The `logout` command group, operating on the outbox and deliverer `get()` returns."""
-    app = typer.Typer(help="Back-channel logout notifications to clients.", no_args_is_help=True,
-                      add_completion=False)
+    app = command_group(help="Back-channel logout notifications to clients.")
 
     @app.command()
     def deliver(limit: LimitOpt = 100, as_json: JsonFlag = False) -> None:
@@ -55,7 +54,8 @@ def build_app(get: Factory) -> typer.Typer:
 
     @app.command("list")
     def list_(
-        status: Annotated[Status | None, typer.Option("--status", help="Only rows in this state.")] = None,
+        status: Annotated[Status | None, typer.Option("--status", metavar="TEXT",
+                                                      help="Only rows in this state.")] = None,
         sid: SidOpt = None,
         limit: LimitOpt = 100,
         as_json: JsonFlag = False,
@@ -73,9 +73,11 @@ def build_app(get: Factory) -> typer.Typer:
 
     @app.command()
     def retry(
-        delivery_id: Annotated[list[int] | None, typer.Option("--id", help="Repeatable: a row id from list.")] = None,
+        delivery_id: Annotated[list[int] | None, typer.Option("--id", metavar="N",
+                                                              help="Repeatable: a row id from list.")] = None,
         sid: SidOpt = None,
-        client: Annotated[str | None, typer.Option("--client", help="Only this client's notifications.")] = None,
+        client: Annotated[str | None, typer.Option("--client", metavar="TEXT",
+                                                   help="Only this client's notifications.")] = None,
         all_failed: Annotated[bool, typer.Option("--all", help="Every failed notification.")] = False,
         as_json: JsonFlag = False,
     ) -> None:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import typer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from clients.exchange import ExchangePermissions, SqlExchangeStore
 from clients.registry import ClientRegistry
@@ -18,7 +24,16 @@ from idp.cli.keys import build_app as build_keys_app
 from idp.cli.logout import build_app as build_logout_app
 from idp.cli.offices import OfficesContext
 from idp.cli.offices import build_app as build_offices_app
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, fail, print_json
+from idp.cli.output import (
+    ERROR_NAMES,
+    EXIT_FAILED,
+    EXIT_INVALID,
+    ClickException,
+    UsageError,
+    command_group,
+    fail,
+    print_json,
+)
 from idp.cli.people import PeopleContext
 from idp.cli.people import build_app as build_people_app
 from idp.sessions.delivery import LogoutDeliverer
@@ -28,9 +43,8 @@ from keys.keyring import KeyRing
 from legal_entities.service import LegalEntities
 from legal_entities.store_sql import SqlLegalEntitiesStore
 
-app = typer.Typer(help="National single sign-on identity provider.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app = command_group(help="National single sign-on identity provider.")
+db_app = command_group(help="Database schema.")
 app.add_typer(db_app, name="db")
 
 
@@ -42,9 +56,28 @@ def _settings() -> Settings:
 
 
 def _engine(settings: Settings) -> Engine:
+    """The provider's database, which must have been initialised: a command run in the wrong folder
+    (or with the wrong IDP_DATABASE_URL) says so rather than create an empty SQLite file and fail
+    on a missing table."""
     from idp.services import make_database
 
-    return make_database(settings, statement_timeout=False)
+    url = make_url(settings.database_url)
+    shown = url.render_as_string(hide_password=True)
+    missing = (f"no provider database at {shown}: run `idp init` to create one here, or set IDP_DATABASE_URL to the"
+               " provider's database")
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and (
+            not Path(url.database).exists()):
+        fail(missing, EXIT_FAILED)
+    engine = make_database(settings, statement_timeout=False)
+    try:
+        initialised = inspect(engine).has_table("alembic_version")
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        fail(f"cannot reach the database at {shown}: {type(exc).__name__}: {str(exc).splitlines()[0]}", EXIT_FAILED)
+    if not initialised:
+        engine.dispose()
+        fail(missing.replace("no provider database", "the database is not initialised"), EXIT_FAILED)
+    return engine
 
 
 def _database() -> tuple[Settings, Engine]:
@@ -120,8 +153,8 @@ def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
     audit = AuditLog(engine)
     kek = load_kek(settings)
     # Pairwise clients get their own `sub` in logout tokens sent from here too (OIDC Core §8).
-    return make_backchannel(settings, engine, make_keyring(settings, engine, kek), _client_registry(engine, audit),
-                            audit, make_subjects(settings, kek))
+    return make_backchannel(settings, engine, make_keyring(settings, engine, kek),
+                            _client_registry(settings, engine, audit), audit, make_subjects(settings, kek))
 
 
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
@@ -143,8 +176,8 @@ app.add_typer(build_logout_app(_backchannel), name="logout",
 
 @people_app.command("sign-out")
 def people_sign_out(
-    national_code: str = typer.Option(..., "--national-code", help="The person's national code."),
-    operator: str = typer.Option("cli", "--operator", help="Who is doing this, for the audit log."),
+    national_code: str = typer.Option(..., "--national-code", metavar="TEXT", help="The person's national code."),
+    operator: str = typer.Option("cli", "--operator", metavar="TEXT", help="Who is doing this, for the audit log."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """End every session of the person on every device: their clients get back-channel logout
@@ -156,7 +189,9 @@ def people_sign_out(
         code = parse_national_code(national_code)
     except InvalidNationalCode as exc:
         fail(str(exc), EXIT_INVALID)
-    svc = Services.build(_settings())
+    settings = _settings()
+    _engine(settings).dispose()  # initialised, or a clear error
+    svc = Services.build(settings)
     person = svc.people.get_by_national_code(code)
     if person is None:
         fail("no person with this national code", EXIT_FAILED)
@@ -170,7 +205,9 @@ def people_sign_out(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("heads")) -> None:
+def db_upgrade(
+    revision: str = typer.Argument("heads", metavar="REVISION", help="Where to go (default: the newest)."),
+) -> None:
     """Apply schema migrations."""
     from idp.storage.migrate import upgrade
 
@@ -192,9 +229,9 @@ def init() -> None:
 
 @app.command()
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-    port: int = typer.Option(8000),
-    workers: int = typer.Option(1, min=1, help="Worker processes; more than one needs IDP_REDIS_URL."),
+    host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Address to listen on."),
+    port: int = typer.Option(8000, metavar="N", help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, metavar="N", help="Worker processes; more than one needs IDP_REDIS_URL."),
     access_log: bool = typer.Option(False, help="Log every request."),
 ) -> None:
     """Run the provider with uvicorn."""
@@ -213,7 +250,7 @@ def serve(
 
 
 @app.command("demo-rp")
-def demo_rp(port: int = typer.Option(8400, help="Loopback port the demo portals listen on.")) -> None:
+def demo_rp(port: int = typer.Option(8400, metavar="N", help="Loopback port the demo portals listen on.")) -> None:
     """The demo portals' side of `make run`: shows their codes and prints the logouts they receive."""
     from idp.demo.data import PORTAL_PATHS
     from idp.demo.relying_party import serve as serve_demo_rp
@@ -222,7 +259,7 @@ def demo_rp(port: int = typer.Option(8400, help="Loopback port the demo portals 
 
 
 @app.command()
-def demo(port: int = typer.Option(8000)) -> None:
+def demo(port: int = typer.Option(8000, metavar="N", help="Loopback port to serve on.")) -> None:
     """Embedded development setup: SQLite under var/, demo data, then serve on 127.0.0.1."""
     from idp.demo.data import HEALTH_ID, MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed, seed_office
     from idp.storage.migrate import upgrade
@@ -295,5 +332,23 @@ B.  Find the demo employee by national code {creds.employee_national_code}, tick
     serve(host="127.0.0.1", port=port, workers=1, access_log=True)
 
 
+def main() -> None:
+    """The `idp` console script: `app`, with click's own errors (an unknown option, a bad value)
+    printed as JSON on stderr too when the command line asks for `--json`."""
+    try:
+        code = app(standalone_mode=False)
+    except ClickException as exc:
+        if "--json" not in sys.argv[1:]:
+            exc.show()
+        else:
+            name = ERROR_NAMES[EXIT_INVALID] if isinstance(exc, UsageError) else ERROR_NAMES[EXIT_FAILED]
+            typer.echo(json.dumps({"error": name, "detail": exc.format_message()}, ensure_ascii=False), err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(EXIT_FAILED)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()

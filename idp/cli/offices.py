@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, JsonFlag, print_list, utc_time
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, JsonFlag, command_group, print_list, utc_time
 from idp.cli.output import fail as _fail
 from levels.iranian_input import InvalidNationalCode, parse_national_code
 from levels.offices import (
@@ -44,23 +44,22 @@ class OfficesContext:
     people: PersonStore
 
 
-CodeArg = Annotated[str, typer.Argument(help="The office code, e.g. THR-012.")]
-NationalCodeOpt = Annotated[str, typer.Option("--national-code", help="The operator's national code.")]
+CodeArg = Annotated[str, typer.Argument(metavar="CODE", help="The office code, e.g. THR-012.")]
+NationalCodeOpt = Annotated[str, typer.Option("--national-code", metavar="TEXT", help="The operator's national code.")]
 
 
 def build_app(get_context: Callable[[], OfficesContext]) -> typer.Typer:
     """The `offices` command group, operating on what `get_context()` returns."""
-    app = typer.Typer(help="Manage counter offices and their operators.", no_args_is_help=True,
-                      add_completion=False)
-    operators_app = typer.Typer(help="The people who work the console at an office.", no_args_is_help=True)
+    app = command_group(help="Manage counter offices and their operators.")
+    operators_app = command_group(help="The people who work the console at an office.")
     app.add_typer(operators_app, name="operators")
 
     @app.command()
     def add(
         code: CodeArg,
-        name_fa: Annotated[str, typer.Option("--name-fa", help="The office's name in Persian.")],
-        name_en: Annotated[str, typer.Option("--name-en", help="The office's name in English.")],
-        province: Annotated[str, typer.Option("--province", help="The province the office is in.")],
+        name_fa: Annotated[str, typer.Option("--name-fa", metavar="TEXT", help="The office's name in Persian.")],
+        name_en: Annotated[str, typer.Option("--name-en", metavar="TEXT", help="The office's name in English.")],
+        province: Annotated[str, typer.Option("--province", metavar="TEXT", help="The province the office is in.")],
     ) -> None:
         """Register a counter office (active)."""
         with _errors():
@@ -94,7 +93,7 @@ def build_app(get_context: Callable[[], OfficesContext]) -> typer.Typer:
 
     @operators_app.command("add")
     def add_operator(
-        office: Annotated[str, typer.Option("--office", help="The office code.")],
+        office: Annotated[str, typer.Option("--office", metavar="TEXT", help="The office code.")],
         national_code: NationalCodeOpt,
     ) -> None:
         """Make a person an operator at an office (one office per operator)."""
@@ -109,7 +108,8 @@ def build_app(get_context: Callable[[], OfficesContext]) -> typer.Typer:
 
     @operators_app.command("list")
     def list_operators(
-        office: Annotated[str | None, typer.Option("--office", help="Only this office's operators.")] = None,
+        office: Annotated[str | None, typer.Option("--office", metavar="TEXT",
+                                                   help="Only this office's operators.")] = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Operators with their national codes and offices."""

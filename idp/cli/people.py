@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli.output import EXIT_FAILED, EXIT_INVALID, database_error
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, database_error, print_fields
 from idp.cli.output import fail as _fail
 from levels.clock import utcnow
 from levels.iranian_input import (
@@ -54,25 +54,25 @@ class ImportFormat(StrEnum):
     jsonl = "jsonl"
 
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-CodeOpt = Annotated[str, typer.Option("--national-code", help="The person's national code.")]
+CodeOpt = Annotated[str, typer.Option("--national-code", metavar="TEXT", help="The person's national code.")]
 
 
 def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
     """The `people` command group, operating on what `get_context()` returns."""
-    app = typer.Typer(help="Manage people and their identity proofing.", no_args_is_help=True,
-                      add_completion=False)
+    app = command_group(help="Manage people and their identity proofing.")
 
     @app.command()
     def add(
         national_code: CodeOpt,
-        given_name: Annotated[str, typer.Option("--given-name")],
-        family_name: Annotated[str, typer.Option("--family-name")],
+        given_name: Annotated[str, typer.Option("--given-name", metavar="TEXT")],
+        family_name: Annotated[str, typer.Option("--family-name", metavar="TEXT")],
         birthdate: Annotated[
-            str | None, typer.Option("--birthdate", help="Jalali (1369/01/01) or Gregorian (1990-03-21).")
+            str | None, typer.Option("--birthdate", metavar="TEXT",
+                                     help="Jalali (1369/01/01) or Gregorian (1990-03-21).")
         ] = None,
-        mobile: Annotated[str | None, typer.Option("--mobile", help="Not verified until an OTP proves it.")] = None,
-        tier: Annotated[int, typer.Option("--tier", min=1, max=3, help="Identity proofing tier.")] = 1,
+        mobile: Annotated[str | None, typer.Option("--mobile", metavar="TEXT",
+                                                   help="Not verified until an OTP proves it.")] = None,
+        tier: Annotated[int, typer.Option("--tier", metavar="N", min=1, max=3, help="Identity proofing tier.")] = 1,
     ) -> None:
         """Add a person (without a password: they set one at first sign-in)."""
         with _errors():
@@ -120,17 +120,15 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
         if as_json:
             typer.echo(json.dumps(view, indent=2, ensure_ascii=False))
             return
-        for key, value in view.items():
-            if isinstance(value, dict):
-                value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
-            typer.echo(f"{key}: {'-' if value is None else value}")
+        print_fields(view)
 
     @app.command("verify-in-person")
     def verify_in_person(
         national_code: CodeOpt,
-        operator: Annotated[str, typer.Option("--operator", help="The counter operator's id.")],
+        operator: Annotated[str, typer.Option("--operator", metavar="TEXT", help="The counter operator's id.")],
         document: Annotated[
-            str, typer.Option("--document", help="Document checked, type:number (idcard, passport, birth_certificate).")
+            str, typer.Option("--document", metavar="TEXT",
+                              help="Document checked, type:number (idcard, passport, birth_certificate).")
         ],
     ) -> None:
         """Record that an operator verified the person in person: proofing tier 3."""
@@ -141,12 +139,13 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
 
     @app.command("import")
     def import_(
-        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE",
                                              help="CSV or JSON-lines file of existing accounts.")],
         fmt: Annotated[
-            ImportFormat | None, typer.Option("--format", help="Default: jsonl for .jsonl/.ndjson, else csv.")
+            ImportFormat | None, typer.Option("--format", metavar="TEXT",
+                                              help="Default: jsonl for .jsonl/.ndjson, else csv.")
         ] = None,
-        batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=10_000)] = 1000,
+        batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, max=10_000)] = 1000,
         as_json: JsonFlag = False,
     ) -> None:
         """Import existing accounts; running it again only applies what changed.

@@ -59,6 +59,12 @@ def _ensure_client(registry: ClientRegistry, client_id: str, **fields: object) -
     return secret
 
 
+def _pages(home: str) -> dict[str, str]:
+    """A demo portal's home page, logo, privacy policy and terms, all served by `idp demo-rp`."""
+    return {"client_uri": home, "logo_uri": f"{home}logo.svg", "policy_uri": f"{home}privacy",
+            "tos_uri": f"{home}terms"}
+
+
 def _ensure_person(people: SqlPersonStore, passwords: Passwords, national_code: str, given: str, family: str,
                    mobile: str) -> str:
     """The person, created if missing, with a fresh password (returned)."""
@@ -85,7 +91,8 @@ def seed(registry: ClientRegistry, services: ServiceStore, people: SqlPersonStor
          issuer: str, rp: str = DEMO_RP) -> DemoCredentials:
     """Register the demo portals (served by `idp demo-rp` at `rp`) and the demo people."""
     portal_secret = _ensure_client(
-        registry, PORTAL_ID, name="Demo agency portal", redirect_uris=[f"{rp}/callback"],
+        registry, PORTAL_ID, name="Demo agency portal", name_fa="درگاه نمونه دستگاه", name_en="Demo agency portal",
+        **_pages(f"{rp}/"), redirect_uris=[f"{rp}/callback"],
         post_logout_redirect_uris=[f"{rp}/"], backchannel_logout_uri=f"{rp}/backchannel-logout",
         grant_types=["authorization_code", "refresh_token"],
         scopes=["openid", "profile", "phone", "national_code", "offline_access", "legal_entity"],
@@ -93,14 +100,17 @@ def seed(registry: ClientRegistry, services: ServiceStore, people: SqlPersonStor
     # A second portal, not a trusted government one: it asks for consent, and is told of logouts
     # through both channels.
     health_secret = _ensure_client(
-        registry, HEALTH_ID, name="Demo health insurance portal", redirect_uris=[f"{rp}/health/callback"],
+        registry, HEALTH_ID, name="Demo health insurance portal", name_fa="درگاه نمونه بیمه سلامت",
+        name_en="Demo health insurance portal", **_pages(f"{rp}/health/"), redirect_uris=[f"{rp}/health/callback"],
         post_logout_redirect_uris=[f"{rp}/health/"], backchannel_logout_uri=f"{rp}/health/backchannel-logout",
         frontchannel_logout_uri=f"{rp}/health/frontchannel-logout", require_consent=True,
         grant_types=["authorization_code", "refresh_token"], scopes=["openid", "profile", "phone", "offline_access"],
     )
-    ServiceCatalogue(registry, services).add(Service(PORTAL_ID, DEMO_SERVICE, 1))
+    ServiceCatalogue(registry, services).add(Service(
+        PORTAL_ID, DEMO_SERVICE, 1, name_fa="تسلیم اظهارنامه مالیاتی (نمونه)", name_en="File a tax return (demo)"))
     machine_secret = _ensure_client(
-        registry, MACHINE_ID, name="Demo inquiry back end", grant_types=["client_credentials"],
+        registry, MACHINE_ID, name="Demo inquiry back end", name_fa="سامانه نمونه استعلام",
+        grant_types=["client_credentials"],
         scopes=["inquiry.read"], audiences=["https://inquiry.demo.gov.example"],
     )
     password = _ensure_person(people, passwords, DEMO_NATIONAL_CODE, "Sara", "Ahmadi", "+989121234567")

@@ -49,6 +49,15 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+# The demo portals' logo (`logo_uri`), shown at sign-in and consent.
+LOGO = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 48 48" width="48" height="48">'
+    '<rect width="48" height="48" rx="10" fill="#0b6e4f"/>'
+    '<path d="M12 34V18l12-6 12 6v16H12z" fill="none" stroke="#fff" stroke-width="3" stroke-linejoin="round"/>'
+    '<path d="M20 34v-9h8v9" fill="none" stroke="#fff" stroke-width="3"/></svg>'
+)
+
+
 def make_server(port: int, verifier: LogoutVerifier, portals: dict[str, str],
                 say: Callable[[str], None] = _say) -> ThreadingHTTPServer:
     """`portals` maps a path prefix ("" or "/health") to the client_id served there."""
@@ -71,7 +80,18 @@ def make_server(port: int, verifier: LogoutVerifier, portals: dict[str, str],
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             query = parse_qs(urlsplit(self.path).query)
-            if (client_id := self._portal("/callback")) is not None:
+            if self._portal("/logo.svg") is not None:
+                data = LOGO.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/svg+xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            elif (client_id := self._portal("/privacy")) is not None:
+                self._reply(200, f"<h1>{client_id}</h1><p>Demo privacy policy: this demo keeps nothing.</p>")
+            elif (client_id := self._portal("/terms")) is not None:
+                self._reply(200, f"<h1>{client_id}</h1><p>Demo terms of use: for trying the provider only.</p>")
+            elif (client_id := self._portal("/callback")) is not None:
                 code = html.escape(query.get("code", ["(none)"])[0])
                 error = query.get("error")
                 say(f"[{client_id}] authorization response: " + (f"error={error[0]}" if error else "code received"))

@@ -55,7 +55,7 @@ def end_session(request: Request, posted: PostedForm) -> Response:
         return svc.pages.render(
             request, "logout_confirm.html", locale,
             form_targets=[logout.redirect_uri] if logout.redirect_uri else [],
-            client_name=logout.client.name if logout.client else None,
+            client=logout.client,
             params=[(k, v) for k, v in pairs if k in _LOGOUT_PARAMETERS],
         )
 

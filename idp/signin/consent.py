@@ -3,10 +3,13 @@ has allowed it, in plain words, to receive what it asked for. `prompt=consent` a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from clients.services import Service
 from idp.errors import AccessDeniedError
 from idp.sessions.consents import VERIFIED_CLAIMS
 from idp.signin.dispatch import refuse_pending
@@ -25,7 +28,7 @@ SCOPE_TEXT = {
     "legal_entity": "Which company you are acting for",
     VERIFIED_CLAIMS: "How your identity was verified",
 }
-# Followed by the scope itself, shown left to right.
+# Followed by the service's name (its scope when it has none) or the scope itself.
 SERVICE_TEXT = "Use the service:"
 OTHER_TEXT = "Other access:"
 CHOOSE_TEXT = "Choose Allow or Don't allow."
@@ -36,14 +39,15 @@ def _wanted(ctx: Interaction) -> list[str]:
     return ctx.consent_wanted
 
 
-def _lines(ctx: Interaction, wanted: list[str]) -> list[tuple[str, str | None]]:
-    """(sentence, scope shown after it or None) for each thing asked for, in the order asked."""
-    assert ctx.client is not None
-    services_ = {s.scope for s in ctx.services}
+def access_lines(scopes: Iterable[str], services: Iterable[Service], locale: str) -> list[tuple[str, str | None]]:
+    """(sentence, what is shown after it or None) for each scope, in the order given: a service by
+    its name in `locale`, a standard scope in words, anything else by its scope code. The consent
+    page and the connected-services page read the same."""
+    named = {s.scope: s.display_name(locale) for s in services}
     lines: list[tuple[str, str | None]] = []
-    for scope in wanted:
-        if scope in services_:
-            lines.append((SERVICE_TEXT, scope))
+    for scope in scopes:
+        if scope in named:
+            lines.append((SERVICE_TEXT, named[scope]))
         elif scope in SCOPE_TEXT:
             lines.append((SCOPE_TEXT[scope], None))
         else:
@@ -54,7 +58,8 @@ def _lines(ctx: Interaction, wanted: list[str]) -> list[tuple[str, str | None]]:
 def _show(ctx: Interaction, *, error: str | None = None, status_code: int = 200) -> Response:
     if ctx.client is None:
         return ctx.svc.pages.link_expired(ctx.request)
-    return ctx.render("consent.html", status_code=status_code, error=error, lines=_lines(ctx, _wanted(ctx)))
+    lines = access_lines(_wanted(ctx), ctx.services, ctx.locale)
+    return ctx.render("consent.html", status_code=status_code, error=error, lines=lines)
 
 
 @router.get("/login/consent")

@@ -18,7 +18,6 @@ from starlette.responses import RedirectResponse, Response
 
 from clients.models import Client
 from clients.services import Service
-from idp.built_in_clients import shown_name
 from idp.errors import InvalidRequestError, InvalidScopeError, LoginRequiredError, OAuth2Error
 from idp.oauth.checks import check_claims, check_max_age, check_prompt
 from idp.oauth.verified_claims import requested
@@ -283,7 +282,7 @@ class Interaction:
                 extra[key] = tr.gettext(str(extra[key]))
         return self.svc.pages.render(
             self.request, template, self.locale, status_code=status_code, transaction=self.tx, tx=self.tx.id,
-            client_name=shown_name(self.client, tr), lang_query=[("tx", self.tx.id)],
+            client=self.client, lang_query=[("tx", self.tx.id)],
             person_name=f"{self.person.given_name} {self.person.family_name}".strip(), **extra,
         )
 

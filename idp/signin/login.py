@@ -6,7 +6,6 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.built_in_clients import shown_name
 from idp.errors import OAuth2Error, whole_seconds
 from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
@@ -35,7 +34,7 @@ def _render(
         national_code=national_code,
         passkey_options=passkey_options, passkey_handle=passkey_handle,
         lang_query=[("tx", tx.id)],
-        client_name=shown_name(client, tr), error=tr.gettext(error) if error else None,
+        client=client, error=tr.gettext(error) if error else None,
     )
 
 

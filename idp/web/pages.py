@@ -21,6 +21,7 @@ from idp.web.csrf import CsrfTokens, Purpose
 from idp.web.i18n import LOCALES, RTL, format_day, load_translations, localize_page_digits, pick_locale
 
 if TYPE_CHECKING:
+    from clients.models import Client
     from idp.sessions.transactions import LoginTransaction
 
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
@@ -198,11 +199,17 @@ class Pages:
         self, request: Request, template: str, locale: str, *, status_code: int = 200,
         script_nonce: str | None = None, lang_query: list[tuple[str, str]] | None = None,
         frame_origins: list[str] | None = None, transaction: LoginTransaction | None = None,
-        form_targets: Iterable[str] = (), **context: object,
+        form_targets: Iterable[str] = (), client: Client | None = None, **context: object,
     ) -> Response:
         """`transaction`: the sign-in the page's forms continue; their CSRF token is bound to it
         and their answer may redirect to its client. `form_targets`: other URLs the forms' answers
-        may end up at (CSP form-action)."""
+        may end up at (CSP form-action). `client`: the service the page is about, shown by its name
+        in the page's language, with its logo and links to its own pages (`_client.html`)."""
+        images = self.brand.image_origins()
+        if client is not None:
+            context.setdefault("client_name", client.display_name(locale))
+            logo = origin_source(client.logo_uri) if client.logo_uri else None
+            images = [*images, logo] if logo else images
         csrf_value, set_csrf = self.csrf_cookie(request)
         tr = self.gettext(locale)
         html = self._env.get_template(template).render(
@@ -210,12 +217,12 @@ class Pages:
             csrf_token=self._csrf_token(request, csrf_value, transaction),
             lang_links=self._lang_links(request, lang_query),
             brand=self.brand, footer_links=self.brand.footer_links(),
-            nonce=script_nonce, format_day=lambda day: unbroken(format_day(day, locale)), **context,
+            nonce=script_nonce, format_day=lambda day: unbroken(format_day(day, locale)), client=client,
+            **context,
         )
         # One place decides the digits a page shows: the page's language (idp.web.i18n).
         html = localize_page_digits(html, locale)
-        headers = security_headers(script_nonce, frame_origins, [*form_targets, *client_targets(transaction)],
-                                   self.brand.image_origins())
+        headers = security_headers(script_nonce, frame_origins, [*form_targets, *client_targets(transaction)], images)
         response = HTMLResponse(html, status_code=status_code, headers=headers)
         if set_csrf:
             self.cookies.csrf.set(response, csrf_value)

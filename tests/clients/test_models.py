@@ -139,6 +139,14 @@ def test_loopback_http_and_private_key_jwt_are_accepted() -> None:
         ({"min_level": 0}, "min_level"),
         ({"min_level": 4}, "min_level"),
         ({"min_level": True}, "min_level"),
+        ({"name_fa": " "}, "name_fa"),
+        ({"name_en": "x" * 201}, "name_en"),
+        ({"name_en": "Tax\nportal"}, "name_en"),
+        ({"logo_uri": "http://tax.example/logo.png"}, "logo_uri"),
+        ({"logo_uri": "javascript:alert(1)"}, "logo_uri"),
+        ({"client_uri": "//tax.example"}, "client_uri"),
+        ({"policy_uri": "https://tax.example/privacy#top"}, "policy_uri"),
+        ({"tos_uri": "data:text/html,hi"}, "tos_uri"),
     ],
 )
 def test_validator_rejects_and_names_the_field(overrides: dict[str, object], field: str) -> None:
@@ -228,3 +236,21 @@ def test_fapi2_clients_get_their_answers_over_https_only() -> None:
     with pytest.raises(InvalidClientMetadata) as caught:
         check_client_metadata(make(redirect_uris=("https://tax.example/cb", "http://127.0.0.1:8080/cb"), **fapi2))
     assert caught.value.field == "redirect_uris" and "fapi2" in caught.value.reason
+
+
+def test_a_page_shows_the_clients_name_in_its_language_else_the_other_else_the_registered_name() -> None:
+    both = make(name_fa="سامانه مالیات", name_en="Tax portal (English)")
+    assert (both.display_name("fa"), both.display_name("en")) == ("سامانه مالیات", "Tax portal (English)")
+    persian_only = make(name_fa="سامانه مالیات")
+    assert (persian_only.display_name("fa"), persian_only.display_name("en")) == ("سامانه مالیات",) * 2
+    assert make().display_name("fa") == make().display_name("en") == "Tax portal"
+
+
+def test_the_pages_about_a_client_are_stored_and_shown_as_given() -> None:
+    client = make(logo_uri="https://tax.example/logo.svg", client_uri="https://tax.example/",
+                  policy_uri="https://tax.example/privacy", tos_uri="https://tax.example/terms")
+    check_client_metadata(client)
+    fields = plain_fields(client)
+    assert [fields[k] for k in ("logo_uri", "client_uri", "policy_uri", "tos_uri")] == [
+        "https://tax.example/logo.svg", "https://tax.example/", "https://tax.example/privacy",
+        "https://tax.example/terms"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -270,3 +271,25 @@ def test_fapi2_profile_turns_on_par_and_dpop_and_round_trips(registry: ClientReg
     assert plain.require_pushed_authorization_requests and plain.subject_type == "pairwise"
     hardened = registry.update("bank", profile="fapi2")
     assert hardened.dpop_bound_access_tokens
+
+
+def test_names_in_both_languages_and_the_clients_pages_round_trip(registry: ClientRegistry) -> None:
+    client, _ = registry.create(
+        client_id="tax", name="Tax", redirect_uris=REDIRECT, name_fa="سامانهٔ مالیاتی", name_en="Tax administration",
+        logo_uri="https://tax.example/logo.svg", client_uri="https://tax.example/",
+        policy_uri="https://tax.example/privacy", tos_uri="https://tax.example/terms")
+    assert registry.get("tax") == client  # every field survives the database
+    assert registry.update("tax", name_en=None, logo_uri=None).display_name("en") == "سامانهٔ مالیاتی"
+
+
+def test_an_imported_client_keeps_a_well_formed_secret_hash_only(registry: ClientRegistry) -> None:
+    client, secret = registry.create(client_id="tax", name="Tax", redirect_uris=REDIRECT)
+    moved = replace(client, client_id="tax-copy")
+    with pytest.raises(InvalidClientMetadata, match="secret_hash"):
+        registry.import_client(replace(moved, secret_hash="not-a-hash"))
+    with pytest.raises(InvalidClientMetadata, match="secret_hash"):
+        registry.import_client(replace(moved, token_endpoint_auth_method="none", grant_types=("authorization_code",)))
+    imported, created = registry.import_client(moved)
+    assert created and imported.check_client_secret(secret or "")
+    with pytest.raises(ClientExists):
+        registry.import_client(moved)

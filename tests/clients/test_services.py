@@ -249,3 +249,23 @@ def test_remove_keeps_the_scope_and_audits(
     assert catalogue.services_for("tax-portal") == []
     assert "tax.file" in registry.get("tax-portal").scopes  # type: ignore[union-attr]
     assert events == [("client.service_removed", {"client_id": "tax-portal", "scope": "tax.file"})]
+
+
+def test_a_service_is_named_in_each_language_and_by_its_scope_when_unnamed() -> None:
+    named = Service("tax-portal", "tax.file", 2, name_fa="تسلیم اظهارنامه", name_en="File a tax return")
+    check_service(named)
+    assert (named.display_name("fa"), named.display_name("en")) == ("تسلیم اظهارنامه", "File a tax return")
+    assert Service("tax-portal", "tax.file", 2, name_fa="تسلیم اظهارنامه").display_name("en") == "تسلیم اظهارنامه"
+    assert Service("tax-portal", "tax.file", 2).display_name("fa") == "tax.file"
+    for bad in ({"name_fa": "  "}, {"name_en": "x" * 201}, {"name_en": "a\tb"}):
+        with pytest.raises(InvalidService) as info:
+            check_service(Service("tax-portal", "tax.file", 2, **bad))  # type: ignore[arg-type]
+        assert info.value.field == next(iter(bad))
+
+
+def test_names_round_trip_and_change_with_the_service(catalogue: ServiceCatalogue) -> None:
+    catalogue.add(Service("tax-portal", "tax.file", 2, name_fa="تسلیم اظهارنامه", name_en="File a tax return"))
+    assert catalogue.services_for("tax-portal")[0].display_name("fa") == "تسلیم اظهارنامه"
+    catalogue.add(Service("tax-portal", "tax.file", 2, name_en="File a return"))
+    [renamed] = catalogue.services_for("tax-portal")
+    assert (renamed.name_fa, renamed.name_en) == (None, "File a return")

@@ -161,3 +161,21 @@ def test_taking_a_mandate_back_asks_first(sqlite_idp: Idp) -> None:
     done = sqlite_idp.browser.post("/account/companies/revoke", data={
         "csrf_token": csrf.group(1), "mandate": given.representation.id, "confirm": "yes"})
     assert done.status_code == 303 and sqlite_idp.services.acting.entities.mandates_of(EMPLOYEE) == []
+
+
+def test_services_and_agencies_are_named_in_the_page_language_in_the_picker_and_in_given_mandates(
+    sqlite_idp: Idp,
+) -> None:
+    _setup(sqlite_idp)
+    sqlite_idp.services.clients.update("portal", name_fa="سامانهٔ مالیاتی", name_en="Tax administration")
+    ServiceCatalogue(sqlite_idp.services.clients, sqlite_idp.services.services).add(
+        Service("portal", "tax.file", 2, name_fa="تسلیم اظهارنامه", name_en="File a tax return"))
+    english = sqlite_idp.browser.get("/account/companies?lang=en").text
+    assert re.search(r'value="tax.file"[^>]*> <bdi>File a tax return</bdi>', english)
+    assert "<legend><bdi>Tax administration</bdi></legend>" in english
+    persian = sqlite_idp.browser.get("/account/companies?lang=fa").text
+    assert re.search(r'value="tax.file"[^>]*> <bdi>تسلیم اظهارنامه</bdi>', persian)
+    assert "<legend><bdi>سامانهٔ مالیاتی</bdi></legend>" in persian
+    assert _grant(sqlite_idp, EMPLOYEE).status_code == 303
+    given = sqlite_idp.browser.get("/account/companies?lang=en").text.split("Mandates I have given", 1)[1]
+    assert "<bdi>File a tax return</bdi>" in given and "<code" not in given

@@ -95,3 +95,13 @@ def test_a_confirmation_without_a_valid_csrf_token_changes_nothing(idp: Idp) -> 
                                                            "csrf_token": "forged"})
     assert r.status_code == 400
     assert "portal" in idp.services.refresh_tokens.clients_of(idp.person_id)
+
+
+def test_services_are_named_in_the_page_language_on_the_services_sessions_and_activity_pages(idp: Idp) -> None:
+    idp.services.clients.update("portal", name_fa="سامانهٔ مالیاتی", name_en="Tax administration")
+    user_tokens(idp)  # the portal is connected, used in this session and in the activity list
+    for path in ("/account/services", "/account/sessions", "/account/history"):
+        english = page_text(idp.browser.get(f"{path}?lang=en").text)
+        persian = page_text(idp.browser.get(f"{path}?lang=fa").text)
+        assert "Tax administration" in english and "سامانهٔ مالیاتی" not in english, path
+        assert "سامانهٔ مالیاتی" in persian and "Tax administration" not in persian, path

@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
+from idp.demo.relying_party import LOGO
 from idp.settings import Settings
 from idp.storage.migrate import upgrade
 from tests.backends import IN_CI
@@ -114,12 +115,25 @@ class RelyingPartySite:
     def callback(self) -> str:
         return f"http://127.0.0.1:{self.port}/callback"
 
+    @property
+    def logo(self) -> str:
+        """The site's logo, an image from another origin than the provider's."""
+        return f"http://127.0.0.1:{self.port}/logo.svg"
+
 
 class _SiteHandler(BaseHTTPRequestHandler):
     server: _SiteServer
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         site = self.server.site
+        if self.path == "/logo.svg":
+            logo = LOGO.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "image/svg+xml")
+            self.send_header("Content-Length", str(len(logo)))
+            self.end_headers()
+            self.wfile.write(logo)
+            return
         if self.path.split("?")[0] != "/callback":
             self.send_error(404)
             return

@@ -84,9 +84,12 @@ def _setup_companies(live: LiveIdp, agency: RelyingPartySite) -> None:
         actor="test")
     idp.add_client("agency", name="Companies agency", redirect_uris=[agency.callback],
                    scopes=["openid", "legal_entity"])
+    # Named in both languages, with its logo, policy and terms: what the consent page shows of it.
     idp.add_client("shop", name="Online pharmacy", redirect_uris=[agency.callback], scopes=["openid", "profile"],
-                   require_consent=True)
-    ServiceCatalogue(idp.services.clients, idp.services.services).add(Service("agency", "tax.file", 1))
+                   require_consent=True, name_fa="داروخانهٔ برخط", name_en="Online pharmacy", logo_uri=agency.logo,
+                   policy_uri=f"http://127.0.0.1:{agency.port}/privacy", tos_uri=f"http://127.0.0.1:{agency.port}/terms")
+    ServiceCatalogue(idp.services.clients, idp.services.services).add(
+        Service("agency", "tax.file", 1, name_fa="تسلیم اظهارنامه", name_en="File a tax return"))
     person = new_person(EMPLOYEE, "Reza", "Karimi", now=datetime.now(UTC))
     idp.services.people.add(person)
     idp.services.acting.entities.delegate(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -283,4 +284,51 @@ def test_the_account_pages_follow_ui_locales_and_the_language_switch(chromium: B
     page.goto(f"{base}/account")
     expect(page.locator("header.site .who bdi")).to_have_text("Sara Ahmadi")
     assert errors == []
+    context.close()
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_sign_in_and_consent_show_the_service_by_its_name_logo_and_pages(
+    chromium: Browser, live_idp: LiveIdp, lang: str, tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    portal = live_idp.portal
+    names = {"fa": "سامانهٔ مالیاتی کشور", "en": "National tax administration"}
+    live_idp.idp.services.clients.update(
+        "portal", name_fa=names["fa"], name_en=names["en"], logo_uri=portal.logo,
+        policy_uri=f"http://127.0.0.1:{portal.port}/privacy", tos_uri=f"http://127.0.0.1:{portal.port}/terms")
+    context, page, errors = _context(chromium, live_idp, lang, width=390)
+    _authorize(page, live_idp)
+    logo = page.locator("img.client-logo")
+    for where in ("sign-in", "consent"):
+        expect(page.locator("p.lead bdi")).to_have_text(names[lang])
+        expect(page.locator("body")).not_to_contain_text(names["en" if lang == "fa" else "fa"])
+        # Drawn: the policy let the agency's origin in (a blocked image is a console error).
+        expect(logo).to_be_visible()
+        assert logo.evaluate("img => img.complete && img.naturalWidth") == 48, where
+        terms = page.locator("p.client-terms a")
+        expect(terms).to_have_count(2)
+        assert [terms.nth(i).get_attribute("href") for i in range(2)] == [
+            f"http://127.0.0.1:{portal.port}/privacy", f"http://127.0.0.1:{portal.port}/terms"]
+        page.screenshot(path=str(tmp_path / f"{where}-{lang}.png"), full_page=True)
+        if where == "sign-in":
+            _sign_in(page, live_idp.idp.national_code)
+            page.wait_for_url(re.compile(r"/login/consent"))
+    assert errors == []
+    context.close()
+
+
+def test_a_logo_whose_server_does_not_answer_is_hidden_not_shown_broken(chromium: Browser, live_idp: LiveIdp) -> None:
+    from playwright.sync_api import expect
+
+    with socket.socket() as closed:  # a port nobody listens on: the agency's server is down
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    live_idp.idp.services.clients.update("portal", name_en="National tax administration",
+                                         logo_uri=f"http://127.0.0.1:{port}/logo.svg")
+    context, page, _ = _context(chromium, live_idp, "en", width=390)
+    _authorize(page, live_idp)
+    expect(page.locator("img.client-logo")).to_be_hidden()
+    expect(page.locator("p.lead")).to_contain_text("to continue to National tax administration")
     context.close()

@@ -43,18 +43,19 @@ def run(app: typer.Typer, *args: str) -> Result:
 
 
 def test_add_list_remove(app: typer.Typer, audit: list) -> None:
-    added = run(app, "services", "add", "tax-portal", "--scope", "tax.file", "--min-level", "2", "--max-age", "3600")
+    added = run(app, "services", "add", "tax-portal", "--scope", "tax.file", "--min-level", "2", "--max-age", "3600",
+                "--name-fa", "تسلیم اظهارنامه", "--name-en", "File a tax return")
     assert added.exit_code == 0, added.output
-    assert "tax.file needs level 2" in added.stdout and "3600 s" in added.stdout
+    assert "tax.file (File a tax return) needs level 2" in added.stdout and "3600 s" in added.stdout
     refund = run(app, "services", "add", "tax-portal", "--scope", "tax.refund", "--min-level", "3",
                  "--profile", "fapi2")
     assert refund.exit_code == 0 and "held to the fapi2 profile" in refund.stdout
     listed = run(app, "services", "list", "tax-portal")
     assert listed.exit_code == 0
     assert listed.stdout.splitlines() == [
-        "SCOPE       MIN_LEVEL  MAX_AUTH_AGE  PROFILE",
-        "tax.file    2          3600          -",
-        "tax.refund  3          -             fapi2",
+        "SCOPE       MIN_LEVEL  MAX_AUTH_AGE  PROFILE  NAME_EN            NAME_FA",
+        "tax.file    2          3600          -        File a tax return  تسلیم اظهارنامه",
+        "tax.refund  3          -             fapi2    -                  -",
     ]
     unknown = run(app, "services", "add", "tax-portal", "--scope", "tax.x", "--min-level", "1", "--profile", "fapi9")
     assert unknown.exit_code == 2 and "profile" in unknown.output
@@ -74,7 +75,8 @@ def test_add_list_remove(app: typer.Typer, audit: list) -> None:
 def test_json_output(app: typer.Typer) -> None:
     added = run(app, "services", "add", "tax-portal", "--scope", "tax.file", "--min-level", "2", "--json")
     assert added.exit_code == 0
-    service = {"client_id": "tax-portal", "scope": "tax.file", "min_level": 2, "max_auth_age": None, "profile": None}
+    service = {"client_id": "tax-portal", "scope": "tax.file", "min_level": 2, "max_auth_age": None, "profile": None,
+               "name_fa": None, "name_en": None}
     assert json.loads(added.stdout) == service
     assert json.loads(run(app, "services", "list", "tax-portal", "--json").stdout) == [service]
     removed = run(app, "services", "remove", "tax-portal", "--scope", "tax.file", "--json")
@@ -87,7 +89,8 @@ def test_add_again_changes_the_service(app: typer.Typer) -> None:
     run(app, "services", "add", "tax-portal", "--scope", "tax.file", "--min-level", "3")
     listed = json.loads(run(app, "services", "list", "tax-portal", "--json").stdout)
     assert listed == [
-        {"client_id": "tax-portal", "scope": "tax.file", "min_level": 3, "max_auth_age": None, "profile": None}]
+        {"client_id": "tax-portal", "scope": "tax.file", "min_level": 3, "max_auth_age": None, "profile": None,
+               "name_fa": None, "name_en": None}]
 
 
 def test_empty_list(app: typer.Typer) -> None:

@@ -109,7 +109,7 @@ def test_update_replaces_lists_and_clears(app: typer.Typer) -> None:
 
 def test_frontchannel_logout_and_consent_flags(app: typer.Typer) -> None:
     result = create_tax(app, "--frontchannel-logout-uri", "https://tax.example/fc", "--require-consent",
-                        "--no-backchannel-logout-session-required", "--json")
+                        "--backchannel-logout-session-required", "no", "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)["client"]
     assert body["frontchannel_logout_uri"] == "https://tax.example/fc" and body["require_consent"] is True
@@ -123,7 +123,7 @@ def test_frontchannel_logout_and_consent_flags(app: typer.Typer) -> None:
     body = json.loads(run(app, "update", "tax-portal", "--name", "Tax", "--json").stdout)
     assert body["require_consent"] is True and body["backchannel_logout_session_required"] is False
     result = run(app, "update", "tax-portal", "--trusted", "--clear", "frontchannel-logout-uri",
-                 "--no-frontchannel-logout-session-required", "--json")
+                 "--frontchannel-logout-session-required", "no", "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["require_consent"] is False and body["frontchannel_logout_uri"] is None
@@ -244,6 +244,42 @@ def test_fapi2_pairwise_client_from_the_command_line(app: typer.Typer, tmp_path:
     assert json.loads(cleared.stdout)["profile"] is None
 
 
+def test_names_in_both_languages_and_the_clients_pages_from_the_command_line(app: typer.Typer) -> None:
+    created = create_tax(app, "--name-fa", "سامانه مالیاتی", "--name-en", "Tax portal",
+                         "--logo-uri", "https://tax.example/logo.svg", "--policy-uri", "https://tax.example/privacy",
+                         "--tos-uri", "https://tax.example/terms", "--client-uri", "https://tax.example/")
+    assert created.exit_code == 0, created.output
+    assert "name_fa" in created.stdout and "سامانه مالیاتی" in created.stdout
+    shown = json.loads(run(app, "show", "tax-portal", "--json").stdout)
+    assert (shown["name_fa"], shown["logo_uri"], shown["tos_uri"]) == (
+        "سامانه مالیاتی", "https://tax.example/logo.svg", "https://tax.example/terms")
+    plain_http = run(app, "update", "tax-portal", "--logo-uri", "http://tax.example/logo.svg")
+    assert plain_http.exit_code == 2 and "logo_uri" in plain_http.output
+    cleared = run(app, "update", "tax-portal", "--clear", "name-fa", "--clear", "logo-uri", "--json")
+    assert cleared.exit_code == 0, cleared.output
+    after = json.loads(cleared.stdout)
+    assert after["name_fa"] is None and after["logo_uri"] is None and after["name_en"] == "Tax portal"
+
+
+def test_a_scope_nobody_defined_is_refused_with_the_nearest_known_one(app: typer.Typer) -> None:
+    typo = create_tax(app, "--scope", "opneid")
+    assert typo.exit_code == 2
+    assert "'opneid' is not a known scope; did you mean 'openid'?" in typo.output
+    assert "--new-scope opneid" in typo.output
+    assert run(app, "list").stdout.strip() == "No clients."  # nothing registered
+
+    assert create_tax(app).exit_code == 0
+    added = run(app, "update", "tax-portal", "--new-scope", "tax.inquiry", "--json")
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["scopes"] == ["openid", "profile", "tax.inquiry"]
+    # Once a client has it, another may be registered for it without --new-scope.
+    other = run(app, "create", "--client-id", "customs", "--name", "Customs", "--redirect-uri",
+                "https://customs.example/cb", "--scope", "openid", "--scope", "tax.inquiry", "--json")
+    assert other.exit_code == 0, other.output
+    far = run(app, "update", "customs", "--scope", "zzzzqqq")
+    assert far.exit_code == 2 and "'zzzzqqq' is not a known scope. To define" in far.output
+
+
 def test_the_providers_own_console_client_cannot_be_changed_or_shadowed(engine: Engine) -> None:
     from clients.services import ServiceCatalogue, SqlServiceStore
     from idp.audit import AuditLog
@@ -268,3 +304,4 @@ def test_the_providers_own_console_client_cannot_be_changed_or_shadowed(engine: 
     taken = run(app, "create", "--client-id", "idp-office-console", "--name", "Shadow",
                 "--redirect-uri", "https://evil.example/cb")
     assert taken.exit_code == 1 and "already exists" in taken.stderr
+

@@ -162,6 +162,12 @@ def test_a_bad_file_is_refused_with_every_line_and_nothing_is_imported(app: type
         "error: 2 problem(s) in registry.csv; nothing was imported",
     ]
     assert as_json(run(app, "list", "--json")) == []
+    scripted = run(app, "import", path, "--json")
+    assert scripted.exit_code == 1 and scripted.stdout == ""
+    assert json.loads(scripted.stderr) == {
+        "error": "failed", "detail": "2 problem(s) in registry.csv; nothing was imported",
+        "problems": [{"line": 3, "message": "powers required for role accountant"},
+                     {"line": 4, "message": "valid_from: There is no day 1402/12/30 in the Persian calendar."}]}
 
 
 def test_a_bad_json_file_reports_the_entity_line(app: typer.Typer, tmp_path: Path) -> None:

@@ -274,3 +274,44 @@ def test_every_consent_sentence_has_a_persian_translation() -> None:
     persian = load_translations()["fa"]
     sentences = [*SCOPE_TEXT.values(), SERVICE_TEXT, OTHER_TEXT, "Choose Allow or Don't allow."]
     assert [s for s in sentences if persian.gettext(s) == s] == []
+
+
+def test_a_named_service_is_shown_by_its_name_in_the_page_language_with_its_logo_policy_and_terms(
+    idp: Idp, rp: RelyingParty,
+) -> None:
+    idp.services.clients.update(
+        SHOP, name_fa="داروخانهٔ برخط", name_en="Online pharmacy (EN)", logo_uri="https://cdn.shop.example/logo.png",
+        client_uri="https://shop.example/", policy_uri="https://shop.example/privacy", tos_uri="https://shop.example/terms")
+    ServiceCatalogue(idp.services.clients, idp.services.services).add(
+        Service(SHOP, "pharmacy.order", 1, name_fa="سفارش دارو", name_en="Order medicine"))
+    page = _consent_page(idp, sign_in(idp.browser, rp.url("openid pharmacy.order"), idp.national_code))
+    assert "Online pharmacy (EN)" in page.text and "داروخانهٔ برخط" not in page.text
+    assert "Use the service: Order medicine" in _lines(page)
+    assert '<img class="client-logo" src="https://cdn.shop.example/logo.png"' in page.text
+    # The logo's origin is the only image source added to the policy, and only on this page.
+    assert "img-src 'self' data: https://cdn.shop.example;" in page.headers["content-security-policy"]
+    for href in ("https://shop.example/", "https://shop.example/privacy", "https://shop.example/terms"):
+        assert f'href="{href}" rel="noopener noreferrer"' in page.text
+    assert re.search(r"Signed in as <bdi>[^<]+</bdi>", page.text)
+
+    persian = idp.browser.get(f"{page.url.path}?{page.url.query.decode()}&lang=fa")
+    assert "داروخانهٔ برخط" in persian.text and "Online pharmacy (EN)" not in persian.text
+    assert "استفاده از خدمت: سفارش دارو" in _lines(persian)
+    assert "سیاست حریم خصوصی" in persian.text and "شرایط استفاده" in persian.text
+
+
+def test_the_sign_in_page_names_the_service_in_each_language_and_falls_back_to_its_registered_name(
+    idp: Idp, rp: RelyingParty,
+) -> None:
+    idp.browser.cookies.clear()
+    first = idp.browser.get(rp.url("openid"))
+    login = idp.browser.get(first.headers["location"])
+    assert "to continue to" in login.text and SHOP_NAME in login.text and "client-logo" not in login.text
+    idp.services.clients.update(SHOP, name_fa="داروخانهٔ برخط", logo_uri="https://cdn.shop.example/logo.png")
+    english = idp.browser.get(idp.browser.get(rp.url("openid")).headers["location"])
+    # No English name: an English page shows the Persian one rather than a code.
+    assert "داروخانهٔ برخط" in english.text and '<img class="client-logo"' in english.text
+    assert "https://cdn.shop.example" in english.headers["content-security-policy"]
+    persian = idp.browser.get(idp.browser.get(rp.url("openid").replace("ui_locales=en", "ui_locales=fa"))
+                              .headers["location"])
+    assert 'lang="fa"' in persian.text and "داروخانهٔ برخط" in persian.text
