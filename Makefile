@@ -28,6 +28,8 @@ lock:
 # `make run PORT=8001` for a second instance; the first one's demo data is left alone.
 PORT ?= 8000
 
+# The demo's console asks for level 1: the demo citizen (its operator) has no passkey and is not verified
+# in person, so level 3, the default, is out of their reach. `IDP_OFFICE_LEVEL=3 make run` to try the step-up.
 run: $(STAMP)
 	IDP_OFFICE_LEVEL=$${IDP_OFFICE_LEVEL:-1} $(BIN)/idp demo --port $(PORT)
 

@@ -3,6 +3,10 @@
 Every change is validated by `clients.models.check_client_metadata`, stored, audited and evicted
 from this process's cache. Other processes keep serving their cached copy for up to `cache_ttl`
 seconds, which bounds how long a disabled client or a rotated secret can still be accepted there.
+
+Built-in clients (the provider's own pages that sign people in, e.g. `idp.built_in_clients`) are
+handed to the registry when it is made: `get` finds them before the store, `list` leaves them out
+(they are not registered clients), and every change or deletion of one raises `BuiltInClient`.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from clients.errors import ClientsError
 from clients.models import Client, InvalidClientMetadata, check_client_metadata
 from clients.secrets import hash_secret, new_secret
 from clients.sector import SectorFetch, SectorIdentifierError, missing_redirect_uris
 from clients.store import ClientExists, ClientStore, UnknownClient
 
-__all__ = ["ClientExists", "ClientRegistry", "UnknownClient", "utcnow"]
+__all__ = ["BuiltInClient", "ClientExists", "ClientRegistry", "UnknownClient", "utcnow"]
 
 Clock = Callable[[], datetime]
 Audit = Callable[[str, Mapping[str, object]], None]
@@ -48,6 +53,10 @@ MAX_SECRET_GRACE = timedelta(days=30)
 MIN_BROUGHT_SECRET = 32
 
 
+class BuiltInClient(ClientsError, PermissionError):
+    """The client is part of the provider itself: it cannot be changed, disabled or deleted."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -64,10 +73,13 @@ class ClientRegistry:
         audit: Audit | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sector_fetch: SectorFetch | None = None,
+        built_in: Iterable[Client] = (),
     ) -> None:
         """`sector_fetch` reads a pairwise client's sector identifier document
-        (`clients.sector.HttpSectorFetcher`); without it such a client cannot be registered."""
+        (`clients.sector.HttpSectorFetcher`); without it such a client cannot be registered.
+        `built_in`: clients the provider is itself, answered before the store and never changed."""
         self._store = store
+        self._built_in = {client.client_id: client for client in built_in}
         self._sector_fetch = sector_fetch
         self._clock = clock
         self._ttl = cache_ttl
@@ -84,6 +96,9 @@ class ClientRegistry:
 
     def get(self, client_id: str) -> Client | None:
         """Return the client (enabled or not) or None; served from cache for up to `cache_ttl` s."""
+        built_in = self._built_in.get(client_id)
+        if built_in is not None:
+            return built_in
         now = self._monotonic()
         with self._lock:
             hit = self._cache.get(client_id)
@@ -117,8 +132,17 @@ class ClientRegistry:
         return hit is not None and hit[0] > self._monotonic() + margin
 
     def list(self) -> list[Client]:
-        """Every client, ordered by client_id, read from the store (never cached)."""
+        """Every registered client, ordered by client_id, read from the store (never cached); the
+        built-in ones are not registered and not listed."""
         return self._store.list()
+
+    def is_built_in(self, client_id: str) -> bool:
+        return client_id in self._built_in
+
+    def changeable(self, client_id: str) -> None:
+        """Raise `BuiltInClient` if the client is built in (callers that change a client's records)."""
+        if client_id in self._built_in:
+            raise BuiltInClient(client_id)
 
     # Changes
 
@@ -194,6 +218,8 @@ class ClientRegistry:
             updated_at=now,
         )
         check_client_metadata(client)
+        if client.client_id in self._built_in:
+            raise ClientExists(client.client_id)
         self._check_sector(client)
         secret = new_secret() if client.uses_secret else None
         if secret is not None:
@@ -260,7 +286,8 @@ class ClientRegistry:
         """Store a client brought from another environment as it is, with its secret hash if it has
         one (`clients.transfer`); return it and whether it was new. An existing client with this id
         is replaced only with `replace_existing` (keeping its creation time), else `ClientExists`.
-        Raises `InvalidClientMetadata` as `create` does."""
+        Raises `InvalidClientMetadata` as `create` does, `BuiltInClient` for a built-in client's id."""
+        self.changeable(client.client_id)
         if client.secret_hash is not None and not _SECRET_HASH.fullmatch(client.secret_hash):
             raise InvalidClientMetadata("secret_hash", "must be the 64 lowercase hex digits of a SHA-256")
         if not client.uses_secret and client.secret_hash is not None:
@@ -305,6 +332,7 @@ class ClientRegistry:
 
     def delete(self, client_id: str) -> None:
         """Remove the client; raises `UnknownClient` if it does not exist."""
+        self.changeable(client_id)
         if not self._store.delete(client_id):
             raise UnknownClient(client_id)
         self._changed(client_id, "client.deleted")
@@ -329,6 +357,8 @@ class ClientRegistry:
                 "sector_identifier_uri", f"the document does not list the redirect URI {missing[0]}")
 
     def _require(self, client_id: str) -> Client:
+        """The stored client about to be changed (`update`, `rotate_secret`, `set_enabled`)."""
+        self.changeable(client_id)
         client = self._store.get(client_id)
         if client is None:
             raise UnknownClient(client_id)

@@ -185,9 +185,10 @@ class ServiceCatalogue:
     def add(self, service: Service) -> Service:
         """Create or replace a service, and register its scope with the client so it may request it.
 
-        Raises `InvalidService` or `UnknownClient`.
+        Raises `InvalidService`, `UnknownClient` or `BuiltInClient`.
         """
         check_service(service)
+        self._registry.changeable(service.client_id)
         client = self._registry.existing(service.client_id)
         # The scope first: if storing the service then fails, an extra requestable scope with no
         # level of its own is harmless, whereas a stored service the client cannot request is not.
@@ -205,6 +206,7 @@ class ServiceCatalogue:
         The scope stays registered with the client (it may still be requested, with no level of its
         own). Raises `UnknownClient` if there is no such client.
         """
+        self._registry.changeable(client_id)
         self._registry.existing(client_id)
         if not self._store.remove(client_id, scope):
             return False

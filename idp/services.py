@@ -18,7 +18,9 @@ from clients.services import CachedServiceStore, ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from clients.subjects import Subjects
 from idp.audit import AuditLog
+from idp.built_in_clients import built_in_clients
 from idp.oauth.access_tokens import AccessTokenReader
+from idp.oauth.codes import CodeRecords
 from idp.oauth.dpop import DpopVerifier
 from idp.oauth.grant_revocation import Grants
 from idp.oauth.grants.token_exchange import ExchangeGrantDeps
@@ -212,6 +214,8 @@ class Services:
     request_objects: RequestObjects  # RFC 9101 request objects, verified
     offices: Offices  # counter offices and their operators (levels.offices)
     activations: Activations  # activation codes for accounts made for a person (levels.activation)
+    # Authorization codes: the grant redeems them; the console (a built-in client) redeems its own.
+    codes: CodeRecords
 
     def prune_expired(self) -> None:
         """Forget revocations, assertion ids and refresh tokens that no longer protect anything (all expired)."""
@@ -237,7 +241,8 @@ class Services:
         keyring.ensure()
         audit = AuditLog(engine)
         clients = ClientRegistry(SqlClientStore(engine), cache_ttl=settings.client_cache_ttl,
-                                 audit=audit.sink("api"), sector_fetch=HttpSectorFetcher())
+                                 audit=audit.sink("api"), sector_fetch=HttpSectorFetcher(),
+                                 built_in=built_in_clients(settings))
         subjects = make_subjects(settings, kek)
         people = SqlPersonStore(engine)
         refresh_tokens = SqlRefreshTokenStore(engine)
@@ -271,9 +276,10 @@ class Services:
             clients=clients, people=people, audit=audit,
             # Only the acr → level map is read, which the factors do not change.
             level_of_acr=make_policy(settings).level_for_acr, max_depth=settings.token_exchange_max_depth)
+        codes = CodeRecords(store, ttl=settings.code_ttl, remember_used=issuer.lifetimes.refresh)
         server = IdpAuthorizationServer(
-            clients=clients, issuer=issuer, store=store, people=people, refresh_tokens=refresh_tokens,
-            grants=grants, access_tokens=access_tokens, audit=audit, code_ttl=settings.code_ttl,
+            clients=clients, issuer=issuer, codes=codes, people=people, refresh_tokens=refresh_tokens,
+            grants=grants, access_tokens=access_tokens, audit=audit,
             token_endpoint=settings.endpoint("/token"),
             client_throttle=make_client_throttle(settings, store, _derive(kek, b"idp client throttle v1")),
             proofing_records=proofing_records, entity_access=acting,
@@ -333,7 +339,7 @@ class Services:
             request_objects=RequestObjects(settings.issuer, max_lifetime=settings.request_object_max_lifetime),
             transactions=LoginTransactions(store, settings.login_transaction_ttl),
             issuer=issuer, access_tokens=access_tokens, refresh_tokens=refresh_tokens, grants=grants, audit=audit,
-            server=server,
+            server=server, codes=codes,
             pages=Pages(csrf=CsrfTokens(_derive(kek, b"idp csrf v1")), default_locale=settings.default_locale,
                         cookies=cookies,
                         brand=Brand(logo_url=settings.brand_logo_url, help_url=settings.help_url,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -142,14 +143,30 @@ class SqlOfficeStore:
             return conn.execute(delete(_OPERATORS).where(_OPERATORS.c.person_id == person_id)).rowcount > 0
 
     def record(self, action: OfficeAction, *, limit: int, day_start: datetime) -> None:
+        """One INSERT ... SELECT whose WHERE counts the day's actions, so the count and the insert are
+        one statement: SQLite runs a writing statement under its single write lock from its first
+        step, so no other connection's insert can come between. PostgreSQL's READ COMMITTED would
+        still let two such statements count the same rows, so the operator's row is locked first
+        (`FOR UPDATE`): the operator's concurrent requests queue there, and each counts after the one
+        before it committed. An operator removed meanwhile has no row to lock, but no console either."""
+        since = day_start.astimezone(UTC)
+        done_today = (select(func.count()).select_from(_ACTIONS)
+                      .where(_ACTIONS.c.operator_id == action.operator_id, _ACTIONS.c.at >= since)
+                      .scalar_subquery())
+        row = select(
+            literal(action.at.astimezone(UTC), DateTime(timezone=True)), literal(action.office_code, String()),
+            literal(action.operator_id, String()), literal(action.action, String()),
+            literal(action.person_id, String()),
+        ).where(done_today < limit)
         with self._engine.begin() as conn:
-            done = conn.execute(select(func.count()).select_from(_ACTIONS).where(
-                _ACTIONS.c.operator_id == action.operator_id, _ACTIONS.c.at >= day_start.astimezone(UTC))).scalar_one()
-            if done >= limit:
-                raise DailyLimitReached(action.operator_id)
-            conn.execute(insert(_ACTIONS).values(at=action.at.astimezone(UTC), office_code=action.office_code,
-                                                 operator_id=action.operator_id, action=action.action,
-                                                 person_id=action.person_id))
+            if conn.dialect.name != "sqlite":
+                conn.execute(select(_OPERATORS.c.person_id)
+                             .where(_OPERATORS.c.person_id == action.operator_id).with_for_update())
+            # RETURNING rather than rowcount, which drivers report differently for INSERT ... SELECT.
+            stored = conn.execute(insert(_ACTIONS).from_select(
+                ["at", "office_code", "operator_id", "action", "person_id"], row).returning(_ACTIONS.c.id)).first()
+        if stored is None:
+            raise DailyLimitReached(action.operator_id)
 
     def actions(self, operator_id: str, limit: int = 50) -> list[OfficeAction]:
         query = (select(_ACTIONS).where(_ACTIONS.c.operator_id == operator_id)

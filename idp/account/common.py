@@ -21,8 +21,7 @@ SESSIONS = "/account/sessions"
 SERVICES = "/account/services"
 HISTORY = "/account/history"
 COMPANIES = "/account/companies"
-OFFICE = "/office"  # the counter-office console (idp.office.console), signed in like an account page
-ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, SECURITY, SESSIONS, SERVICES, HISTORY, COMPANIES, OFFICE})
+ACCOUNT_PAGES = frozenset({ACCOUNT_HOME, SECURITY, SESSIONS, SERVICES, HISTORY, COMPANIES})
 
 FORM_EXPIRED = "Your form expired. Please try again."
 WRONG_CODE = "That code is not correct or has expired."

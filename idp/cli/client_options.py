@@ -19,6 +19,7 @@ import typer
 
 from clients.exchange import InvalidExchange
 from clients.models import InvalidClientMetadata
+from clients.registry import BuiltInClient
 from clients.scopes import UnknownScope
 from clients.services import InvalidService
 from clients.store import ClientExists, UnknownClient
@@ -26,6 +27,8 @@ from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, fail
 
 # Exit codes: 1 for a failed operation (unknown or duplicate client, database), 2 for invalid input.
 errors = Errors(
+    (BuiltInClient, lambda exc: f"{exc.args[0]!r} is part of the identity provider and cannot be changed",
+     EXIT_FAILED),
     (InvalidClientMetadata, lambda exc: f"invalid client: {exc}", EXIT_INVALID),
     (UnknownScope, lambda exc: f"invalid client: {exc}", EXIT_INVALID),
     (InvalidService, lambda exc: f"invalid service: {exc}", EXIT_INVALID),

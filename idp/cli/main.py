@@ -20,6 +20,7 @@ from clients.sector import HttpSectorFetcher
 from clients.services import ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from idp.audit import AuditLog
+from idp.built_in_clients import built_in_clients
 from idp.cli.audit import build_app as build_audit_app
 from idp.cli.clients import build_app as build_clients_app
 from idp.cli.entities import build_app as build_entities_app
@@ -98,29 +99,30 @@ def _keyring() -> KeyRing:
     return make_keyring(settings, engine)
 
 
-def _client_registry(engine: Engine, audit: AuditLog) -> ClientRegistry:
+def _client_registry(settings: Settings, engine: Engine, audit: AuditLog) -> ClientRegistry:
     # No cache: every command reads the clients as they are now.
     # A pairwise client's sector identifier URI is fetched and checked at registration (OIDC Core §8.1).
+    # The provider's own clients are known, so no command can change, delete or shadow them.
     return ClientRegistry(SqlClientStore(engine), cache_ttl=0, audit=audit.sink("cli"),
-                          sector_fetch=HttpSectorFetcher())
+                          sector_fetch=HttpSectorFetcher(), built_in=built_in_clients(settings))
 
 
 def _registry() -> ClientRegistry:
-    _, engine = _database()
-    return _client_registry(engine, AuditLog(engine))
+    settings, engine = _database()
+    return _client_registry(settings, engine, AuditLog(engine))
 
 
 def _services() -> ServiceCatalogue:
-    _, engine = _database()
+    settings, engine = _database()
     audit = AuditLog(engine)
-    return ServiceCatalogue(_client_registry(engine, audit), SqlServiceStore(engine), audit=audit.sink("cli"))
+    return ServiceCatalogue(_client_registry(settings, engine, audit), SqlServiceStore(engine), audit=audit.sink("cli"))
 
 
 def _exchanges() -> ExchangePermissions:
-    _, engine = _database()
+    settings, engine = _database()
     audit = AuditLog(engine)
-    return ExchangePermissions(_client_registry(engine, audit), SqlExchangeStore(engine), SqlServiceStore(engine),
-                               audit=audit.sink("cli"))
+    return ExchangePermissions(_client_registry(settings, engine, audit), SqlExchangeStore(engine),
+                               SqlServiceStore(engine), audit=audit.sink("cli"))
 
 
 def _people_context() -> PeopleContext:
@@ -158,8 +160,8 @@ def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
     audit = AuditLog(engine)
     kek = load_kek(settings)
     # Pairwise clients get their own `sub` in logout tokens sent from here too (OIDC Core §8).
-    return make_backchannel(settings, engine, make_keyring(settings, engine, kek), _client_registry(engine, audit),
-                            audit, make_subjects(settings, kek))
+    return make_backchannel(settings, engine, make_keyring(settings, engine, kek),
+                            _client_registry(settings, engine, audit), audit, make_subjects(settings, kek))
 
 
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
@@ -340,8 +342,11 @@ iii. Within a few seconds demo-rp prints a verified back-channel logout token fo
      {HEALTH_ID} (and the front-channel frame for the latter); `.venv/bin/idp logout list` shows them
      delivered, and opening either authorization URL asks for the password again.
 
-Counter-office console (the demo citizen is the operator of office {office}; the console asks for
-level {settings.office_level}, IDP_OFFICE_LEVEL — `make run` sets 1 so a password sign-in will do)
+Counter-office console (the demo citizen is the operator of office {office})
+    The console asks for level {settings.office_level} (IDP_OFFICE_LEVEL). `make run` sets 1 for the demo: the demo
+    citizen is not verified in person and has no passkey, so level 3 is out of their reach, and a
+    password sign-in opens the console at level 1. Set IDP_OFFICE_LEVEL=3 (the default outside the demo)
+    and the console sends its operator through the sign-in and step-up, as a service asking level 3 does.
 A.  Open {settings.issuer}/office and sign in as the demo citizen.
 B.  Find the demo employee by national code {creds.employee_national_code}, tick both checks, record the
     verification: the employee is at level 3, the text message is in {settings.sms_outbox}, and their

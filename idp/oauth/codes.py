@@ -74,12 +74,12 @@ class CodeRecords:
         """`ttl`: how long a code may be exchanged; `remember_used`: how long a redeemed code is
         remembered (the longest the tokens obtained with it can live)."""
         self._store = store
-        self._ttl = ttl
+        self.ttl = ttl
         self._remember_used = remember_used
 
     def save(self, code: str, record: AuthorizationCode, ttl: float | None = None) -> None:
         """Keep the code for `ttl` seconds (a client's profile may want it shorter), else the default."""
-        self._store.set(CODE + _code_key(code), orjson.dumps(asdict(record)), self._ttl if ttl is None else ttl)
+        self._store.set(CODE + _code_key(code), orjson.dumps(asdict(record)), self.ttl if ttl is None else ttl)
 
     def take(self, code: str) -> AuthorizationCode | None:
         """The code's record, removed atomically: of concurrent exchanges only one gets it."""

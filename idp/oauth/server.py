@@ -31,7 +31,7 @@ from idp.oauth.one_time_ids import UsedAssertions
 from idp.oauth.refresh_tokens import RefreshToken, RefreshTokenStore
 from idp.oauth.tokens import TokenIssuer, token_type
 from idp.signin.acting import EntityAccess
-from idp.storage.store import Store, StoreUnavailable
+from idp.storage.store import StoreUnavailable
 from idp.web.error_map import oauth_response
 from keys.keyring import KeyRing
 from levels.clock import utcnow
@@ -45,9 +45,9 @@ class IdpAuthorizationServer(AuthorizationServer):
     server for a store (`idp.oauth.grants.bind`)."""
 
     def __init__(
-        self, *, clients: ClientRegistry, issuer: TokenIssuer, store: Store, people: PersonStore,
+        self, *, clients: ClientRegistry, issuer: TokenIssuer, codes: CodeRecords, people: PersonStore,
         refresh_tokens: RefreshTokenStore, grants: Grants, access_tokens: AccessTokenReader, audit: AuditLog,
-        code_ttl: int, token_endpoint: str, client_throttle: LoginThrottle, proofing_records: ProofingRecordStore,
+        token_endpoint: str, client_throttle: LoginThrottle, proofing_records: ProofingRecordStore,
         entity_access: EntityAccess, used_assertions: UsedAssertions, assertion_max_lifetime: int,
         dpop: DpopVerifier,
         token_exchange: ExchangeGrantDeps | None = None,
@@ -65,9 +65,9 @@ class IdpAuthorizationServer(AuthorizationServer):
         )
         self.register_grant(
             bind(AuthorizationCodeGrant, CodeGrantDeps(
-                codes=CodeRecords(store, ttl=code_ttl, remember_used=issuer.lifetimes.refresh), grants=grants,
+                codes=codes, grants=grants,
                 issuer=issuer, people=people, proofing_records=proofing_records, entity_access=entity_access,
-                fapi2_code_ttl=min(code_ttl, fapi2_code_ttl or code_ttl))),
+                fapi2_code_ttl=min(codes.ttl, fapi2_code_ttl or codes.ttl))),
             [S256CodeChallenge(required=True)],
         )
         self.register_grant(bind(RefreshTokenGrant, RefreshGrantDeps(

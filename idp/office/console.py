@@ -6,26 +6,46 @@ against the operator's daily limit and audited.
 
 The console shows only what the check at the counter needs (name, birth date, tier, masked mobile):
 an operator has no business with the rest of a person's account.
+
+The console signs its operators in as a relying party of this provider (the built-in client
+`idp.built_in_clients.OFFICE_CONSOLE`): nobody signed in, it asks `/authorize` for a sign-in; an
+operator below the office level, it asks for that level (`acr_values`), and the usual sign-in pages
+ask for what is missing (a passkey, a TOTP code, proofing). The first request asks for no level of
+its own: until the person has signed in nobody knows whether they are an operator, and a level-3
+request would send someone who is not one to a counter office for nothing instead of telling them
+the console is not theirs. The request is pushed in-process (RFC 9126), so it also works where every
+request must be pushed, with PKCE (S256) and a `state` kept, with the verifier, in a short-lived
+cookie of this browser. `/office/callback` checks the state, takes the code out of the code store
+(nothing usable is left behind; no token is issued, since the SSO session is what the console
+reads) and goes back to the console page.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from idp.account.activate import activation_days, issue_activation
-from idp.account.common import OFFICE, read_checked_form
+from idp.account.common import read_checked_form
 from idp.account.notices import send_notice
-from idp.account.security import format_moment, full_name, signed_in
+from idp.account.security import format_moment, full_name
+from idp.built_in_clients import OFFICE_CALLBACK, OFFICE_CONSOLE
 from idp.services import Services
 from idp.sessions.sso import SsoSession
-from idp.web.deps import PostedForm, services
+from idp.web.cookies import Cookie
+from idp.web.deps import PostedForm, client_ip, services
 from idp.web.i18n import format_day, localize_digits
 from levels.iranian_input import (
     InvalidMobile,
@@ -33,6 +53,7 @@ from levels.iranian_input import (
     normalize_mobile,
     parse_national_code,
 )
+from levels.level import Level
 from levels.offices import DailyLimitReached, Office, Operator, province_name
 from levels.people import Person, PersonExists, new_person
 from levels.registration import InvalidBirthdate, parse_birthdate
@@ -40,14 +61,19 @@ from levels.sms import mask_mobile
 
 router = APIRouter()
 
+OFFICE = "/office"  # signed in through the provider, as its built-in client (not like an account page)
 HISTORY = "/office/history"
 DOCUMENT_TYPES = {"idcard": "National ID card", "birth_certificate": "Birth certificate", "passport": "Passport"}
 MAX_SERIAL = 32
 
 NOT_OPERATOR = "Only operators of a government counter office can use this console."
 OFFICE_CLOSED = "Your office is not active, so its console is closed. Ask your administrator."
-LEVEL_TOO_LOW = ("This console needs a sign-in at level {level}, which this sign-in has not reached. Sign in at a"
-                 " service that asks for level {level}, then open the console again.")
+SIGN_IN_FAILED = "The console did not open"
+SIGN_IN_EXPIRED = "This sign-in to the console has expired or was started in another window."
+SIGN_IN_STOPPED = ("The sign-in was not completed, so the console stayed closed. The console needs a sign-in at"
+                   " level {level}.")
+SIGN_IN_ERROR = "The sign-in to the console could not be completed."
+OPEN_AGAIN = "Open the console again"
 BAD_CODE = "This is not a valid national code. Check the ten digits."
 NOBODY = "No account has this national code. You can register the person below."
 LIMIT_REACHED = "You have reached today's limit of actions at the console. You can continue tomorrow."
@@ -98,12 +124,16 @@ def _refused(svc: Services, request: Request, message: str, **values: object) ->
 
 
 def _desk(request: Request) -> Desk | Response:
-    """The signed-in operator at their active office, at the console's level; else a refusal (403)."""
+    """The signed-in operator at their active office, at the console's level; else a refusal (403),
+    or the sign-in that raises the session to the level (`_sign_in`)."""
     svc = services(request)
-    who = signed_in(svc, request, OFFICE)
-    if isinstance(who, Response):
-        return who
-    session, person = who
+    back_to = request.url.path if request.method == "GET" and request.url.path in RETURN_PAGES else OFFICE
+    cookie = svc.cookies.session.read(request)
+    session = svc.sessions.load(cookie)
+    person = svc.people.get(session.person_id) if session else None
+    if cookie is None or session is None or person is None or person.status != "active":
+        return _sign_in(svc, request, None, back_to)
+    session = svc.sessions.seen(cookie, session, client_ip(request, svc.settings.trusted_proxies))
     operator = svc.offices.operator_of(person.id)
     if operator is None:
         return _refused(svc, request, NOT_OPERATOR)
@@ -112,8 +142,115 @@ def _desk(request: Request) -> Desk | Response:
         return _refused(svc, request, OFFICE_CLOSED)
     level = svc.policy.proven_level(person.proofing_tier, session.proven_factors(), datetime.now(UTC))
     if level is None or int(level) < svc.settings.office_level:
-        return _refused(svc, request, LEVEL_TOO_LOW, level=svc.settings.office_level)
+        return _sign_in(svc, request, svc.settings.office_level, back_to)
     return Desk(svc, session, person, desk[0], desk[1], svc.pages.locale(request))
+
+
+# -- signing in through the provider, as its built-in client ------------------------------------
+
+RETURN_PAGES = {OFFICE: "c", HISTORY: "h"}  # where the callback goes back to, by a letter in the cookie
+_PENDING = re.compile(r"([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{64})\.([0-3])\.([ch])")
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSignIn:
+    """What the browser keeps while it signs in for the console: the `state` sent, the PKCE code
+    verifier, the level asked for (0: none of its own) and the console page to go back to."""
+
+    state: str
+    verifier: str
+    level: int
+    back_to: str
+
+    def value(self) -> str:
+        return f"{self.state}.{self.verifier}.{self.level}.{RETURN_PAGES[self.back_to]}"
+
+    @classmethod
+    def read(cls, value: str | None) -> PendingSignIn | None:
+        found = _PENDING.fullmatch(value or "")
+        if found is None:
+            return None
+        page = next(path for path, letter in RETURN_PAGES.items() if letter == found.group(4))
+        return cls(found.group(1), found.group(2), int(found.group(3)), page)
+
+
+def _pending_cookie(svc: Services) -> Cookie:
+    # As long as a sign-in may take; Lax, as the callback is a top-level navigation.
+    return svc.cookies.cookie("idp_office_signin", max_age=svc.settings.login_transaction_ttl)
+
+
+def _challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+
+
+def _sign_in(svc: Services, request: Request, level: int | None, back_to: str) -> Response:
+    """Send the browser to `/authorize` as the console: a sign-in, at `level` when given."""
+    pending = PendingSignIn(secrets.token_urlsafe(32), secrets.token_urlsafe(48), level or 0, back_to)
+    params = [
+        ("response_type", "code"), ("client_id", OFFICE_CONSOLE),
+        ("redirect_uri", svc.settings.endpoint(OFFICE_CALLBACK)), ("scope", "openid"), ("state", pending.state),
+        ("code_challenge", _challenge(pending.verifier)),
+        ("code_challenge_method", "S256"), ("ui_locales", svc.pages.locale(request)),
+    ]
+    if level is not None:
+        params.append(("acr_values", svc.policy.acr(Level(level))))
+    request_uri = svc.pushed.push(OFFICE_CONSOLE, params)
+    response = RedirectResponse("/authorize?" + urlencode({"client_id": OFFICE_CONSOLE, "request_uri": request_uri}),
+                                status_code=303, headers={"Cache-Control": "no-store"})
+    _pending_cookie(svc).set(response, pending.value())
+    # A link asking for a language (`/office?lang=en`) keeps it through the sign-in and after.
+    svc.pages.remember_locale(request, response)
+    return response
+
+
+def _sign_in_failed(svc: Services, request: Request, message: str, *, status_code: int = 400,
+                    detail: str | None = None, **values: object) -> Response:
+    locale = svc.pages.locale(request)
+    tr = svc.pages.gettext(locale)
+    text = tr.gettext(message).format(**values)
+    for value in values.values():
+        text = text.replace(f" {value}", f"\u00a0{value}")  # "level 3" never broken over two lines
+    response = svc.pages.render(request, "error.html", locale, status_code=status_code,
+                                title=tr.gettext(SIGN_IN_FAILED), message=text,
+                                detail=detail, again=(OFFICE, tr.gettext(OPEN_AGAIN)))
+    _pending_cookie(svc).delete(response)
+    return response
+
+
+@router.get(OFFICE_CALLBACK)
+def callback(request: Request) -> Response:
+    """The console's redirect URI: the state must be the one this browser sent; an error is shown in
+    words (never sent on); a code is taken once and checked (client, redirect URI, PKCE, person,
+    level) before the browser goes back to the console page."""
+    svc = services(request)
+    pending = PendingSignIn.read(_pending_cookie(svc).read(request))
+    query = request.query_params
+    # Any code that arrives is spent at once, whatever follows: none is left for anyone to redeem.
+    record = svc.codes.take(query["code"][:512]) if query.get("code") else None
+    if pending is None or not hmac.compare_digest(query.get("state", "").encode(), pending.state.encode()):
+        return _sign_in_failed(svc, request, SIGN_IN_EXPIRED)
+    if query.get("iss", svc.settings.issuer) != svc.settings.issuer:  # RFC 9207
+        return _sign_in_failed(svc, request, SIGN_IN_ERROR)
+    error = query.get("error")
+    if error is not None:
+        code = error if _ERROR_CODE.fullmatch(error) else None
+        if code in ("access_denied", "unmet_authentication_requirements"):
+            return _sign_in_failed(svc, request, SIGN_IN_STOPPED, status_code=403, detail=code,
+                                   level=svc.settings.office_level)
+        return _sign_in_failed(svc, request, SIGN_IN_ERROR, detail=code)
+    session = svc.sessions.load(svc.cookies.session.read(request))
+    reached = svc.policy.level_for_acr(record.acr) if record is not None else None
+    if record is None or record.client_id != OFFICE_CONSOLE \
+            or record.redirect_uri != svc.settings.endpoint(OFFICE_CALLBACK) \
+            or record.code_challenge_method != "S256" \
+            or not hmac.compare_digest(record.code_challenge.encode(), _challenge(pending.verifier).encode()) \
+            or session is None or session.person_id != record.person_id \
+            or reached is None or int(reached) < pending.level:
+        return _sign_in_failed(svc, request, SIGN_IN_EXPIRED)
+    response = RedirectResponse(pending.back_to, status_code=303, headers={"Cache-Control": "no-store"})
+    _pending_cookie(svc).delete(response)
+    return response
 
 
 def _render(desk: Desk, request: Request, *, status_code: int = 200, error: str | None = None,

@@ -1,3 +1,4 @@
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -114,3 +115,43 @@ def test_the_province_is_one_of_irans_by_either_name(offices):
     assert offices.add("ISF-9", name_fa="ب", name_en="B", province="اصفهان").province == "Isfahan"
     with pytest.raises(InvalidOffice):
         offices.add("XX-1", name_fa="ب", name_en="B", province="Atlantis")
+
+
+RACERS = 12
+RACE_LIMIT = 3
+
+
+def test_concurrent_actions_of_one_operator_never_pass_the_daily_limit(database_url, person):
+    """Many requests of one operator at once, each on its own connection (as several workers or
+    processes would be): exactly the limit is stored, the others are refused."""
+    from idp.storage.database import make_engine
+
+    engines = [make_engine(database_url) for _ in range(RACERS)]
+    try:
+        setup = Offices(SqlOfficeStore(engines[0]), lambda kind, detail: None, daily_limit=RACE_LIMIT,
+                        clock=lambda: NOW)
+        setup.add("THR-1", name_fa="الف", name_en="A", province="Tehran")
+        operator = setup.add_operator("THR-1", person.id)
+        start = threading.Barrier(RACERS)
+        outcomes: list[str] = []
+
+        def act(engine) -> None:
+            offices = Offices(SqlOfficeStore(engine), lambda kind, detail: None, daily_limit=RACE_LIMIT,
+                              clock=lambda: NOW)
+            start.wait()
+            try:
+                offices.record(operator, "lookup", None)
+                outcomes.append("stored")
+            except DailyLimitReached:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=act, args=(engine,)) for engine in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(outcomes) == ["refused"] * (RACERS - RACE_LIMIT) + ["stored"] * RACE_LIMIT
+        assert len(setup.history(person.id, limit=100)) == RACE_LIMIT
+    finally:
+        for engine in engines:
+            engine.dispose()

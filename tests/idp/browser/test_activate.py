@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from idp.storage.store import MemoryStore
+from idp.web.app import create_app
 from levels.iranian_input import make_national_code, to_persian_digits
 from tests.idp.browser import test_login as browser_login
-from tests.idp.browser import test_office as browser_office
-from tests.idp.conftest import PASSWORD, Idp
+from tests.idp.browser.harness import live_settings, serve
+from tests.idp.conftest import PASSWORD, Idp, _build
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -21,7 +25,22 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.browser
 
 chromium = browser_login.chromium  # Debian Chromium, never downloaded
-live_office = browser_office.live_office  # an office whose operator is the test person
+
+
+@pytest.fixture
+def live_office(tmp_path: Path) -> Iterator[tuple[str, Idp]]:
+    """The app on a loopback port, with an office whose operator is the test person. The console
+    asks for level 1 here: reaching the office level is the console's own test (test_office)."""
+    sock, settings = live_settings(tmp_path, office_level=1)
+    idp = _build(settings, MemoryStore())
+    idp.services.offices.add("THR-1", name_fa="دفتر پیشخوان مرکزی", name_en="Central counter office",
+                             province="Tehran")
+    idp.services.offices.add_operator("THR-1", idp.person_id)
+    try:
+        with serve(create_app(settings, services=idp.services), sock):
+            yield settings.issuer, idp
+    finally:
+        idp.services.engine.dispose()
 
 NEWCOMER = make_national_code("556677889")
 NEWCOMER_MOBILE = "+989127654321"

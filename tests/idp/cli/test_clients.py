@@ -298,3 +298,28 @@ def test_rotate_secret_with_grace_keeps_the_old_one_working_for_the_hours_given(
     assert "the old secret no longer works" in now.stdout
     client = ClientRegistry(SqlClientStore(engine)).get("tax-portal")
     assert client is not None and not client.check_client_secret(old) and not client.check_client_secret(new)
+def test_the_providers_own_console_client_cannot_be_changed_or_shadowed(engine: Engine) -> None:
+    from clients.services import ServiceCatalogue, SqlServiceStore
+    from idp.audit import AuditLog
+    from idp.cli.main import _client_registry
+    from idp.settings import Settings
+
+    settings = Settings(issuer="https://idp.example", database_url=str(engine.url))
+
+    def registry() -> ClientRegistry:
+        return _client_registry(settings, engine, AuditLog(engine))
+
+    app = build_app(registry, lambda: ServiceCatalogue(registry(), SqlServiceStore(engine)))
+    assert "idp-office-console" not in run(app, "list").stdout
+    shown = json.loads(run(app, "show", "idp-office-console", "--json").stdout)
+    assert shown["redirect_uris"] == ["https://idp.example/office/callback"]
+    for args in (["update", "idp-office-console", "--name", "Mine"], ["disable", "idp-office-console"],
+                 ["rotate-secret", "idp-office-console"], ["delete", "idp-office-console", "--yes"],
+                 ["services", "add", "idp-office-console", "--scope", "office.x", "--min-level", "1"]):
+        result = run(app, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "part of the identity provider" in result.stderr and "Traceback" not in result.output
+    taken = run(app, "create", "--client-id", "idp-office-console", "--name", "Shadow",
+                "--redirect-uri", "https://evil.example/cb")
+    assert taken.exit_code == 1 and "already exists" in taken.stderr
+

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import re
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from clients.registry import BuiltInClient, ClientExists
 from levels.iranian_input import make_national_code, to_persian_digits
+from levels.level import Level
 from tests.idp.account.helpers import other_person, page_text, sign_in_at
 from tests.idp.account.test_activate import NEW_PASSWORD, from_address, submit_code, submit_password
-from tests.idp.conftest import CSRF_RE, Idp
+from tests.idp.conftest import CSRF_RE, ISSUER, PASSWORD, TX_RE, Idp, pkce_pair, submit_login
+from tests.levels.authenticators.test_passkey import SoftAuthenticator
 
 VISITOR_MOBILE = "+989127654321"
 
@@ -22,9 +28,30 @@ def open_office(idp: Idp, code: str = "THR-1") -> None:
     idp.services.offices.add_operator(code, idp.person_id)
 
 
+def console_sign_in(browser: TestClient, national_code: str, page: str = "/office") -> httpx.Response:
+    """Open a console page signed out and follow it through the provider's sign-in (national code
+    and password) back to the console; the first response that is no redirect."""
+    r = browser.get(page)
+    for _ in range(12):
+        if r.status_code not in (302, 303):
+            return r
+        location = r.headers["location"]
+        if location.startswith("/login?"):
+            r = submit_login(browser, browser.get(location).text, national_code, PASSWORD)
+        else:
+            r = browser.get(location)
+    raise AssertionError("the console's sign-in did not finish")
+
+
+def pending_cookie(idp: Idp) -> str:
+    """The name of the cookie that keeps the console's pending sign-in (`__Host-` on https)."""
+    return idp.services.cookies.cookie("idp_office_signin").name
+
+
 def at_console(idp: Idp) -> TestClient:
     browser = idp.new_browser()
-    sign_in_at(browser, idp.national_code, page="/office")
+    r = console_sign_in(browser, idp.national_code)
+    assert r.status_code == 200 and "میز کار دفتر پیشخوان" in r.text, page_text(r.text)
     return browser
 
 
@@ -116,16 +143,25 @@ def test_a_form_without_its_csrf_token_is_refused(office_idp):
     assert person is not None and person.proofing_tier == 1
 
 
-def test_a_non_operator_is_refused(office_idp):
-    visitor = other_person(office_idp)
-    browser = office_idp.new_browser()
-    sign_in_at(browser, visitor, page="/office")
-    r = browser.get("/office?lang=en")
+def test_a_non_operator_is_refused_after_signing_in(idp):
+    # At the default office level (3): someone who is no operator is never asked for more than a sign-in.
+    open_office(idp)
+    visitor = other_person(idp)
+    browser = idp.new_browser()
+    r = console_sign_in(browser, visitor, page="/office?lang=en")
     assert r.status_code == 403 and "Only operators" in page_text(r.text)
     assert browser.get("/office/history").status_code == 403
 
 
-def test_an_operator_of_a_disabled_office_is_refused(office_idp):
+def test_an_operator_of_a_disabled_office_is_refused(idp):
+    open_office(idp)
+    idp.services.offices.set_active("THR-1", False)
+    browser = idp.new_browser()
+    r = console_sign_in(browser, idp.national_code, page="/office?lang=en")
+    assert r.status_code == 403 and "not active" in page_text(r.text)
+
+
+def test_an_office_disabled_while_its_operator_works_closes_the_console(office_idp):
     browser = at_console(office_idp)
     office_idp.services.offices.set_active("THR-1", False)
     r = browser.get("/office?lang=en")
@@ -177,11 +213,137 @@ def test_assisted_registration_creates_a_level_3_account_whose_texted_code_sets_
     assert again.status_code == 409
 
 
-def test_the_console_needs_the_office_level(idp):
+def test_the_console_asks_the_sign_in_for_its_level_and_a_stopped_sign_in_is_explained(idp):
+    open_office(idp)  # the operator is at proofing tier 1: level 3 is out of reach today
+    browser = idp.new_browser()
+    r = console_sign_in(browser, idp.national_code, page="/office?lang=en")
+    # Signed in with a password, the console asked for level 3: the sign-in says what is missing.
+    assert r.status_code == 200 and "needs assurance level 3" in page_text(r.text), page_text(r.text)
+    assert "Counter-office console" in page_text(r.text)
+    tx = TX_RE.search(r.text)
+    assert tx
+    pending = idp.services.transactions.load(tx.group(1))
+    assert pending is not None and pending.client_id == "idp-office-console"
+    assert dict(pending.params)["acr_values"] == idp.services.policy.acr(Level(3))
+    csrf = CSRF_RE.search(r.text)
+    assert csrf
+    cancelled = browser.post("/login/cancel", data={"csrf_token": csrf.group(1), "tx": tx.group(1)})
+    assert cancelled.status_code in (302, 303)
+    assert cancelled.headers["location"].startswith(f"{ISSUER}/office/callback?")
+    assert "error=unmet_authentication_requirements" in cancelled.headers["location"]
+    page = browser.get(cancelled.headers["location"])
+    assert page.status_code == 403
+    said = page_text(page.text)
+    assert "The console did not open" in said and "needs a sign-in at level 3" in said
+    assert 'href="/office"' in page.text
+    assert pending_cookie(idp) not in browser.cookies  # the pending sign-in is forgotten
+    fa = browser.get(cancelled.headers["location"].replace("?", "?lang=fa&", 1))
+    assert fa.status_code == 400 and "میز کار باز نشد" in fa.text  # the state is spent: shown in Persian
+
+
+def test_an_operator_steps_up_with_a_passkey_and_no_live_code_is_left(idp):
     open_office(idp)
-    browser = at_console(idp)  # a password sign-in: level 1, the console asks for 3 by default
-    r = browser.get("/office?lang=en")
-    assert r.status_code == 403 and "level 3" in page_text(r.text)
+    idp.set_tier(3)
+    authenticator = SoftAuthenticator(rp_id="idp.test", origin=ISSUER)
+    options = idp.services.passkeys.registration_options(idp.person_id, idp.national_code, "Sara Ahmadi")
+    credential = idp.services.passkeys.register(idp.person_id, authenticator.create(options))
+    credential_id = base64.urlsafe_b64decode(credential.credential_id + "=" * (-len(credential.credential_id) % 4))
+    browser = idp.new_browser()
+    step = console_sign_in(browser, idp.national_code, page="/office?lang=en")
+    assert step.status_code == 200 and "Use a passkey" in step.text, page_text(step.text)
+    factor_options = html.unescape(re.search(r'data-options="([^"]+)"', step.text).group(1))  # type: ignore[union-attr]
+    handle = re.search(r'name="handle" value="([^"]+)"', step.text).group(1)  # type: ignore[union-attr]
+    r = browser.post("/login/step", data={
+        "csrf_token": CSRF_RE.search(step.text).group(1),  # type: ignore[union-attr]
+        "tx": TX_RE.search(step.text).group(1),  # type: ignore[union-attr]
+        "method": "passkey", "handle": handle, "credential": authenticator.get(factor_options, credential_id)})
+    callback = None
+    while r.status_code in (302, 303):
+        if "/office/callback?" in r.headers["location"]:
+            callback = r.headers["location"]
+        r = browser.get(r.headers["location"])
+    assert r.status_code == 200 and "Counter-office console" in page_text(r.text)
+    assert callback is not None and "code=" in callback
+    # The code was redeemed by the console: it is no longer good at the token endpoint.
+    code = parse_qs(urlparse(callback).query)["code"][0]
+    tokens = browser.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                          "client_id": "idp-office-console",
+                                          "redirect_uri": f"{ISSUER}/office/callback", "code_verifier": "x" * 43})
+    assert tokens.status_code == 400 and tokens.json()["error"] == "invalid_grant"
+    # Coming back to the callback again is a clear page, not a second way in.
+    again = browser.get(callback + "&lang=en")
+    assert again.status_code == 400 and "expired" in page_text(again.text)
+    # The console is nobody's connected service, and the history page opens without another sign-in.
+    assert "Counter-office console" not in page_text(browser.get("/account/services?lang=en").text)
+    # Where the person is signed in names the console in their language.
+    assert "میز کار دفتر پیشخوان" in browser.get("/account/sessions?lang=fa").text
+    assert browser.get("/office/history?lang=en").status_code == 200
+
+
+@pytest.mark.parametrize("query", [
+    "", "state=x&code=y", "error=access_denied", "state=" + "a" * 5000, "code=%00&state=%ff",
+    "error=%3Cscript%3E&state=x",
+])
+def test_the_callback_without_its_sign_in_is_a_page_never_a_crash(sqlite_idp, query):
+    browser = sqlite_idp.new_browser()
+    r = browser.get(f"/office/callback?lang=en&{query}")
+    assert r.status_code == 400 and "expired or was started in another window" in page_text(r.text)
+    assert "<script>" not in r.text
+
+
+def test_a_callback_with_a_forged_state_or_code_is_refused(idp):
+    open_office(idp)
+    browser = idp.new_browser()
+    started = browser.get("/office?lang=en")
+    assert started.status_code == 303 and started.headers["location"].startswith("/authorize?")
+    forged = browser.get("/office/callback?state=forged&code=whatever&lang=en")
+    assert forged.status_code == 400 and "expired" in page_text(forged.text)
+    # The state matches but the code is made up: no way in either.
+    browser = idp.new_browser()
+    browser.get("/office?lang=en")
+    state = browser.cookies[pending_cookie(idp)].split(".")[0]
+    made_up = browser.get(f"/office/callback?state={state}&code=made-up&lang=en")
+    assert made_up.status_code == 400 and "Counter-office console" not in page_text(made_up.text)
+    # An error the provider sent: explained in words, its code shown as sent.
+    browser = idp.new_browser()
+    browser.get("/office?lang=en")
+    state = browser.cookies[pending_cookie(idp)].split(".")[0]
+    denied = browser.get(f"/office/callback?state={state}&error=temporarily_unavailable&lang=en")
+    assert denied.status_code == 400 and "could not be completed" in page_text(denied.text)
+    assert "<code>temporarily_unavailable</code>" in denied.text
+
+
+def test_a_console_code_brought_without_its_sign_in_is_spent_and_refused(office_idp):
+    browser = at_console(office_idp)
+    # A request for the console's code that this browser never started (e.g. a link from elsewhere).
+    verifier, challenge = pkce_pair()
+    r = browser.get("/authorize?" + urlencode({
+        "response_type": "code", "client_id": "idp-office-console", "redirect_uri": f"{ISSUER}/office/callback",
+        "scope": "openid", "state": "from-elsewhere", "code_challenge": challenge, "code_challenge_method": "S256"}))
+    assert r.status_code in (302, 303) and r.headers["location"].startswith(f"{ISSUER}/office/callback?code=")
+    code = parse_qs(urlparse(r.headers["location"]).query)["code"][0]
+    page = browser.get(r.headers["location"] + "&lang=en")
+    assert page.status_code == 400 and "expired or was started in another window" in page_text(page.text)
+    tokens = browser.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                          "client_id": "idp-office-console",
+                                          "redirect_uri": f"{ISSUER}/office/callback", "code_verifier": verifier})
+    assert tokens.status_code == 400 and tokens.json()["error"] == "invalid_grant"
+
+
+def test_the_console_client_is_built_in_and_cannot_be_changed(sqlite_idp):
+    clients = sqlite_idp.services.clients
+    console = clients.get("idp-office-console")
+    assert console is not None and console.is_public and console.redirect_uris == (f"{ISSUER}/office/callback",)
+    assert "idp-office-console" not in [c.client_id for c in clients.list()]
+    for change in (lambda: clients.update("idp-office-console", name="Mine"),
+                   lambda: clients.set_enabled("idp-office-console", False),
+                   lambda: clients.rotate_secret("idp-office-console"),
+                   lambda: clients.delete("idp-office-console")):
+        with pytest.raises(BuiltInClient):
+            change()
+    with pytest.raises(ClientExists):
+        clients.create(client_id="idp-office-console", name="Shadow", redirect_uris=["https://evil.example/cb"])
+    assert clients.get("idp-office-console") == console
 
 
 def test_the_public_list_of_offices_is_by_province_in_both_languages(sqlite_idp):
