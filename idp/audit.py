@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, insert, select
 
+from idp import logs, metrics
 from idp.storage.tables import AuditEventRow
 from levels.clock import utcnow
 
@@ -36,7 +37,10 @@ class AuditLog:
                     client_id=client_id, ip=ip, detail=dict(detail or {}),
                 )
             )
-        log.info("audit %s person=%s client=%s", kind, person_id, client_id)
+        # Recorded, so it happened: the metrics that count such events follow the audit log (`idp.metrics`).
+        metrics.audited(kind, detail or {})
+        logs.set_client_id(client_id)
+        log.info("audit %s", kind, extra=logs.fields("audit", kind=kind, person_id=person_id, client_id=client_id))
 
     def record_many(self, events: Sequence[tuple[str, Mapping[str, object]]], *, actor: str) -> None:
         """Many events in one transaction (a registry import can produce tens of thousands)."""
@@ -47,7 +51,8 @@ class AuditLog:
                 for kind, detail in events]
         with self._engine.begin() as conn:
             conn.execute(insert(AuditEventRow), rows)
-        log.info("audit %d events by %s", len(rows), actor)
+        log.info("audit %d events by %s", len(rows), actor, extra=logs.fields("audit.batch", events=len(rows),
+                                                                               actor=actor))
 
     def sink(self, actor: str) -> AuditSink:
         """An audit callback for a domain package (client registry, proofing), acting as `actor`."""

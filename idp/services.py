@@ -17,6 +17,7 @@ from clients.sector import HttpSectorFetcher
 from clients.services import CachedServiceStore, ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from clients.subjects import Subjects
+from idp import metrics
 from idp.audit import AuditLog
 from idp.oauth.access_tokens import AccessTokenReader
 from idp.oauth.dpop import DpopVerifier
@@ -138,7 +139,7 @@ def make_login_throttle(settings: Settings, store: Store, secret: bytes) -> Logi
         store, per_ip=settings.login_failures_per_ip, per_account_ip=settings.login_failures_per_account_ip,
         per_device=settings.login_failures_per_device, per_account=settings.login_failures_per_account,
         delay_after=settings.login_failures_before_delay, first_delay=settings.login_first_delay,
-        window=settings.login_failure_window, secret=secret,
+        window=settings.login_failure_window, secret=secret, on_refused=metrics.rate_limited,
     )
 
 
@@ -147,6 +148,7 @@ def make_client_throttle(settings: Settings, store: Store, secret: bytes) -> Log
     return LoginThrottle(
         store, per_ip=settings.client_auth_failures_per_ip, per_account_ip=settings.client_auth_failures_per_client_ip,
         window=settings.client_auth_failure_window, secret=secret, namespace=CLIENT_AUTH_THROTTLE_NS,
+        on_refused=metrics.rate_limited,
     )
 
 

@@ -193,21 +193,32 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000),
     workers: int = typer.Option(1, min=1, help="Worker processes; more than one needs IDP_REDIS_URL."),
-    access_log: bool = typer.Option(False, help="Log every request."),
+    access_log: bool | None = typer.Option(
+        None, "--access-log/--no-access-log", help="Log every request (default: IDP_ACCESS_LOG, on)."),
 ) -> None:
     """Run the provider with uvicorn."""
+    import os
+
     import uvicorn
 
+    from idp.logs import dict_config
+
+    if access_log is not None:
+        # The workers build the app from the environment (idp.web.asgi): the choice goes there.
+        os.environ["IDP_ACCESS_LOG"] = "true" if access_log else "false"
+    settings = _settings()
     # Without Redis each worker would keep its own in-process store: a login transaction or code made
     # by one worker would be unknown to the next, and sign-ins would fail at random.
-    if workers > 1 and not _settings().redis_url:
+    if workers > 1 and not settings.redis_url:
         fail("--workers above 1 needs IDP_REDIS_URL: the in-process store is not shared between workers",
              EXIT_INVALID)
     # The loop and parser the benchmark measures (bench/server.py): asyncio's loop was no slower
     # than uvloop here and schedules the thread pool's replies more evenly.
+    # Our access log (idp.web.logs) replaces uvicorn's: route templates, request ids, no query strings.
+    # Every process, the supervisor's included, logs in IDP_LOG_FORMAT (idp.logs).
     uvicorn.run("idp.web.asgi:create", factory=True, host=host, port=port, workers=workers, loop="asyncio",
-                http="httptools", access_log=access_log, proxy_headers=False, server_header=False,
-                log_level="info")
+                http="httptools", access_log=False, proxy_headers=False, server_header=False,
+                log_config=dict_config(settings.log_format, settings.log_level), log_level=settings.log_level.lower())
 
 
 @app.command("demo-rp")
@@ -222,6 +233,10 @@ def demo_rp(port: int = typer.Option(8400, help="Loopback port the demo portals 
 @app.command()
 def demo(port: int = typer.Option(8000)) -> None:
     """Embedded development setup: SQLite under var/, demo data, then serve on 127.0.0.1."""
+    import os
+
+    # Someone reads these logs in a terminal: short text lines, unless IDP_LOG_FORMAT says otherwise.
+    os.environ.setdefault("IDP_LOG_FORMAT", "text")
     from idp.demo.data import HEALTH_ID, MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed, seed_office
     from idp.storage.migrate import upgrade
     from levels.authenticators.password import Passwords

@@ -114,7 +114,7 @@ def make_engine(
         _check_role_statement_timeout(engine, statement_timeout)
     _guard_event_loop(engine)
     _ping_idle_connections(engine)
-    _add_breaker(engine, CircuitBreaker("database", breaker_interval))
+    _add_breaker(engine, CircuitBreaker("database", breaker_interval, backend="database"))
     return engine
 
 

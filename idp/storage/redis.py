@@ -92,7 +92,7 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "idp:", *, timeout: float = 0.5,
                  breaker_interval: float = 5.0) -> None:
         self._prefix = prefix
-        self.breaker = CircuitBreaker("ephemeral store (Redis)", breaker_interval)
+        self.breaker = CircuitBreaker("ephemeral store (Redis)", breaker_interval, backend="store")
         self._redis: Any = None
         self._ping: dict[str, Any] = {}
         # The event loop's own client, for the reads made before a request goes to a thread, with
