@@ -145,6 +145,9 @@ def dict_config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]:
             # Each back-channel POST would be a line of httpx's; the deliverer logs outcomes itself.
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
+            # At INFO SQLAlchemy logs every statement with its parameters (national codes among
+            # them): never, whatever IDP_LOG_LEVEL says.
+            "sqlalchemy.engine": {"level": "WARNING"},
         },
     }
 
