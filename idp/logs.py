@@ -75,9 +75,16 @@ def fields(event: str, **values: object) -> dict[str, object]:
     return {"event": event, "fields": values}
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second and its text: one strftime a second
+
+
 def _time(record: logging.LogRecord) -> str:
+    global _second
     seconds = int(record.created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(record.msecs):03d}Z"
+    cached = _second  # one read: another thread may replace it, never half of it
+    if cached[0] != seconds:
+        cached = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{cached[1]}.{int(record.msecs):03d}Z"
 
 
 def _payload(record: logging.LogRecord) -> dict[str, object]:

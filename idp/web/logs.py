@@ -92,7 +92,7 @@ class AccessLog:
     def _log(self, scope: Scope, route: str, status: int, seconds: float) -> None:
         peer = scope.get("client")
         forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
-        log.info("%s %s %d", scope["method"], route, status, extra=logs.fields(
+        log.info("http.request", extra=logs.fields(
             "http.request", route=route, method=scope["method"], path=scope["path"][:MAX_PATH], status=status,
             duration_ms=round(seconds * 1000, 2),
             client=client_address(peer[0] if peer else None, forwarded, self._proxies),
