@@ -60,8 +60,10 @@ BACKCHANNEL_FAILURES = Counter(
     "retried (retry) or a notification given up (given_up).", ["outcome"],
 )
 BACKEND_ERRORS = Counter(
-    "idp_backend_errors", "Calls to a backend that failed or timed out (the circuit breaker counted them), "
-    "by backend: store (Redis) or database.", ["backend"],
+    "idp_backend_errors", "Calls to a backend that failed, by backend (store: Redis; database) and error: "
+    "unreachable (could not connect or timed out: the circuit breaker opens), refused (Redis answered an "
+    "error), lost (a connection died mid-request), timeout (a statement cancelled by statement_timeout), "
+    "pool (no pooled connection came free in time).", ["backend", "error"],
 )
 
 GRANT_TYPES = frozenset({
@@ -123,6 +125,10 @@ def _method(detail: Mapping[str, object]) -> str:
 
 # The throttles' namespaces (`idp.storage.keys`), as the limits are called in the metric.
 LIMITS = {"throttle": "sign_in", "client-auth": "client_auth", "register": "registration"}
+
+
+def backend_error(backend: str, error: str) -> None:
+    BACKEND_ERRORS.labels(backend, error).inc()
 
 
 def rate_limited(namespace: str) -> None:

@@ -129,11 +129,14 @@ class Settings(BaseSettings):
     # Operations (docs/operations.md). /metrics answers scrapers on this machine (the client address as
     # trusted_proxies decide it) and any that send "Authorization: Bearer <metrics_token>"; others get 404.
     # Logs go to stderr, one JSON object per line (json) or a short line for a terminal (text); `idp
-    # demo` writes text unless IDP_LOG_FORMAT is set. access_log: one line per request (idp.web.logs).
+    # demo` writes text unless IDP_LOG_FORMAT is set. access_log: one line per request (idp.web.logs);
+    # off by default, as uvicorn's was under `idp serve`: a line costs more CPU than the rest of the
+    # request's bookkeeping together (docs/operations.md, "Logs"), and the load balancer logs requests
+    # too. `idp demo` turns it on.
     metrics_token: str | None = Field(default=None, repr=False)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    access_log: bool = True
+    access_log: bool = False
 
     # Threads per worker for synchronous protocol work (see idp.web.app); scale with more workers.
     threadpool_size: int = 4

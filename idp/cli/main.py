@@ -194,10 +194,13 @@ def serve(
     port: int = typer.Option(8000),
     workers: int = typer.Option(1, min=1, help="Worker processes; more than one needs IDP_REDIS_URL."),
     access_log: bool | None = typer.Option(
-        None, "--access-log/--no-access-log", help="Log every request (default: IDP_ACCESS_LOG, on)."),
+        None, "--access-log/--no-access-log", help="Log every request (default: IDP_ACCESS_LOG, off)."),
 ) -> None:
     """Run the provider with uvicorn."""
+    import atexit
     import os
+    import shutil
+    import tempfile
 
     import uvicorn
 
@@ -206,6 +209,12 @@ def serve(
     if access_log is not None:
         # The workers build the app from the environment (idp.web.asgi): the choice goes there.
         os.environ["IDP_ACCESS_LOG"] = "true" if access_log else "false"
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker would answer /metrics with its own counts only: give them a directory to add
+        # up in (docs/operations.md), fresh for this server and removed when it stops.
+        metrics_dir = tempfile.mkdtemp(prefix="idp-metrics-")
+        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     settings = _settings()
     # Without Redis each worker would keep its own in-process store: a login transaction or code made
     # by one worker would be unknown to the next, and sign-ins would fail at random.

@@ -35,7 +35,7 @@ class CircuitBreaker:
         self, name: str, interval: float, clock: Callable[[], float] = time.monotonic, *, backend: str = "backend",
     ) -> None:
         self.name = name
-        self._errors = metrics.BACKEND_ERRORS.labels(backend)  # `backend`: the metric's label, store or database
+        self._errors = metrics.BACKEND_ERRORS.labels(backend, "unreachable")  # `backend`: store or database
         self.interval = interval
         self._clock = clock
         self._lock = threading.Lock()

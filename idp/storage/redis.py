@@ -27,6 +27,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ClusterError, RedisClusterException
 from redis.retry import Retry
 
+from idp import metrics
 from idp.storage.breaker import CircuitBreaker
 from idp.storage.store import StoreUnavailable
 from idp.web import loop_guard
@@ -162,6 +163,7 @@ class RedisStore:
             self.breaker.failed(exc)
             raise StoreUnavailable(str(exc), retry_after=self.breaker.retry_after()) from None
         except redis.RedisError as exc:
+            metrics.backend_error("store", "refused")
             log.error("Redis refused a command: %s", exc)
             raise StoreUnavailable(str(exc)) from None
         self.breaker.succeeded()

@@ -44,6 +44,12 @@ def captured() -> Iterator[io.StringIO]:
             logging.getLogger(name).setLevel(level)
 
 
+@pytest.fixture
+def logged(make_idp) -> Idp:  # type: ignore[no-untyped-def]
+    """A provider with its access log on (IDP_ACCESS_LOG), on each pair of backends."""
+    return make_idp(access_log=True)  # type: ignore[no-any-return]
+
+
 def lines(out: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
 
@@ -60,51 +66,51 @@ def _authorize_url(challenge: str, **extra: str) -> str:
     return f"{ISSUER}/authorize?{query}"
 
 
-def test_a_whole_run_logs_no_personal_data_token_or_secret(idp: Idp, captured: io.StringIO) -> None:
-    idp.set_tier(2)
-    person = idp.services.people.get(idp.person_id)
+def test_a_whole_run_logs_no_personal_data_token_or_secret(logged: Idp, captured: io.StringIO) -> None:
+    logged.set_tier(2)
+    person = logged.services.people.get(logged.person_id)
     assert person is not None
     # A failed sign-in, in a browser of its own.
-    other = idp.new_browser()
+    other = logged.new_browser()
     page = other.get(other.get(_authorize_url(pkce_pair()[1])).headers["location"])
     wrong_password = "Wrong-Guess-417"
-    assert submit_login(other, page.text, idp.national_code, wrong_password).status_code == 400
+    assert submit_login(other, page.text, logged.national_code, wrong_password).status_code == 400
     # Password, then the SMS code (level 2).
     verifier, challenge = pkce_pair()
-    step = sign_in(idp.browser, _authorize_url(challenge, acr_values=L2), idp.national_code)
-    sms_code = idp.last_sms_code()
-    done = submit_step(idp.browser, step.text, code=sms_code)
+    step = sign_in(logged.browser, _authorize_url(challenge, acr_values=L2), logged.national_code)
+    sms_code = logged.last_sms_code()
+    done = submit_step(logged.browser, step.text, code=sms_code)
     assert done.status_code == 303
-    location = idp.browser.get(done.headers["location"]).headers["location"]
+    location = logged.browser.get(done.headers["location"]).headers["location"]
     code = parse_qs(urlparse(location).query)["code"][0]
-    tokens = idp.browser.post("/token", auth=("portal", idp.portal_secret), data={
+    tokens = logged.browser.post("/token", auth=("portal", logged.portal_secret), data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
         "code_verifier": verifier}).json()
-    refreshed = idp.browser.post("/token", auth=("portal", idp.portal_secret), data={
+    refreshed = logged.browser.post("/token", auth=("portal", logged.portal_secret), data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).json()
     assert "access_token" in refreshed
-    info = idp.browser.get("/userinfo", headers={"Authorization": f"Bearer {refreshed['access_token']}"})
+    info = logged.browser.get("/userinfo", headers={"Authorization": f"Bearer {refreshed['access_token']}"})
     assert info.status_code == 200 and info.json()["given_name"] == person.given_name
     # A refused refresh (the old token, already rotated) and a wrong client secret.
-    assert idp.browser.post("/token", auth=("portal", idp.portal_secret), data={
+    assert logged.browser.post("/token", auth=("portal", logged.portal_secret), data={
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).status_code == 400
-    assert idp.browser.post("/token", auth=("portal", "wrong-secret-value"), data={
+    assert logged.browser.post("/token", auth=("portal", "wrong-secret-value"), data={
         "grant_type": "refresh_token", "refresh_token": refreshed["refresh_token"]}).status_code == 401
     # The account pages.
     for path in ("/account", "/account/sessions", "/account/security", "/account/services", "/account/history",
                  "/account/profile", "/account/companies"):
-        assert idp.browser.get(path).status_code in (200, 303, 404), path
+        assert logged.browser.get(path).status_code in (200, 303, 404), path
     # The logout with an id_token_hint.
-    idp.browser.get("/end_session", params={"id_token_hint": refreshed["id_token"], "client_id": "portal"})
+    logged.browser.get("/end_session", params={"id_token_hint": refreshed["id_token"], "client_id": "portal"})
 
     text = captured.getvalue()
     assert "http.request" in text and "login.succeeded" in text  # the run was logged
     secrets_ = {
-        "national code": idp.national_code, "given name": person.given_name, "family name": person.family_name,
+        "national code": logged.national_code, "given name": person.given_name, "family name": person.family_name,
         "mobile": "9121234567", "password": PASSWORD, "wrong password": wrong_password, "SMS code": sms_code,
         "authorization code": code, "access token": tokens["access_token"], "id token": tokens["id_token"],
         "refresh token": tokens["refresh_token"], "new access token": refreshed["access_token"],
-        "new refresh token": refreshed["refresh_token"], "client secret": idp.portal_secret,
+        "new refresh token": refreshed["refresh_token"], "client secret": logged.portal_secret,
         "wrong client secret": "wrong-secret-value", "state": "state-Zq81", "nonce": "nonce-Pw72",
         "PKCE verifier": verifier,
     }
@@ -114,11 +120,11 @@ def test_a_whole_run_logs_no_personal_data_token_or_secret(idp: Idp, captured: i
     assert not any("?" in str(line.get("path", "")) for line in lines(captured))
 
 
-def test_each_line_is_json_with_the_request_fields(idp: Idp, captured: io.StringIO) -> None:
+def test_each_line_is_json_with_the_request_fields(logged: Idp, captured: io.StringIO) -> None:
     verifier, challenge = pkce_pair()
-    location = sign_in(idp.browser, _authorize_url(challenge), idp.national_code).headers["location"]
+    location = sign_in(logged.browser, _authorize_url(challenge), logged.national_code).headers["location"]
     code = parse_qs(urlparse(location).query)["code"][0]
-    r = idp.browser.post("/token", auth=("portal", idp.portal_secret), data={
+    r = logged.browser.post("/token", auth=("portal", logged.portal_secret), data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "code_verifier": verifier})
     assert r.status_code == 200
     every = lines(captured)  # each line parsed as JSON, or the test fails here
@@ -138,37 +144,37 @@ def test_each_line_is_json_with_the_request_fields(idp: Idp, captured: io.String
     assert audit and audit[-1]["request_id"] == login[-1]["request_id"] and audit[-1]["route"] == "/login"
 
 
-def test_an_unknown_path_is_logged_by_its_path_under_a_fixed_route(sqlite_idp: Idp, captured: io.StringIO) -> None:
-    sqlite_idp.browser.get("/nothing/here?token=abc")
+def test_an_unknown_path_is_logged_by_its_path_under_a_fixed_route(logged: Idp, captured: io.StringIO) -> None:
+    logged.browser.get("/nothing/here?token=abc")
     (line,) = access_lines(captured)
     assert line["route"] == "unmatched" and line["path"] == "/nothing/here" and line["status"] == 404
     assert "abc" not in captured.getvalue()
 
 
 @pytest.mark.parametrize("given", ["req-7f3a.9:x", "a" * 128, "Zm9vYmFy+/="])
-def test_a_sane_request_id_is_kept_and_echoed(sqlite_idp: Idp, captured: io.StringIO, given: str) -> None:
-    r = sqlite_idp.browser.get("/.well-known/openid-configuration", headers={"X-Request-ID": given})
+def test_a_sane_request_id_is_kept_and_echoed(logged: Idp, captured: io.StringIO, given: str) -> None:
+    r = logged.browser.get("/.well-known/openid-configuration", headers={"X-Request-ID": given})
     assert r.headers["x-request-id"] == given
     (line,) = access_lines(captured)
     assert line["request_id"] == given and line["route"] == "/.well-known/openid-configuration"
 
 
 @pytest.mark.parametrize("given", ["a" * 129, "has space", "quote\"d", "new\\nline", "", "semi;colon"])
-def test_a_request_id_that_is_not_a_sane_token_is_replaced(sqlite_idp: Idp, captured: io.StringIO,
+def test_a_request_id_that_is_not_a_sane_token_is_replaced(logged: Idp, captured: io.StringIO,
                                                             given: str) -> None:
-    r = sqlite_idp.browser.get("/account", headers={"X-Request-ID": given})
+    r = logged.browser.get("/account", headers={"X-Request-ID": given})
     echoed = r.headers["x-request-id"]
     assert echoed != given and re.fullmatch(r"[0-9a-f]{24}", echoed)
     (line,) = access_lines(captured)
     assert line["request_id"] == echoed
 
 
-def test_without_a_request_id_each_request_gets_its_own(sqlite_idp: Idp) -> None:
-    ids = {sqlite_idp.browser.get("/healthz").headers["x-request-id"] for _ in range(5)}
+def test_without_a_request_id_each_request_gets_its_own(logged: Idp) -> None:
+    ids = {logged.browser.get("/healthz").headers["x-request-id"] for _ in range(5)}
     assert len(ids) == 5
 
 
-def test_the_text_format_is_one_readable_line(sqlite_idp: Idp) -> None:
+def test_the_text_format_is_one_readable_line(logged: Idp) -> None:
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(TextFormatter())
@@ -176,7 +182,7 @@ def test_the_text_format_is_one_readable_line(sqlite_idp: Idp) -> None:
     access.addHandler(handler)
     access.setLevel(logging.INFO)
     try:
-        sqlite_idp.browser.get("/jwks", headers={"X-Request-ID": "abc-123"})
+        logged.browser.get("/jwks", headers={"X-Request-ID": "abc-123"})
     finally:
         access.removeHandler(handler)
         access.setLevel(logging.NOTSET)

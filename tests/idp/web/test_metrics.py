@@ -209,8 +209,8 @@ def test_a_redis_outage_counts_store_errors(backends: Backends, tmp_path: Path) 
         r = browser.get(url)
         assert r.status_code == 503
         after = parse(scraper.get("/metrics").text)
-        assert value(after, "idp_backend_errors_total", backend="store") > value(
-            before, "idp_backend_errors_total", backend="store")
+        assert value(after, "idp_backend_errors_total", backend="store", error="unreachable") > value(
+            before, "idp_backend_errors_total", backend="store", error="unreachable")
         assert value(after, "idp_http_requests_total", route="/authorize", method="GET", status="503") == value(
             before, "idp_http_requests_total", route="/authorize", method="GET", status="503") + 1
         _ = Provider  # the provider type (test_outages) this test drives
