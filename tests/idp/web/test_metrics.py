@@ -3,6 +3,7 @@ HTTP through the app on both backends; a real Redis outage; several uvicorn work
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -23,18 +25,22 @@ from starlette.testclient import TestClient
 from idp.services import Services
 from idp.settings import Settings
 from idp.storage.migrate import upgrade
+from idp.storage.store import MemoryStore
 from tests.idp.conftest import (
     ISSUER,
     LOAD_BALANCER,
     PASSWORD,
     REDIRECT_URI,
     Idp,
+    _build,
+    _settings,
+    one_loop,
     pkce_pair,
     sign_in,
     submit_login,
     submit_step,
 )
-from tests.idp.web.test_outages import Backends, Provider, providers
+from tests.idp.web.test_outages import Backends, providers
 from tests.idp.web.test_outages import backends as backends  # noqa: F401 - the fixture, used below
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -177,13 +183,10 @@ def test_metrics_are_hidden_from_remote_clients_without_the_token(make_idp) -> N
 
 
 def test_a_proxy_on_the_same_host_does_not_make_remote_scrapers_local(tmp_path: Path) -> None:
-    from idp.storage.store import MemoryStore
-    from tests.idp.conftest import _build, _settings, one_loop
-
+    # nginx on the provider's host, listed as trusted: the TCP peer is 127.0.0.1 for every client.
     url = f"sqlite:///{tmp_path / 'idp.db'}"
     upgrade(url)
-    settings = _settings(url, tmp_path).model_copy(update={"trusted_proxies": (
-        __import__("ipaddress").ip_network("127.0.0.1/32"),)})
+    settings = _settings(url, tmp_path).model_copy(update={"trusted_proxies": (ip_network("127.0.0.1/32"),)})
     with one_loop(_build(settings, MemoryStore())) as idp:
         behind = local(idp)
         assert behind.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 404
@@ -213,7 +216,6 @@ def test_a_redis_outage_counts_store_errors(backends: Backends, tmp_path: Path) 
             before, "idp_backend_errors_total", backend="store", error="unreachable")
         assert value(after, "idp_http_requests_total", route="/authorize", method="GET", status="503") == value(
             before, "idp_http_requests_total", route="/authorize", method="GET", status="503") + 1
-        _ = Provider  # the provider type (test_outages) this test drives
 
 
 # -- several worker processes ----------------------------------------------------------------------
@@ -232,11 +234,10 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     port = _free_port()
     env_settings = {
         "IDP_ISSUER": f"http://127.0.0.1:{port}", "IDP_DATABASE_URL": url,
-        "IDP_KEK": secrets.token_urlsafe(32)[:43], "IDP_SMS_OUTBOX": str(tmp_path / "sms.jsonl"),
+        "IDP_KEK": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="),
+        "IDP_SMS_OUTBOX": str(tmp_path / "sms.jsonl"),
         "IDP_ACCESS_LOG": "false", "IDP_BACKGROUND_TASKS": "false",
     }
-    import base64
-    env_settings["IDP_KEK"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     svc = Services.build(Settings(**{k[4:].lower(): v for k, v in env_settings.items()}))
     svc.keyring.ensure()
     _, secret = svc.clients.create(client_id="backend", name="Back end", redirect_uris=[],
