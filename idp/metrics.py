@@ -52,8 +52,8 @@ TOKEN_REFUSALS = Counter(
     ["grant_type", "error"],
 )
 RATE_LIMITED = Counter(
-    "idp_rate_limit_refusals", "Attempts refused by a rate limit, by limit (sign-in, client authentication, "
-    "registration).", ["limit"],
+    "idp_rate_limit_refusals", "Attempts refused by a rate limit, by limit (sign_in, client_auth, "
+    "registration, sms_sends).", ["limit"],
 )
 BACKCHANNEL_FAILURES = Counter(
     "idp_backchannel_logout_failures", "Back-channel logout deliveries that failed: an attempt to be "
@@ -124,7 +124,7 @@ def _method(detail: Mapping[str, object]) -> str:
 
 
 # The throttles' namespaces (`idp.storage.keys`), as the limits are called in the metric.
-LIMITS = {"throttle": "sign_in", "client-auth": "client_auth", "register": "registration"}
+LIMITS = {"throttle": "sign_in", "client-auth": "client_auth", "register": "registration", "sms-otp": "sms_sends"}
 
 
 def backend_error(backend: str, error: str) -> None:
@@ -132,5 +132,6 @@ def backend_error(backend: str, error: str) -> None:
 
 
 def rate_limited(namespace: str) -> None:
-    """An attempt was refused by a `levels.throttle.LoginThrottle` (its `on_refused` hook)."""
+    """An attempt was refused by a `levels.throttle.LoginThrottle` or an SMS code by the sending
+    limit of `levels.authenticators.sms_otp.SmsOtp` (their `on_refused` hooks)."""
     RATE_LIMITED.labels(LIMITS.get(namespace, OTHER)).inc()

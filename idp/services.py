@@ -291,7 +291,7 @@ class Services:
         passwords = Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost)
         sms_otp = SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1"),
                          resend_after=settings.sms_resend_interval, max_sends=settings.sms_max_per_window,
-                         send_window=settings.sms_window)
+                         send_window=settings.sms_window, on_refused=metrics.rate_limited)
         credentials = SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt)
         passkeys = Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",
                             origin=_origin(settings.issuer))

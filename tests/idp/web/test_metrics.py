@@ -139,6 +139,23 @@ def test_failed_sign_ins_step_ups_and_refusals_are_counted(idp: Idp) -> None:
     assert moved("idp_step_ups_total", factor="sms", outcome="success") == 1
 
 
+def test_an_sms_code_refused_by_the_sending_limit_is_counted(make_idp) -> None:  # type: ignore[no-untyped-def]
+    idp = make_idp(sms_resend_interval=0, sms_max_per_window=1)
+    idp.set_tier(2)
+    before = scrape(idp)
+    url, _ = _authorize_url(acr_values="urn:idp:loa:2")
+    step = sign_in(idp.browser, url, idp.national_code)
+    assert submit_step(idp.browser, step.text, code=idp.last_sms_code()).status_code == 303
+    # A second sign-in within the window: no second code.
+    second = idp.new_browser()
+    url, _ = _authorize_url(acr_values="urn:idp:loa:2")
+    page = sign_in(second, url, idp.national_code)
+    assert "Too many codes were sent. Try again later." in page.text
+    after = scrape(idp)
+    assert value(after, "idp_rate_limit_refusals_total", limit="sms_sends") - value(
+        before, "idp_rate_limit_refusals_total", limit="sms_sends") == 1
+
+
 def test_key_ages_and_the_outbox_are_read_when_scraped(idp: Idp) -> None:
     samples = scrape(idp)
     ages = {dict(labels)["kid"]: v for (name, labels), v in samples.items() if name == "idp_signing_key_age_seconds"}
