@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 
+from idp import logs, metrics
 from idp.storage.direct import DirectStatements
 from idp.storage.tables import AuditChainRow, AuditEventRow
 from levels.clock import utcnow
@@ -159,7 +160,10 @@ class AuditLog:
             else:
                 run(self._insert, event)
                 run(self._set_head, new_head)
-        log.info("audit %s person=%s client=%s", kind, person_id, client_id)
+        # Recorded, so it happened: the metrics that count such events follow the audit log (`idp.metrics`).
+        metrics.audited(kind, detail or {})
+        logs.set_client_id(client_id)
+        log.info("audit %s", kind, extra=logs.fields("audit", kind=kind, person_id=person_id, client_id=client_id))
 
     def record_many(self, events: Sequence[tuple[str, Mapping[str, object]]], *, actor: str) -> None:
         """Many events in one transaction (a registry import can produce tens of thousands), in one
@@ -189,7 +193,8 @@ class AuditLog:
                 prev = digest
             conn.execute(_INSERT, rows)
             conn.execute(_SET_HEAD, {"head_chain": chain, "head_seq": seq, "head_hash": prev})
-        log.info("audit %d events by %s", len(rows), actor)
+        log.info("audit %d events by %s", len(rows), actor, extra=logs.fields("audit.batch", events=len(rows),
+                                                                               actor=actor))
 
     def _now(self) -> datetime:
         at = self._clock()

@@ -17,6 +17,7 @@ from clients.sector import HttpSectorFetcher
 from clients.services import CachedServiceStore, ServiceStore, SqlServiceStore
 from clients.store_sql import SqlClientStore
 from clients.subjects import Subjects
+from idp import metrics
 from idp.audit import AuditLog
 from idp.built_in_clients import built_in_clients
 from idp.oauth.access_tokens import AccessTokenReader
@@ -142,7 +143,7 @@ def make_login_throttle(settings: Settings, store: Store, secret: bytes) -> Logi
         store, per_ip=settings.login_failures_per_ip, per_account_ip=settings.login_failures_per_account_ip,
         per_device=settings.login_failures_per_device, per_account=settings.login_failures_per_account,
         delay_after=settings.login_failures_before_delay, first_delay=settings.login_first_delay,
-        window=settings.login_failure_window, secret=secret,
+        window=settings.login_failure_window, secret=secret, on_refused=metrics.rate_limited,
     )
 
 
@@ -151,6 +152,7 @@ def make_client_throttle(settings: Settings, store: Store, secret: bytes) -> Log
     return LoginThrottle(
         store, per_ip=settings.client_auth_failures_per_ip, per_account_ip=settings.client_auth_failures_per_client_ip,
         window=settings.client_auth_failure_window, secret=secret, namespace=CLIENT_AUTH_THROTTLE_NS,
+        on_refused=metrics.rate_limited,
     )
 
 
@@ -298,7 +300,7 @@ class Services:
         passwords = Passwords(memory_kib=settings.argon2_memory_kib, time_cost=settings.argon2_time_cost)
         sms_otp = SmsOtp(store, make_sms_gateway(settings), secret=_derive(kek, b"idp sms otp v1"),
                          resend_after=settings.sms_resend_interval, max_sends=settings.sms_max_per_window,
-                         send_window=settings.sms_window)
+                         send_window=settings.sms_window, on_refused=metrics.rate_limited)
         credentials = SqlCredentialStore(engine, totp_cipher.encrypt, totp_cipher.decrypt)
         passkeys = Passkeys(store, SqlPasskeyStore(engine), rp_id=host, rp_name="National sign-in",
                             origin=_origin(settings.issuer))

@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     sms_max_per_window: int = Field(default=5, gt=0)
     sms_window: int = Field(default=900, gt=0)
 
+    # Operations (docs/operations.md). /metrics answers scrapers on this machine (the client address as
+    # trusted_proxies decide it) and any that send "Authorization: Bearer <metrics_token>"; others get 404.
+    # Logs go to stderr, one JSON object per line (json) or a short line for a terminal (text); `idp
+    # demo` writes text unless IDP_LOG_FORMAT is set. access_log: one line per request (idp.web.logs);
+    # off by default, as uvicorn's was under `idp serve`: a line costs more CPU than the rest of the
+    # request's bookkeeping together (docs/operations.md, "Logs"), and the load balancer logs requests
+    # too. `idp demo` turns it on.
+    metrics_token: str | None = Field(default=None, repr=False)
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = False
+
     # Threads per worker for synchronous protocol work (see idp.web.app); scale with more workers.
     threadpool_size: int = 4
 
@@ -263,6 +275,13 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("issuer must be an http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _long_metrics_token(self) -> Settings:
+        # A bearer token anyone on the network may try: long enough never to be guessed.
+        if self.metrics_token is not None and len(self.metrics_token) < 32:
+            raise UnsafeSetting("IDP_METRICS_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`).")
+        return self
 
     @model_validator(mode="after")
     def _secure_cookies_on_https(self) -> Settings:

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Callable
 from typing import Protocol
 
 from levels.errors import LevelsError
@@ -119,6 +120,7 @@ class LoginThrottle:
         first_delay: float = 1.0,
         secret: bytes = b"",
         namespace: str = DEFAULT_NAMESPACE,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         self._counter = counter
         self._per_ip = per_ip
@@ -130,6 +132,7 @@ class LoginThrottle:
         self._first_delay = first_delay
         self._secret = secret
         self._namespace = namespace
+        self._on_refused = on_refused  # told the namespace of each refused attempt (the provider's metrics)
 
     def _hashed(self, scope: str, *parts: str) -> str:
         digest = hmac.new(self._secret, "\x00".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
@@ -172,10 +175,11 @@ class LoginThrottle:
                 keys.append(key + WAIT)
         return keys
 
-    @staticmethod
-    def _judge(remaining: list[float | None]) -> None:
+    def _judge(self, remaining: list[float | None]) -> None:
         waits = [w for w in remaining if w is not None]
         if waits:
+            if self._on_refused is not None:
+                self._on_refused(self._namespace)
             raise TooManyAttempts(resets_in=max(waits))
 
     def failed(self, account: str | None, ip: str, device: str | None = None) -> None:

@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp import metrics
 from idp.account.common import (
     ACCOUNT_HOME,
     FORM_EXPIRED,
@@ -62,7 +63,8 @@ def _limits(svc: Services) -> LoginThrottle:
     # Its own namespace, so registrations never use up an address's sign-in attempts.
     secret = hmac.new(svc.recovery_key, b"idp registration throttle v1", hashlib.sha256).digest()
     return LoginThrottle(svc.store, per_account=REGISTRATIONS_PER_MOBILE, per_ip=REGISTRATIONS_PER_IP,
-                         window=REGISTRATION_WINDOW, secret=secret, namespace=REGISTRATION_THROTTLE_NS)
+                         window=REGISTRATION_WINDOW, secret=secret, namespace=REGISTRATION_THROTTLE_NS,
+                         on_refused=metrics.rate_limited)
 
 
 class _Pending(JsonRecords[dict[str, str]]):

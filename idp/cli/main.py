@@ -227,12 +227,24 @@ def serve(
     host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Address to listen on."),
     port: int = typer.Option(8000, metavar="N", help="Port to listen on."),
     workers: int = typer.Option(1, min=1, metavar="N", help="Worker processes; more than one needs IDP_REDIS_URL."),
-    access_log: bool = typer.Option(False, help="Log every request."),
+    access_log: bool | None = typer.Option(
+        None, "--access-log/--no-access-log", help="Log every request (default: IDP_ACCESS_LOG, off)."),
 ) -> None:
     """Run the provider with uvicorn."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker would answer /metrics with its own counts only: give them a directory to add
+        # up in (docs/operations.md), fresh for this server and removed when it stops.
+        metrics_dir = tempfile.mkdtemp(prefix="idp-metrics-")
+        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    settings = _settings()
     # Without Redis each worker would keep its own in-process store: a login transaction or code made
     # by one worker would be unknown to the next, and sign-ins would fail at random.
-    if workers > 1 and not _settings().redis_url:
+    if workers > 1 and not settings.redis_url:
         fail("--workers above 1 needs IDP_REDIS_URL: the in-process store is not shared between workers",
              EXIT_INVALID)
     _run(_listening_socket(host, port), host, port, workers=workers, access_log=access_log)
@@ -253,14 +265,23 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run(sock: socket.socket, host: str, port: int, *, workers: int, access_log: bool) -> None:
+def _run(sock: socket.socket, host: str, port: int, *, workers: int, access_log: bool | None) -> None:
     import uvicorn
 
     # The loop and parser the benchmark measures (bench/server.py): asyncio's loop was no slower
     # than uvloop here and schedules the thread pool's replies more evenly.
+    from idp.logs import dict_config
+
+    if access_log is not None:
+        # The workers build the app from the environment (idp.web.asgi): the choice goes there.
+        os.environ["IDP_ACCESS_LOG"] = "true" if access_log else "false"
+    settings = _settings()
+    # Our access log (idp.web.logs) replaces uvicorn's: route templates, request ids, no query strings.
+    # Every process, the supervisor's included, logs in IDP_LOG_FORMAT (idp.logs).
     options: dict[str, object] = {
         "factory": True, "host": host, "port": port, "workers": workers, "loop": "asyncio", "http": "httptools",
-        "access_log": access_log, "proxy_headers": False, "server_header": False, "log_level": "info"}
+        "access_log": False, "proxy_headers": False, "server_header": False,
+        "log_config": dict_config(settings.log_format, settings.log_level), "log_level": settings.log_level.lower()}
     if workers > 1:
         sock.close()  # the port was free; uvicorn's supervisor binds it and shares it with the workers
         uvicorn.run("idp.web.asgi:create", **options)  # type: ignore[arg-type]
@@ -281,6 +302,8 @@ def demo_rp(port: int = typer.Option(8400, metavar="N", help="Loopback port the 
 @app.command()
 def demo(port: int = typer.Option(8000, metavar="N", help="Loopback port to serve on.")) -> None:
     """Embedded development setup: SQLite under var/, demo data, then serve on 127.0.0.1."""
+    # Someone reads these logs in a terminal: short text lines, unless IDP_LOG_FORMAT says otherwise.
+    os.environ.setdefault("IDP_LOG_FORMAT", "text")
     from idp.demo.data import HEALTH_ID, MACHINE_ID, PORTAL_ID, PORTAL_REDIRECT, seed, seed_office
     from idp.storage.migrate import upgrade
     from levels.authenticators.password import Passwords

@@ -20,7 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from clients.models import is_client_id
 from clients.registry import ClientRegistry
+from idp import logs, metrics
 from idp.errors import ClientAuthenticationThrottled, InvalidClientError
 from idp.oauth.dpop import HEADER as DPOP_HEADER
 from idp.oauth.dpop import DpopVerifier
@@ -64,17 +66,24 @@ class OAuthEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         deps = self._deps
         request = Request(scope, receive)
+        grant_type: str | None = None
         try:
             form = await read_form(request)
             oreq = HttpRequest(
                 "POST", deps.issuer + scope["path"], Headers(scope=scope), [], form,
                 client_ip(request, deps.trusted_proxies),
             )
+            grant_type = oreq.form.get("grant_type")
+            claimed = claimed_client_id(oreq)
+            if is_client_id(claimed):  # the shape of one: a caller cannot put any text on our log lines
+                logs.set_client_id(claimed)
             await self._not_throttled(oreq)
             response = await self._respond(oreq)
         except Exception as exc:
             # Errors raised inside a grant were answered by Authlib through the same table.
             response = api_response(exc, where=scope["path"])
+        if self._name == "token":
+            metrics.token_answered(grant_type, response.status_code, response.body)
         await response(scope, receive, send)
 
     async def _not_throttled(self, oreq: HttpRequest) -> None:

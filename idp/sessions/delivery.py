@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import httpx
 from sqlalchemy import Engine
 
+from idp import metrics
 from idp.sessions.logout_token import LogoutTokens
 from idp.sessions.outbox import DELIVERED, FAILED, MAX_ERROR, PENDING, Claimed, LogoutOutbox, SqlLogoutOutbox
 from levels.clock import utcnow
@@ -146,6 +147,7 @@ class LogoutDeliverer:
             return DELIVERED
         if row.attempts >= self.max_attempts:
             return self._give_up(row, error, attempts=row.attempts, uri=uri)
+        metrics.BACKCHANNEL_FAILURES.labels("retry").inc()
         retry_at = now + timedelta(seconds=self.backoff(row.attempts))
         if not self._outbox.reschedule(row, at=retry_at, error=error, uri=uri):
             return None
@@ -186,6 +188,7 @@ class LogoutDeliverer:
         error = error[:MAX_ERROR]
         if not self._outbox.give_up(row, attempts=attempts, error=error, uri=uri):
             return None
+        metrics.BACKCHANNEL_FAILURES.labels("given_up").inc()
         log.warning("back-channel logout to %s given up after %d attempt(s): %s", row.client_id, attempts, error)
         self._audit.record("logout.backchannel_failed", actor=self._actor, person_id=row.person_id,
                            client_id=row.client_id,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 
 from idp.storage.tables import LogoutDeliveryRow
 from levels.clock import utcnow
@@ -114,6 +114,10 @@ class LogoutOutbox(Protocol):
         """
         ...
 
+    def pending_count(self) -> int:
+        """How many notifications wait to be delivered (the outbox's depth, for `/metrics`)."""
+        ...
+
     def claim(self, now: datetime, lease: timedelta) -> Claimed | None:
         """Take the oldest pending row due at `now`: count the attempt and hide the row until
         `now + lease`, atomically, so no other worker claims it meanwhile. None if nothing is due."""
@@ -195,6 +199,10 @@ class SqlLogoutOutbox:
             stmt = stmt.where(_T.client_id == client_id)
         with self._engine.begin() as conn:
             return conn.execute(stmt).rowcount or 0
+
+    def pending_count(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(_table).where(_T.status == PENDING)).scalar_one())
 
     def claim(self, now: datetime, lease: timedelta) -> Claimed | None:
         # One UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING: on

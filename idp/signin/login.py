@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -126,8 +128,10 @@ def _signed_in(svc: Services, request: Request, tx: LoginTransaction, person: Pe
     going; the browser is known to the account from now on (device cookie)."""
     response, session = continue_signed_in(svc, request, person.id, (method,), tx)
     svc.device_cookies.remember(request, response, person.national_code)
+    # The level the session now proves (for the sign-in metrics and auditors; idp.metrics).
+    level = svc.policy.proven_level(person.proofing_tier, session.proven_factors(), datetime.now(UTC))
     svc.audit.record("login.succeeded", person_id=person.id, ip=ip, client_id=tx.client_id,
-                     detail={"method": method, "sid": session.sid})
+                     detail={"method": method, "sid": session.sid, "level": int(level) if level else 0})
     return response
 
 

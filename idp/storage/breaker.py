@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from idp import metrics
 from idp.errors import whole_seconds
 
 log = logging.getLogger("idp.backends")
@@ -30,8 +31,11 @@ class Unavailable(Exception):
 
 
 class CircuitBreaker:
-    def __init__(self, name: str, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, name: str, interval: float, clock: Callable[[], float] = time.monotonic, *, backend: str = "backend",
+    ) -> None:
         self.name = name
+        self._errors = metrics.BACKEND_ERRORS.labels(backend, "unreachable")  # `backend`: store or database
         self.interval = interval
         self._clock = clock
         self._lock = threading.Lock()
@@ -75,6 +79,7 @@ class CircuitBreaker:
 
     def failed(self, reason: object) -> None:
         """The backend did not answer: open (or keep open) the breaker. One log line, no traceback."""
+        self._errors.inc()
         with self._lock:
             was_closed = self._opened_at is None
             self._opened_at = self._clock()

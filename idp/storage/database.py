@@ -14,6 +14,7 @@ from sqlalchemy.exc import InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
+from idp import metrics
 from idp.storage.breaker import CircuitBreaker, Unavailable
 from idp.web import loop_guard
 
@@ -55,6 +56,7 @@ class _Pool(QueuePool):
         try:
             return super()._do_get()
         except PoolTimeoutError as exc:
+            metrics.backend_error("database", "pool")
             log.warning("no database connection came free within %.1f s (pool of %d + %d overflow)",
                         self._timeout, self.size(), self._max_overflow)
             raise DatabaseTooSlow("no database connection came free in time", orig=exc) from None
@@ -114,7 +116,7 @@ def make_engine(
         _check_role_statement_timeout(engine, statement_timeout)
     _guard_event_loop(engine)
     _ping_idle_connections(engine)
-    _add_breaker(engine, CircuitBreaker("database", breaker_interval))
+    _add_breaker(engine, CircuitBreaker("database", breaker_interval, backend="database"))
     return engine
 
 
@@ -226,6 +228,7 @@ def unavailable(engine: Engine, exc: BaseException, *, connected: bool, lost: bo
     statement. The one place that decides it: SQLAlchemy's error hook and `idp.storage.direct` ask."""
     reason = str(exc).strip()
     if getattr(exc, "sqlstate", None) == _QUERY_CANCELED:
+        metrics.backend_error("database", "timeout")
         log.warning("database statement cancelled: %s", reason)
         return DatabaseTooSlow(reason, orig=exc)
     breaker = breaker_of(engine)
@@ -235,6 +238,7 @@ def unavailable(engine: Engine, exc: BaseException, *, connected: bool, lost: bo
     elif lost:
         # One connection died (a restart, a firewall, an administrator): it is replaced; whether
         # the database is down is for the next connect to find out.
+        metrics.backend_error("database", "lost")
         log.warning("database connection lost: %s", reason)
     else:
         return None  # an error in a statement, not a lost database

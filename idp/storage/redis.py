@@ -27,6 +27,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ClusterError, RedisClusterException
 from redis.retry import Retry
 
+from idp import metrics
 from idp.storage.breaker import CircuitBreaker
 from idp.storage.store import StoreUnavailable
 from idp.web import loop_guard
@@ -92,7 +93,7 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "idp:", *, timeout: float = 0.5,
                  breaker_interval: float = 5.0) -> None:
         self._prefix = prefix
-        self.breaker = CircuitBreaker("ephemeral store (Redis)", breaker_interval)
+        self.breaker = CircuitBreaker("ephemeral store (Redis)", breaker_interval, backend="store")
         self._redis: Any = None
         self._ping: dict[str, Any] = {}
         # The event loop's own client, for the reads made before a request goes to a thread, with
@@ -162,6 +163,7 @@ class RedisStore:
             self.breaker.failed(exc)
             raise StoreUnavailable(str(exc), retry_after=self.breaker.retry_after()) from None
         except redis.RedisError as exc:
+            metrics.backend_error("store", "refused")
             log.error("Redis refused a command: %s", exc)
             raise StoreUnavailable(str(exc)) from None
         self.breaker.succeeded()

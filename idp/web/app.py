@@ -40,6 +40,8 @@ from idp.web import outages
 from idp.web.error_map import SERVER_ERROR
 from idp.web.fast_paths import FastPaths
 from idp.web.health import Health
+from idp.web.logs import AccessLog
+from idp.web.metrics import MetricsEndpoint
 from idp.web.security_headers import SecurityHeaders
 
 # Our Vazirmatn is served as font/woff2 (RFC 8081) on every system, whatever its mime.types says.
@@ -111,11 +113,14 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
         return svc.keyring.jwks_bytes()
 
     health = Health(svc.engine, svc.store)
-    fast = FastPaths(
-        app,
-        documents={"/.well-known/openid-configuration": discovery_bytes, "/jwks": jwks_bytes},
-        posts=oauth_endpoints(svc),
-        gets={"/healthz": health.healthz, "/readyz": health.readyz},
-    )
-    # Outermost: nosniff (and HSTS on https) on every response, the fast paths' included.
-    return SecurityHeaders(fast, https=settings.issuer.startswith("https://"))
+    scrape = MetricsEndpoint(app, keyring=svc.keyring, outbox=svc.outbox, token=settings.metrics_token,
+                             trusted_proxies=settings.trusted_proxies)
+    documents = {"/.well-known/openid-configuration": discovery_bytes, "/jwks": jwks_bytes}
+    posts = oauth_endpoints(svc)
+    gets = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": scrape}
+    fast = FastPaths(app, documents=documents, posts=posts, gets=gets)
+    # nosniff (and HSTS on https) on every response, the fast paths' included.
+    secured = SecurityHeaders(fast, https=settings.issuer.startswith("https://"))
+    # Outermost: the request id, the access log line and the HTTP metrics cover every answer.
+    return AccessLog(secured, fixed_routes=[*documents, *posts, *gets], trusted_proxies=settings.trusted_proxies,
+                     enabled=settings.access_log)

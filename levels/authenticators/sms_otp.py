@@ -128,6 +128,7 @@ class SmsOtp:
         send_window: float = 900,
         clock: Callable[[], float] = time.time,
         namespace: str = DEFAULT_NAMESPACE,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         if not secret:
             raise ValueError("SmsOtp needs a secret: without it stored MACs could be brute-forced offline")
@@ -141,6 +142,7 @@ class SmsOtp:
         self._send_window = send_window
         self._clock = clock
         self._ns = namespace
+        self._on_refused = on_refused  # told the namespace of each send refused by the limit (metrics)
 
     def send(self, subject: str, mobile: str, purpose: str, locale: str = "fa") -> OtpChallenge:
         """Send a new code to `mobile` (E.164) and return its challenge.
@@ -158,6 +160,8 @@ class SmsOtp:
         if self._store.incr(limit_key + _SENDS, self._send_window) > self._max_sends:
             # Nothing was sent, so there is nothing to wait for: asking again says "too many" again.
             self._store.delete(limit_key + _RESEND)
+            if self._on_refused is not None:
+                self._on_refused(self._ns)
             raise TooManyAttempts(resets_in=self._store.ttl(limit_key + _SENDS) or self._send_window)
 
         challenge_id = secrets.token_urlsafe(24)
