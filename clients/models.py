@@ -38,6 +38,10 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{3,128}")
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _MAX_URI = 2000
+_MAX_CONTACTS = 10
+# An address a person can write to; whether it exists is the agency's business.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"[^@\s<>\"',;]+@{_LABEL}(?:\.{_LABEL})+")
 _MAX_NAME = 200
 
 
@@ -97,6 +101,8 @@ class Client:
     client_uri: str | None = None
     policy_uri: str | None = None
     tos_uri: str | None = None
+    # Who answers for the client at its agency (OIDC Dynamic Client Registration §2): e-mail addresses.
+    contacts: tuple[str, ...] = ()
     enabled: bool = True
     secret_hash: str | None = None
     # After `rotate-secret --grace`: the replaced secret's hash, still accepted until this moment, so
@@ -205,6 +211,7 @@ def check_client_metadata(client: Client) -> None:
         raise InvalidClientMetadata("name", f"must be at most {_MAX_NAME} characters")
     check_display_name("name_fa", client.name_fa, InvalidClientMetadata)
     check_display_name("name_en", client.name_en, InvalidClientMetadata)
+    _check_contacts(client.contacts)
     for field in ("logo_uri", "client_uri", "policy_uri", "tos_uri"):
         uri = getattr(client, field)
         if uri is not None:
@@ -251,6 +258,14 @@ def check_client_metadata(client: Client) -> None:
         raise InvalidClientMetadata("min_level", f"{client.min_level!r} is not 1, 2 or 3")
     _check_subject(client)
     _check_profile(client)
+
+
+def _check_contacts(contacts: tuple[str, ...]) -> None:
+    if len(contacts) > _MAX_CONTACTS:
+        raise InvalidClientMetadata("contacts", f"at most {_MAX_CONTACTS} addresses")
+    for contact in contacts:
+        if not isinstance(contact, str) or len(contact) > 254 or not _EMAIL.fullmatch(contact):
+            raise InvalidClientMetadata("contacts", f"{contact!r} is not an e-mail address")
 
 
 def sector_hosts(client: Client) -> set[str]:
@@ -392,5 +407,6 @@ def plain_fields(client: Client) -> dict[str, object]:
         "client_uri": client.client_uri,
         "policy_uri": client.policy_uri,
         "tos_uri": client.tos_uri,
+        "contacts": list(client.contacts),
         "enabled": client.enabled,
     }

@@ -39,12 +39,12 @@ UPDATABLE_FIELDS: frozenset[str] = frozenset(
         "backchannel_logout_uri", "backchannel_logout_session_required", "frontchannel_logout_uri",
         "frontchannel_logout_session_required", "require_consent", "min_level", "subject_type",
         "sector_identifier_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens", "profile",
-        "name_fa", "name_en", "logo_uri", "client_uri", "policy_uri", "tos_uri",
+        "name_fa", "name_en", "logo_uri", "client_uri", "policy_uri", "tos_uri", "contacts",
     }
 )
 # Changing any of these makes the registry check the sector identifier document again.
 _SECTOR_FIELDS = frozenset({"subject_type", "sector_identifier_uri", "redirect_uris"})
-_LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
+_LIST_FIELDS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences", "contacts")
 _MAX_CACHED = 10_000
 _SECRET_HASH = re.compile(r"[0-9a-f]{64}")
 # The longest an old secret may keep working after a rotation.
@@ -176,6 +176,7 @@ class ClientRegistry:
         client_uri: str | None = None,
         policy_uri: str | None = None,
         tos_uri: str | None = None,
+        contacts: Iterable[str] = (),
     ) -> tuple[Client, str | None]:
         """Register a client; return it and its plaintext secret, which is never available again.
 
@@ -214,6 +215,7 @@ class ClientRegistry:
             client_uri=client_uri,
             policy_uri=policy_uri,
             tos_uri=tos_uri,
+            contacts=_as_tuple("contacts", contacts),
             created_at=now,
             updated_at=now,
         )

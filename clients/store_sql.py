@@ -44,6 +44,7 @@ class ClientRow(Base):
     client_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     policy_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     tos_uri: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    contacts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     secret_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
     previous_secret_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -192,6 +193,7 @@ def _to_client(r: RowMapping) -> Client:
         client_uri=r["client_uri"],
         policy_uri=r["policy_uri"],
         tos_uri=r["tos_uri"],
+        contacts=tuple(r["contacts"] or ()),
         enabled=bool(r["enabled"]),
         secret_hash=r["secret_hash"],
         previous_secret_hash=r["previous_secret_hash"],

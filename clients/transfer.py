@@ -23,7 +23,7 @@ FORMAT = "idp-clients/1"
 _CLIENT_FIELDS = frozenset(f.name for f in fields(Client)) - {
     "created_at", "updated_at", "previous_secret_hash", "previous_secret_expires_at"}
 _SERVICE_FIELDS = ("scope", "min_level", "max_auth_age", "profile", "name_fa", "name_en")
-_LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences")
+_LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "scopes", "audiences", "contacts")
 
 
 class InvalidDocument(InvalidField):

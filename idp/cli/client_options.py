@@ -169,6 +169,10 @@ _OPTIONS: tuple[FieldOption, ...] = (
         str | None, typer.Option("--policy-uri", metavar="TEXT",
                                  help="https URL of its privacy policy, linked at consent.")
     ], clear="policy-uri"),
+    FieldOption("contact", "contacts", Annotated[
+        list[str] | None, typer.Option("--contact", metavar="EMAIL",
+                                       help="Repeatable: who answers for it at the agency (an e-mail address).")
+    ], clear="contact", empty=()),
     FieldOption("tos_uri", "tos_uri", Annotated[
         str | None, typer.Option("--tos-uri", metavar="TEXT",
                                  help="https URL of its terms of service, linked at consent.")

@@ -147,6 +147,9 @@ def test_loopback_http_and_private_key_jwt_are_accepted() -> None:
         ({"client_uri": "//tax.example"}, "client_uri"),
         ({"policy_uri": "https://tax.example/privacy#top"}, "policy_uri"),
         ({"tos_uri": "data:text/html,hi"}, "tos_uri"),
+        ({"contacts": ("not an address",)}, "contacts"),
+        ({"contacts": ("ops@localhost",)}, "contacts"),
+        ({"contacts": tuple(f"ops{i}@tax.example" for i in range(11))}, "contacts"),
     ],
 )
 def test_validator_rejects_and_names_the_field(overrides: dict[str, object], field: str) -> None:

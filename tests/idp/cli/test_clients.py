@@ -247,18 +247,23 @@ def test_fapi2_pairwise_client_from_the_command_line(app: typer.Typer, tmp_path:
 def test_names_in_both_languages_and_the_clients_pages_from_the_command_line(app: typer.Typer) -> None:
     created = create_tax(app, "--name-fa", "سامانه مالیاتی", "--name-en", "Tax portal",
                          "--logo-uri", "https://tax.example/logo.svg", "--policy-uri", "https://tax.example/privacy",
-                         "--tos-uri", "https://tax.example/terms", "--client-uri", "https://tax.example/")
+                         "--tos-uri", "https://tax.example/terms", "--client-uri", "https://tax.example/",
+                         "--contact", "ops@tax.example", "--contact", "security@tax.example")
     assert created.exit_code == 0, created.output
     assert "name_fa" in created.stdout and "سامانه مالیاتی" in created.stdout
     shown = json.loads(run(app, "show", "tax-portal", "--json").stdout)
     assert (shown["name_fa"], shown["logo_uri"], shown["tos_uri"]) == (
         "سامانه مالیاتی", "https://tax.example/logo.svg", "https://tax.example/terms")
+    assert shown["contacts"] == ["ops@tax.example", "security@tax.example"]
+    assert run(app, "update", "tax-portal", "--contact", "ops@localhost").exit_code == 2
     plain_http = run(app, "update", "tax-portal", "--logo-uri", "http://tax.example/logo.svg")
     assert plain_http.exit_code == 2 and "logo_uri" in plain_http.output
-    cleared = run(app, "update", "tax-portal", "--clear", "name-fa", "--clear", "logo-uri", "--json")
+    cleared = run(app, "update", "tax-portal", "--clear", "name-fa", "--clear", "logo-uri", "--clear", "contact",
+                  "--json")
     assert cleared.exit_code == 0, cleared.output
     after = json.loads(cleared.stdout)
     assert after["name_fa"] is None and after["logo_uri"] is None and after["name_en"] == "Tax portal"
+    assert after["contacts"] == []
 
 
 def test_a_scope_nobody_defined_is_refused_with_the_nearest_known_one(app: typer.Typer) -> None:

@@ -9,4 +9,4 @@ def test_migrations_create_every_table_and_record_head(engine, database_url):
             "consents", "audit_events", "legal_entities", "representations", "sso_sessions",
             "logout_deliveries", "access_token_revocations", "used_client_assertions", "exchange_permissions",
             "offices", "office_operators", "office_actions", "activation_codes", "audit_chains"} <= tables
-    assert current(database_url) == heads() == ("0018",)  # one linear history
+    assert current(database_url) == heads() == ("0019",)  # one linear history
