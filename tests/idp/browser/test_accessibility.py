@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlparse
 
@@ -14,14 +15,16 @@ import pytest
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from idp.account.activate import issue_activation
+from idp.storage.store import MemoryStore
+from idp.web.app import create_app
 from legal_entities.models import EntityStatus, RegistryEntity, RegistryOfficer
 from levels.iranian_input import make_national_code, make_national_id
 from levels.people import new_person
 from tests.idp.browser import test_levels as browser_levels
 from tests.idp.browser import test_login as browser_login
-from tests.idp.browser.harness import RelyingPartySite, relying_party_site
+from tests.idp.browser.harness import RelyingPartySite, live_settings, relying_party_site, serve
 from tests.idp.browser.test_login import LiveIdp
-from tests.idp.conftest import PASSWORD
+from tests.idp.conftest import PASSWORD, Idp, _build
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -230,3 +233,60 @@ def test_sign_in_step_up_and_chooser_with_the_keyboard_alone(
     page.wait_for_url(f"{agency.callback}?**")
     assert "code=" in page.url and "error" not in page.url
     context.close()
+
+
+@pytest.fixture
+def live_office(tmp_path: Path) -> Iterator[tuple[str, Idp]]:
+    """The app on a loopback port with an office whose operator is the test person; the console
+    asks for level 1, so a password opens it (its own step-up is tested in test_office)."""
+    sock, settings = live_settings(tmp_path, office_level=1)
+    idp = _build(settings, MemoryStore())
+    idp.services.offices.add("THR-1", name_fa="دفتر پیشخوان مرکزی", name_en="Central counter office",
+                             province="Tehran")
+    idp.services.offices.add_operator("THR-1", idp.person_id)
+    idp.services.people.add(new_person(EMPLOYEE, "Reza", "Karimi", now=datetime.now(UTC)))
+    try:
+        with serve(create_app(settings, services=idp.services), sock):
+            yield settings.issuer, idp
+    finally:
+        idp.services.engine.dispose()
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_the_office_pages_have_no_serious_or_critical_axe_violation(
+    chromium: Browser, live_office: tuple[str, Idp], lang: str,
+) -> None:
+    base, idp = live_office
+    context = chromium.new_context(bypass_csp=True)  # axe-core is injected as a script
+    context.add_cookies([{"name": idp.services.cookies.lang.name, "value": lang, "url": base}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    found: list[str] = []
+
+    def check(expected_path: str) -> None:
+        page.wait_for_load_state()
+        assert urlparse(page.url).path == expected_path, page.url
+        assert page.locator("html").get_attribute("lang") == lang
+        found.extend(_severe_violations(page))
+
+    page.goto(f"{base}/offices")  # the public list, by province
+    check("/offices")
+    page.goto(f"{base}/office")
+    page.locator("#national_code").fill(idp.national_code)
+    page.locator("#password").fill(PASSWORD)
+    page.locator("form[action='/login'] button[type=submit]").click()
+    page.wait_for_url(f"{base}/office")
+    check("/office")
+    page.locator("#national_code").fill("12345")  # a code that cannot be: the error tied to the field
+    page.locator("form[action='/office/find'] button[type=submit]").click()
+    check("/office/find")
+    page.locator("#national_code").fill(EMPLOYEE)  # found: the facts and the verification form
+    page.locator("form[action='/office/find'] button[type=submit]").click()
+    check("/office/find")
+    page.locator("#national_code").fill(make_national_code("009988776"))  # nobody: the registration form
+    page.locator("form[action='/office/find'] button[type=submit]").click()
+    check("/office/find")
+    page.goto(f"{base}/office/history")
+    check("/office/history")
+    context.close()
+    assert found == []
