@@ -85,7 +85,7 @@ def build_app(
         given.update(fields)
         with errors():
             registry = get_registry()
-            _check_scopes(registry, given, new_scope)
+            check_client_scopes(registry, given, new_scope)
             client, secret = registry.create(**given)  # type: ignore[arg-type]
         if as_json:
             print_json({"client": client_dict(client), "client_secret": secret,
@@ -150,7 +150,7 @@ def build_app(
             registry = get_registry()
             if new_scope and "scopes" not in changes:
                 changes["scopes"] = registry.existing(client_id).scopes  # the new ones are added to these
-            _check_scopes(registry, changes, new_scope)
+            check_client_scopes(registry, changes, new_scope)
             client = registry.update(client_id, **changes)
         if as_json:
             print_json(client_dict(client))
@@ -210,7 +210,7 @@ def build_app(
     return app
 
 
-def _check_scopes(registry: ClientRegistry, fields: dict[str, object], new: list[str] | None) -> None:
+def check_client_scopes(registry: ClientRegistry, fields: dict[str, object], new: list[str] | None) -> None:
     """Refuse a scope nobody has defined (a typo, most often) unless it is given with --new-scope;
     the new ones join the client's scopes. The scopes of every client are the known ones: the
     catalogue's services are among them, as adding a service registers its scope."""

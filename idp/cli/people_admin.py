@@ -151,13 +151,18 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
         """End every session of the person on every device: their clients get back-channel logout
         notifications and the refresh tokens issued in those sessions stop working."""
         with account(national_code, operator) as (admin, person):
-            ended = admin.svc.logout.end_all(person.id, reason="operator", actor=f"operator:{operator}")
+            ended = admin.sign_out(person)
         _ended(ended, as_json, {})
+
+
+def ended_dict(ended: list[EndedSession]) -> dict[str, object]:
+    """The sessions an account change ended, and the clients told of it."""
+    return {"sessions_ended": [e.sid for e in ended], "clients_notified": sorted({c for e in ended for c in e.clients})}
 
 
 def _ended(ended: list[EndedSession], as_json: bool, extra: dict[str, object]) -> None:
     clients = sorted({c for e in ended for c in e.clients})
     if as_json:
-        print_json({**extra, "sessions_ended": [e.sid for e in ended], "clients_notified": clients})
+        print_json({**extra, **ended_dict(ended)})
         return
     typer.echo(f"Ended {len(ended)} session(s)" + (f"; notifying {', '.join(clients)}." if clients else "."))

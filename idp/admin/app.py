@@ -1,0 +1,48 @@
+"""The admin API's FastAPI application, mounted by `idp.web.app.create_app` at `ADMIN_PATH`.
+
+Its own application, so it has its own OpenAPI 3.1 document (`/admin/v1/openapi.json`), its own
+error shape (`idp.admin.errors`) and nothing of the browser pages' handling. Handlers and the
+authentication dependency are plain `def`: FastAPI runs them in the thread pool, as the rest of the
+app runs its synchronous database work, so the event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from idp.admin import clients, entities, keys, people
+from idp.admin.auth import operator_dependency, security_scheme
+from idp.admin.errors import install
+from idp.services import Services
+from idp.settings import Settings
+
+ADMIN_PATH = "/admin/v1"
+
+
+def admin_audience(settings: Settings) -> str:
+    """The audience (RFC 8707 resource) an operator client's token must be for."""
+    return settings.endpoint(ADMIN_PATH)
+
+
+def build_admin_app(svc: Services) -> FastAPI:
+    settings = svc.settings
+    audience = admin_audience(settings)
+    app = FastAPI(
+        title="National identity provider: admin API", version="1",
+        summary="Clients, services, people, legal entities and signing keys, for automation.",
+        description=(
+            "Every call needs an access token of an operator client from this provider's token endpoint "
+            f"(`client_credentials`, resource/audience `{audience}`) with the admin scopes: "
+            "`idp.admin.clients`, `idp.admin.people`, `idp.admin.entities`, `idp.admin.keys` read and change "
+            "their group; `idp.admin.read` reads every group. Errors are `{\"error\": …, \"detail\": …}`; "
+            "malformed input is a 400 `invalid_request`. Every change is audited as `client:<client_id>`."),
+        openapi_url="/openapi.json", docs_url=None, redoc_url=None,
+        servers=[{"url": audience}],
+    )
+    app.state.services = svc
+    install(app)
+    scheme = security_scheme(settings.endpoint("/token"))
+    current = operator_dependency(svc, scheme, audience)
+    for module in (clients, people, entities, keys):
+        app.include_router(module.build_router(svc, current, current))
+    return app
