@@ -8,6 +8,8 @@ app runs its synchronous database work, so the event loop never waits on the dat
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from idp.admin import clients, entities, keys, people
@@ -37,7 +39,7 @@ def build_admin_app(svc: Services) -> FastAPI:
             "their group; `idp.admin.read` reads every group. Errors are `{\"error\": …, \"detail\": …}`; "
             "malformed input is a 400 `invalid_request`. Every change is audited as `client:<client_id>`."),
         openapi_url="/openapi.json", docs_url=None, redoc_url=None,
-        servers=[{"url": audience}],
+        servers=[{"url": audience}], root_path_in_servers=False,
     )
     app.state.services = svc
     install(app)
@@ -45,4 +47,25 @@ def build_admin_app(svc: Services) -> FastAPI:
     current = operator_dependency(svc, scheme, audience)
     for module in (clients, people, entities, keys):
         app.include_router(module.build_router(svc, current, current))
+    _document_400_not_422(app)
     return app
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """FastAPI documents a 422 for every operation with input; malformed input is a 400 here
+    (`idp.admin.errors`), which every operation documents already: drop the 422 and its schemas."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = generate()
+            for operations in doc.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+            schemas = doc.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

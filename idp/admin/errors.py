@@ -97,7 +97,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+        detail = str(exc.detail)
+        if exc.status_code == 400:
+            detail = f"Malformed request: {detail}."  # a body that could not be read at all
+        return error_response(exc.status_code, code, detail, dict(exc.headers or {}))
 
     @app.exception_handler(Unavailable)
     async def _down(request: Request, exc: Unavailable) -> Response:
