@@ -25,6 +25,7 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
 from clients.scopes import ADMIN_READ_SCOPE
+from clients.store_sql import SqlClientStore
 from idp.admin.errors import AdminError
 from idp.errors import InvalidDpopProof, UseDpopNonce
 from idp.oauth.dpop import ALGORITHMS, HEADER, NONCE_HEADER
@@ -96,7 +97,9 @@ def authenticate(svc: Services, request: Request, authorization: str | None, aud
     if claims.get("sub") != at.client_id or any(k in claims for k in ("acr", "sid", "act", "legal_entity")):
         raise unauthorized("Only an operator client's own token (client_credentials) may call the admin API.",
                            scheme=scheme)
-    client = svc.clients.get(at.client_id)
+    # Read now, not from the token endpoint's cache: an operator client disabled a moment ago is
+    # refused at once.
+    client = SqlClientStore(svc.engine).get(at.client_id)
     if client is None or not client.enabled:
         raise unauthorized("The client this token was issued to is disabled or no longer exists.", scheme=scheme)
     if at.jkt is None:

@@ -4,11 +4,14 @@ admin audience, with the scope of the operation (RFC 6750 answers otherwise)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
+from clients.registry import ClientRegistry
+from clients.store_sql import SqlClientStore
 from tests.idp.admin.operator import ADMIN, operator, operator_token, register_operator
 from tests.idp.conftest import ISSUER, Idp
 from tests.idp.flows import assertion_grant, register_signer, user_tokens
@@ -145,3 +148,14 @@ def test_a_dpop_bound_token_needs_its_proof(idp: Idp) -> None:
     assert r.status_code == 401
     r = _get(idp, "/keys", token=token, scheme="DPoP", DPoP=proof(dpop_key, "GET", url, access_token=token))
     assert r.status_code == 200, r.text
+
+
+def test_an_operator_client_disabled_elsewhere_is_refused_at_once_despite_the_client_cache(
+        make_idp: Callable[..., Idp]) -> None:
+    idp = make_idp(client_cache_ttl=600)
+    key = register_operator(idp)
+    token = operator_token(idp, key)  # the token endpoint has the client in its cache now
+    assert _get(idp, token=token).status_code == 200
+    # Disabled from the command line (another process, its own registry).
+    ClientRegistry(SqlClientStore(idp.services.engine), cache_ttl=0).set_enabled("ops", False)
+    _invalid_token(_get(idp, token=token))
