@@ -61,13 +61,35 @@ class ClientUpdate(ClientFields):
 
 
 class ClientOut(_Out):
+    """`idp.cli.clients.client_dict`, field for field and in its order: every field but the secret hash."""
+
     client_id: str
     name: str
     token_endpoint_auth_method: str
     redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
     grant_types: list[str]
     scopes: list[str]
     audiences: list[str]
+    jwks: dict[str, Any] | None
+    id_token_signed_response_alg: str
+    backchannel_logout_uri: str | None
+    backchannel_logout_session_required: bool
+    frontchannel_logout_uri: str | None
+    frontchannel_logout_session_required: bool
+    require_consent: bool
+    min_level: int
+    subject_type: str
+    sector_identifier_uri: str | None
+    require_pushed_authorization_requests: bool
+    dpop_bound_access_tokens: bool
+    profile: str | None
+    name_fa: str | None
+    name_en: str | None
+    logo_uri: str | None
+    client_uri: str | None
+    policy_uri: str | None
+    tos_uri: str | None
     enabled: bool
     has_secret: bool
     old_secret_works_until: str | None
