@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.admin import clients, entities, keys, people
 from idp.admin.auth import operator_dependency, security_scheme
-from idp.admin.errors import install
+from idp.admin.errors import error_response, install
 from idp.services import Services
 from idp.settings import Settings
+from idp.web.input_limits import MAX_BODY
 
 ADMIN_PATH = "/admin/v1"
 
@@ -26,7 +28,43 @@ def admin_audience(settings: Settings) -> str:
     return settings.endpoint(ADMIN_PATH)
 
 
-def build_admin_app(svc: Services) -> FastAPI:
+class BodyLimit:
+    """At most `MAX_BODY` bytes of body, the bound every other body of the provider has (a client's
+    JWK Set is the largest need): a larger declared length is a JSON 413 before anything is read; a
+    stream that runs past it stops being read, and is answered as a body that could not be read."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            response = error_response(413, "invalid_request", f"The body is larger than {self.limit} bytes.")
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise ValueError("body over the limit")
+            return message
+
+        await self.app(scope, bounded, send)
+
+
+def build_admin_app(svc: Services) -> ASGIApp:
+    """The admin API, within its body limit (`BodyLimit`)."""
+    return BodyLimit(admin_api(svc))
+
+
+def admin_api(svc: Services) -> FastAPI:
     settings = svc.settings
     audience = admin_audience(settings)
     app = FastAPI(

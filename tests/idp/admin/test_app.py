@@ -78,6 +78,18 @@ def test_malformed_bodies_are_400_invalid_request(sqlite_idp: Idp, method: str, 
     assert set(r.json()) == {"error", "detail"}
 
 
+def test_a_body_over_the_limit_is_refused_before_it_is_read(sqlite_idp: Idp) -> None:
+    with operator(sqlite_idp) as api:
+        r = api.post("/clients", json={"name": "x" * 70_000})
+        assert r.status_code == 413, r.text
+        assert r.json()["error"] == "invalid_request" and set(r.json()) == {"error", "detail"}
+        # Sent in chunks with no length announced: reading stops at the limit.
+        chunks = iter([b'{"name": "', b"x" * 40_000, b"x" * 40_000, b'"}'])
+        r = api.post("/clients", content=chunks, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == "invalid_request"
+
+
 def test_the_value_sent_is_never_echoed_in_an_error(sqlite_idp: Idp) -> None:
     with operator(sqlite_idp) as api:
         r = api.post("/clients", json={"name": "x", "min_level": "secret-0012345678"})
