@@ -99,6 +99,10 @@ def test_a_clients_services(idp: Idp) -> None:
         assert "tax.file" in api.get("/clients/portal").json()["scopes"]
         assert api.put("/clients/portal/services/tax.file", json={"min_level": 9}).status_code == 400
         assert api.put("/clients/portal/services/openid", json={"min_level": 1}).status_code == 400
+        # An admin scope is never a service: adding one would hand the portal that scope.
+        r = api.put("/clients/portal/services/idp.admin.clients", json={"min_level": 1})
+        assert r.status_code == 400 and "provider's own scopes" in r.json()["detail"]
+        assert "idp.admin.clients" not in api.get("/clients/portal").json()["scopes"]
         assert api.put("/clients/nobody/services/tax.file", json={"min_level": 1}).status_code == 404
         r = api.delete("/clients/portal/services/tax.file")
         assert r.json() == {"client_id": "portal", "scope": "tax.file", "removed": True}
