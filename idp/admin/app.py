@@ -84,7 +84,7 @@ def admin_api(svc: Services) -> FastAPI:
     scheme = security_scheme(settings.endpoint("/token"))
     current = operator_dependency(svc, scheme, audience)
     for module in (clients, people, entities, keys):
-        app.include_router(module.build_router(svc, current, current))
+        app.include_router(module.build_router(svc, current))
     _document_400_not_422(app)
     return app
 

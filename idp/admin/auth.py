@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
@@ -131,7 +131,6 @@ def require(operator: Operator, needed: SecurityScopes, scheme: str) -> None:
 
 def operator_dependency(svc: Services, scheme: OAuth2, audience: str) -> Callable[..., Operator]:
     """A FastAPI dependency (use with `Security(..., scopes=[…])`): the operator, with one of the scopes."""
-    from fastapi import Depends
 
     def current_operator(
         request: Request, needed: SecurityScopes, authorization: str | None = Depends(scheme),

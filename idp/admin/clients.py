@@ -12,7 +12,7 @@ from clients.registry import ClientRegistry
 from clients.sector import HttpSectorFetcher
 from clients.services import Service, ServiceCatalogue, SqlServiceStore
 from clients.store_sql import SqlClientStore
-from idp.admin.auth import Operator
+from idp.admin.auth import Operator, read_scopes, write_scopes
 from idp.admin.errors import AdminError, not_found, responses
 from idp.admin.schemas import (
     ClientCreate,
@@ -62,10 +62,11 @@ def _changes(body: ClientUpdate) -> tuple[dict[str, object], list[str]]:
     return changes, new
 
 
-def build_router(svc: Services, reads: Callable[..., Operator], writes: Callable[..., Operator]) -> APIRouter:
+def build_router(svc: Services, current: Callable[..., Operator]) -> APIRouter:
+    """The group's operations; `current` is the operator dependency (`idp.admin.auth`)."""
     router = APIRouter(prefix="/clients", tags=["clients"])
-    read = Security(reads, scopes=["idp.admin.clients", "idp.admin.read"])
-    write = Security(writes, scopes=["idp.admin.clients"])
+    read = Security(current, scopes=read_scopes("clients"))
+    write = Security(current, scopes=write_scopes("clients"))
 
     @router.get("", response_model=list[ClientOut], responses=responses(), summary="List every client")
     def list_clients(operator: Operator = read) -> list[dict[str, Any]]:

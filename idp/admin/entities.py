@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Security
 
-from idp.admin.auth import Operator
+from idp.admin.auth import Operator, read_scopes, write_scopes
 from idp.admin.errors import not_found, responses
 from idp.admin.schemas import EntityWithRepresentations, MandateIn, MandateRevoke, MandateRevoked, RepresentationOut
 from idp.cli.entities import entity_dict, representation_dict
@@ -23,10 +23,11 @@ from levels.iranian_input import parse_national_code, parse_national_id
 NationalId = Path(..., description="The entity's 11-digit national ID.", max_length=32)
 
 
-def build_router(svc: Services, reads: Callable[..., Operator], writes: Callable[..., Operator]) -> APIRouter:
+def build_router(svc: Services, current: Callable[..., Operator]) -> APIRouter:
+    """The group's operations; `current` is the operator dependency (`idp.admin.auth`)."""
     router = APIRouter(prefix="/entities", tags=["legal entities"])
-    read = Security(reads, scopes=["idp.admin.entities", "idp.admin.read"])
-    write = Security(writes, scopes=["idp.admin.entities"])
+    read = Security(current, scopes=read_scopes("entities"))
+    write = Security(current, scopes=write_scopes("entities"))
 
     def entities(operator: Operator) -> LegalEntities:
         return LegalEntities(SqlLegalEntitiesStore(svc.engine), svc.audit.sink(operator.actor))

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Security
 
-from idp.admin.auth import Operator
+from idp.admin.auth import Operator, read_scopes, write_scopes
 from idp.admin.errors import responses
 from idp.admin.schemas import KeyOut, KeyRotate, KeyRotated
 from idp.cli.keys import key_dict, rotation_dict
@@ -15,10 +15,11 @@ from idp.services import Services
 from keys.models import check_alg
 
 
-def build_router(svc: Services, reads: Callable[..., Operator], writes: Callable[..., Operator]) -> APIRouter:
+def build_router(svc: Services, current: Callable[..., Operator]) -> APIRouter:
+    """The group's operations; `current` is the operator dependency (`idp.admin.auth`)."""
     router = APIRouter(prefix="/keys", tags=["keys"])
-    read = Security(reads, scopes=["idp.admin.keys", "idp.admin.read"])
-    write = Security(writes, scopes=["idp.admin.keys"])
+    read = Security(current, scopes=read_scopes("keys"))
+    write = Security(current, scopes=write_scopes("keys"))
 
     @router.get("", response_model=list[KeyOut], responses=responses(),
                 summary="Every published key (next, active, retired)")

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Security
 
-from idp.admin.auth import Operator
+from idp.admin.auth import Operator, read_scopes, write_scopes
 from idp.admin.errors import AdminError, not_found, responses
 from idp.admin.schemas import Enabled, Ended, PeoplePage, PersonOut, Unlocked
 from idp.cli.people_admin import ended_dict, person_brief
@@ -20,10 +20,11 @@ from levels.people import Person, SqlPersonStore
 NationalCode = Path(..., description="The person's national code (10 digits).", max_length=32)
 
 
-def build_router(svc: Services, reads: Callable[..., Operator], writes: Callable[..., Operator]) -> APIRouter:
+def build_router(svc: Services, current: Callable[..., Operator]) -> APIRouter:
+    """The group's operations; `current` is the operator dependency (`idp.admin.auth`)."""
     router = APIRouter(prefix="/people", tags=["people"])
-    read = Security(reads, scopes=["idp.admin.people", "idp.admin.read"])
-    write = Security(writes, scopes=["idp.admin.people"])
+    read = Security(current, scopes=read_scopes("people"))
+    write = Security(current, scopes=write_scopes("people"))
 
     def admin(operator: Operator) -> PeopleAdmin:
         return PeopleAdmin(svc, operator.client_id, kind="client", in_process=True)
