@@ -12,9 +12,14 @@ from collections.abc import Iterable
 from clients.errors import InvalidField
 from clients.services import RESERVED_SCOPES
 
-__all__ = ["STANDARD_SCOPES", "UnknownScope", "check_known_scopes"]
+__all__ = ["ADMIN_READ_SCOPE", "ADMIN_SCOPES", "STANDARD_SCOPES", "UnknownScope", "check_known_scopes"]
 
-STANDARD_SCOPES: frozenset[str] = RESERVED_SCOPES
+# The admin API's scopes (`idp.admin`): each group's reads and changes, and every group's reads.
+ADMIN_READ_SCOPE = "idp.admin.read"
+ADMIN_SCOPES: frozenset[str] = frozenset(
+    {"idp.admin.clients", "idp.admin.people", "idp.admin.entities", "idp.admin.keys", ADMIN_READ_SCOPE}
+)
+STANDARD_SCOPES: frozenset[str] = RESERVED_SCOPES | ADMIN_SCOPES
 
 
 class UnknownScope(InvalidField):

@@ -35,6 +35,8 @@ Audit = Callable[[str, Mapping[str, object]], None]
 RESERVED_SCOPES: frozenset[str] = frozenset(
     {"openid", "profile", "phone", "national_code", "offline_access", "legal_entity"}
 )
+# Scopes of the provider's own APIs (`idp.admin.*`), never a service.
+PROVIDER_SCOPE_PREFIX = "idp."
 SERVICE_LEVELS = range(1, 4)
 MAX_SCOPE_LENGTH = 128
 # The column is a 32-bit integer on PostgreSQL; 68 years is no limit in practice.
@@ -74,7 +76,8 @@ class Service:
 def check_service(service: Service) -> None:
     """Raise `InvalidService` naming the first field of `service` that breaks a rule.
 
-    The scope must be an RFC 6749 scope token outside `RESERVED_SCOPES`, the level 1, 2 or 3, and
+    The scope must be an RFC 6749 scope token outside `RESERVED_SCOPES` and the provider's own
+    `idp.` scopes, the level 1, 2 or 3, and
     the maximum authentication age, if given, a whole number of seconds >= 0.
     """
     scope = service.scope
@@ -84,6 +87,10 @@ def check_service(service: Service) -> None:
         raise InvalidService("scope", f"must be at most {MAX_SCOPE_LENGTH} characters")
     if scope in RESERVED_SCOPES:
         raise InvalidService("scope", f"{scope!r} is reserved and cannot be a service")
+    if scope.startswith(PROVIDER_SCOPE_PREFIX):
+        # The provider's own (the admin API's, `clients.scopes.ADMIN_SCOPES`): adding a service
+        # registers its scope with the client, which must never hand a portal an admin scope.
+        raise InvalidService("scope", f"{scope!r} is one of the provider's own scopes and cannot be a service")
     level = service.min_level
     if isinstance(level, bool) or not isinstance(level, int) or level not in SERVICE_LEVELS:
         raise InvalidService("min_level", f"{level!r} is not 1, 2 or 3")

@@ -46,7 +46,9 @@ class RequestContext:
         scope = self.scope
         route = scope.get("route")
         if route is not None:
-            return getattr(route, "path", None)
+            path = getattr(route, "path", None)
+            # A route of a mounted application (the admin API) is named with its mount's prefix.
+            return f"{scope.get('root_path', '')}{path}" if path is not None else None
         if "app_root_path" in scope:  # inside a Mount (the static files)
             return f"{scope.get('root_path', '')}/{{path}}"
         return scope.get("idp.route")

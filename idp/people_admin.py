@@ -39,10 +39,25 @@ class NotEnrollable(ValueError):
 class PeopleAdmin:
     svc: Services
     operator: str  # who is acting, for the audit log ("cli", an operator's id)
+    # What kind of actor `operator` is: a person at the command line, or the admin API's operator
+    # client ("client", so the audit log names `client:<client_id>`).
+    kind: str = "operator"
+    # True inside the running provider (the admin API): its in-process store is where the sign-in
+    # blocks are, so `unlock` reaches them even without a shared store.
+    in_process: bool = False
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log says acted."""
+        return f"{self.kind}:{self.operator}"
 
     @property
     def _actor(self) -> str:
-        return f"operator:{self.operator}"
+        return self.actor
+
+    def sign_out(self, person: Person) -> list[EndedSession]:
+        """End every session of the person on every device (their clients are told)."""
+        return self.svc.logout.end_all(person.id, reason="operator", actor=self._actor)
 
     def disable(self, person: Person) -> list[EndedSession]:
         """Stop the person signing in anywhere, and end the sessions they have."""
@@ -60,7 +75,7 @@ class PeopleAdmin:
     def unlock(self, person: Person) -> None:
         """Lift the block that too many failed sign-ins from unknown places put on the account.
         Raises `BlocksOutOfReach` without a shared store: the blocks are in the provider's memory."""
-        if self.svc.settings.redis_url is None:
+        if self.svc.settings.redis_url is None and not self.in_process:
             raise BlocksOutOfReach(
                 "sign-in blocks are kept in the memory of the running provider (IDP_REDIS_URL is not set), which"
                 f" this command cannot reach; they lift by themselves within {self.svc.settings.login_failure_window}"

@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     registry: Literal["simulated"] = "simulated"
     registry_file: Path | None = None
 
+    # The command line's `--server URL` (`idp.cli.remote`): the operator client it calls the admin
+    # API as, and the file with that client's private key (a private JWK, or PEM) for private_key_jwt.
+    admin_client_id: str | None = None
+    admin_key_file: Path | None = None
+
     # SMS: by default every message is appended to a local outbox file (development, tests).
     sms_outbox: Path = Path("var/sms-outbox.jsonl")
     sms_gateway_url: str | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,7 +35,13 @@ from idp.cli.output import (
     print_json,
     print_list,
 )
+from idp.cli.remote import AdminApi, segment
 
+ServerOpt = Annotated[
+    str | None,
+    typer.Option("--server", metavar="URL", help="Do it through this provider's admin API (IDP_ADMIN_CLIENT_ID, "
+                                                 "IDP_ADMIN_KEY_FILE) rather than its database."),
+]
 NewScopeOpt = Annotated[
     list[str] | None,
     typer.Option("--new-scope", metavar="TEXT", help="Repeatable: define a scope no client has yet, and give it."),
@@ -47,12 +53,20 @@ def build_app(
     get_registry: Callable[[], ClientRegistry],
     get_services: Callable[[], ServiceCatalogue] | None = None,
     get_exchanges: Callable[[], ExchangePermissions] | None = None,
+    get_remote: Callable[[str], AdminApi] | None = None,
 ) -> typer.Typer:
     """The `clients` command group, operating on the registry `get_registry()` returns.
 
     With `get_services`, it also has the `services` group on the catalogue that factory returns;
-    with `get_exchanges`, the `exchange` group on those exchange permissions.
+    with `get_exchanges`, the `exchange` group on those exchange permissions; with `get_remote`,
+    `list`, `show` and `create` take `--server URL` to work through that provider's admin API.
     """
+
+    def remote(server: str) -> AdminApi:
+        if get_remote is None:
+            fail("--server is not available here", EXIT_INVALID)
+        return get_remote(server)
+
     app = command_group(help="Manage OAuth/OIDC clients.")
     if get_services is not None:
         app.add_typer(
@@ -76,6 +90,7 @@ def build_app(
         ] = None,
         fields: ClientFields = NO_FIELDS,
         new_scope: NewScopeOpt = None,
+        server: ServerOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Register a client. Its secret, if it has one, is printed once."""
@@ -83,42 +98,54 @@ def build_app(
         if client_id is not None:
             given["client_id"] = client_id
         given.update(fields)
-        with errors():
-            registry = get_registry()
-            _check_scopes(registry, given, new_scope)
-            client, secret = registry.create(**given)  # type: ignore[arg-type]
+        if server is not None:
+            body = {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
+            created = remote(server).call("POST", "/clients", {**body, "new_scopes": list(new_scope or ())})
+            view, secret = created["client"], created.get("client_secret")
+        else:
+            with errors():
+                registry = get_registry()
+                check_client_scopes(registry, given, new_scope)
+                client, secret = registry.create(**given)  # type: ignore[arg-type]
+            view = client_dict(client)
         if as_json:
-            print_json({"client": client_dict(client), "client_secret": secret,
-                         **({"note": SECRET_NOTE} if secret else {})})
+            print_json({"client": view, "client_secret": secret, **({"note": SECRET_NOTE} if secret else {})})
             return
-        typer.echo(f"Created client {client.client_id}.")
-        _print_client(client)
+        typer.echo(f"Created client {view['client_id']}.")
+        _print_view(view)
         if secret is not None:
             _print_secret(secret)
 
     @app.command("list")
-    def list_(as_json: JsonFlag = False) -> None:
+    def list_(server: ServerOpt = None, as_json: JsonFlag = False) -> None:
         """List every client."""
-        with errors():
-            clients = get_registry().list()
+        if server is not None:
+            views = remote(server).call("GET", "/clients")
+        else:
+            with errors():
+                views = [client_dict(c) for c in get_registry().list()]
         print_list(
-            clients, as_json=as_json, to_json=client_dict, empty="No clients.",
+            views, as_json=as_json, to_json=lambda v: v, empty="No clients.",
             header=("CLIENT_ID", "NAME", "AUTH", "GRANTS", "LEVEL", "ENABLED"),
-            row=lambda c: (c.client_id, c.name, c.token_endpoint_auth_method, ",".join(c.grant_types),
-                           str(c.min_level), "yes" if c.enabled else "no"),
+            row=lambda v: (v["client_id"], v["name"], v["token_endpoint_auth_method"], ",".join(v["grant_types"]),
+                           str(v["min_level"]), "yes" if v["enabled"] else "no"),
         )
 
     @app.command()
-    def show(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
+    def show(client_id: ClientIdArg, server: ServerOpt = None, as_json: JsonFlag = False) -> None:
         """Show one client (never its secret)."""
-        with errors():
-            client = get_registry().get(client_id)
-            if client is None:
-                raise UnknownClient(client_id)
-        if as_json:
-            print_json(client_dict(client))
+        if server is not None:
+            view = remote(server).call("GET", f"/clients/{segment(client_id)}")
         else:
-            _print_client(client)
+            with errors():
+                client = get_registry().get(client_id)
+                if client is None:
+                    raise UnknownClient(client_id)
+            view = client_dict(client)
+        if as_json:
+            print_json(view)
+        else:
+            _print_view(view)
 
     @app.command()
     @client_fields
@@ -150,13 +177,13 @@ def build_app(
             registry = get_registry()
             if new_scope and "scopes" not in changes:
                 changes["scopes"] = registry.existing(client_id).scopes  # the new ones are added to these
-            _check_scopes(registry, changes, new_scope)
+            check_client_scopes(registry, changes, new_scope)
             client = registry.update(client_id, **changes)
         if as_json:
             print_json(client_dict(client))
             return
         typer.echo(f"Updated client {client.client_id}.")
-        _print_client(client)
+        _print_view(client_dict(client))
         if client.uses_secret and client.secret_hash is None:
             typer.echo(f"Note: this client has no secret yet; run rotate-secret {client.client_id}.")
 
@@ -210,7 +237,7 @@ def build_app(
     return app
 
 
-def _check_scopes(registry: ClientRegistry, fields: dict[str, object], new: list[str] | None) -> None:
+def check_client_scopes(registry: ClientRegistry, fields: dict[str, object], new: list[str] | None) -> None:
     """Refuse a scope nobody has defined (a typo, most often) unless it is given with --new-scope;
     the new ones join the client's scopes. The scopes of every client are the known ones: the
     catalogue's services are among them, as adding a service registers its scope."""
@@ -253,10 +280,11 @@ def _print_secret(secret: str) -> None:
     typer.echo(SECRET_NOTE)
 
 
-def _print_client(client: Client) -> None:
-    view = client_dict(client)
-    jwks = client.jwks
-    key_count = len(jwks.get("keys", [])) if isinstance(jwks, Mapping) else 0  # type: ignore[arg-type]
-    view["jwks"] = f"{key_count} key(s)" if jwks is not None else None
-    print_fields(view)
+def _print_view(view: Mapping[str, Any]) -> None:
+    """A client as `show` prints it, from its `client_dict` (made here or answered by the admin API)."""
+    shown = dict(view)
+    jwks = shown.get("jwks")
+    key_count = len(jwks.get("keys", [])) if isinstance(jwks, Mapping) else 0
+    shown["jwks"] = f"{key_count} key(s)" if jwks is not None else None
+    print_fields(shown)
 

@@ -11,6 +11,7 @@ from idp.cli.output import EXIT_FAILED, Errors, command_group, print_json, print
 from keys.errors import KeysError
 from keys.keyring import KeyRing
 from keys.models import SUPPORTED_ALGS, KeyState, SigningKey, check_alg
+from keys.rotation import RotationPlan
 
 # Exit code 1 for every failure here, an unsupported algorithm included.
 _errors = Errors(((KeysError, ValueError, OSError), str, EXIT_FAILED))
@@ -28,7 +29,7 @@ def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
         with _errors():
             keys = get_keyring().keys()
         print_list(
-            keys, as_json=as_json, to_json=_key_json, header=("KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED"),
+            keys, as_json=as_json, to_json=key_dict, header=("KID", "ALG", "STATE", "CREATED", "ACTIVATED", "RETIRED"),
             row=lambda k: (k.kid, k.alg, k.state.value, utc_time(k.created_at), utc_time(k.activated_at),
                            utc_time(k.retired_at)),
         )
@@ -44,15 +45,7 @@ def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
             checked = check_alg(alg)
             keyring = get_keyring()
             plan = keyring.rotate(checked, force=True)
-            current = keyring.keys()
-        created = [k.kid for k in current if k.alg == checked and k.state is KeyState.NEXT]
-        result = {
-            "alg": checked,
-            "activated": plan.activate,
-            "retired": list(plan.retire),
-            "removed": list(plan.remove),
-            "created_next": created[0] if plan.create_next and created else None,
-        }
+            result = rotation_dict(checked, plan, keyring.keys())
         if as_json:
             print_json(result)
             return
@@ -68,7 +61,19 @@ def build_app(get_keyring: Callable[[], KeyRing]) -> typer.Typer:
     return app
 
 
-def _key_json(key: SigningKey) -> dict[str, Any]:
+def rotation_dict(alg: str, plan: RotationPlan, current: list[SigningKey]) -> dict[str, Any]:
+    """What a rotation of `alg` did (`plan`), with the new next key as found in `current`."""
+    created = [k.kid for k in current if k.alg == alg and k.state is KeyState.NEXT]
+    return {
+        "alg": alg,
+        "activated": plan.activate,
+        "retired": list(plan.retire),
+        "removed": list(plan.remove),
+        "created_next": created[0] if plan.create_next and created else None,
+    }
+
+
+def key_dict(key: SigningKey) -> dict[str, Any]:
     return {
         "kid": key.kid,
         "alg": key.alg,

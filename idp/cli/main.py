@@ -42,6 +42,7 @@ from idp.cli.output import (
 from idp.cli.people import PeopleContext
 from idp.cli.people import build_app as build_people_app
 from idp.cli.people_admin import add_admin_commands as add_people_admin_commands
+from idp.cli.remote import AdminApi
 from idp.people_admin import PeopleAdmin
 from idp.sessions.delivery import LogoutDeliverer
 from idp.sessions.outbox import LogoutOutbox
@@ -164,8 +165,14 @@ def _backchannel() -> tuple[LogoutOutbox, LogoutDeliverer]:
                             _client_registry(settings, engine, audit), audit, make_subjects(settings, kek))
 
 
+def _remote(server: str) -> AdminApi:
+    from idp.cli.remote import admin_api
+
+    return admin_api(_settings(), server)
+
+
 app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
-app.add_typer(build_clients_app(_registry, _services, _exchanges), name="clients",
+app.add_typer(build_clients_app(_registry, _services, _exchanges, _remote), name="clients",
               help="Registered clients (agency portals) and their services.")
 
 def _people_admin(operator: str) -> PeopleAdmin:
@@ -177,7 +184,7 @@ def _people_admin(operator: str) -> PeopleAdmin:
 
 
 people_app = build_people_app(_people_context)
-add_people_admin_commands(people_app, lambda: _people_context().people, _people_admin)
+add_people_admin_commands(people_app, lambda: _people_context().people, _people_admin, _remote)
 app.add_typer(people_app, name="people",
               help="People: add, show, list, search, verify in person, import, disable, unlock, sessions, sign out.")
 app.add_typer(build_entities_app(_entities), name="entities",

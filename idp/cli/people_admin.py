@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
+from idp.cli.clients import ServerOpt
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, JsonFlag, fail, print_json, print_list, utc_time
+from idp.cli.remote import AdminApi, segment
 from idp.people_admin import BlocksOutOfReach, CannotActivate, NotEnrollable, PeopleAdmin
 from idp.sessions.logout import EndedSession
 from levels.iranian_input import InvalidNationalCode, normalize_digits, parse_national_code
@@ -43,8 +45,17 @@ def person_brief(person: Person) -> dict[str, object]:
 
 
 def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore],
-                       get_admin: Callable[[str], PeopleAdmin]) -> None:
-    """Add the look-up and account commands to the `people` group `app`."""
+                       get_admin: Callable[[str], PeopleAdmin],
+                       get_remote: Callable[[str], AdminApi] | None = None) -> None:
+    """Add the look-up and account commands to the `people` group `app`; with `get_remote`,
+    `disable` and `enable` take `--server URL` to work through that provider's admin API."""
+
+    def remote(server: str, national_code: str, action: str) -> dict[str, object]:
+        if get_remote is None:
+            fail("--server is not available here", EXIT_INVALID)
+        with errors():
+            code = parse_national_code(national_code)
+        return get_remote(server).call("POST", f"/people/{segment(code)}/{action}")  # type: ignore[no-any-return]
 
     @contextmanager
     def account(national_code: str, operator: str = "cli") -> Iterator[tuple[PeopleAdmin, Person]]:
@@ -91,17 +102,25 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
                    empty="No one's national code starts with these digits.")
 
     @app.command()
-    def disable(national_code: CodeOpt, operator: OperatorOpt = "cli", as_json: JsonFlag = False) -> None:
+    def disable(national_code: CodeOpt, operator: OperatorOpt = "cli", server: ServerOpt = None,
+                as_json: JsonFlag = False) -> None:
         """Stop the person signing in; their sessions end and their services are told."""
-        with account(national_code, operator) as (admin, person):
-            ended = admin.disable(person)
-        _ended(ended, as_json, {"status": "disabled"})
+        if server is not None:
+            view = remote(server, national_code, "disable")
+        else:
+            with account(national_code, operator) as (admin, person):
+                view = {"status": "disabled", **ended_dict(admin.disable(person))}
+        _print_ended(view, as_json)
 
     @app.command()
-    def enable(national_code: CodeOpt, operator: OperatorOpt = "cli", as_json: JsonFlag = False) -> None:
+    def enable(national_code: CodeOpt, operator: OperatorOpt = "cli", server: ServerOpt = None,
+               as_json: JsonFlag = False) -> None:
         """Let a disabled person sign in again."""
-        with account(national_code, operator) as (admin, person):
-            changed = admin.enable(person)
+        if server is not None:
+            changed = bool(remote(server, national_code, "enable")["changed"])
+        else:
+            with account(national_code, operator) as (admin, person):
+                changed = admin.enable(person)
         if as_json:
             print_json({"status": "active", "changed": changed})
         else:
@@ -173,13 +192,19 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
         """End every session of the person on every device: their clients get back-channel logout
         notifications and the refresh tokens issued in those sessions stop working."""
         with account(national_code, operator) as (admin, person):
-            ended = admin.svc.logout.end_all(person.id, reason="operator", actor=f"operator:{operator}")
-        _ended(ended, as_json, {})
+            view = ended_dict(admin.sign_out(person))
+        _print_ended(view, as_json)
 
 
-def _ended(ended: list[EndedSession], as_json: bool, extra: dict[str, object]) -> None:
-    clients = sorted({c for e in ended for c in e.clients})
+def ended_dict(ended: list[EndedSession]) -> dict[str, object]:
+    """The sessions an account change ended, and the clients told of it."""
+    return {"sessions_ended": [e.sid for e in ended], "clients_notified": sorted({c for e in ended for c in e.clients})}
+
+
+def _print_ended(view: dict[str, object], as_json: bool) -> None:
     if as_json:
-        print_json({**extra, "sessions_ended": [e.sid for e in ended], "clients_notified": clients})
+        print_json(view)
         return
+    ended, clients = view["sessions_ended"], view["clients_notified"]
+    assert isinstance(ended, list) and isinstance(clients, list)
     typer.echo(f"Ended {len(ended)} session(s)" + (f"; notifying {', '.join(clients)}." if clients else "."))

@@ -24,6 +24,7 @@ from idp.account import history as account_history
 from idp.account import profile as account_profile
 from idp.account import security as account
 from idp.account import sessions as account_sessions
+from idp.admin import ADMIN_PATH, build_admin_app
 from idp.background import every, run_deliveries
 from idp.errors import BrowserError
 from idp.oauth import authorize, userinfo
@@ -80,6 +81,8 @@ def create_app(settings: Settings, *, store: Store | None = None, services: Serv
                    account_services, account_history, account_companies, userinfo, end_session, register, recover,
                    activate, office_console):
         app.include_router(module.router)
+    # The admin API: its own application, OpenAPI document and error shape (`idp.admin`).
+    app.mount(ADMIN_PATH, build_admin_app(svc))
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     @app.exception_handler(BrowserError)

@@ -5,9 +5,10 @@ letters, digits and `-_.:+/=`), so a proxy's or a portal's id follows the reques
 logs; otherwise one is made. It is echoed in the response's `X-Request-ID` and carried by every
 line logged while the request is served (`idp.logs.RequestContext`).
 
-The access log line (`event: http.request`) holds the method, the route template, the path, the
-status, the duration and the client's address (`idp.web.client_address`), never the query
-string: on /authorize, /end_session and the sign-in pages it holds state, nonce, login_hint,
+The access log line (`event: http.request`) holds the method, the route template, the path (only
+where it is the template itself or nothing matched: a path with parameters can hold a national code,
+as the admin API's do, or a session id), the status, the duration and the client's address
+(`idp.web.client_address`), never the query string: on /authorize, /end_session and the sign-in pages it holds state, nonce, login_hint,
 id_token_hint, request objects and codes, and a list of names to hide would fail open on the
 next parameter someone adds. The route template says which endpoint answered; the request id
 ties the line to everything else logged for it.
@@ -92,8 +93,9 @@ class AccessLog:
     def _log(self, scope: Scope, route: str, status: int, seconds: float) -> None:
         peer = scope.get("client")
         forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+        path = scope["path"][:MAX_PATH] if route == UNMATCHED or "{" not in route else None
         log.info("http.request", extra=logs.fields(
-            "http.request", route=route, method=scope["method"], path=scope["path"][:MAX_PATH], status=status,
+            "http.request", route=route, method=scope["method"], path=path, status=status,
             duration_ms=round(seconds * 1000, 2),
             client=client_address(peer[0] if peer else None, forwarded, self._proxies),
         ))

@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 
 from clients.registry import ClientRegistry, UnknownClient
+from clients.scopes import ADMIN_SCOPES
 from clients.services import (
     MAX_AUTH_AGE,
     RESERVED_SCOPES,
@@ -67,6 +68,8 @@ def test_valid_services(scope: str) -> None:
     ("service", "field"),
     [
         *[(Service("c1", scope, 2), "scope") for scope in sorted(RESERVED_SCOPES)],
+        *[(Service("c1", scope, 2), "scope") for scope in sorted(ADMIN_SCOPES)],
+        (Service("c1", "idp.anything", 2), "scope"),
         (Service("c1", "", 2), "scope"),
         (Service("c1", "tax file", 2), "scope"),
         (Service("c1", 'tax"file', 2), "scope"),

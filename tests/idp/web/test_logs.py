@@ -189,3 +189,13 @@ def test_the_text_format_is_one_readable_line(logged: Idp) -> None:
     (line,) = out.getvalue().splitlines()
     assert re.fullmatch(r"\S+Z INFO +http\.request .*request_id=abc-123 route=/jwks .*status=200 .*", line), line
 
+
+
+def test_a_path_with_a_national_code_is_logged_by_its_route_only(logged: Idp, captured: io.StringIO) -> None:
+    r = logged.browser.post(f"/admin/v1/people/{logged.national_code}/disable")  # no token: refused
+    assert r.status_code == 401
+    (line,) = access_lines(captured)
+    assert line["route"] == "/admin/v1/people/{national_code}/disable" and line["status"] == 401
+    assert line["path"] is None and logged.national_code not in captured.getvalue()
+    logged.browser.get("/.well-known/openid-configuration")
+    assert access_lines(captured)[-1]["path"] == "/.well-known/openid-configuration"  # no parameter: kept
