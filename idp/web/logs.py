@@ -6,12 +6,12 @@ logs; otherwise one is made. It is echoed in the response's `X-Request-ID` and c
 line logged while the request is served (`idp.logs.RequestContext`).
 
 The access log line (`event: http.request`) holds the method, the route template, the path (only
-where it is the template itself or nothing matched: a path with parameters can hold a national code,
-as the admin API's do, or a session id), the status, the duration and the client's address
-(`idp.web.client_address`), never the query string: on /authorize, /end_session and the sign-in pages it holds state, nonce, login_hint,
-id_token_hint, request objects and codes, and a list of names to hide would fail open on the
-next parameter someone adds. The route template says which endpoint answered; the request id
-ties the line to everything else logged for it.
+where it is the template itself or nothing matched: a path with parameters can hold a national
+code, as the admin API's do, or a session id), the status, the duration and the client's address
+(`idp.web.client_address`), never the query string: on /authorize, /end_session and the sign-in
+pages it holds state, nonce, login_hint, id_token_hint, request objects and codes, and a list of
+names to hide would fail open on the next parameter someone adds. The route template says which
+endpoint answered; the request id ties the line to everything else logged for it.
 
 The route template is the matched Starlette route's (`/account/sessions/{sid}`); the fast paths
 (`idp.web.fast_paths`) have fixed paths, given here; nothing matched is `unmatched`, so a scanner
