@@ -72,7 +72,7 @@ def build_router(svc: Services, current: Callable[..., Operator]) -> APIRouter:
         return {"status": "active", "changed": admin(operator).enable(person(national_code))}
 
     @router.post("/{national_code}/sign-out", response_model=Ended, responses=responses(404),
-                 summary="End every session of the person on every device")
+                 response_model_exclude_none=True, summary="End every session of the person on every device")
     def sign_out_person(national_code: str = NationalCode, operator: Operator = write) -> dict[str, Any]:
         return ended_dict(admin(operator).sign_out(person(national_code)))
 

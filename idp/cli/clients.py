@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from clients.exchange import ExchangePermissions
-from clients.models import Client, plain_fields
+from clients.models import SECRET_AUTH_METHODS, Client, plain_fields
 from clients.registry import ClientRegistry
 from clients.scopes import check_known_scopes
 from clients.services import ServiceCatalogue
@@ -59,7 +59,8 @@ def build_app(
 
     With `get_services`, it also has the `services` group on the catalogue that factory returns;
     with `get_exchanges`, the `exchange` group on those exchange permissions; with `get_remote`,
-    `list`, `show` and `create` take `--server URL` to work through that provider's admin API.
+    `list`, `show`, `create`, `update`, `rotate-secret`, `disable`, `enable` and `delete` take
+    `--server URL` to work through that provider's admin API.
     """
 
     def remote(server: str) -> AdminApi:
@@ -159,6 +160,7 @@ def build_app(
             typer.Option("--clear", metavar="TEXT", help=f"Repeatable: empty a field ({', '.join(CLEARABLE)})."),
         ] = None,
         new_scope: NewScopeOpt = None,
+        server: ServerOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Change a client. A repeatable option given replaces the whole list."""
@@ -173,19 +175,24 @@ def build_app(
         changes.update(fields)
         if not changes and not new_scope:
             fail("nothing to change: give at least one option (see --help)", EXIT_INVALID)
-        with errors():
-            registry = get_registry()
-            if new_scope and "scopes" not in changes:
-                changes["scopes"] = registry.existing(client_id).scopes  # the new ones are added to these
-            check_client_scopes(registry, changes, new_scope)
-            client = registry.update(client_id, **changes)
+        if server is not None:
+            body = {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}
+            view = remote(server).call("PATCH", f"/clients/{segment(client_id)}",
+                                       {**body, "new_scopes": list(new_scope or ())})
+        else:
+            with errors():
+                registry = get_registry()
+                if new_scope and "scopes" not in changes:
+                    changes["scopes"] = registry.existing(client_id).scopes  # the new ones are added to these
+                check_client_scopes(registry, changes, new_scope)
+                view = client_dict(registry.update(client_id, **changes))
         if as_json:
-            print_json(client_dict(client))
+            print_json(view)
             return
-        typer.echo(f"Updated client {client.client_id}.")
-        _print_view(client_dict(client))
-        if client.uses_secret and client.secret_hash is None:
-            typer.echo(f"Note: this client has no secret yet; run rotate-secret {client.client_id}.")
+        typer.echo(f"Updated client {view['client_id']}.")
+        _print_view(view)
+        if view["token_endpoint_auth_method"] in SECRET_AUTH_METHODS and not view["has_secret"]:
+            typer.echo(f"Note: this client has no secret yet; run rotate-secret {view['client_id']}.")
 
     @app.command("rotate-secret")
     def rotate_secret(
@@ -193,11 +200,16 @@ def build_app(
         grace: Annotated[float | None, typer.Option(
             "--grace", metavar="HOURS", min=0, help="Keep the old secret working this long (default: it stops now; "
                                                     "at most 720).")] = None,
+        server: ServerOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Issue a new secret; the old one stops working at once, or after --grace hours."""
-        with errors():
-            secret = get_registry().rotate_secret(client_id, timedelta(hours=grace) if grace else None)
+        if server is not None:
+            secret = remote(server).call("POST", f"/clients/{segment(client_id)}/rotate-secret",
+                                         {"grace_hours": grace})["client_secret"]
+        else:
+            with errors():
+                secret = get_registry().rotate_secret(client_id, timedelta(hours=grace) if grace else None)
         if as_json:
             print_json({"client_id": client_id, "client_secret": secret, "old_secret_works_for_hours": grace or 0,
                         "note": SECRET_NOTE})
@@ -208,27 +220,42 @@ def build_app(
             typer.echo(f"Rotated the secret of {client_id}; the old secret no longer works.")
         _print_secret(secret)
 
-    @app.command()
-    def disable(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
-        """Disable a client: it can no longer authenticate or log anyone in."""
-        _set_enabled(get_registry, client_id, False, as_json)
+    def set_enabled(client_id: str, enabled: bool, server: str | None, as_json: bool) -> None:
+        if server is not None:
+            view = remote(server).call("POST", f"/clients/{segment(client_id)}/{'enable' if enabled else 'disable'}")
+        else:
+            with errors():
+                view = client_dict(get_registry().set_enabled(client_id, enabled))
+        if as_json:
+            print_json(view)
+        else:
+            typer.echo(f"Client {client_id} is {'enabled' if enabled else 'disabled'}.")
 
     @app.command()
-    def enable(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
+    def disable(client_id: ClientIdArg, server: ServerOpt = None, as_json: JsonFlag = False) -> None:
+        """Disable a client: it can no longer authenticate or log anyone in."""
+        set_enabled(client_id, False, server, as_json)
+
+    @app.command()
+    def enable(client_id: ClientIdArg, server: ServerOpt = None, as_json: JsonFlag = False) -> None:
         """Enable a disabled client."""
-        _set_enabled(get_registry, client_id, True, as_json)
+        set_enabled(client_id, True, server, as_json)
 
     @app.command()
     def delete(
         client_id: ClientIdArg,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+        server: ServerOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Delete a client for good (disable it instead to keep its record)."""
         if not yes and not typer.confirm(f"Delete client {client_id}? This cannot be undone.", err=True):
             fail("not deleted", EXIT_FAILED)
-        with errors():
-            get_registry().delete(client_id)
+        if server is not None:
+            remote(server).call("DELETE", f"/clients/{segment(client_id)}")
+        else:
+            with errors():
+                get_registry().delete(client_id)
         if as_json:
             print_json({"client_id": client_id, "deleted": True})
         else:
@@ -261,17 +288,6 @@ def client_dict(client: Client) -> dict[str, object]:
         "created_at": client.created_at.isoformat() if client.created_at else None,
         "updated_at": client.updated_at.isoformat() if client.updated_at else None,
     }
-
-
-def _set_enabled(
-    get_registry: Callable[[], ClientRegistry], client_id: str, enabled: bool, as_json: bool
-) -> None:
-    with errors():
-        client = get_registry().set_enabled(client_id, enabled)
-    if as_json:
-        print_json(client_dict(client))
-    else:
-        typer.echo(f"Client {client_id} is {'enabled' if enabled else 'disabled'}.")
 
 
 def _print_secret(secret: str) -> None:

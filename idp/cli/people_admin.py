@@ -48,7 +48,8 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
                        get_admin: Callable[[str], PeopleAdmin],
                        get_remote: Callable[[str], AdminApi] | None = None) -> None:
     """Add the look-up and account commands to the `people` group `app`; with `get_remote`,
-    `disable` and `enable` take `--server URL` to work through that provider's admin API."""
+    `disable`, `enable`, `unlock` and `sign-out` take `--server URL` to work through that
+    provider's admin API."""
 
     def remote(server: str, national_code: str, action: str) -> dict[str, object]:
         if get_remote is None:
@@ -127,10 +128,14 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
             typer.echo("The person can sign in again." if changed else "The person was not disabled.")
 
     @app.command()
-    def unlock(national_code: CodeOpt, operator: OperatorOpt = "cli", as_json: JsonFlag = False) -> None:
+    def unlock(national_code: CodeOpt, operator: OperatorOpt = "cli", server: ServerOpt = None,
+               as_json: JsonFlag = False) -> None:
         """Lift the block too many failed sign-ins put on the account."""
-        with account(national_code, operator) as (admin, person):
-            admin.unlock(person)
+        if server is not None:
+            remote(server, national_code, "unlock")  # in the provider: its in-process blocks too
+        else:
+            with account(national_code, operator) as (admin, person):
+                admin.unlock(person)
         if as_json:
             print_json({"unlocked": True})
         else:
@@ -188,11 +193,15 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
         )
 
     @app.command("sign-out")
-    def sign_out(national_code: CodeOpt, operator: OperatorOpt = "cli", as_json: JsonFlag = False) -> None:
+    def sign_out(national_code: CodeOpt, operator: OperatorOpt = "cli", server: ServerOpt = None,
+                 as_json: JsonFlag = False) -> None:
         """End every session of the person on every device: their clients get back-channel logout
         notifications and the refresh tokens issued in those sessions stop working."""
-        with account(national_code, operator) as (admin, person):
-            view = ended_dict(admin.sign_out(person))
+        if server is not None:
+            view = remote(server, national_code, "sign-out")
+        else:
+            with account(national_code, operator) as (admin, person):
+                view = ended_dict(admin.sign_out(person))
         _print_ended(view, as_json)
 
 

@@ -115,3 +115,39 @@ def test_without_credentials_or_with_a_wrong_key_it_says_what_is_missing(
     assert r.exit_code == 1 and "invalid_client" in r.output
     r = CliRunner().invoke(app, ["clients", "list", "--server", "http://idp.example.ir"])
     assert r.exit_code == 2 and "https://" in r.output
+
+
+def test_every_change_to_a_client_remotely(served: tuple[Idp, str], remote: Callable[..., Result]) -> None:
+    idp, _ = served
+    created = remote("clients", "create", "--name", "Inquiry", "--client-id", "inquiry",
+                     "--grant-type", "client_credentials", "--audience", "https://api.example", "--json")
+    old = json.loads(created.stdout)["client_secret"]
+
+    def token(secret: str) -> int:
+        return idp.browser.post("/token", data={"grant_type": "client_credentials"}, auth=("inquiry", secret)
+                                ).status_code
+
+    updated = remote("clients", "update", "inquiry", "--name-fa", "استعلام", "--contact", "ops@api.example", "--json")
+    assert updated.exit_code == 0, updated.output
+    assert (json.loads(updated.stdout)["name_fa"], json.loads(updated.stdout)["contacts"]) == (
+        "استعلام", ["ops@api.example"])
+    rotated = remote("clients", "rotate-secret", "inquiry", "--grace", "1", "--json")
+    assert rotated.exit_code == 0, rotated.output
+    new = json.loads(rotated.stdout)["client_secret"]
+    assert token(old) == 200 and token(new) == 200  # the grace period, as locally
+    assert remote("clients", "disable", "inquiry").stdout.strip() == "Client inquiry is disabled."
+    assert token(new) == 401
+    assert remote("clients", "enable", "inquiry").exit_code == 0 and token(new) == 200
+    assert remote("clients", "delete", "inquiry", "--yes").stdout.strip() == "Deleted client inquiry."
+    assert idp.services.clients.get("inquiry") is None
+    assert [e.actor for e in idp.services.audit.recent(kind="client.deleted")] == ["client:ops"]
+
+
+def test_people_sign_out_and_unlock_remotely(served: tuple[Idp, str], remote: Callable[..., Result]) -> None:
+    idp, _ = served
+    signed_out = remote("people", "sign-out", "--national-code", idp.national_code, "--json")
+    assert signed_out.exit_code == 0, signed_out.output
+    assert json.loads(signed_out.stdout) == {"sessions_ended": [], "clients_notified": []}
+    unlocked = remote("people", "unlock", "--national-code", idp.national_code)
+    assert unlocked.exit_code == 0 and "lifted" in unlocked.stdout
+    assert [e.actor for e in idp.services.audit.recent(kind="person.unlocked")] == ["client:ops"]
