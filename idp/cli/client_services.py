@@ -11,14 +11,22 @@ import typer
 
 from clients.services import Service, ServiceCatalogue
 from idp.cli.client_options import ClientIdArg, errors
-from idp.cli.output import EXIT_FAILED, JsonFlag, command_group, fail, print_json, print_list
+from idp.cli.output import EXIT_FAILED, EXIT_INVALID, JsonFlag, command_group, fail, print_json, print_list
+from idp.cli.remote import AdminApi, ServerOpt, segment
 
 ScopeArg = Annotated[str, typer.Option("--scope", metavar="TEXT", help="The service's scope, e.g. tax.file.")]
 
 
-def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Typer:
-    """The `clients services` command group, operating on the catalogue `get_services()` returns."""
+def build_services_app(get_services: Callable[[], ServiceCatalogue],
+                       get_remote: Callable[[str], AdminApi] | None = None) -> typer.Typer:
+    """The `clients services` command group, operating on the catalogue `get_services()` returns;
+    with `get_remote`, each command takes `--server URL` to work through that provider's admin API."""
     app = command_group(help="Manage a client's services.")
+
+    def remote(server: str) -> AdminApi:
+        if get_remote is None:
+            fail("--server is not available here", EXIT_INVALID)
+        return get_remote(server)
 
     @app.command()
     def add(
@@ -42,14 +50,21 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
             str | None, typer.Option("--name-en", metavar="TEXT",
                                      help="Its name on English pages, e.g. \"File a tax return\".")
         ] = None,
+        server: ServerOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """Add a service, or change it if the client already has one with this scope.
 
         The scope is also registered with the client, so it may request it.
         """
-        with errors():
-            service = get_services().add(Service(client_id, scope, min_level, max_age, profile, name_fa, name_en))
+        if server is not None:
+            view = remote(server).call("PUT", f"/clients/{segment(client_id)}/services/{segment(scope)}", {
+                "min_level": min_level, "max_auth_age": max_age, "profile": profile, "name_fa": name_fa,
+                "name_en": name_en})
+            service = Service(**view)
+        else:
+            with errors():
+                service = get_services().add(Service(client_id, scope, min_level, max_age, profile, name_fa, name_en))
         if as_json:
             print_json(service_dict(service))
             return
@@ -61,10 +76,13 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
         typer.echo(f"Client {client_id}: service {service.scope}{named} needs level {service.min_level}, {age}{only}.")
 
     @app.command("list")
-    def list_(client_id: ClientIdArg, as_json: JsonFlag = False) -> None:
+    def list_(client_id: ClientIdArg, server: ServerOpt = None, as_json: JsonFlag = False) -> None:
         """List a client's services."""
-        with errors():
-            services = get_services().services_for(client_id)
+        if server is not None:
+            services = [Service(**v) for v in remote(server).call("GET", f"/clients/{segment(client_id)}/services")]
+        else:
+            with errors():
+                services = get_services().services_for(client_id)
         print_list(
             services, as_json=as_json, to_json=service_dict, empty=f"Client {client_id} has no services.",
             header=("SCOPE", "MIN_LEVEL", "MAX_AUTH_AGE", "PROFILE", "NAME_EN", "NAME_FA"),
@@ -73,10 +91,14 @@ def build_services_app(get_services: Callable[[], ServiceCatalogue]) -> typer.Ty
         )
 
     @app.command()
-    def remove(client_id: ClientIdArg, scope: ScopeArg, as_json: JsonFlag = False) -> None:
+    def remove(client_id: ClientIdArg, scope: ScopeArg, server: ServerOpt = None, as_json: JsonFlag = False) -> None:
         """Remove a service. Its scope stays registered with the client."""
-        with errors():
-            removed = get_services().remove(client_id, scope)
+        if server is not None:
+            removed = bool(remote(server).call(
+                "DELETE", f"/clients/{segment(client_id)}/services/{segment(scope)}")["removed"])
+        else:
+            with errors():
+                removed = get_services().remove(client_id, scope)
         if not removed:
             fail(f"client {client_id!r} has no service {scope!r}", EXIT_FAILED)
         if as_json:

@@ -35,13 +35,8 @@ from idp.cli.output import (
     print_json,
     print_list,
 )
-from idp.cli.remote import AdminApi, segment
+from idp.cli.remote import AdminApi, ServerOpt, segment
 
-ServerOpt = Annotated[
-    str | None,
-    typer.Option("--server", metavar="URL", help="Do it through this provider's admin API (IDP_ADMIN_CLIENT_ID, "
-                                                 "IDP_ADMIN_KEY_FILE) rather than its database."),
-]
 NewScopeOpt = Annotated[
     list[str] | None,
     typer.Option("--new-scope", metavar="TEXT", help="Repeatable: define a scope no client has yet, and give it."),
@@ -71,7 +66,7 @@ def build_app(
     app = command_group(help="Manage OAuth/OIDC clients.")
     if get_services is not None:
         app.add_typer(
-            build_services_app(get_services), name="services",
+            build_services_app(get_services, get_remote), name="services",
             help="A client's services: scopes with the level and authentication age they need.",
         )
     if get_services is not None:

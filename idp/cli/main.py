@@ -171,7 +171,7 @@ def _remote(server: str) -> AdminApi:
     return admin_api(_settings(), server)
 
 
-app.add_typer(build_keys_app(_keyring), name="keys", help="Signing keys: list and rotate.")
+app.add_typer(build_keys_app(_keyring, _remote), name="keys", help="Signing keys: list and rotate.")
 app.add_typer(build_clients_app(_registry, _services, _exchanges, _remote), name="clients",
               help="Registered clients (agency portals) and their services.")
 

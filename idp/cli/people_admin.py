@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 
-from idp.cli.clients import ServerOpt
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, Errors, JsonFlag, fail, print_json, print_list, utc_time
-from idp.cli.remote import AdminApi, segment
+from idp.cli.remote import AdminApi, ServerOpt, segment
 from idp.people_admin import BlocksOutOfReach, CannotActivate, NotEnrollable, PeopleAdmin
 from idp.sessions.logout import EndedSession
 from levels.iranian_input import InvalidNationalCode, normalize_digits, parse_national_code

@@ -15,16 +15,23 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import typer
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, JWKRegistry, RSAKey
 
 from idp.cli.output import EXIT_FAILED, EXIT_INVALID, fail
 from idp.settings import Settings
+
+ServerOpt = Annotated[
+    str | None,
+    typer.Option("--server", metavar="URL", help="Do it through this provider's admin API (IDP_ADMIN_CLIENT_ID, "
+                                                 "IDP_ADMIN_KEY_FILE) rather than its database."),
+]
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TIMEOUT = 15.0

@@ -1,4 +1,4 @@
-"""`--server URL`: `idp clients list|show|create` and `idp people disable|enable` done through a
+"""`--server URL`: the client, service, key and people commands done through a
 running provider's admin API (served by uvicorn on loopback), as the operator client the settings
 name, with the same output as the local commands."""
 
@@ -151,3 +151,32 @@ def test_people_sign_out_and_unlock_remotely(served: tuple[Idp, str], remote: Ca
     unlocked = remote("people", "unlock", "--national-code", idp.national_code)
     assert unlocked.exit_code == 0 and "lifted" in unlocked.stdout
     assert [e.actor for e in idp.services.audit.recent(kind="person.unlocked")] == ["client:ops"]
+
+
+def test_services_and_keys_remotely(served: tuple[Idp, str], tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    idp, issuer = served
+    key_file = _operator(idp, issuer, tmp_path, ["idp.admin.clients", "idp.admin.keys"])
+    monkeypatch.setenv("IDP_DATABASE_URL", f"sqlite:///{tmp_path / 'nowhere' / 'none.db'}")
+    monkeypatch.setenv("IDP_ADMIN_CLIENT_ID", "ops")
+    monkeypatch.setenv("IDP_ADMIN_KEY_FILE", str(key_file))
+
+    def remote(*args: str) -> Result:
+        return CliRunner().invoke(app, [*args, "--server", issuer])
+
+    added = remote("clients", "services", "add", "portal", "--scope", "tax.file", "--min-level", "2",
+                   "--name-en", "File a tax return")
+    assert added.exit_code == 0, added.output
+    assert added.stdout.strip().startswith("Client portal: service tax.file (File a tax return) needs level 2")
+    listed = remote("clients", "services", "list", "portal")
+    assert listed.stdout.splitlines()[1].split()[:2] == ["tax.file", "2"]
+    assert [s.scope for s in idp.services.services.services_for("portal")] == ["tax.file"]
+    assert remote("clients", "services", "remove", "portal", "--scope", "tax.file").exit_code == 0
+    assert remote("clients", "services", "remove", "portal", "--scope", "tax.file").exit_code == 1
+    before = {k.kid for k in idp.services.keyring.keys() if k.state.value == "active"}  # noqa: SIM118
+    rotated = remote("keys", "rotate", "--alg", "ES256", "--json")
+    assert rotated.exit_code == 0, rotated.output
+    assert json.loads(rotated.stdout)["retired"] and set(json.loads(rotated.stdout)["retired"]) <= before
+    keys = remote("keys", "list")
+    assert keys.exit_code == 0 and keys.stdout.splitlines()[0].split()[:3] == ["KID", "ALG", "STATE"]
+    assert [e.actor for e in idp.services.audit.recent(kind="keys.rotated")] == ["client:ops"]
