@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
 import typer
 
@@ -32,9 +34,11 @@ errors = Errors(
 _HEADER = ("NATIONAL_CODE", "GIVEN_NAME", "FAMILY_NAME", "TIER", "STATUS", "CREATED")
 
 
-def person_row(person: Person) -> tuple[str, ...]:
-    return (person.national_code, person.given_name, person.family_name, str(person.proofing_tier), person.status,
-            utc_time(person.created_at))
+def person_row(view: dict[str, object]) -> tuple[str, ...]:
+    """A `person_brief` as a table row."""
+    created = datetime.fromisoformat(str(view["created_at"]))
+    return (str(view["national_code"]), str(view["given_name"]), str(view["family_name"]),
+            str(view["proofing_tier"]), str(view["status"]), utc_time(created))
 
 
 def person_brief(person: Person) -> dict[str, object]:
@@ -49,6 +53,11 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
     """Add the look-up and account commands to the `people` group `app`; with `get_remote`,
     `disable`, `enable`, `unlock` and `sign-out` take `--server URL` to work through that
     provider's admin API."""
+
+    def remote_page(server: str, query: dict[str, object]) -> list[dict[str, object]]:
+        if get_remote is None:
+            fail("--server is not available here", EXIT_INVALID)
+        return list(get_remote(server).call("GET", f"/people?{urlencode(query)}")["people"])
 
     def remote(server: str, national_code: str, action: str) -> dict[str, object]:
         if get_remote is None:
@@ -76,29 +85,39 @@ def add_admin_commands(app: typer.Typer, get_people: Callable[[], SqlPersonStore
         after: Annotated[str | None, typer.Option(
             "--after", metavar="NATIONAL_CODE", help="Start after this national code (the last one shown).")] = None,
         limit: LimitOpt = 50,
+        server: ServerOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """People in national-code order, a page at a time."""
         if status is not None and status not in STATUSES:
             fail(f"--status must be one of {', '.join(sorted(STATUSES))}", EXIT_INVALID)
-        with errors():
-            found = get_people().page(after=normalize_digits(after) if after else None, limit=limit, status=status)
-        print_list(found, as_json=as_json, to_json=person_brief, header=_HEADER, row=person_row, empty="No people.")
+        after = normalize_digits(after) if after else None
+        if server is not None:
+            query = {k: v for k, v in (("after", after), ("status", status), ("limit", limit)) if v is not None}
+            found = remote_page(server, query)
+        else:
+            with errors():
+                found = [person_brief(p) for p in get_people().page(after=after, limit=limit, status=status)]
+        print_list(found, as_json=as_json, to_json=lambda v: v, header=_HEADER, row=person_row, empty="No people.")
 
     @app.command()
     def search(
         prefix: Annotated[str, typer.Argument(
             metavar="DIGITS", help="The first digits of a national code (3 or more).")],
         limit: LimitOpt = 50,
+        server: ServerOpt = None,
         as_json: JsonFlag = False,
     ) -> None:
         """People whose national code starts with the digits given."""
         digits = normalize_digits(prefix).replace(" ", "").replace("-", "")
         if not digits.isdigit() or not 3 <= len(digits) <= 10:
             fail("give 3 to 10 digits of a national code", EXIT_INVALID)
-        with errors():
-            found = get_people().page(code_prefix=digits, limit=limit)
-        print_list(found, as_json=as_json, to_json=person_brief, header=_HEADER, row=person_row,
+        if server is not None:
+            found = remote_page(server, {"code_prefix": digits, "limit": limit})
+        else:
+            with errors():
+                found = [person_brief(p) for p in get_people().page(code_prefix=digits, limit=limit)]
+        print_list(found, as_json=as_json, to_json=lambda v: v, header=_HEADER, row=person_row,
                    empty="No one's national code starts with these digits.")
 
     @app.command()

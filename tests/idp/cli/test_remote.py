@@ -180,3 +180,13 @@ def test_services_and_keys_remotely(served: tuple[Idp, str], tmp_path: Path,
     keys = remote("keys", "list")
     assert keys.exit_code == 0 and keys.stdout.splitlines()[0].split()[:3] == ["KID", "ALG", "STATE"]
     assert [e.actor for e in idp.services.audit.recent(kind="keys.rotated")] == ["client:ops"]
+
+
+def test_people_list_and_search_remotely_as_locally(served: tuple[Idp, str], remote: Callable[..., Result]) -> None:
+    idp, _ = served
+    env = {"IDP_DATABASE_URL": idp.services.settings.database_url, "IDP_KEK": str(idp.services.settings.kek)}
+    for args in (["people", "list"], ["people", "search", idp.national_code[:4]], ["people", "list", "--json"]):
+        here = CliRunner().invoke(app, args, env=env)
+        there = remote(*args)
+        assert here.exit_code == there.exit_code == 0, (here.output, there.output)
+        assert there.stdout == here.stdout and idp.national_code in there.stdout
