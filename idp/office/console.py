@@ -277,6 +277,24 @@ def _posted(request: Request, posted: PostedForm) -> tuple[Desk, ImmutableMultiD
     return desk, ImmutableMultiDict(form)
 
 
+def _posted_person(
+    request: Request, posted: PostedForm,
+) -> tuple[Desk, ImmutableMultiDict[str, str], Person] | Response:
+    """A console form about a person found before (their national code in a hidden field): the
+    desk, the form and the person, or the page that says why not."""
+    checked = _posted(request, posted)
+    if isinstance(checked, Response):
+        return checked
+    desk, form = checked
+    try:
+        person = desk.svc.people.get_by_national_code(parse_national_code(form.get("national_code", "")[:64]))
+    except InvalidNationalCode:
+        person = None
+    if person is None:
+        return _render(desk, request, status_code=400, error=BAD_CODE)
+    return desk, form, person
+
+
 def _found_view(desk: Desk, person: Person) -> dict[str, object]:
     """What the console may show of a person: enough to check them, nothing more."""
     return {
@@ -359,16 +377,10 @@ def _notice(desk: Desk, person: Person, messages: dict[str, str]) -> BackgroundT
 
 @router.post("/office/verify")
 def verify(request: Request, form_post: PostedForm) -> Response:
-    posted = _posted(request, form_post)
+    posted = _posted_person(request, form_post)
     if isinstance(posted, Response):
         return posted
-    desk, form = posted
-    try:
-        person = desk.svc.people.get_by_national_code(parse_national_code(form.get("national_code", "")[:64]))
-    except InvalidNationalCode:
-        person = None
-    if person is None:
-        return _render(desk, request, status_code=400, error=BAD_CODE)
+    desk, form, person = posted
     document = _document(form)
     if isinstance(document, str):
         return _render(desk, request, status_code=400, error=document, found=_found_view(desk, person))
@@ -445,16 +457,10 @@ def send_activation_code(request: Request, form_post: PostedForm) -> Response:
     """A new activation code for a person who has not set a password yet: the one sent before expired,
     was lost, or was used up by wrong guesses. It replaces that one and goes to the mobile on the
     account, never to the operator."""
-    posted = _posted(request, form_post)
+    posted = _posted_person(request, form_post)
     if isinstance(posted, Response):
         return posted
-    desk, form = posted
-    try:
-        person = desk.svc.people.get_by_national_code(parse_national_code(form.get("national_code", "")[:64]))
-    except InvalidNationalCode:
-        person = None
-    if person is None:
-        return _render(desk, request, status_code=400, error=BAD_CODE)
+    desk, form, person = posted
     if not _needs_activation(desk, person) or not person.mobile:
         return _render(desk, request, status_code=409, error=HAS_PASSWORD, found=_found_view(desk, person))
     try:
