@@ -89,6 +89,10 @@ def build_app(get_context: Callable[[], PeopleContext]) -> typer.Typer:
             print_json({"id": person.id, "national_code": person.national_code, "proofing_tier": person.proofing_tier})
         else:
             typer.echo(f"created person {person.id}")
+            # An operator-made person has no password: say how they get one.
+            how = (f"idp people activate --national-code {code} texts them a code to choose one at /activate"
+                   if line else "add a mobile number, or they visit a counter office, to send them an activation code")
+            typer.echo(f"They have no password yet: {how}.")
 
     @app.command()
     def show(national_code: CodeOpt, as_json: JsonFlag = False) -> None:

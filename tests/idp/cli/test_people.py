@@ -59,6 +59,7 @@ def test_add_then_show(app: typer.Typer, audit: list) -> None:
                 "--birthdate", "1369/01/01", "--mobile", "0912 123 4567")
     assert added.exit_code == 0, added.output
     assert added.stdout.startswith("created person ")
+    assert f"idp people activate --national-code {CODE}" in added.stdout  # how they get a password
     assert audit[-1][0] == "person.created"
 
     shown = run(app, "show", "--national-code", CODE, "--json")
