@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -33,10 +31,9 @@ from idp.account.common import (
     read_checked_form,
     translated,
 )
-from idp.account.notices import notify_password_changed
+from idp.account.new_password import sign_in_with_new_password
 from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
-from idp.signin.session_start import continue_signed_in
 from idp.storage.keys import ACTIVATION
 from idp.storage.records import JsonRecords
 from idp.web.deps import PostedForm, client_ip, services
@@ -237,17 +234,11 @@ def password_submit(request: Request, form_post: PostedForm) -> Response:
 
 def _activate(svc: Services, request: Request, person: Person, password: str, tx: LoginTransaction | None) -> Response:
     ip = client_ip(request, svc.settings.trusted_proxies)
-    svc.people.set_password_hash(person.id, svc.passwords.hash(password), datetime.now(UTC))
-    svc.throttle.succeeded(_throttle_key(person.national_code), ip)
-    # As after a password reset: whoever was signed in with an earlier password is signed out.
-    svc.logout.end_all(person.id, reason="password_reset", ip=ip)
-    # The code came by text message to the person's mobile: possession of it, as a recovery code is.
-    response, session = continue_signed_in(svc, request, person.id, ("sms",), tx)
+    # The code came by text message to the person's mobile: possession of it, as for a reset.
+    response, session = sign_in_with_new_password(svc, request, person, password, tx,
+                                                  throttle_key=_throttle_key(person.national_code), ip=ip)
     if response.headers.get("location") == ACCOUNT_HOME:
         response.headers["location"] = f"{ACCOUNT_HOME}?done={ACTIVATED}"
     svc.audit.record("activation.used", person_id=person.id, ip=ip, client_id=tx.client_id if tx else None,
                      detail={"sid": session.sid})
-    if person.mobile:
-        response.background = BackgroundTask(notify_password_changed, svc, person.mobile,
-                                             page_locale(svc, request, tx))
     return response

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
@@ -28,10 +28,9 @@ from idp.account.common import (
     read_checked_form,
     translated,
 )
-from idp.account.notices import notify_password_changed
+from idp.account.new_password import sign_in_with_new_password
 from idp.services import Services
 from idp.sessions.transactions import LoginTransaction
-from idp.signin.session_start import continue_signed_in
 from idp.signin.sms_codes import TOO_MANY_CODES, wait_for_code
 from idp.storage.keys import RECOVERY
 from idp.storage.records import JsonRecords
@@ -268,16 +267,11 @@ def _reset(
     person = svc.people.get(person_id)
     if person is None or person.status != "active" or not person.mobile:
         return expired(svc, request, EXPIRED_TITLE)
-    svc.people.set_password_hash(person.id, svc.passwords.hash(password), datetime.now(UTC))
     if not person.mobile_verified:
         svc.people.set_mobile(person.id, person.mobile, verified=True)
-    svc.throttle.succeeded(_throttle_key(person.national_code), ip)
     # Whoever knew the old password is signed out everywhere, this browser's old session included.
-    svc.logout.end_all(person.id, reason="password_reset", ip=ip)
-    # Only the code was proven just now: the password was chosen, not proven, so no `pwd` factor.
-    response, session = continue_signed_in(svc, request, person.id, ("sms",), tx)
-    sid = session.sid
+    response, session = sign_in_with_new_password(svc, request, person, password, tx,
+                                                  throttle_key=_throttle_key(person.national_code), ip=ip)
     svc.audit.record("password.reset", person_id=person.id, ip=ip, client_id=tx.client_id if tx else None,
-                     detail={"method": "sms", "sid": sid, "other_sessions_ended": True})
-    response.background = BackgroundTask(notify_password_changed, svc, person.mobile, page_locale(svc, request, tx))
+                     detail={"method": "sms", "sid": session.sid, "other_sessions_ended": True})
     return response
