@@ -5,7 +5,7 @@ sign-in, SMS step-up and entity chooser done with the keyboard alone."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from tests.idp.browser.test_login import LiveIdp
 from tests.idp.conftest import PASSWORD, Idp, _build
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 pytestmark = pytest.mark.browser
 
@@ -55,6 +55,28 @@ def _severe_violations(page: Page) -> list[str]:
                     for node in v["nodes"][:3])
         for v in results.response["violations"] if v.get("impact") in SEVERE
     ]
+
+
+def _axe_walk(
+    chromium: Browser, base: str, idp: Idp, lang: str,
+) -> tuple[BrowserContext, Page, list[str], Callable[[str], None]]:
+    """A browser in `lang` on the provider, the violations found so far, and `check(path)`: the page
+    is at `path`, in `lang` and its direction, and axe-core's serious and critical findings on it
+    are added to the list."""
+    context = chromium.new_context(bypass_csp=True)  # axe-core is injected as a script
+    context.add_cookies([{"name": idp.services.cookies.lang.name, "value": lang, "url": base}])
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    found: list[str] = []
+
+    def check(expected_path: str) -> None:
+        page.wait_for_load_state()
+        assert urlparse(page.url).path == expected_path, page.url
+        assert page.locator("html").get_attribute("lang") == lang
+        assert page.locator("html").get_attribute("dir") == ("rtl" if lang == "fa" else "ltr")
+        found.extend(_severe_violations(page))
+
+    return context, page, found, check
 
 
 def _assert_error_tied_to(page: Page, field: str) -> None:
@@ -107,18 +129,7 @@ def test_every_page_has_no_serious_or_critical_axe_violation(
 ) -> None:
     base, idp = live_idp.base_url, live_idp.idp
     _setup_companies(live_idp, agency)
-    context = chromium.new_context(bypass_csp=True)  # axe-core is injected as a script
-    context.add_cookies([{"name": idp.services.cookies.lang.name, "value": lang, "url": base}])
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    found: list[str] = []
-
-    def check(expected_path: str) -> None:
-        page.wait_for_load_state()
-        assert urlparse(page.url).path == expected_path, page.url
-        assert page.locator("html").get_attribute("lang") == lang
-        assert page.locator("html").get_attribute("dir") == ("rtl" if lang == "fa" else "ltr")
-        found.extend(_severe_violations(page))
+    context, page, found, check = _axe_walk(chromium, base, idp, lang)
 
     # Signed out: the error page, registration, recovery, sign-in.
     page.goto(f"{base}/authorize?client_id=nobody&response_type=code")
@@ -257,17 +268,7 @@ def test_the_office_pages_have_no_serious_or_critical_axe_violation(
     chromium: Browser, live_office: tuple[str, Idp], lang: str,
 ) -> None:
     base, idp = live_office
-    context = chromium.new_context(bypass_csp=True)  # axe-core is injected as a script
-    context.add_cookies([{"name": idp.services.cookies.lang.name, "value": lang, "url": base}])
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    found: list[str] = []
-
-    def check(expected_path: str) -> None:
-        page.wait_for_load_state()
-        assert urlparse(page.url).path == expected_path, page.url
-        assert page.locator("html").get_attribute("lang") == lang
-        found.extend(_severe_violations(page))
+    context, page, found, check = _axe_walk(chromium, base, idp, lang)
 
     page.goto(f"{base}/offices")  # the public list, by province
     check("/offices")
